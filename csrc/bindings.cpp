@@ -1,0 +1,247 @@
+// The only C++ file that knows about Python: module rnnfast._core.
+// Python (python/rnnfast) validates arguments and allocates every array; this file re-checks the
+// invariants the engines rely on (dtype, shape, strides, writability), builds the params structs and
+// releases the GIL around the compute.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <string>
+#include <vector>
+
+#include "rnnfast/recurrent.h"
+
+#ifdef RNNFAST_WITH_CUDA
+#include "rnnfast/cuda_device.h"
+#endif
+
+namespace py = pybind11;
+using rnnfast::index_t;
+
+namespace {
+
+[[noreturn]] void bad(const std::string& name, const std::string& what) {
+  throw std::invalid_argument("rnnfast._core: argument '" + name + "' " + what);
+}
+
+template <typename T>
+py::array as_array(const py::object& o, const std::string& name) {
+  if (!py::isinstance<py::array>(o)) bad(name, "must be a numpy.ndarray");
+  py::array a = py::reinterpret_borrow<py::array>(o);
+  if (a.dtype().num() != py::dtype::of<T>().num())
+    bad(name, std::string("must have dtype ") + (sizeof(T) == 4 ? "float32" : "float64"));
+  return a;
+}
+
+std::string shape_str(const std::vector<index_t>& s) {
+  std::string r = "(";
+  for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
+  return r + (s.size() == 1 ? ",)" : ")");
+}
+
+// A C-contiguous array of exactly `shape`, or nullptr for None when allowed.
+template <typename T>
+T* dense(const py::object& o, const std::string& name, const std::vector<index_t>& shape, bool writable,
+         bool allow_none) {
+  if (o.is_none()) {
+    if (allow_none) return nullptr;
+    bad(name, "is required");
+  }
+  py::array a = as_array<T>(o, name);
+  bool ok = a.ndim() == static_cast<py::ssize_t>(shape.size());
+  for (size_t i = 0; ok && i < shape.size(); ++i) ok = a.shape(i) == shape[i];
+  if (!ok) bad(name, "must have shape " + shape_str(shape));
+  if (!(a.flags() & py::array::c_style)) bad(name, "must be C-contiguous");
+  if (writable) {
+    if (!a.writeable()) bad(name, "must be writable");
+    return static_cast<T*>(a.mutable_data());
+  }
+  return const_cast<T*>(static_cast<const T*>(a.data()));
+}
+
+// A sequence [T,N,width] whose rows are contiguous and `ld` apart (a column slice of a C-contiguous
+// [T,N,ld] array is accepted, so directions of a bidirectional output are written in place).
+template <typename T>
+T* sequence(const py::object& o, const std::string& name, index_t steps, index_t batch, index_t width,
+            bool writable, bool allow_none, index_t* ld) {
+  if (o.is_none()) {
+    if (allow_none) { *ld = width; return nullptr; }
+    bad(name, "is required");
+  }
+  py::array a = as_array<T>(o, name);
+  if (a.ndim() != 3 || a.shape(0) != steps || a.shape(1) != batch || a.shape(2) != width)
+    bad(name, "must have shape " + shape_str({steps, batch, width}));
+  // Element (t, n, j) must lie at (t*N + n)*ld + j; strides of length-1 dimensions do not matter.
+  const index_t es = sizeof(T);
+  const index_t s0 = a.strides(0), s1 = a.strides(1), s2 = a.strides(2);
+  const index_t row = batch > 1 ? s1 : (steps > 1 ? s0 : width * es);
+  const bool ok = (width == 1 || s2 == es) && row % es == 0 && row / es >= width &&
+                  (steps == 1 || s0 == batch * row);
+  if (!ok) bad(name, "must have contiguous rows (a C-contiguous array or a column slice of one)");
+  *ld = row / es;
+  if (writable) {
+    if (!a.writeable()) bad(name, "must be writable");
+    return static_cast<T*>(a.mutable_data());
+  }
+  return const_cast<T*>(static_cast<const T*>(a.data()));
+}
+
+template <typename T>
+void forward_typed(int cell_i, const py::object& x, const py::object& h0, const py::object& c0,
+                   const py::object& w_ih, const py::object& w_hh, const py::object& b_ih,
+                   const py::object& b_hh, const py::object& y, const py::object& h_n, const py::object& c_n,
+                   const py::object& h_prev, const py::object& c_prev, const py::object& gates,
+                   const py::object& extra, const py::object& work, bool reverse, bool training) {
+  using namespace rnnfast;
+  RecurrentForwardParams<T> p{};
+  p.cell = cell_from_int(cell_i);
+  const py::array xa = as_array<T>(x, "x");
+  if (xa.ndim() != 3) bad("x", "must be 3-D (T, N, C)");
+  const py::array wa = as_array<T>(w_hh, "w_hh");
+  if (wa.ndim() != 2) bad("w_hh", "must be 2-D (G*H, H)");
+  const index_t Ts = xa.shape(0), N = xa.shape(1), C = xa.shape(2), H = wa.shape(1);
+  const index_t G = gates_of(p.cell), GH = G * H;
+  if (Ts < 1 || N < 1 || C < 1 || H < 1) bad("x", "must have T, N, C >= 1 and H >= 1");
+  if (Ts * N * std::max(C, GH) >= (index_t(1) << 31)) bad("x", "is too large for 32-bit BLAS indices");
+  const bool lstm = p.cell == Cell::Lstm, gru = G == 3;
+  p.steps = int(Ts); p.batch = int(N); p.input_size = int(C); p.hidden = int(H);
+  p.reverse = reverse; p.training = training;
+  p.x = sequence<T>(x, "x", Ts, N, C, false, false, &p.ldx);
+  p.h0 = dense<T>(h0, "h0", {N, H}, false, true);
+  p.c0 = lstm ? dense<T>(c0, "c0", {N, H}, false, true) : nullptr;
+  p.w_ih = dense<T>(w_ih, "w_ih", {GH, C}, false, false);
+  p.w_hh = dense<T>(w_hh, "w_hh", {GH, H}, false, false);
+  p.b_ih = dense<T>(b_ih, "b_ih", {GH}, false, true);
+  p.b_hh = dense<T>(b_hh, "b_hh", {GH}, false, true);
+  p.y = sequence<T>(y, "y", Ts, N, H, true, false, &p.ldy);
+  p.h_n = dense<T>(h_n, "h_n", {N, H}, true, false);
+  p.c_n = lstm ? dense<T>(c_n, "c_n", {N, H}, true, false) : nullptr;
+  if (training) {
+    p.h_prev = dense<T>(h_prev, "h_prev", {Ts, N, H}, true, false);
+    p.c_prev = lstm ? dense<T>(c_prev, "c_prev", {Ts, N, H}, true, false) : nullptr;
+    p.gates = dense<T>(gates, "gates", {Ts, N, GH}, true, false);
+    p.extra = gru ? dense<T>(extra, "extra", {Ts, N, H}, true, false) : nullptr;
+  }
+  const index_t ws = recurrent_workspace_size(p.cell, p.steps, p.batch, p.hidden, false);
+  p.work = dense<T>(work, "work", {ws}, true, false);
+  py::gil_scoped_release release;
+  recurrent_forward_cpu<T>(p);
+}
+
+template <typename T>
+void backward_typed(int cell_i, const py::object& x, const py::object& w_ih, const py::object& w_hh,
+                    const py::object& h_prev, const py::object& c_prev, const py::object& gates,
+                    const py::object& extra, const py::object& dy, const py::object& dh_n,
+                    const py::object& dc_n, const py::object& dx, bool accumulate_dx, const py::object& dh0,
+                    const py::object& dc0, const py::object& dw_ih, const py::object& dw_hh,
+                    const py::object& db_ih, const py::object& db_hh, const py::object& work, bool reverse) {
+  using namespace rnnfast;
+  RecurrentBackwardParams<T> p{};
+  p.cell = cell_from_int(cell_i);
+  const py::array xa = as_array<T>(x, "x");
+  if (xa.ndim() != 3) bad("x", "must be 3-D (T, N, C)");
+  const py::array wa = as_array<T>(w_hh, "w_hh");
+  if (wa.ndim() != 2) bad("w_hh", "must be 2-D (G*H, H)");
+  const index_t Ts = xa.shape(0), N = xa.shape(1), C = xa.shape(2), H = wa.shape(1);
+  const index_t G = gates_of(p.cell), GH = G * H;
+  if (Ts < 1 || N < 1 || C < 1 || H < 1) bad("x", "must have T, N, C >= 1 and H >= 1");
+  if (Ts * N * std::max(C, GH) >= (index_t(1) << 31)) bad("x", "is too large for 32-bit BLAS indices");
+  const bool lstm = p.cell == Cell::Lstm, gru = G == 3;
+  p.steps = int(Ts); p.batch = int(N); p.input_size = int(C); p.hidden = int(H);
+  p.reverse = reverse;
+  p.x = sequence<T>(x, "x", Ts, N, C, false, false, &p.ldx);
+  p.w_ih = dense<T>(w_ih, "w_ih", {GH, C}, false, false);
+  p.w_hh = dense<T>(w_hh, "w_hh", {GH, H}, false, false);
+  p.h_prev = dense<T>(h_prev, "h_prev", {Ts, N, H}, false, false);
+  p.c_prev = lstm ? dense<T>(c_prev, "c_prev", {Ts, N, H}, false, false) : nullptr;
+  p.gates = dense<T>(gates, "gates", {Ts, N, GH}, false, false);
+  p.extra = gru ? dense<T>(extra, "extra", {Ts, N, H}, false, false) : nullptr;
+  p.dy = sequence<T>(dy, "dy", Ts, N, H, false, true, &p.lddy);
+  p.dh_n = dense<T>(dh_n, "dh_n", {N, H}, false, true);
+  p.dc_n = lstm ? dense<T>(dc_n, "dc_n", {N, H}, false, true) : nullptr;
+  p.dx = sequence<T>(dx, "dx", Ts, N, C, true, false, &p.lddx);
+  p.accumulate_dx = accumulate_dx;
+  p.dh0 = dense<T>(dh0, "dh0", {N, H}, true, false);
+  p.dc0 = lstm ? dense<T>(dc0, "dc0", {N, H}, true, false) : nullptr;
+  p.dw_ih = dense<T>(dw_ih, "dw_ih", {GH, C}, true, false);
+  p.dw_hh = dense<T>(dw_hh, "dw_hh", {GH, H}, true, false);
+  p.db_ih = dense<T>(db_ih, "db_ih", {GH}, true, true);
+  p.db_hh = dense<T>(db_hh, "db_hh", {GH}, true, true);
+  const index_t ws = recurrent_workspace_size(p.cell, p.steps, p.batch, p.hidden, true);
+  p.work = dense<T>(work, "work", {ws}, true, false);
+  py::gil_scoped_release release;
+  recurrent_backward_cpu<T>(p);
+}
+
+bool is_float32(const py::object& x) {
+  if (!py::isinstance<py::array>(x)) bad("x", "must be a numpy.ndarray");
+  const int num = py::reinterpret_borrow<py::array>(x).dtype().num();
+  if (num == py::dtype::of<float>().num()) return true;
+  if (num == py::dtype::of<double>().num()) return false;
+  bad("x", "must have dtype float32 or float64");
+}
+
+void register_recurrent(py::module_& m) {
+  m.def("recurrent_workspace_size",
+        [](int cell, int steps, int batch, int hidden, bool backward) {
+          return rnnfast::recurrent_workspace_size(rnnfast::cell_from_int(cell), steps, batch, hidden, backward);
+        },
+        py::arg("cell"), py::arg("steps"), py::arg("batch"), py::arg("hidden"), py::arg("backward"));
+  m.def("recurrent_forward",
+        [](int cell, py::object x, py::object h0, py::object c0, py::object w_ih, py::object w_hh,
+           py::object b_ih, py::object b_hh, py::object y, py::object h_n, py::object c_n, py::object h_prev,
+           py::object c_prev, py::object gates, py::object extra, py::object work, bool reverse, bool training) {
+          (is_float32(x) ? forward_typed<float> : forward_typed<double>)(
+              cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, y, h_n, c_n, h_prev, c_prev, gates, extra, work, reverse,
+              training);
+        },
+        "One layer, one direction of RNN/LSTM/GRU forward on the CPU (see rnnfast/recurrent.h).",
+        py::arg("cell"), py::arg("x"), py::arg("h0"), py::arg("c0"), py::arg("w_ih"), py::arg("w_hh"),
+        py::arg("b_ih"), py::arg("b_hh"), py::arg("y"), py::arg("h_n"), py::arg("c_n"), py::arg("h_prev"),
+        py::arg("c_prev"), py::arg("gates"), py::arg("extra"), py::arg("work"), py::arg("reverse"),
+        py::arg("training"));
+  m.def("recurrent_backward",
+        [](int cell, py::object x, py::object w_ih, py::object w_hh, py::object h_prev, py::object c_prev,
+           py::object gates, py::object extra, py::object dy, py::object dh_n, py::object dc_n, py::object dx,
+           bool accumulate_dx, py::object dh0, py::object dc0, py::object dw_ih, py::object dw_hh,
+           py::object db_ih, py::object db_hh, py::object work, bool reverse) {
+          (is_float32(x) ? backward_typed<float> : backward_typed<double>)(
+              cell, x, w_ih, w_hh, h_prev, c_prev, gates, extra, dy, dh_n, dc_n, dx, accumulate_dx, dh0, dc0,
+              dw_ih, dw_hh, db_ih, db_hh, work, reverse);
+        },
+        "One layer, one direction of RNN/LSTM/GRU backward through time on the CPU.",
+        py::arg("cell"), py::arg("x"), py::arg("w_ih"), py::arg("w_hh"), py::arg("h_prev"), py::arg("c_prev"),
+        py::arg("gates"), py::arg("extra"), py::arg("dy"), py::arg("dh_n"), py::arg("dc_n"), py::arg("dx"),
+        py::arg("accumulate_dx"), py::arg("dh0"), py::arg("dc0"), py::arg("dw_ih"), py::arg("dw_hh"),
+        py::arg("db_ih"), py::arg("db_hh"), py::arg("work"), py::arg("reverse"));
+}
+
+void register_info(py::module_& m) {
+  m.def("build_info", []() {
+    py::dict d;
+    d["version"] = RNNFAST_VERSION;
+    d["blas"] = RNNFAST_BLAS_NAME;
+#ifdef RNNFAST_WITH_CUDA
+    d["cuda_compiled"] = true;
+    d["cuda_runtime_version"] = rnnfast::cuda_runtime_version();
+#else
+    d["cuda_compiled"] = false;
+#endif
+    d["compiler"] = __VERSION__;
+    return d;
+  });
+  m.def("cuda_device_count", []() {
+#ifdef RNNFAST_WITH_CUDA
+    return rnnfast::cuda_device_count();
+#else
+    return 0;
+#endif
+  }, "Number of usable CUDA devices now (0 without a driver, a GPU, or CUDA support compiled in).");
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "rnnfast compiled engines (CPU; CUDA when compiled in)";
+  register_info(m);
+  register_recurrent(m);
+}

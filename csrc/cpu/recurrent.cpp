@@ -1,0 +1,281 @@
+// The CPU engine's time loops for vanilla RNN, LSTM and GRU (both forms), forward and backward.
+// Large GEMMs (input projection of all steps; dx, dW_ih, dW_hh) run outside the loop; inside it, one
+// GEMM R·h per step and one pass of the shared per-element cell math (rnnfast/cell_math.h).
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "rnnfast/blas.h"
+#include "rnnfast/cell_math.h"
+#include "rnnfast/recurrent.h"
+
+namespace rnnfast {
+namespace {
+
+// rows x cols block with row stride ld: every row set to bias (or zero when bias is null).
+template <typename T>
+void fill_rows(T* dst, index_t rows, int cols, index_t ld, const T* bias) {
+  for (index_t r = 0; r < rows; ++r) {
+    T* d = dst + r * ld;
+    if (bias) std::memcpy(d, bias, sizeof(T) * cols);
+    else std::fill(d, d + cols, T(0));
+  }
+}
+
+template <typename T>
+void copy_or_zero(T* dst, const T* src, index_t n) {
+  if (src) std::memcpy(dst, src, sizeof(T) * n);
+  else std::fill(dst, dst + n, T(0));
+}
+
+// db[j] += sum over rows of g[r*ld + j]
+template <typename T>
+void add_column_sums(T* db, const T* g, index_t rows, int cols, index_t ld) {
+  for (index_t r = 0; r < rows; ++r) {
+    const T* __restrict gr = g + r * ld;
+    for (int j = 0; j < cols; ++j) db[j] += gr[j];
+  }
+}
+
+struct ForwardWork {
+  static index_t size(int G, int T_, int N, int H) {
+    return index_t(T_) * N * G * H + 2 * index_t(N) * G * H + 3 * index_t(N) * H;
+  }
+};
+
+template <typename T, Cell K>
+void forward_impl(const RecurrentForwardParams<T>& p) {
+  constexpr int G = K == Cell::Lstm ? 4 : (K == Cell::Gru || K == Cell::GruCho) ? 3 : 1;
+  const int Ts = p.steps, N = p.batch, C = p.input_size, H = p.hidden, GH = G * H;
+  const index_t NH = index_t(N) * H, NGH = index_t(N) * GH;
+  T* xp = p.work;                                // [T,N,GH] input projections
+  T* hp = xp + index_t(Ts) * NGH;                // [N,GH]   recurrent projection of this step
+  T* gate_scratch = hp + NGH;                    // [N,GH]   gates when not training
+  T* h_run = gate_scratch + NGH;                 // [N,H]    running hidden state
+  T* c_run = h_run + NH;                         // [N,H]    running cell state (LSTM)
+  T* extra_scratch = c_run + NH;                 // [N,H]    GRU hn or r*h when not training
+
+  fill_rows(xp, index_t(Ts) * N, GH, GH, p.b_ih);
+  gemm(false, true, Ts * N, GH, C, T(1), p.x, p.ldx, p.w_ih, C, T(1), xp, GH);
+  copy_or_zero(h_run, p.h0, NH);
+  if (K == Cell::Lstm) copy_or_zero(c_run, p.c0, NH);
+
+  for (int k = 0; k < Ts; ++k) {
+    const int t = p.reverse ? Ts - 1 - k : k;
+    const T* __restrict xpt = xp + t * NGH;
+    T* __restrict gt = p.training ? p.gates + t * NGH : gate_scratch;
+    T* __restrict et = p.training ? p.extra + t * NH : extra_scratch;
+    T* __restrict yt = p.y + index_t(t) * N * p.ldy;
+    if (p.training) {
+      std::memcpy(p.h_prev + t * NH, h_run, sizeof(T) * NH);
+      if (K == Cell::Lstm) std::memcpy(p.c_prev + t * NH, c_run, sizeof(T) * NH);
+    }
+    // recurrent projection (for the Cho GRU only the r, z rows: its n rows need r first)
+    const int rec_cols = K == Cell::GruCho ? 2 * H : GH;
+    fill_rows(hp, N, rec_cols, GH, p.b_hh);
+    gemm(false, true, N, rec_cols, H, T(1), h_run, H, p.w_hh, H, T(1), hp, GH);
+
+    for (int n = 0; n < N; ++n) {
+      const T* __restrict xr = xpt + index_t(n) * GH;
+      const T* __restrict hr = hp + index_t(n) * GH;
+      T* __restrict g = gt + index_t(n) * GH;
+      T* __restrict e = et + index_t(n) * H;
+      T* __restrict hrun = h_run + index_t(n) * H;
+      T* __restrict crun = c_run + index_t(n) * H;
+      T* __restrict y = yt + index_t(n) * p.ldy;
+      if constexpr (K == Cell::RnnTanh || K == Cell::RnnRelu) {
+        for (int j = 0; j < H; ++j) {
+          const T h = rnn_unit_forward<T, K == Cell::RnnRelu>(xr[j], hr[j]);
+          g[j] = h;
+          hrun[j] = h;
+          y[j] = h;
+        }
+      } else if constexpr (K == Cell::Lstm) {
+        for (int j = 0; j < H; ++j) {
+          const LstmGates<T> a = lstm_unit_gates(xr[j] + hr[j], xr[H + j] + hr[H + j],
+                                                 xr[2 * H + j] + hr[2 * H + j], xr[3 * H + j] + hr[3 * H + j]);
+          const T c = lstm_unit_cell(a, crun[j]);
+          const T h = a.o * act_tanh(c);
+          g[j] = a.i; g[H + j] = a.f; g[2 * H + j] = a.g; g[3 * H + j] = a.o;
+          crun[j] = c;
+          hrun[j] = h;
+          y[j] = h;
+        }
+      } else if constexpr (K == Cell::Gru) {
+        for (int j = 0; j < H; ++j) {
+          const T r = act_sigmoid(xr[j] + hr[j]);
+          const T z = act_sigmoid(xr[H + j] + hr[H + j]);
+          const T hn = hr[2 * H + j];
+          const T nn = act_tanh(xr[2 * H + j] + r * hn);
+          const T h = gru_unit_output(z, nn, hrun[j]);
+          g[j] = r; g[H + j] = z; g[2 * H + j] = nn;
+          e[j] = hn;
+          hrun[j] = h;
+          y[j] = h;
+        }
+      } else {  // GruCho, stage 1: r, z and r*h
+        for (int j = 0; j < H; ++j) {
+          const T r = act_sigmoid(xr[j] + hr[j]);
+          g[j] = r;
+          g[H + j] = act_sigmoid(xr[H + j] + hr[H + j]);
+          e[j] = r * hrun[j];
+        }
+      }
+    }
+    if constexpr (K == Cell::GruCho) {  // stage 2: hn' = W_hn (r*h) + b_hn, then n and h
+      fill_rows(hp + 2 * H, N, H, GH, p.b_hh ? p.b_hh + 2 * H : nullptr);
+      gemm(false, true, N, H, H, T(1), et, H, p.w_hh + index_t(2) * H * H, H, T(1), hp + 2 * H, GH);
+      for (int n = 0; n < N; ++n) {
+        const T* __restrict xr = xpt + index_t(n) * GH;
+        const T* __restrict hr = hp + index_t(n) * GH;
+        T* __restrict g = gt + index_t(n) * GH;
+        T* __restrict hrun = h_run + index_t(n) * H;
+        T* __restrict y = yt + index_t(n) * p.ldy;
+        for (int j = 0; j < H; ++j) {
+          const T nn = act_tanh(xr[2 * H + j] + hr[2 * H + j]);
+          const T h = gru_unit_output(g[H + j], nn, hrun[j]);
+          g[2 * H + j] = nn;
+          hrun[j] = h;
+          y[j] = h;
+        }
+      }
+    }
+  }
+  std::memcpy(p.h_n, h_run, sizeof(T) * NH);
+  if (K == Cell::Lstm) std::memcpy(p.c_n, c_run, sizeof(T) * NH);
+}
+
+template <typename T, Cell K>
+void backward_impl(const RecurrentBackwardParams<T>& p) {
+  constexpr int G = K == Cell::Lstm ? 4 : (K == Cell::Gru || K == Cell::GruCho) ? 3 : 1;
+  constexpr bool kGru = K == Cell::Gru || K == Cell::GruCho;
+  const int Ts = p.steps, N = p.batch, C = p.input_size, H = p.hidden, GH = G * H;
+  const index_t NH = index_t(N) * H, NGH = index_t(N) * GH, TN = index_t(Ts) * N;
+  T* dG = p.work;                                           // [T,N,GH] gradients on the W_ih side
+  T* dGh = K == Cell::Gru ? dG + TN * GH : dG;              // [T,N,GH] on the W_hh side (GRU differs)
+  T* dh_run = dG + (K == Cell::Gru ? 2 : 1) * TN * GH;      // [N,H]
+  T* dh_next = dh_run + NH;                                 // [N,H]
+  T* dc_run = dh_next + NH;                                 // [N,H]
+  T* drh = dc_run + NH;                                     // [N,H] Cho GRU: gradient on r*h
+
+  copy_or_zero(dh_run, p.dh_n, NH);
+  if (K == Cell::Lstm) copy_or_zero(dc_run, p.dc_n, NH);
+
+  for (int k = Ts - 1; k >= 0; --k) {
+    const int t = p.reverse ? Ts - 1 - k : k;
+    const T* dyt = p.dy ? p.dy + index_t(t) * N * p.lddy : nullptr;
+    for (int n = 0; n < N; ++n) {
+      const T* __restrict dyr = dyt ? dyt + index_t(n) * p.lddy : nullptr;
+      T* __restrict dh = dh_run + index_t(n) * H;
+      if (dyr) for (int j = 0; j < H; ++j) dh[j] += dyr[j];
+      const T* __restrict g = p.gates + t * NGH + index_t(n) * GH;
+      const T* __restrict hprev = p.h_prev + t * NH + index_t(n) * H;
+      T* __restrict d = dG + t * NGH + index_t(n) * GH;
+      T* __restrict dnext = dh_next + index_t(n) * H;
+      if constexpr (K == Cell::RnnTanh || K == Cell::RnnRelu) {
+        for (int j = 0; j < H; ++j) d[j] = rnn_unit_backward<T, K == Cell::RnnRelu>(dh[j], g[j]);
+      } else if constexpr (K == Cell::Lstm) {
+        const T* __restrict cprev = p.c_prev + t * NH + index_t(n) * H;
+        T* __restrict dc = dc_run + index_t(n) * H;
+        for (int j = 0; j < H; ++j) {
+          const LstmGates<T> a{g[j], g[H + j], g[2 * H + j], g[3 * H + j]};
+          LstmGates<T> da;
+          dc[j] = lstm_unit_backward(dh[j], dc[j], a, cprev[j], da);
+          d[j] = da.i; d[H + j] = da.f; d[2 * H + j] = da.g; d[3 * H + j] = da.o;
+        }
+      } else {
+        for (int j = 0; j < H; ++j) {
+          T dz, direct;
+          d[2 * H + j] = gru_unit_backward_n(dh[j], g[H + j], g[2 * H + j], hprev[j], dz, direct);
+          d[H + j] = dz;
+          dnext[j] = direct;
+        }
+        if constexpr (K == Cell::Gru) {
+          const T* __restrict e = p.extra + t * NH + index_t(n) * H;
+          T* __restrict dh_side = dGh + t * NGH + index_t(n) * GH;
+          for (int j = 0; j < H; ++j) {
+            const T dr = gru_unit_backward_r_after(d[2 * H + j], g[j], e[j]);
+            d[j] = dr;
+            dh_side[j] = dr;
+            dh_side[H + j] = d[H + j];
+            dh_side[2 * H + j] = d[2 * H + j] * g[j];
+          }
+        }
+      }
+    }
+    if constexpr (K == Cell::GruCho) {
+      // drh = dn_pre · W_hn  ([N,H] x [H,H]); then r's gradient and r*h's share of dh_prev
+      T* dGt = dG + t * NGH;
+      gemm(false, false, N, H, H, T(1), dGt + 2 * H, GH, p.w_hh + index_t(2) * H * H, H, T(0), drh, H);
+      for (int n = 0; n < N; ++n) {
+        const T* __restrict g = p.gates + t * NGH + index_t(n) * GH;
+        const T* __restrict hprev = p.h_prev + t * NH + index_t(n) * H;
+        const T* __restrict dr = drh + index_t(n) * H;
+        T* __restrict d = dGt + index_t(n) * GH;
+        T* __restrict dnext = dh_next + index_t(n) * H;
+        for (int j = 0; j < H; ++j) {
+          d[j] = gru_unit_backward_r_before(dr[j], g[j], hprev[j]);
+          dnext[j] += dr[j] * g[j];
+        }
+      }
+    }
+    // dh_prev (+)= dGh_t · W_hh   ([N,GH] x [GH,H]; the Cho GRU's n rows were handled above)
+    const int rec_rows = K == Cell::GruCho ? 2 * H : GH;
+    gemm(false, false, N, H, rec_rows, T(1), dGh + t * NGH, GH, p.w_hh, H, kGru ? T(1) : T(0), dh_next, H);
+    std::swap(dh_run, dh_next);
+  }
+  std::memcpy(p.dh0, dh_run, sizeof(T) * NH);
+  if (K == Cell::Lstm) std::memcpy(p.dc0, dc_run, sizeof(T) * NH);
+
+  // the large GEMMs over all steps
+  gemm(false, false, Ts * N, C, GH, T(1), dG, GH, p.w_ih, C, p.accumulate_dx ? T(1) : T(0), p.dx, p.lddx);
+  gemm(true, false, GH, C, Ts * N, T(1), dG, GH, p.x, p.ldx, T(1), p.dw_ih, C);
+  if constexpr (K == Cell::GruCho) {
+    gemm(true, false, 2 * H, H, Ts * N, T(1), dG, GH, p.h_prev, H, T(1), p.dw_hh, H);
+    gemm(true, false, H, H, Ts * N, T(1), dG + 2 * H, GH, p.extra, H, T(1), p.dw_hh + index_t(2) * H * H, H);
+  } else {
+    gemm(true, false, GH, H, Ts * N, T(1), dGh, GH, p.h_prev, H, T(1), p.dw_hh, H);
+  }
+  if (p.db_ih) add_column_sums(p.db_ih, dG, TN, GH, GH);
+  if (p.db_hh) add_column_sums(p.db_hh, dGh, TN, GH, GH);
+}
+
+}  // namespace
+
+index_t recurrent_workspace_size(Cell cell, int steps, int batch, int hidden, bool backward) {
+  const int G = gates_of(cell);
+  if (!backward) return ForwardWork::size(G, steps, batch, hidden);
+  const index_t tngh = index_t(steps) * batch * G * hidden;
+  return (cell == Cell::Gru ? 2 : 1) * tngh + 4 * index_t(batch) * hidden;
+}
+
+template <typename T>
+void recurrent_forward_cpu(const RecurrentForwardParams<T>& p) {
+  switch (p.cell) {
+    case Cell::RnnTanh: return forward_impl<T, Cell::RnnTanh>(p);
+    case Cell::RnnRelu: return forward_impl<T, Cell::RnnRelu>(p);
+    case Cell::Lstm: return forward_impl<T, Cell::Lstm>(p);
+    case Cell::Gru: return forward_impl<T, Cell::Gru>(p);
+    case Cell::GruCho: return forward_impl<T, Cell::GruCho>(p);
+  }
+  throw std::invalid_argument("recurrent_forward_cpu: unknown cell");
+}
+
+template <typename T>
+void recurrent_backward_cpu(const RecurrentBackwardParams<T>& p) {
+  switch (p.cell) {
+    case Cell::RnnTanh: return backward_impl<T, Cell::RnnTanh>(p);
+    case Cell::RnnRelu: return backward_impl<T, Cell::RnnRelu>(p);
+    case Cell::Lstm: return backward_impl<T, Cell::Lstm>(p);
+    case Cell::Gru: return backward_impl<T, Cell::Gru>(p);
+    case Cell::GruCho: return backward_impl<T, Cell::GruCho>(p);
+  }
+  throw std::invalid_argument("recurrent_backward_cpu: unknown cell");
+}
+
+template void recurrent_forward_cpu<float>(const RecurrentForwardParams<float>&);
+template void recurrent_forward_cpu<double>(const RecurrentForwardParams<double>&);
+template void recurrent_backward_cpu<float>(const RecurrentBackwardParams<float>&);
+template void recurrent_backward_cpu<double>(const RecurrentBackwardParams<double>&);
+
+}  // namespace rnnfast

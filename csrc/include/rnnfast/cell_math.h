@@ -1,0 +1,85 @@
+// The per-element math of every recurrent cell, forward and backward: one copy, templated on the
+// scalar type and callable from the C++ loops (csrc/cpu) and the CUDA kernels (csrc/cuda).
+//
+// Each function handles one hidden unit of one batch row. "Pre-activations" come in two parts: the
+// input projection xp = W_ih x + b_ih and the recurrent projection hp = W_hh h + b_hh (PyTorch keeps
+// both biases). Backward returns the gradients of the pre-activations: dgx (multiplies W_ih, x) and
+// dgh (multiplies W_hh, h); they differ only for the GRU's n gate.
+#pragma once
+
+#include "rnnfast/activations.h"
+
+namespace rnnfast {
+
+// ---- vanilla RNN: h = act(xp + hp) -------------------------------------------------------------
+template <typename T, bool Relu>
+RNNFAST_HD T rnn_unit_forward(T xp, T hp) {
+  return Relu ? act_relu(xp + hp) : act_tanh(xp + hp);
+}
+
+// dh: gradient w.r.t. the output h; returns the gradient w.r.t. the pre-activation.
+template <typename T, bool Relu>
+RNNFAST_HD T rnn_unit_backward(T dh, T h) {
+  return Relu ? (h > T(0) ? dh : T(0)) : dh * (T(1) - h * h);
+}
+
+// ---- LSTM, gates (i, f, g, o): c = f c_prev + i g, h = o tanh(c) -------------------------------
+template <typename T>
+struct LstmGates {
+  T i, f, g, o;
+};
+
+template <typename T>
+RNNFAST_HD LstmGates<T> lstm_unit_gates(T pi, T pf, T pg, T po) {
+  return {act_sigmoid(pi), act_sigmoid(pf), act_tanh(pg), act_sigmoid(po)};
+}
+
+template <typename T>
+RNNFAST_HD T lstm_unit_cell(const LstmGates<T>& a, T c_prev) {
+  return a.f * c_prev + a.i * a.g;
+}
+
+// Backward of one unit. In: dh (total gradient on h), dc (gradient on c from the next step), the saved
+// activations and c_prev. Out: gate pre-activation gradients d, and the gradient on c_prev (returned).
+template <typename T>
+RNNFAST_HD T lstm_unit_backward(T dh, T dc, const LstmGates<T>& a, T c_prev, LstmGates<T>& d) {
+  const T c = lstm_unit_cell(a, c_prev);
+  const T tc = act_tanh(c);
+  const T dc_total = dc + dh * a.o * (T(1) - tc * tc);
+  d.i = dc_total * a.g * a.i * (T(1) - a.i);
+  d.f = dc_total * c_prev * a.f * (T(1) - a.f);
+  d.g = dc_total * a.i * (T(1) - a.g * a.g);
+  d.o = dh * tc * a.o * (T(1) - a.o);
+  return dc_total * a.f;
+}
+
+// ---- GRU, gates (r, z, n): h = (1 - z) n + z h_prev --------------------------------------------
+// reset_after=True:  n = tanh(xn + r * hn) with hn = W_hn h_prev + b_hn (saved for backward).
+// reset_after=False: n = tanh(xn + hn')    with hn' = W_hn (r * h_prev) + b_hn.
+template <typename T>
+RNNFAST_HD T gru_unit_output(T z, T n, T h_prev) {
+  return (T(1) - z) * n + z * h_prev;
+}
+
+// Backward of the output mix and the n nonlinearity. Returns dn_pre (gradient on n's
+// pre-activation); dz_pre and the direct gradient on h_prev (dh z) come out by reference.
+template <typename T>
+RNNFAST_HD T gru_unit_backward_n(T dh, T z, T n, T h_prev, T& dz_pre, T& dh_prev_direct) {
+  dz_pre = dh * (h_prev - n) * z * (T(1) - z);
+  dh_prev_direct = dh * z;
+  return dh * (T(1) - z) * (T(1) - n * n);
+}
+
+// reset_after=True: the gradient on r's pre-activation, from dn_pre and the saved hn.
+template <typename T>
+RNNFAST_HD T gru_unit_backward_r_after(T dn_pre, T r, T hn) {
+  return dn_pre * hn * r * (T(1) - r);
+}
+
+// reset_after=False: drh = (W_hn^T dn_pre) for this unit, the gradient on r*h_prev.
+template <typename T>
+RNNFAST_HD T gru_unit_backward_r_before(T drh, T r, T h_prev) {
+  return drh * h_prev * r * (T(1) - r);
+}
+
+}  // namespace rnnfast

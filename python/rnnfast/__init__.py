@@ -1,0 +1,25 @@
+"""rnnfast: fast recurrent neural networks with a PyTorch-familiar API.
+
+Layers (RNN, LSTM, GRU) run on the C++ CPU engine; `rnnfast.reference` holds the NumPy reference
+implementations the engines are tested against.
+"""
+
+from . import _core, reference
+
+__version__ = _core.build_info()["version"]
+
+
+def build_info():
+    """What this build of rnnfast contains and can use now.
+
+    Keys: version, blas (what the CPU engine links), cuda_compiled (the CUDA sources were compiled in),
+    cuda_available (a usable GPU right now), cuda_device_count, compiler.
+    """
+    info = dict(_core.build_info())
+    count = _core.cuda_device_count()
+    info["cuda_device_count"] = count
+    info["cuda_available"] = bool(info["cuda_compiled"] and count > 0)
+    return info
+
+
+__all__ = ["build_info", "reference", "__version__"]

@@ -1,0 +1,23 @@
+"""NumPy reference implementations (forward + backprop through time) of the
+single-layer, single-direction RNN / LSTM / GRU cells that rnnfast's fast
+kernels implement.  Pure NumPy; see :mod:`.cells` for the equations."""
+
+from .cells import (
+    rnn_forward,
+    rnn_backward,
+    lstm_forward,
+    lstm_backward,
+    gru_forward,
+    gru_backward,
+    sigmoid,
+)
+
+__all__ = [
+    "rnn_forward",
+    "rnn_backward",
+    "lstm_forward",
+    "lstm_backward",
+    "gru_forward",
+    "gru_backward",
+    "sigmoid",
+]
