@@ -5,6 +5,7 @@ implementations the engines are tested against.
 """
 
 from . import _core, reference
+from .layers import GRU, LSTM, RNN
 
 __version__ = _core.build_info()["version"]
 
@@ -22,4 +23,4 @@ def build_info():
     return info
 
 
-__all__ = ["build_info", "reference", "__version__"]
+__all__ = ["GRU", "LSTM", "RNN", "build_info", "reference", "__version__"]

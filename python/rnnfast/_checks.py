@@ -1,0 +1,53 @@
+"""Argument checks shared by the public API: every failure names the argument and what was expected."""
+
+import numpy as np
+
+DTYPES = {"float32": np.float32, "float64": np.float64}
+
+
+def as_dtype(dtype, name="dtype"):
+    """'float32' | 'float64' | np.float32 | np.float64 -> np.dtype; anything else is an error."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{name} must be 'float32' or 'float64', got {dtype!r}") from None
+    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise TypeError(f"{name} must be 'float32' or 'float64', got {dtype!r}")
+    return dt
+
+
+def positive_int(value, name, minimum=1):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def boolean(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
+    return bool(value)
+
+
+def shape_str(shape):
+    return "(" + ", ".join("*" if s is None else str(s) for s in shape) + (",)" if len(shape) == 1 else ")")
+
+
+def check_array(a, name, dtype, shape, finite=True):
+    """A numpy array of exactly this dtype and shape (None in shape matches any size).
+
+    Returns it C-contiguous (a copy only when it was not). Never casts: a wrong dtype is a TypeError.
+    """
+    if not isinstance(a, np.ndarray):
+        hint = ""
+        if hasattr(a, "__cuda_array_interface__") or hasattr(a, "__dlpack__") and not hasattr(a, "__array__"):
+            hint = " (GPU arrays need a layer on device='cuda')"
+        raise TypeError(f"{name} must be a numpy.ndarray, got {type(a).__name__}{hint}")
+    if a.dtype != dtype:
+        raise TypeError(f"{name} must have dtype {np.dtype(dtype).name}, got {a.dtype.name}")
+    if a.ndim != len(shape) or any(s is not None and s != d for s, d in zip(shape, a.shape)):
+        raise ValueError(f"{name} must have shape {shape_str(shape)}, got {tuple(a.shape)}")
+    if finite and not np.isfinite(a).all():
+        raise ValueError(f"{name} contains NaN or Inf")
+    return np.ascontiguousarray(a)

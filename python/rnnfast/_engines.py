@@ -1,0 +1,105 @@
+"""The engines a recurrent layer can run on, behind one small interface.
+
+An engine runs one layer in one direction over a whole sequence:
+  forward(cell, x, h0, c0, weights, out, reverse, training) -> cache (or None when not training)
+  backward(cache, dy, dh_n, dc_n, dx, accumulate_dx, dh0, dc0, grads)
+`out` holds the preallocated outputs: y (a [T,N,H] view, possibly a column slice of [T,N,2H]), h_n, c_n.
+`grads` holds the arrays W_ih, W_hh, b_ih, b_hh that parameter gradients are added to.
+
+Cells are named by the ints of csrc/include/rnnfast/common.h.
+"""
+
+import numpy as np
+
+from . import _core, reference
+
+RNN_TANH, RNN_RELU, LSTM, GRU, GRU_CHO = 0, 1, 2, 3, 4
+GATES = {RNN_TANH: 1, RNN_RELU: 1, LSTM: 4, GRU: 3, GRU_CHO: 3}
+
+
+class CpuEngine:
+    """The C++ engine (csrc/cpu): one call per layer and direction, the GIL released inside."""
+
+    name = "cpu"
+
+    def forward(self, cell, x, h0, c0, w, out, reverse, training):
+        T, N, _ = x.shape
+        H = w["W_hh"].shape[1]
+        G = GATES[cell]
+        dt = x.dtype
+        cache = None
+        h_prev = c_prev = gates = extra = None
+        if training:
+            h_prev = np.empty((T, N, H), dt)
+            c_prev = np.empty((T, N, H), dt) if cell == LSTM else None
+            gates = np.empty((T, N, G * H), dt)
+            extra = np.empty((T, N, H), dt) if G == 3 else None
+        work = np.empty(_core.recurrent_workspace_size(cell, T, N, H, False), dt)
+        _core.recurrent_forward(cell, x, h0, c0, w["W_ih"], w["W_hh"], w["b_ih"], w["b_hh"], out["y"],
+                                out["h_n"], out.get("c_n"), h_prev, c_prev, gates, extra, work, reverse,
+                                training)
+        if training:
+            cache = dict(cell=cell, x=x, w=w, h_prev=h_prev, c_prev=c_prev, gates=gates, extra=extra,
+                         reverse=reverse)
+        return cache
+
+    def backward(self, cache, dy, dh_n, dc_n, dx, accumulate_dx, dh0, dc0, grads):
+        x, w, cell = cache["x"], cache["w"], cache["cell"]
+        T, N, _ = x.shape
+        H = w["W_hh"].shape[1]
+        work = np.empty(_core.recurrent_workspace_size(cell, T, N, H, True), x.dtype)
+        _core.recurrent_backward(cell, x, w["W_ih"], w["W_hh"], cache["h_prev"], cache["c_prev"],
+                                 cache["gates"], cache["extra"], dy, dh_n, dc_n, dx, accumulate_dx, dh0, dc0,
+                                 grads["W_ih"], grads["W_hh"], grads["b_ih"], grads["b_hh"], work,
+                                 cache["reverse"])
+
+
+class ReferenceEngine:
+    """The NumPy reference (rnnfast.reference): readable, slow, the oracle of the tests.
+
+    The reference runs forward in time; a reverse direction is run on the time-flipped sequence.
+    """
+
+    name = "reference"
+
+    def forward(self, cell, x, h0, c0, w, out, reverse, training):
+        xs = x[::-1] if reverse else x
+        args = (w["W_ih"], w["W_hh"], w["b_ih"], w["b_hh"])
+        c_n = None
+        if cell == LSTM:
+            y, h_n, c_n, cache = reference.lstm_forward(xs, h0, c0, *args)
+        elif cell in (GRU, GRU_CHO):
+            y, h_n, cache = reference.gru_forward(xs, h0, *args, reset_after=cell == GRU)
+        else:
+            y, h_n, cache = reference.rnn_forward(xs, h0, *args,
+                                                  nonlinearity="relu" if cell == RNN_RELU else "tanh")
+        out["y"][...] = y[::-1] if reverse else y
+        out["h_n"][...] = h_n
+        if c_n is not None:
+            out["c_n"][...] = c_n
+        return dict(cell=cell, ref=cache, reverse=reverse) if training else None
+
+    def backward(self, cache, dy, dh_n, dc_n, dx, accumulate_dx, dh0, dc0, grads):
+        cell, rev = cache["cell"], cache["reverse"]
+        if dy is not None and rev:
+            dy = dy[::-1]
+        if cell == LSTM:
+            dxs, dh0_, dc0_, g = reference.lstm_backward(dy, dh_n, dc_n, cache["ref"])
+            dc0[...] = dc0_
+        elif cell in (GRU, GRU_CHO):
+            dxs, dh0_, g = reference.gru_backward(dy, dh_n, cache["ref"])
+        else:
+            dxs, dh0_, g = reference.rnn_backward(dy, dh_n, cache["ref"])
+        if rev:
+            dxs = dxs[::-1]
+        if accumulate_dx:
+            dx += dxs
+        else:
+            dx[...] = dxs
+        dh0[...] = dh0_
+        for k in ("W_ih", "W_hh", "b_ih", "b_hh"):
+            if grads[k] is not None:
+                grads[k] += g[k]
+
+
+ENGINES = {"cpu": CpuEngine(), "reference": ReferenceEngine()}

@@ -1,0 +1,321 @@
+"""Recurrent layers with PyTorch's conventions: rnnfast.RNN, rnnfast.LSTM, rnnfast.GRU.
+
+    rnn = rnnfast.LSTM(input_size=8, hidden_size=32, num_layers=2, bidirectional=True)
+    y, (h_n, c_n) = rnn(x)                      # x: (T, N, C), or (N, T, C) with batch_first
+    dx, (dh0, dc0) = rnn.backward(dy, (dh_n, dc_n))
+    rnn.grads["weight_hh_l0"]                   # accumulated until rnn.zero_grad()
+
+Parameters carry PyTorch's names and shapes, so `load_state_dict({k: v.numpy() for k, v in
+torch_lstm.state_dict().items()})` gives the same outputs and gradients as torch.nn.LSTM.
+Layers stack and run directions here, in Python; each (layer, direction) is one engine call.
+"""
+
+import numpy as np
+
+from . import _checks
+from . import _engines as E
+from ._engines import ENGINES, GATES
+
+_WEIGHT_KEYS = (("weight_ih", "W_ih"), ("weight_hh", "W_hh"), ("bias_ih", "b_ih"), ("bias_hh", "b_hh"))
+
+
+class _RecurrentLayer:
+    _is_lstm = False
+
+    def __init__(self, cell, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 bidirectional=False, dtype="float32", *, learn_initial_state=False, engine="cpu",
+                 device="cpu", seed=None):
+        self.input_size = _checks.positive_int(input_size, "input_size")
+        self.hidden_size = _checks.positive_int(hidden_size, "hidden_size")
+        self.num_layers = _checks.positive_int(num_layers, "num_layers")
+        self.bias = _checks.boolean(bias, "bias")
+        self.batch_first = _checks.boolean(batch_first, "batch_first")
+        self.bidirectional = _checks.boolean(bidirectional, "bidirectional")
+        self.learn_initial_state = _checks.boolean(learn_initial_state, "learn_initial_state")
+        self.dtype = _checks.as_dtype(dtype)
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {sorted(ENGINES)}, got {engine!r}")
+        self.engine = engine
+        _check_device(device)
+        self.device = "cpu"
+        self._cell = cell
+        self.training = True
+        self._cache = None
+
+        G, H, D = GATES[cell], self.hidden_size, self.num_directions
+        # PyTorch's initialisation: every parameter uniform in (-1/sqrt(H), 1/sqrt(H)).
+        rng = np.random.default_rng(seed)
+        k = 1.0 / np.sqrt(H)
+        self._params = {}
+        for layer in range(self.num_layers):
+            in_size = self.input_size if layer == 0 else D * H
+            for d in range(D):
+                sfx = f"_l{layer}" + ("_reverse" if d else "")
+                shapes = {"weight_ih": (G * H, in_size), "weight_hh": (G * H, H)}
+                if self.bias:
+                    shapes.update(bias_ih=(G * H,), bias_hh=(G * H,))
+                for base, shape in shapes.items():
+                    self._params[base + sfx] = rng.uniform(-k, k, shape).astype(self.dtype)
+        if self.learn_initial_state:
+            self._params["h0"] = np.zeros((self.num_layers * D, H), self.dtype)
+            if self._is_lstm:
+                self._params["c0"] = np.zeros((self.num_layers * D, H), self.dtype)
+        self.grads = {name: np.zeros_like(p) for name, p in self._params.items()}
+
+    # ---- parameters ---------------------------------------------------------------------------
+    @property
+    def num_directions(self):
+        return 2 if self.bidirectional else 1
+
+    def parameters(self):
+        """The parameters by PyTorch name (the layer's own arrays: updating them in place updates it)."""
+        return dict(self._params)
+
+    def state_dict(self):
+        """A copy of the parameters, by PyTorch name."""
+        return {name: p.copy() for name, p in self._params.items()}
+
+    def load_state_dict(self, state_dict, strict=True):
+        """Copy parameters in from a dict of arrays (e.g. a torch state dict converted with .numpy()).
+
+        Names and shapes must match `parameters()`; with strict=False, missing names keep their values
+        (unknown names are still an error). Values are converted to the layer's dtype, checked finite.
+        """
+        if not hasattr(state_dict, "items"):
+            raise TypeError(f"state_dict must be a dict of arrays, got {type(state_dict).__name__}")
+        unknown = sorted(set(state_dict) - set(self._params))
+        missing = sorted(set(self._params) - set(state_dict))
+        if unknown:
+            raise ValueError(f"state_dict has unknown entries {unknown}; expected names {list(self._params)}")
+        if missing and strict:
+            raise ValueError(f"state_dict is missing entries {missing}")
+        converted = {}
+        for name, value in state_dict.items():
+            arr = np.asarray(value)
+            dst = self._params[name]
+            if arr.shape != dst.shape:
+                raise ValueError(f"state_dict[{name!r}] must have shape {dst.shape}, got {arr.shape}")
+            if not np.issubdtype(arr.dtype, np.floating):
+                raise TypeError(f"state_dict[{name!r}] must be floating point, got {arr.dtype}")
+            if not np.isfinite(arr).all():
+                raise ValueError(f"state_dict[{name!r}] contains NaN or Inf")
+            converted[name] = arr
+        for name, arr in converted.items():  # all checked before anything is written
+            self._params[name][...] = arr
+        return self
+
+    def zero_grad(self):
+        for g in self.grads.values():
+            g.fill(0)
+
+    def train(self, mode=True):
+        """Training mode (default) saves what backward needs; eval mode saves nothing."""
+        self.training = _checks.boolean(mode, "mode")
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def _weights(self, layer, d, store):
+        sfx = f"_l{layer}" + ("_reverse" if d else "")
+        return {short: store.get(base + sfx) for base, short in _WEIGHT_KEYS}
+
+    # ---- forward ------------------------------------------------------------------------------
+    def __call__(self, x, hx=None):
+        return self.forward(x, hx)
+
+    def forward(self, x, hx=None):
+        H, L, D, dt = self.hidden_size, self.num_layers, self.num_directions, self.dtype
+        if not isinstance(x, np.ndarray):
+            _checks.check_array(x, "x", dt, (None, None, None))
+        if x.ndim not in (2, 3):
+            raise ValueError(f"x must be 3-D ({'N, T' if self.batch_first else 'T, N'}, input_size) or 2-D "
+                             f"(T, input_size), got shape {x.shape}")
+        batched = x.ndim == 3
+        x = _checks.check_array(x, "x", dt, (None,) * (x.ndim - 1) + (self.input_size,))
+        if not batched:
+            x = x[:, None, :]
+        elif self.batch_first:
+            x = np.ascontiguousarray(x.transpose(1, 0, 2))
+        T, N, _ = x.shape
+        if T == 0 or N == 0:
+            raise ValueError(f"x must have at least one time step and one sequence, got shape {x.shape}")
+        h0, c0 = self._initial_state(hx, N, batched)
+
+        h_n = np.empty((L * D, N, H), dt)
+        c_n = np.empty((L * D, N, H), dt) if self._is_lstm else None
+        engine = ENGINES[self.engine]
+        caches = []
+        inp = x
+        for layer in range(L):
+            y = np.empty((T, N, D * H), dt)
+            layer_caches = []
+            for d in range(D):
+                i = layer * D + d
+                out = {"y": y[:, :, d * H:(d + 1) * H], "h_n": h_n[i]}
+                if self._is_lstm:
+                    out["c_n"] = c_n[i]
+                cache = engine.forward(self._cell, inp, h0[i], None if c0 is None else c0[i],
+                                       self._weights(layer, d, self._params), out, bool(d), self.training)
+                layer_caches.append(cache)
+            caches.append(layer_caches)
+            inp = y
+        self._cache = dict(caches=caches, shape=(T, N), batched=batched) if self.training else None
+
+        y = inp
+        if not batched:
+            y, h_n = y[:, 0, :], h_n[:, 0, :]
+            c_n = None if c_n is None else c_n[:, 0, :]
+        elif self.batch_first:
+            y = np.ascontiguousarray(y.transpose(1, 0, 2))
+        return y, ((h_n, c_n) if self._is_lstm else h_n)
+
+    def _initial_state(self, hx, N, batched):
+        """(h0, c0) as (L*D, N, H) arrays; from hx, the learned initial state, or zeros."""
+        H, LD, dt = self.hidden_size, self.num_layers * self.num_directions, self.dtype
+        shape = (LD, N, H) if batched else (LD, H)
+        names = ("h0", "c0") if self._is_lstm else ("h0",)
+        if hx is None:
+            if self.learn_initial_state:
+                states = [np.ascontiguousarray(np.broadcast_to(self._params[n][:, None, :], (LD, N, H)))
+                          for n in names]
+            else:
+                states = [np.zeros((LD, N, H), dt) for _ in names]
+        else:
+            if self._is_lstm:
+                if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+                    raise TypeError("hx for LSTM must be a tuple (h0, c0)")
+                given = list(hx)
+            else:
+                given = [hx]
+            states = []
+            for n, s in zip(names, given):
+                s = _checks.check_array(s, n, dt, shape)
+                states.append(s if batched else s[:, None, :])
+        return states[0], (states[1] if self._is_lstm else None)
+
+    # ---- backward -----------------------------------------------------------------------------
+    def backward(self, dy=None, dhx=None):
+        """Backpropagate through time from the last forward.
+
+        dy: gradient on y (same shape as y) or None; dhx: gradient on h_n (LSTM: a tuple (dh_n, dc_n),
+        either may be None). Returns dx and dh0 (LSTM: (dh0, dc0)) shaped like x and h0; parameter
+        gradients are added to self.grads (and to grads['h0'/'c0'] with learn_initial_state).
+        """
+        if self._cache is None:
+            raise RuntimeError("backward() needs a forward() in training mode first (each forward can be "
+                               "backpropagated once)")
+        H, L, D, dt = self.hidden_size, self.num_layers, self.num_directions, self.dtype
+        T, N = self._cache["shape"]
+        batched = self._cache["batched"]
+        seq_shape = ((N, T) if self.batch_first else (T, N)) if batched else (T,)
+        st_shape = (L * D, N, H) if batched else (L * D, H)
+        if dy is not None:
+            dy = _checks.check_array(dy, "dy", dt, seq_shape + (D * H,))
+            dy = dy[:, None, :] if not batched else (
+                np.ascontiguousarray(dy.transpose(1, 0, 2)) if self.batch_first else dy)
+        if self._is_lstm:
+            if dhx is None:
+                dhx = (None, None)
+            if not isinstance(dhx, (tuple, list)) or len(dhx) != 2:
+                raise TypeError("dhx for LSTM must be a tuple (dh_n, dc_n) or None")
+            names, given = ("dh_n", "dc_n"), list(dhx)
+        else:
+            names, given = ("dh_n",), [dhx]
+        finals = []
+        for name, g in zip(names, given):
+            if g is not None:
+                g = _checks.check_array(g, name, dt, st_shape)
+                g = g if batched else g[:, None, :]
+            finals.append(g)
+        dh_n = finals[0]
+        dc_n = finals[1] if self._is_lstm else None
+
+        engine = ENGINES[self.engine]
+        caches, self._cache = self._cache["caches"], None
+        dh0 = np.empty((L * D, N, H), dt)
+        dc0 = np.empty((L * D, N, H), dt) if self._is_lstm else None
+        d_out = dy
+        for layer in reversed(range(L)):
+            in_size = self.input_size if layer == 0 else D * H
+            d_in = np.empty((T, N, in_size), dt)
+            for d in range(D):
+                i = layer * D + d
+                engine.backward(caches[layer][d],
+                                None if d_out is None else d_out[:, :, d * H:(d + 1) * H],
+                                None if dh_n is None else dh_n[i],
+                                None if dc_n is None else dc_n[i],
+                                d_in, d > 0, dh0[i], None if dc0 is None else dc0[i],
+                                self._weights(layer, d, self.grads))
+            d_out = d_in
+        if self.learn_initial_state:
+            self.grads["h0"] += dh0.sum(axis=1)
+            if self._is_lstm:
+                self.grads["c0"] += dc0.sum(axis=1)
+
+        dx = d_out
+        if not batched:
+            dx, dh0 = dx[:, 0, :], dh0[:, 0, :]
+            dc0 = None if dc0 is None else dc0[:, 0, :]
+        elif self.batch_first:
+            dx = np.ascontiguousarray(dx.transpose(1, 0, 2))
+        return dx, ((dh0, dc0) if self._is_lstm else dh0)
+
+    def __repr__(self):
+        opts = [f"{self.input_size}", f"{self.hidden_size}"]
+        if self.num_layers != 1:
+            opts.append(f"num_layers={self.num_layers}")
+        for name in ("batch_first", "bidirectional", "learn_initial_state"):
+            if getattr(self, name):
+                opts.append(f"{name}=True")
+        if not self.bias:
+            opts.append("bias=False")
+        opts.append(f"dtype={self.dtype.name}")
+        return f"{type(self).__name__}({', '.join(opts)})"
+
+
+def _check_device(device):
+    if device == "cpu":
+        return
+    if device == "cuda":
+        from . import build_info
+        info = build_info()
+        if not info["cuda_available"]:
+            why = "no usable GPU was found" if info["cuda_compiled"] else "this build has no CUDA support"
+            raise RuntimeError(f"device='cuda' requested but {why} (rnnfast.build_info()['cuda_available'] "
+                               "is False)")
+        raise NotImplementedError("device='cuda' layers are not available yet in this version; use 'cpu'")
+    raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+
+
+class RNN(_RecurrentLayer):
+    """Elman RNN: h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh), act = tanh or relu."""
+
+    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
+                 batch_first=False, bidirectional=False, dtype="float32", **kwargs):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        self.nonlinearity = nonlinearity
+        super().__init__(E.RNN_RELU if nonlinearity == "relu" else E.RNN_TANH, input_size, hidden_size,
+                         num_layers, bias, batch_first, bidirectional, dtype, **kwargs)
+
+
+class LSTM(_RecurrentLayer):
+    """LSTM with forget gate, PyTorch gate order (i, f, g, o): c = f c + i g, h = o tanh(c)."""
+
+    _is_lstm = True
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 bidirectional=False, dtype="float32", **kwargs):
+        super().__init__(E.LSTM, input_size, hidden_size, num_layers, bias, batch_first, bidirectional,
+                         dtype, **kwargs)
+
+
+class GRU(_RecurrentLayer):
+    """GRU, gates (r, z, n). reset_after=True is PyTorch's/cuDNN's form, False is Cho et al. 2014's."""
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 bidirectional=False, dtype="float32", reset_after=True, **kwargs):
+        self.reset_after = _checks.boolean(reset_after, "reset_after")
+        super().__init__(E.GRU if self.reset_after else E.GRU_CHO, input_size, hidden_size, num_layers, bias,
+                         batch_first, bidirectional, dtype, **kwargs)
