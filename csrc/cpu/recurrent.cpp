@@ -8,6 +8,7 @@
 #include "rnnfast/blas.h"
 #include "rnnfast/cell_math.h"
 #include "rnnfast/recurrent.h"
+#include "rnnfast/small_gemm.h"
 
 namespace rnnfast {
 namespace {
@@ -57,6 +58,11 @@ void forward_impl(const RecurrentForwardParams<T>& p) {
 
   fill_rows(xp, index_t(Ts) * N, GH, GH, p.b_ih);
   gemm(false, true, Ts * N, GH, C, T(1), p.x, p.ldx, p.w_ih, C, T(1), xp, GH);
+  // W_hh^T packed once for the per-step GEMM (the Cho GRU: its r, z rows and its n rows separately)
+  const int rec_cols = K == Cell::GruCho ? 2 * H : GH;
+  PackedB<T> w_rec, w_n;
+  pack_b(w_rec, p.w_hh, H, H, rec_cols, true);
+  if (K == Cell::GruCho) pack_b(w_n, p.w_hh + index_t(2) * H * H, H, H, H, true);
   copy_or_zero(h_run, p.h0, NH);
   if (K == Cell::Lstm) copy_or_zero(c_run, p.c0, NH);
 
@@ -71,9 +77,8 @@ void forward_impl(const RecurrentForwardParams<T>& p) {
       if (K == Cell::Lstm) std::memcpy(p.c_prev + t * NH, c_run, sizeof(T) * NH);
     }
     // recurrent projection (for the Cho GRU only the r, z rows: its n rows need r first)
-    const int rec_cols = K == Cell::GruCho ? 2 * H : GH;
     fill_rows(hp, N, rec_cols, GH, p.b_hh);
-    gemm(false, true, N, rec_cols, H, T(1), h_run, H, p.w_hh, H, T(1), hp, GH);
+    small_gemm(N, h_run, H, w_rec, hp, GH, p.b_hh != nullptr);
 
     for (int n = 0; n < N; ++n) {
       const T* __restrict xr = xpt + index_t(n) * GH;
@@ -124,7 +129,7 @@ void forward_impl(const RecurrentForwardParams<T>& p) {
     }
     if constexpr (K == Cell::GruCho) {  // stage 2: hn' = W_hn (r*h) + b_hn, then n and h
       fill_rows(hp + 2 * H, N, H, GH, p.b_hh ? p.b_hh + 2 * H : nullptr);
-      gemm(false, true, N, H, H, T(1), et, H, p.w_hh + index_t(2) * H * H, H, T(1), hp + 2 * H, GH);
+      small_gemm(N, et, H, w_n, hp + 2 * H, GH, p.b_hh != nullptr);
       for (int n = 0; n < N; ++n) {
         const T* __restrict xr = xpt + index_t(n) * GH;
         const T* __restrict hr = hp + index_t(n) * GH;
@@ -160,6 +165,11 @@ void backward_impl(const RecurrentBackwardParams<T>& p) {
 
   copy_or_zero(dh_run, p.dh_n, NH);
   if (K == Cell::Lstm) copy_or_zero(dc_run, p.dc_n, NH);
+  // W_hh packed once: dh_prev = dGh · W_hh (the Cho GRU: r, z rows; its n rows give drh)
+  const int rec_rows = K == Cell::GruCho ? 2 * H : GH;
+  PackedB<T> w_rec, w_n;
+  pack_b(w_rec, p.w_hh, H, rec_rows, H, false);
+  if (K == Cell::GruCho) pack_b(w_n, p.w_hh + index_t(2) * H * H, H, H, H, false);
 
   for (int k = Ts - 1; k >= 0; --k) {
     const int t = p.reverse ? Ts - 1 - k : k;
@@ -206,7 +216,7 @@ void backward_impl(const RecurrentBackwardParams<T>& p) {
     if constexpr (K == Cell::GruCho) {
       // drh = dn_pre · W_hn  ([N,H] x [H,H]); then r's gradient and r*h's share of dh_prev
       T* dGt = dG + t * NGH;
-      gemm(false, false, N, H, H, T(1), dGt + 2 * H, GH, p.w_hh + index_t(2) * H * H, H, T(0), drh, H);
+      small_gemm(N, dGt + 2 * H, GH, w_n, drh, H, false);
       for (int n = 0; n < N; ++n) {
         const T* __restrict g = p.gates + t * NGH + index_t(n) * GH;
         const T* __restrict hprev = p.h_prev + t * NH + index_t(n) * H;
@@ -220,8 +230,7 @@ void backward_impl(const RecurrentBackwardParams<T>& p) {
       }
     }
     // dh_prev (+)= dGh_t · W_hh   ([N,GH] x [GH,H]; the Cho GRU's n rows were handled above)
-    const int rec_rows = K == Cell::GruCho ? 2 * H : GH;
-    gemm(false, false, N, H, rec_rows, T(1), dGh + t * NGH, GH, p.w_hh, H, kGru ? T(1) : T(0), dh_next, H);
+    small_gemm(N, dGh + t * NGH, GH, w_rec, dh_next, H, kGru);
     std::swap(dh_run, dh_next);
   }
   std::memcpy(p.dh0, dh_run, sizeof(T) * NH);

@@ -7,6 +7,8 @@ DTYPES = {"float32": np.float32, "float64": np.float64}
 
 def as_dtype(dtype, name="dtype"):
     """'float32' | 'float64' | np.float32 | np.float64 -> np.dtype; anything else is an error."""
+    if dtype is None:
+        raise TypeError(f"{name} must be 'float32' or 'float64', got None")
     try:
         dt = np.dtype(dtype)
     except TypeError:

@@ -33,7 +33,7 @@ class _RecurrentLayer:
         self.bidirectional = _checks.boolean(bidirectional, "bidirectional")
         self.learn_initial_state = _checks.boolean(learn_initial_state, "learn_initial_state")
         self.dtype = _checks.as_dtype(dtype)
-        if engine not in ENGINES:
+        if not isinstance(engine, str) or engine not in ENGINES:
             raise ValueError(f"engine must be one of {sorted(ENGINES)}, got {engine!r}")
         self.engine = engine
         _check_device(device)
@@ -44,6 +44,8 @@ class _RecurrentLayer:
 
         G, H, D = GATES[cell], self.hidden_size, self.num_directions
         # PyTorch's initialisation: every parameter uniform in (-1/sqrt(H), 1/sqrt(H)).
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+            raise TypeError(f"seed must be an int or None, got {type(seed).__name__}")
         rng = np.random.default_rng(seed)
         k = 1.0 / np.sqrt(H)
         self._params = {}
@@ -160,7 +162,8 @@ class _RecurrentLayer:
                 layer_caches.append(cache)
             caches.append(layer_caches)
             inp = y
-        self._cache = dict(caches=caches, shape=(T, N), batched=batched) if self.training else None
+        self._cache = dict(caches=caches, shape=(T, N), batched=batched,
+                           learned_state=self.learn_initial_state and hx is None) if self.training else None
 
         y = inp
         if not batched:
@@ -232,6 +235,7 @@ class _RecurrentLayer:
         dc_n = finals[1] if self._is_lstm else None
 
         engine = ENGINES[self.engine]
+        learned_state = self._cache["learned_state"]
         caches, self._cache = self._cache["caches"], None
         dh0 = np.empty((L * D, N, H), dt)
         dc0 = np.empty((L * D, N, H), dt) if self._is_lstm else None
@@ -248,7 +252,7 @@ class _RecurrentLayer:
                                 d_in, d > 0, dh0[i], None if dc0 is None else dc0[i],
                                 self._weights(layer, d, self.grads))
             d_out = d_in
-        if self.learn_initial_state:
+        if learned_state:  # the learned h0 (c0) was broadcast over the batch: sum its gradient
             self.grads["h0"] += dh0.sum(axis=1)
             if self._is_lstm:
                 self.grads["c0"] += dc0.sum(axis=1)

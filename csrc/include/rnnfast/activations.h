@@ -22,7 +22,8 @@ namespace detail {
 inline float exp_poly(float x) {
   x = x < -87.0f ? -87.0f : x;  // NaN passes through both comparisons unchanged
   x = x > 88.0f ? 88.0f : x;
-  const float n = std::nearbyint(x * 1.44269504088896341f);
+  // round to nearest by the 1.5*2^23 trick (branch-free; std::nearbyint is a slow libm call)
+  const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
   const float r = (x - n * 0.693145751953125f) - n * 1.428606765330187045e-06f;
   float p = 1.0f / 5040.0f;
   p = p * r + 1.0f / 720.0f;
@@ -41,7 +42,7 @@ inline float exp_poly(float x) {
 inline double exp_poly(double x) {
   x = x < -708.0 ? -708.0 : x;
   x = x > 709.0 ? 709.0 : x;
-  const double n = std::nearbyint(x * 1.4426950408889634074);
+  const double n = (x * 1.4426950408889634074 + 6755399441055744.0) - 6755399441055744.0;
   const double r = (x - n * 6.93147180369123816490e-01) - n * 1.90821492927058770002e-10;
   double p = 1.0 / 6227020800.0;  // 1/13!
   p = p * r + 1.0 / 479001600.0;

@@ -1,0 +1,125 @@
+// Register-blocked kernel for the per-step recurrent GEMM (see rnnfast/small_gemm.h).
+// Written with GCC/Clang vector extensions: the vector width follows the target (-march), 16 bytes at
+// least, so the same code is AVX-512, AVX2 or SSE.
+#include "rnnfast/small_gemm.h"
+
+#include <algorithm>
+#include <cstring>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace rnnfast {
+namespace {
+
+#if defined(__AVX512F__)
+constexpr int kVecBytes = 64;
+#elif defined(__AVX__)
+constexpr int kVecBytes = 32;
+#else
+constexpr int kVecBytes = 16;
+#endif
+
+template <typename T>
+struct Vec;
+template <>
+struct Vec<float> {
+  typedef float type __attribute__((vector_size(kVecBytes), aligned(4)));
+};
+template <>
+struct Vec<double> {
+  typedef double type __attribute__((vector_size(kVecBytes), aligned(8)));
+};
+
+constexpr int kNR = 4;  // vectors per panel row
+template <typename T>
+constexpr int lanes() { return kVecBytes / int(sizeof(T)); }
+template <typename T>
+constexpr int panel_width() { return kNR * lanes<T>(); }
+
+// One MR x panel tile: acc[i][j] += A[i,k] * Bp[k, j-th vector], k = 0..K-1.
+template <typename T, int MR>
+void tile(int K, const T* __restrict A, index_t lda, const T* __restrict Bp, T* __restrict C, index_t ldc,
+          int ncols, bool accumulate) {
+  using V = typename Vec<T>::type;
+  constexpr int L = lanes<T>(), PW = panel_width<T>();
+  V acc[MR][kNR];
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < kNR; ++j) acc[i][j] = V{} ;
+  for (int k = 0; k < K; ++k) {
+    const V* b = reinterpret_cast<const V*>(Bp + index_t(k) * PW);
+    V bv[kNR];
+    for (int j = 0; j < kNR; ++j) bv[j] = b[j];
+    for (int i = 0; i < MR; ++i) {
+      const T a = A[i * lda + k];
+      for (int j = 0; j < kNR; ++j) acc[i][j] += a * bv[j];
+    }
+  }
+  if (ncols == PW) {
+    for (int i = 0; i < MR; ++i) {
+      V* c = reinterpret_cast<V*>(C + i * ldc);
+      for (int j = 0; j < kNR; ++j) c[j] = accumulate ? c[j] + acc[i][j] : acc[i][j];
+    }
+  } else {
+    for (int i = 0; i < MR; ++i) {
+      alignas(64) T buf[PW];
+      std::memcpy(buf, &acc[i][0], sizeof(buf));
+      T* c = C + i * ldc;
+      for (int j = 0; j < ncols; ++j) c[j] = accumulate ? c[j] + buf[j] : buf[j];
+    }
+    (void)L;
+  }
+}
+
+constexpr int kMR = 4;
+
+template <typename T>
+void panel(int N, const T* A, index_t lda, const T* Bp, int K, T* C, index_t ldc, int ncols, bool accumulate) {
+  int n = 0;
+  for (; n + kMR <= N; n += kMR) tile<T, kMR>(K, A + n * lda, lda, Bp, C + n * ldc, ldc, ncols, accumulate);
+  switch (N - n) {
+    case 3: tile<T, 3>(K, A + n * lda, lda, Bp, C + n * ldc, ldc, ncols, accumulate); break;
+    case 2: tile<T, 2>(K, A + n * lda, lda, Bp, C + n * ldc, ldc, ncols, accumulate); break;
+    case 1: tile<T, 1>(K, A + n * lda, lda, Bp, C + n * ldc, ldc, ncols, accumulate); break;
+    default: break;
+  }
+}
+
+}  // namespace
+
+template <typename T>
+void pack_b(PackedB<T>& out, const T* B, index_t ldb, int K, int M, bool transpose) {
+  constexpr int PW = panel_width<T>();
+  out.K = K;
+  out.M = M;
+  out.panels = (M + PW - 1) / PW;
+  out.data.assign(index_t(out.panels) * K * PW, T(0));
+  for (int p = 0; p < out.panels; ++p) {
+    T* dst = out.data.data() + index_t(p) * K * PW;
+    const int m0 = p * PW, w = std::min(PW, M - m0);
+    for (int k = 0; k < K; ++k)
+      for (int j = 0; j < w; ++j)
+        dst[index_t(k) * PW + j] = transpose ? B[index_t(m0 + j) * ldb + k] : B[index_t(k) * ldb + m0 + j];
+  }
+}
+
+template <typename T>
+void small_gemm(int N, const T* A, index_t lda, const PackedB<T>& B, T* C, index_t ldc, bool accumulate) {
+  constexpr int PW = panel_width<T>();
+  const int K = B.K, M = B.M, P = B.panels;
+  // Threads only when there is enough work to pay for waking them (~2 MFLOP).
+  const bool parallel = double(N) * M * K > 1e6 && P > 1;
+#pragma omp parallel for schedule(static) if (parallel)
+  for (int p = 0; p < P; ++p) {
+    const int m0 = p * PW;
+    panel(N, A, lda, B.data.data() + index_t(p) * K * PW, K, C + m0, ldc, std::min(PW, M - m0), accumulate);
+  }
+}
+
+template void pack_b<float>(PackedB<float>&, const float*, index_t, int, int, bool);
+template void pack_b<double>(PackedB<double>&, const double*, index_t, int, int, bool);
+template void small_gemm<float>(int, const float*, index_t, const PackedB<float>&, float*, index_t, bool);
+template void small_gemm<double>(int, const double*, index_t, const PackedB<double>&, double*, index_t, bool);
+
+}  // namespace rnnfast

@@ -1,0 +1,29 @@
+// The recurrent GEMM of one time step, C[N,M] (+)= A[N,K] · B[K,M], with B packed once per call.
+//
+// Why not BLAS: inside the time loop the same weight matrix multiplies a thin A (N = batch rows) at
+// every step. A BLAS call re-packs B each time, which at small N costs as much as the multiply. Here B
+// is packed once (PackedB: panels of kPanel columns, zero-padded) and each step streams it through a
+// register-blocked kernel (MR rows x kPanel columns of accumulators), parallel over panels.
+#pragma once
+
+#include <vector>
+
+#include "rnnfast/common.h"
+
+namespace rnnfast {
+
+template <typename T>
+struct PackedB {
+  int K = 0, M = 0, panels = 0;
+  std::vector<T> data;  // [panels][K][panel_width]
+};
+
+// Packs B[K,M] (row stride ldb), or its transpose when `transpose` (then B is given as [M,K]).
+template <typename T>
+void pack_b(PackedB<T>& out, const T* B, index_t ldb, int K, int M, bool transpose);
+
+// C[N,M] = (accumulate ? C : 0) + A[N,K] · B, A with row stride lda, C with row stride ldc.
+template <typename T>
+void small_gemm(int N, const T* A, index_t lda, const PackedB<T>& B, T* C, index_t ldc, bool accumulate);
+
+}  // namespace rnnfast
