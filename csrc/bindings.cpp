@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "rnnfast/blas.h"
 #include "rnnfast/recurrent.h"
 
 #ifdef RNNFAST_WITH_CUDA
@@ -220,6 +221,12 @@ void register_info(py::module_& m) {
     py::dict d;
     d["version"] = RNNFAST_VERSION;
     d["blas"] = RNNFAST_BLAS_NAME;
+    d["blas_core"] = rnnfast::blas_core_name();
+#ifdef _OPENMP
+    d["threads"] = omp_get_max_threads();
+#else
+    d["threads"] = 1;
+#endif
 #ifdef RNNFAST_WITH_CUDA
     d["cuda_compiled"] = true;
     d["cuda_runtime_version"] = rnnfast::cuda_runtime_version();
@@ -242,6 +249,7 @@ void register_info(py::module_& m) {
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "rnnfast compiled engines (CPU; CUDA when compiled in)";
+  rnnfast::blas_single_threaded();  // the engine's OpenMP threads split the work (see rnnfast/blas.h)
   register_info(m);
   register_recurrent(m);
 }

@@ -56,8 +56,13 @@ void forward_impl(const RecurrentForwardParams<T>& p) {
   T* c_run = h_run + NH;                         // [N,H]    running cell state (LSTM)
   T* extra_scratch = c_run + NH;                 // [N,H]    GRU hn or r*h when not training
 
+  // input projection of all steps, xp = x W_ih^T + b_ih: the same kernel as the per-step GEMM
   fill_rows(xp, index_t(Ts) * N, GH, GH, p.b_ih);
-  gemm(false, true, Ts * N, GH, C, T(1), p.x, p.ldx, p.w_ih, C, T(1), xp, GH);
+  {
+    PackedB<T> w_in;
+    pack_b(w_in, p.w_ih, C, C, GH, true);
+    small_gemm(Ts * N, p.x, p.ldx, w_in, xp, GH, p.b_ih != nullptr);
+  }
   // W_hh^T packed once for the per-step GEMM (the Cho GRU: its r, z rows and its n rows separately)
   const int rec_cols = K == Cell::GruCho ? 2 * H : GH;
   PackedB<T> w_rec, w_n;
@@ -237,13 +242,19 @@ void backward_impl(const RecurrentBackwardParams<T>& p) {
   if (K == Cell::Lstm) std::memcpy(p.dc0, dc_run, sizeof(T) * NH);
 
   // the large GEMMs over all steps
-  gemm(false, false, Ts * N, C, GH, T(1), dG, GH, p.w_ih, C, p.accumulate_dx ? T(1) : T(0), p.dx, p.lddx);
-  gemm(true, false, GH, C, Ts * N, T(1), dG, GH, p.x, p.ldx, T(1), p.dw_ih, C);
+  {
+    PackedB<T> w_in;  // dx = dG · W_ih
+    pack_b(w_in, p.w_ih, C, GH, C, false);
+    small_gemm(Ts * N, dG, GH, w_in, p.dx, p.lddx, p.accumulate_dx);
+  }
+  // weight gradients through BLAS: dW_ih += dG^T x, dW_hh += dGh^T h_prev (Cho GRU: n rows use r*h)
+  gemm_parallel(true, false, GH, C, Ts * N, T(1), dG, GH, p.x, p.ldx, T(1), p.dw_ih, C);
   if constexpr (K == Cell::GruCho) {
-    gemm(true, false, 2 * H, H, Ts * N, T(1), dG, GH, p.h_prev, H, T(1), p.dw_hh, H);
-    gemm(true, false, H, H, Ts * N, T(1), dG + 2 * H, GH, p.extra, H, T(1), p.dw_hh + index_t(2) * H * H, H);
+    gemm_parallel(true, false, 2 * H, H, Ts * N, T(1), dG, GH, p.h_prev, H, T(1), p.dw_hh, H);
+    gemm_parallel(true, false, H, H, Ts * N, T(1), dG + 2 * H, GH, p.extra, H, T(1),
+                  p.dw_hh + index_t(2) * H * H, H);
   } else {
-    gemm(true, false, GH, H, Ts * N, T(1), dGh, GH, p.h_prev, H, T(1), p.dw_hh, H);
+    gemm_parallel(true, false, GH, H, Ts * N, T(1), dGh, GH, p.h_prev, H, T(1), p.dw_hh, H);
   }
   if (p.db_ih) add_column_sums(p.db_ih, dG, TN, GH, GH);
   if (p.db_hh) add_column_sums(p.db_hh, dGh, TN, GH, GH);

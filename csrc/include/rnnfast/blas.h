@@ -4,6 +4,12 @@
 
 #include <cblas.h>
 
+#include <algorithm>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 namespace rnnfast {
 
 inline void gemm(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, long lda,
@@ -19,5 +25,31 @@ inline void gemm(bool ta, bool tb, int M, int N, int K, double alpha, const doub
   scipy_cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K,
                     alpha, A, static_cast<int>(lda), B, static_cast<int>(ldb), beta, C, static_cast<int>(ldc));
 }
+
+// The same GEMM split over the engine's threads by rows of C (OpenMP), each block one single-threaded
+// BLAS call. The engine owns all threading: OpenBLAS is set to one thread when the module loads (its own
+// pool would otherwise spin against the engine's between calls on a 2-core machine).
+template <typename T>
+void gemm_parallel(bool ta, bool tb, int M, int N, int K, T alpha, const T* A, long lda, const T* B, long ldb,
+                   T beta, T* C, long ldc) {
+  const bool parallel = double(M) * N * K > 4e6 && M >= 32;
+#pragma omp parallel if (parallel)
+  {
+    int nt = 1, id = 0;
+#ifdef _OPENMP
+    nt = omp_get_num_threads();
+    id = omp_get_thread_num();
+#endif
+    const int chunk = ((M + nt - 1) / nt + 7) / 8 * 8;
+    const int m0 = std::min(M, id * chunk), m1 = std::min(M, m0 + chunk);
+    if (m1 > m0) {
+      const T* a = ta ? A + m0 : A + long(m0) * lda;
+      gemm(ta, tb, m1 - m0, N, K, alpha, a, lda, B, ldb, beta, C + long(m0) * ldc, ldc);
+    }
+  }
+}
+
+inline void blas_single_threaded() { scipy_openblas_set_num_threads(1); }
+inline const char* blas_core_name() { return scipy_openblas_get_corename(); }
 
 }  // namespace rnnfast
