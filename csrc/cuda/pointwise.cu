@@ -17,13 +17,12 @@ __global__ void lstm_pointwise_forward(int N, int H, const T* __restrict__ xp, c
   const int n = idx / H, j = idx % H;
   const T* xr = xp + n * 4 * H;
   const T* hr = hp + n * 4 * H;
-  const LstmGates<T> a = lstm_unit_gates(xr[j] + hr[j], xr[H + j] + hr[H + j], xr[2 * H + j] + hr[2 * H + j],
-                                         xr[3 * H + j] + hr[3 * H + j]);
-  const T cn = lstm_unit_cell(a, c[idx]);
-  c[idx] = cn;
-  h[idx] = a.o * act_tanh(cn);
   T* g = gates + n * 4 * H;
-  g[j] = a.i; g[H + j] = a.f; g[2 * H + j] = a.g; g[3 * H + j] = a.o;
+  T cn, hn;
+  lstm_unit_forward(xr[j] + hr[j], xr[H + j] + hr[H + j], xr[2 * H + j] + hr[2 * H + j], xr[3 * H + j] + hr[3 * H + j],
+                    c[idx], g[j], g[H + j], g[2 * H + j], g[3 * H + j], cn, hn);
+  c[idx] = cn;
+  h[idx] = hn;
 }
 
 template <typename T>

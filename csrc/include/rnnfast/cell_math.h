@@ -24,33 +24,29 @@ RNNFAST_HD T rnn_unit_backward(T dh, T h) {
 }
 
 // ---- LSTM, gates (i, f, g, o): c = f c_prev + i g, h = o tanh(c) -------------------------------
+// Scalars in and out (no structs): GCC's vectoriser gives up on loops that pass aggregates around.
 template <typename T>
-struct LstmGates {
-  T i, f, g, o;
-};
-
-template <typename T>
-RNNFAST_HD LstmGates<T> lstm_unit_gates(T pi, T pf, T pg, T po) {
-  return {act_sigmoid(pi), act_sigmoid(pf), act_tanh(pg), act_sigmoid(po)};
-}
-
-template <typename T>
-RNNFAST_HD T lstm_unit_cell(const LstmGates<T>& a, T c_prev) {
-  return a.f * c_prev + a.i * a.g;
+RNNFAST_HD void lstm_unit_forward(T pi, T pf, T pg, T po, T c_prev, T& i, T& f, T& g, T& o, T& c, T& h) {
+  i = act_sigmoid(pi);
+  f = act_sigmoid(pf);
+  g = act_tanh(pg);
+  o = act_sigmoid(po);
+  c = f * c_prev + i * g;
+  h = o * act_tanh(c);
 }
 
 // Backward of one unit. In: dh (total gradient on h), dc (gradient on c from the next step), the saved
-// activations and c_prev. Out: gate pre-activation gradients d, and the gradient on c_prev (returned).
+// activations i, f, g, o and c_prev. Out: the gate pre-activation gradients; returns the gradient on c_prev.
 template <typename T>
-RNNFAST_HD T lstm_unit_backward(T dh, T dc, const LstmGates<T>& a, T c_prev, LstmGates<T>& d) {
-  const T c = lstm_unit_cell(a, c_prev);
+RNNFAST_HD T lstm_unit_backward(T dh, T dc, T i, T f, T g, T o, T c_prev, T& di, T& df, T& dg, T& do_) {
+  const T c = f * c_prev + i * g;
   const T tc = act_tanh(c);
-  const T dc_total = dc + dh * a.o * (T(1) - tc * tc);
-  d.i = dc_total * a.g * a.i * (T(1) - a.i);
-  d.f = dc_total * c_prev * a.f * (T(1) - a.f);
-  d.g = dc_total * a.i * (T(1) - a.g * a.g);
-  d.o = dh * tc * a.o * (T(1) - a.o);
-  return dc_total * a.f;
+  const T dc_total = dc + dh * o * (T(1) - tc * tc);
+  di = dc_total * g * i * (T(1) - i);
+  df = dc_total * c_prev * f * (T(1) - f);
+  dg = dc_total * i * (T(1) - g * g);
+  do_ = dh * tc * o * (T(1) - o);
+  return dc_total * f;
 }
 
 // ---- GRU, gates (r, z, n): h = (1 - z) n + z h_prev --------------------------------------------
