@@ -7,6 +7,7 @@
 
 #include "rnnfast/blas.h"
 #include "rnnfast/cell_math.h"
+#include "rnnfast/parallel.h"
 #include "rnnfast/recurrent.h"
 #include "rnnfast/small_gemm.h"
 
@@ -230,8 +231,7 @@ void forward_impl(const RecurrentForwardParams<T>& p) {
     small_gemm(N, h_run, H, w_rec, hp, GH, p.b_hh != nullptr);
 
     const index_t ldy = p.ldy;
-#pragma omp parallel for schedule(static) if (NGH >= kParallelElements)
-    for (int n = 0; n < N; ++n) {
+parallel_for(N, NGH >= kParallelElements, [&](int n) {
       const T* xr = xpt + index_t(n) * GH;
       const T* hr = hp + index_t(n) * GH;
       T* g = gt + index_t(n) * GH;
@@ -247,16 +247,15 @@ void forward_impl(const RecurrentForwardParams<T>& p) {
       } else {
         gru_cho_rz_forward(H, xr, xr + H, hr, hr + H, hrun, g, g + H, e);
       }
-    }
+    });
     if constexpr (K == Cell::GruCho) {  // stage 2: hn' = W_hn (r*h) + b_hn, then n and h
       fill_rows(hp + 2 * H, N, H, GH, p.b_hh ? p.b_hh + 2 * H : nullptr);
       small_gemm(N, et, H, w_n, hp + 2 * H, GH, p.b_hh != nullptr);
-#pragma omp parallel for schedule(static) if (NGH >= kParallelElements)
-      for (int n = 0; n < N; ++n) {
+parallel_for(N, NGH >= kParallelElements, [&](int n) {
         T* g = gt + index_t(n) * GH;
         gru_cho_n_forward(H, xpt + index_t(n) * GH + 2 * H, hp + index_t(n) * GH + 2 * H, g + H, g + 2 * H,
                           h_run + index_t(n) * H, yt + index_t(n) * ldy);
-      }
+      });
     }
   }
   std::memcpy(p.h_n, h_run, sizeof(T) * NH);
@@ -288,8 +287,7 @@ void backward_impl(const RecurrentBackwardParams<T>& p) {
     const int t = p.reverse ? Ts - 1 - k : k;
     const T* dyt = p.dy ? p.dy + index_t(t) * N * p.lddy : nullptr;
     const index_t lddy = p.lddy;
-#pragma omp parallel for schedule(static) if (NGH >= kParallelElements)
-    for (int n = 0; n < N; ++n) {
+parallel_for(N, NGH >= kParallelElements, [&](int n) {
       T* dh = dh_run + index_t(n) * H;
       if (dyt) add_into(H, dh, dyt + index_t(n) * lddy);
       const T* g = p.gates + t * NGH + index_t(n) * GH;
@@ -309,16 +307,15 @@ void backward_impl(const RecurrentBackwardParams<T>& p) {
                                side + 2 * H);
         }
       }
-    }
+    });
     if constexpr (K == Cell::GruCho) {
       // drh = dn_pre · W_hn  ([N,H] x [H,H]); then r's gradient and r*h's share of dh_prev
       T* dGt = dG + t * NGH;
       small_gemm(N, dGt + 2 * H, GH, w_n, drh, H, false);
-#pragma omp parallel for schedule(static) if (NGH >= kParallelElements)
-      for (int n = 0; n < N; ++n) {
+parallel_for(N, NGH >= kParallelElements, [&](int n) {
         gru_r_before_backward(H, drh + index_t(n) * H, p.gates + t * NGH + index_t(n) * GH,
                               p.h_prev + t * NH + index_t(n) * H, dGt + index_t(n) * GH, dh_next + index_t(n) * H);
-      }
+      });
     }
     // dh_prev (+)= dGh_t · W_hh   ([N,GH] x [GH,H]; the Cho GRU's n rows were handled above)
     small_gemm(N, dGh + t * NGH, GH, w_rec, dh_next, H, kGru);

@@ -3,12 +3,11 @@
 // least, so the same code is AVX-512, AVX2 or SSE.
 #include "rnnfast/small_gemm.h"
 
+#include "rnnfast/parallel.h"
+
 #include <algorithm>
 #include <cstring>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 namespace rnnfast {
 namespace {
@@ -117,13 +116,20 @@ void pack_b(PackedB<T>& out, const T* B, index_t ldb, int K, int M, bool transpo
   out.K = K;
   out.M = M;
   out.panels = (M + PW - 1) / PW;
-  out.data.assign(index_t(out.panels) * K * PW, T(0));
+  out.data.resize(index_t(out.panels) * K * PW);
   for (int p = 0; p < out.panels; ++p) {
     T* dst = out.data.data() + index_t(p) * K * PW;
     const int m0 = p * PW, w = std::min(PW, M - m0);
-    for (int k = 0; k < K; ++k)
-      for (int j = 0; j < w; ++j)
-        dst[index_t(k) * PW + j] = transpose ? B[index_t(m0 + j) * ldb + k] : B[index_t(k) * ldb + m0 + j];
+    if (w < PW)  // zero padding of the last panel
+      for (int k = 0; k < K; ++k) std::fill(dst + index_t(k) * PW + w, dst + index_t(k) * PW + PW, T(0));
+    if (transpose) {  // B given as [M,K]: read rows contiguously
+      for (int j = 0; j < w; ++j) {
+        const T* src = B + index_t(m0 + j) * ldb;
+        for (int k = 0; k < K; ++k) dst[index_t(k) * PW + j] = src[k];
+      }
+    } else {
+      for (int k = 0; k < K; ++k) std::memcpy(dst + index_t(k) * PW, B + index_t(k) * ldb + m0, sizeof(T) * w);
+    }
   }
 }
 
@@ -136,13 +142,12 @@ void small_gemm(int N, const T* A, index_t lda, const PackedB<T>& B, T* C, index
   const int tasks = P * R;
   // Threads only when there is enough work to pay for waking them (~1 MFLOP).
   const bool parallel = double(N) * M * K > 5e5 && tasks > 1;
-#pragma omp parallel for schedule(static) if (parallel)
-  for (int task = 0; task < tasks; ++task) {
+parallel_for(tasks, parallel, [&](int task) {
     const int p = task % P, r = task / P;
     const int m0 = p * PW, n0 = r * kRowBlock, rows = std::min(kRowBlock, N - n0);
     panel(rows, A + n0 * lda, lda, B.data.data() + index_t(p) * K * PW, K, C + n0 * ldc + m0, ldc,
           std::min(PW, M - m0), accumulate);
-  }
+  });
 }
 
 template void pack_b<float>(PackedB<float>&, const float*, index_t, int, int, bool);
