@@ -1,0 +1,166 @@
+"""The character-level language model behind `rnnfast char`: one-hot -> recurrent stack -> Linear -> softmax.
+
+    model = CharModel(vocab_size=98, cell="lstm", hidden=256, layers=1, seed=0)
+    logits, state = model.forward(x_idx, state)      # x_idx: (T, N) ints; logits: (T, N, V) float32
+    loss, dlogits = softmax_cross_entropy(logits, y_idx)
+    model.backward(dlogits)                          # truncated BPTT: no gradient into the carried state
+
+Every call runs a whole (T, N) block: the recurrent layers run the sequence in one engine call per layer,
+the output Linear and the loss run on the (T*N, .) matrix at once; there is no Python loop over time
+steps except in sampling, which is sequential by nature.
+"""
+
+import math
+
+import numpy as np
+
+from . import nn
+from .layers import GRU, LSTM, RNN
+
+CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
+INITS = ("default", "min-char-rnn")
+
+
+class CharModel:
+    """A stack of rnnfast recurrent layers over one-hot characters, with a Linear read-out.
+
+    init="default" keeps the layers' own (PyTorch) initialisation; init="min-char-rnn" is Karpathy's
+    min-char-rnn: weights N(0, 0.01^2), biases zero, and the recurrent layer's second bias (bias_hh; the
+    lecture's RNN has one hidden bias) frozen at zero, see `freeze_extra_bias`.
+    """
+
+    def __init__(self, vocab_size, cell="lstm", hidden=256, layers=1, seed=0, init="default", dtype="float32"):
+        if cell not in CELLS:
+            raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}")
+        if init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {init!r}")
+        self.vocab_size, self.cell, self.hidden, self.layers, self.init = vocab_size, cell, hidden, layers, init
+        self.dtype = np.dtype(dtype)
+        rng = np.random.default_rng(seed)
+        self.rnn = CELLS[cell](vocab_size, hidden, layers, dtype=dtype, seed=int(rng.integers(2**31)))
+        self.out = nn.Linear(hidden, vocab_size, dtype=dtype, seed=int(rng.integers(2**31)))
+        if init == "min-char-rnn":
+            for module in (self.rnn, self.out):
+                for name, p in module.parameters().items():
+                    if name.startswith("weight"):
+                        p[...] = rng.standard_normal(p.shape) * 0.01
+                    else:
+                        p[...] = 0
+        self._modules = {"rnn": self.rnn, "out": self.out}
+
+    # ---- parameters --------------------------------------------------------------------------
+    def modules(self):
+        """name -> module, the form the optimizers and clip functions take."""
+        return dict(self._modules)
+
+    def num_parameters(self):
+        return sum(p.size for m in self._modules.values() for p in m.parameters().values())
+
+    def state_dict(self):
+        return {f"{mn}.{pn}": p.copy() for mn, m in self._modules.items() for pn, p in m.parameters().items()}
+
+    def load_state_dict(self, state):
+        expected = set(self.state_dict())
+        if set(state) != expected:
+            missing, unknown = sorted(expected - set(state)), sorted(set(state) - expected)
+            raise ValueError(f"weights do not match the model (missing {missing[:4]}, unknown {unknown[:4]})")
+        for mn, m in self._modules.items():
+            m.load_state_dict({pn: state[f"{mn}.{pn}"] for pn in m.parameters()})
+        return self
+
+    def zero_grad(self):
+        for m in self._modules.values():
+            m.zero_grad()
+
+    def freeze_extra_bias(self):
+        """Zero the gradients of bias_hh_l* (min-char-rnn has a single hidden bias, kept in bias_ih)."""
+        for name, g in self.rnn.grads.items():
+            if name.startswith("bias_hh"):
+                g.fill(0)
+
+    # ---- state -------------------------------------------------------------------------------
+    def initial_state(self, batch):
+        shape = (self.layers, batch, self.hidden)
+        if self.cell == "lstm":
+            return (np.zeros(shape, self.dtype), np.zeros(shape, self.dtype))
+        return np.zeros(shape, self.dtype)
+
+    def state_arrays(self, state):
+        """The carried state as a list of arrays (h, or h and c), for checkpoints."""
+        return list(state) if isinstance(state, tuple) else [state]
+
+    def state_from_arrays(self, arrays, batch):
+        want = 2 if self.cell == "lstm" else 1
+        shape = (self.layers, batch, self.hidden)
+        if len(arrays) != want or any(a.shape != shape for a in arrays):
+            raise ValueError(f"the saved hidden state does not fit the model (want {want} arrays of shape {shape})")
+        arrays = [np.ascontiguousarray(a, dtype=self.dtype) for a in arrays]
+        return tuple(arrays) if self.cell == "lstm" else arrays[0]
+
+    # ---- forward / backward ------------------------------------------------------------------
+    def forward(self, x_idx, state):
+        """x_idx (T, N) ints, state from initial_state(N) -> logits (T, N, V), the final state."""
+        x = nn.one_hot(x_idx, self.vocab_size, dtype=self.dtype)
+        y, state = self.rnn.forward(x, state)
+        return self.out.forward(y), state
+
+    def backward(self, dlogits):
+        """Backpropagate the (T, N, V) gradient of the loss; parameter gradients are accumulated."""
+        dy = self.out.backward(dlogits)
+        self.rnn.backward(dy, None)
+
+    def train(self, mode=True):
+        self.rnn.train(mode)
+        return self
+
+    # ---- evaluation and sampling -------------------------------------------------------------
+    def evaluate(self, data, losses, streams=16, chunk=128):
+        """Mean cross-entropy (nats/char) of predicting data[i+1] from data[..i], state carried over chunks.
+
+        The sequence is cut into `streams` contiguous pieces run side by side (fewer for short data).
+        """
+        n = len(data) - 1
+        if n < 1:
+            return float("nan")
+        streams = max(1, min(streams, n // 16 or 1))
+        seg = n // streams
+        offsets = np.arange(streams) * seg
+        state = self.initial_state(streams)
+        total = 0.0
+        self.train(False)
+        try:
+            for start in range(0, seg, chunk):
+                t = np.arange(start, min(start + chunk, seg))
+                idx = offsets[None, :] + t[:, None]
+                logits, state = self.forward(data[idx], state)
+                loss, _ = losses.softmax_cross_entropy(logits, data[idx + 1])
+                total += float(loss) * idx.size
+        finally:
+            self.train(True)
+        return total / (seg * streams)
+
+    def sample(self, prime_idx, length, temperature=1.0, rng=None):
+        """Burn prime_idx (non-empty) into the state, then draw `length` characters. Returns their indices."""
+        if len(prime_idx) == 0:
+            raise ValueError("the prime must hold at least one character")
+        rng = np.random.default_rng() if rng is None else rng
+        out = []
+        self.train(False)
+        try:
+            state = self.initial_state(1)
+            x = np.asarray(prime_idx, dtype=np.int64)[:, None]
+            for _ in range(length):
+                logits, state = self.forward(x, state)
+                z = logits[-1, 0].astype(np.float64) / temperature
+                p = np.exp(z - z.max())
+                c = np.cumsum(p)
+                i = min(int(np.searchsorted(c, rng.random() * c[-1], side="right")), self.vocab_size - 1)
+                out.append(i)
+                x = np.array([[i]], dtype=np.int64)
+        finally:
+            self.train(True)
+        return out
+
+
+def bits(nats):
+    return nats / math.log(2)

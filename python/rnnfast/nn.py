@@ -1,0 +1,382 @@
+"""Small modules around the recurrent layers: Linear, Embedding, one_hot, ModuleDict, Conditioned.
+
+The module protocol shared by layers, these modules, optimizers and clipping:
+
+    module.parameters() -> dict name -> array   the module's own (live) arrays; optimizers update them in place
+    module.grads        -> dict, same keys, shapes and dtypes; backward() adds into them (+=)
+    module.zero_grad()
+
+Shapes: T = time steps, N = batch, C = input size, H = hidden size, V = conditioning size, K = classes.
+Arrays may be NumPy or CuPy; array code goes through `xp = array_module(a)` (CuPy is imported only when
+a CuPy array is seen). Inputs are never cast: a wrong dtype is a TypeError naming the argument.
+"""
+
+import numpy as np
+
+from . import _checks
+
+__all__ = ["array_module", "Module", "Linear", "Embedding", "one_hot", "ModuleDict", "Container",
+           "ParameterDict", "Conditioned"]
+
+
+def array_module(a):
+    """cupy if `a` is a CuPy array, else numpy (never imports cupy otherwise)."""
+    if type(a).__module__.split(".")[0] == "cupy":
+        import cupy
+        return cupy
+    return np
+
+
+def _rng(seed):
+    if seed is not None and (isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer))):
+        raise TypeError(f"seed must be an int or None, got {type(seed).__name__}")
+    return np.random.default_rng(seed)
+
+
+def _check_float(a, name, xp, dtype, shape):
+    """An array of module xp with this dtype and shape (None matches any size), finite; C-contiguous."""
+    if xp is np:
+        return _checks.check_array(a, name, dtype, shape)
+    if array_module(a) is not xp:
+        raise TypeError(f"{name} must be a {xp.__name__} array, got {type(a).__name__}")
+    if a.dtype != dtype:
+        raise TypeError(f"{name} must have dtype {np.dtype(dtype).name}, got {a.dtype.name}")
+    if a.ndim != len(shape) or any(s is not None and s != d for s, d in zip(shape, a.shape)):
+        raise ValueError(f"{name} must have shape {_checks.shape_str(shape)}, got {tuple(a.shape)}")
+    if not bool(xp.isfinite(a).all()):
+        raise ValueError(f"{name} contains NaN or Inf")
+    return xp.ascontiguousarray(a)
+
+
+def _check_index(idx, name, xp, num, what):
+    """An integer array of module xp with every entry in [0, num)."""
+    if array_module(idx) is not xp or not hasattr(idx, "dtype"):
+        raise TypeError(f"{name} must be a {xp.__name__} integer array, got {type(idx).__name__}")
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"{name} must have an integer dtype, got {idx.dtype.name}")
+    if idx.size and (bool((idx < 0).any()) or bool((idx >= num).any())):
+        raise ValueError(f"{name} must be in [0, {what}={num}), got values in "
+                         f"[{int(idx.min())}, {int(idx.max())}]")
+    return idx
+
+
+def load_arrays(params, state_dict, strict=True):
+    """Copy `state_dict` into the live arrays `params` (name -> array), checking names, shapes, finiteness.
+
+    Nothing is written unless every entry passes. strict=False allows missing names (unknown names are
+    always an error).
+    """
+    if not hasattr(state_dict, "items"):
+        raise TypeError(f"state_dict must be a dict of arrays, got {type(state_dict).__name__}")
+    unknown = sorted(set(state_dict) - set(params))
+    missing = sorted(set(params) - set(state_dict))
+    if unknown:
+        raise ValueError(f"state_dict has unknown entries {unknown}; expected names {list(params)}")
+    if missing and strict:
+        raise ValueError(f"state_dict is missing entries {missing}")
+    converted = {}
+    for name, value in state_dict.items():
+        dst = params[name]
+        xp = array_module(dst)
+        arr = xp.asarray(value)
+        if arr.shape != dst.shape:
+            raise ValueError(f"state_dict[{name!r}] must have shape {dst.shape}, got {arr.shape}")
+        if arr.dtype.kind != "f":
+            raise TypeError(f"state_dict[{name!r}] must be floating point, got {arr.dtype}")
+        if not bool(xp.isfinite(arr).all()):
+            raise ValueError(f"state_dict[{name!r}] contains NaN or Inf")
+        converted[name] = arr
+    for name, arr in converted.items():
+        params[name][...] = arr
+    return params
+
+
+class Module:
+    """Base of the modules here: own parameters in self._params, gradients in self.grads."""
+
+    training = True
+
+    def parameters(self):
+        """The parameters by name (the module's own arrays: updating them in place updates it)."""
+        return dict(self._params)
+
+    def zero_grad(self):
+        for g in self.grads.values():
+            g.fill(0)
+
+    def train(self, mode=True):
+        """Training mode (default) keeps what backward needs; eval mode keeps nothing."""
+        self.training = _checks.boolean(mode, "mode")
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def state_dict(self):
+        """A copy of the parameters, by name."""
+        return {name: p.copy() for name, p in self.parameters().items()}
+
+    def load_state_dict(self, state_dict, strict=True):
+        load_arrays(self.parameters(), state_dict, strict)
+        return self
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    def _init_grads(self):
+        self.grads = {name: array_module(p).zeros_like(p) for name, p in self._params.items()}
+
+
+class ParameterDict(Module):
+    """A module over given arrays (kept, not copied): e.g. a learned vector, or a test's parameters."""
+
+    def __init__(self, arrays=None, **kwargs):
+        arrays = dict(arrays or {}, **kwargs)
+        for name, a in arrays.items():
+            if not hasattr(a, "dtype") or a.dtype.kind != "f":
+                raise TypeError(f"parameter {name!r} must be a floating-point array, got "
+                                f"{getattr(a, 'dtype', type(a).__name__)}")
+        self._params = arrays
+        self._init_grads()
+
+
+class Linear(Module):
+    """y = x W^T + b on (..., in_features) -> (..., out_features); PyTorch's names, shapes and init."""
+
+    def __init__(self, in_features, out_features, bias=True, dtype="float32", seed=None):
+        self.in_features = _checks.positive_int(in_features, "in_features")
+        self.out_features = _checks.positive_int(out_features, "out_features")
+        self.bias = _checks.boolean(bias, "bias")
+        self.dtype = _checks.as_dtype(dtype)
+        rng = _rng(seed)
+        k = 1.0 / np.sqrt(self.in_features)  # PyTorch: U(-1/sqrt(in), 1/sqrt(in)) for weight and bias
+        self._params = {"weight": rng.uniform(-k, k, (self.out_features, self.in_features)).astype(self.dtype)}
+        if self.bias:
+            self._params["bias"] = rng.uniform(-k, k, (self.out_features,)).astype(self.dtype)
+        self._init_grads()
+        self._x = None
+
+    def forward(self, x):
+        W = self._params["weight"]
+        xp = array_module(W)
+        if not hasattr(x, "ndim") or x.ndim < 1:
+            _check_float(x, "x", xp, self.dtype, (self.in_features,))  # raises the right error
+        x = _check_float(x, "x", xp, self.dtype, (None,) * (x.ndim - 1) + (self.in_features,))
+        y = x @ W.T
+        if self.bias:
+            y += self._params["bias"]
+        self._x = x if self.training else None
+        return y
+
+    def backward(self, dy):
+        """dy: (..., out_features) like the last forward's output. Returns dx; adds dW, db to grads."""
+        if self._x is None:
+            raise RuntimeError("backward() needs a forward() in training mode first (each forward can be "
+                               "backpropagated once)")
+        x = self._x
+        W = self._params["weight"]
+        dy = _check_float(dy, "dy", array_module(W), self.dtype, x.shape[:-1] + (self.out_features,))
+        self._x = None
+        dy2 = dy.reshape(-1, self.out_features)
+        self.grads["weight"] += dy2.T @ x.reshape(-1, self.in_features)
+        if self.bias:
+            self.grads["bias"] += dy2.sum(axis=0)
+        return dy @ W
+
+    def __repr__(self):
+        return (f"Linear({self.in_features}, {self.out_features}"
+                f"{'' if self.bias else ', bias=False'}, dtype={self.dtype.name})")
+
+
+class Embedding(Module):
+    """A lookup table: weight (num_embeddings, embedding_dim), init N(0, 1) as PyTorch's."""
+
+    def __init__(self, num_embeddings, embedding_dim, dtype="float32", seed=None):
+        self.num_embeddings = _checks.positive_int(num_embeddings, "num_embeddings")
+        self.embedding_dim = _checks.positive_int(embedding_dim, "embedding_dim")
+        self.dtype = _checks.as_dtype(dtype)
+        rng = _rng(seed)
+        self._params = {"weight": rng.standard_normal((self.num_embeddings, self.embedding_dim))
+                        .astype(self.dtype)}
+        self._init_grads()
+        self._idx = None
+
+    def forward(self, idx):
+        """idx: integer array (...) with entries in [0, num_embeddings) -> (..., embedding_dim)."""
+        W = self._params["weight"]
+        idx = _check_index(idx, "idx", array_module(W), self.num_embeddings, "num_embeddings")
+        self._idx = idx if self.training else None
+        return W[idx]
+
+    def backward(self, dy):
+        """dy: (..., embedding_dim); adds into grads['weight'] (repeated indices add up). Returns None."""
+        if self._idx is None:
+            raise RuntimeError("backward() needs a forward() in training mode first (each forward can be "
+                               "backpropagated once)")
+        W = self._params["weight"]
+        xp = array_module(W)
+        dy = _check_float(dy, "dy", xp, self.dtype, self._idx.shape + (self.embedding_dim,))
+        idx, self._idx = self._idx, None
+        if xp is np:
+            np.add.at(self.grads["weight"], idx, dy)
+        else:  # cupyx.scatter_add is CuPy's np.add.at
+            import cupyx
+            cupyx.scatter_add(self.grads["weight"], idx, dy)
+        return None
+
+    def __repr__(self):
+        return f"Embedding({self.num_embeddings}, {self.embedding_dim}, dtype={self.dtype.name})"
+
+
+def one_hot(idx, num_classes, dtype="float32"):
+    """idx: integer array (...) in [0, num_classes) -> (..., num_classes) with a 1 at each index."""
+    num_classes = _checks.positive_int(num_classes, "num_classes")
+    dtype = _checks.as_dtype(dtype)
+    xp = array_module(idx)
+    idx = _check_index(idx, "idx", xp, num_classes, "num_classes")
+    return (idx[..., None] == xp.arange(num_classes)).astype(dtype)
+
+
+class ModuleDict(Module):
+    """Named child modules whose parameters/grads merge under dotted names ("rnn.weight_ih_l0", "out.bias").
+
+        model = ModuleDict(rnn=rnnfast.RNN(K, H), out=Linear(H, K))
+        model.rnn(x); model["out"]; model.parameters(); model.zero_grad(); model.state_dict()
+
+    A child is anything with parameters() and grads (layers, these modules, other ModuleDicts).
+    """
+
+    def __init__(self, modules=None, /, **kwargs):
+        mods = dict(modules or {}, **kwargs)
+        if not mods:
+            raise ValueError("modules must name at least one module")
+        for name, m in mods.items():
+            if not isinstance(name, str) or not name.isidentifier():
+                raise ValueError(f"module names must be identifiers without dots, got {name!r}")
+            if not (hasattr(m, "parameters") and hasattr(m, "grads")):
+                raise TypeError(f"module {name!r} must have parameters() and grads, got {type(m).__name__}")
+        self._modules = mods
+
+    def __getattr__(self, name):
+        mods = self.__dict__.get("_modules", {})
+        if name in mods:
+            return mods[name]
+        raise AttributeError(f"{type(self).__name__} has no attribute or module {name!r}")
+
+    def __getitem__(self, name):
+        return self._modules[name]
+
+    def __iter__(self):
+        return iter(self._modules)
+
+    def __len__(self):
+        return len(self._modules)
+
+    def items(self):
+        return self._modules.items()
+
+    def parameters(self):
+        return {f"{m}.{k}": p for m, mod in self._modules.items() for k, p in mod.parameters().items()}
+
+    @property
+    def grads(self):
+        return {f"{m}.{k}": g for m, mod in self._modules.items() for k, g in mod.grads.items()}
+
+    def zero_grad(self):
+        for mod in self._modules.values():
+            mod.zero_grad()
+
+    def train(self, mode=True):
+        self.training = _checks.boolean(mode, "mode")
+        for mod in self._modules.values():
+            if hasattr(mod, "train"):
+                mod.train(mode)
+        return self
+
+    def forward(self, *args, **kwargs):
+        raise TypeError("ModuleDict has no forward(); call its modules")
+
+    def __repr__(self):
+        inner = ",\n".join(f"  {k}={m!r}" for k, m in self._modules.items())
+        return f"ModuleDict(\n{inner}\n)"
+
+
+Container = ModuleDict
+
+
+class Conditioned(Module):
+    """A recurrent layer fed [x_t, v] at every step: the captioning RNN h = tanh(W_xh x + W_hh h + W_ih v).
+
+    Build the layer with input_size = C + V; its weight_ih_l0[:, :C] is W_xh and weight_ih_l0[:, C:] is the
+    lecture's W_ih (v enters the first layer only). Parameters and grads are the layer's, same names.
+
+        cap = Conditioned(rnnfast.RNN(C + V, H), cond_size=V)
+        y, h_n = cap(x, v)               # x: (T, N, C) (or batch_first (N, T, C), or (T, C)); v: (N, V) / (V,)
+        dx, dv = cap.backward(dy)        # dv = sum over t of dL/d(v at step t)
+    """
+
+    def __init__(self, layer, cond_size):
+        if not (hasattr(layer, "input_size") and hasattr(layer, "backward")):
+            raise TypeError(f"layer must be an rnnfast recurrent layer, got {type(layer).__name__}")
+        self.layer = layer
+        self.cond_size = _checks.positive_int(cond_size, "cond_size")
+        if layer.input_size <= self.cond_size:
+            raise ValueError(f"cond_size must be < layer.input_size={layer.input_size} (input_size = C + V), "
+                             f"got {cond_size}")
+        self.input_size = layer.input_size - self.cond_size
+        self._time_axis = None
+
+    def parameters(self):
+        return self.layer.parameters()
+
+    @property
+    def grads(self):
+        return self.layer.grads
+
+    def zero_grad(self):
+        self.layer.zero_grad()
+
+    def train(self, mode=True):
+        self.layer.train(mode)
+        self.training = self.layer.training
+        return self
+
+    def forward(self, x, v, hx=None):
+        C, V, dt = self.input_size, self.cond_size, self.layer.dtype
+        xp = np  # the recurrent layers are NumPy-only for now
+        if not hasattr(x, "ndim") or x.ndim not in (2, 3):
+            raise ValueError(f"x must be 3-D (T, N, C) / (N, T, C) or 2-D (T, C), got "
+                             f"{getattr(x, 'shape', type(x).__name__)}")
+        x = _check_float(x, "x", xp, dt, (None,) * (x.ndim - 1) + (C,))
+        if x.ndim == 3:
+            t_axis = 1 if self.layer.batch_first else 0
+            v = _check_float(v, "v", xp, dt, (x.shape[1 - t_axis], V))
+            vt = xp.expand_dims(v, t_axis)
+        else:
+            t_axis = 0
+            v = _check_float(v, "v", xp, dt, (V,))
+            vt = v[None, :]
+        xv = xp.concatenate([x, xp.broadcast_to(vt, x.shape[:-1] + (V,))], axis=-1)
+        out = self.layer.forward(xv, hx)
+        self._time_axis = t_axis if self.layer.training else None
+        return out
+
+    def backward(self, dy=None, dhx=None, return_dh0=False):
+        """Returns (dx, dv), or (dx, dv, dh0) with return_dh0=True; parameter grads go to the layer."""
+        if self._time_axis is None:
+            raise RuntimeError("backward() needs a forward() in training mode first")
+        dxv, dh0 = self.layer.backward(dy, dhx)
+        t_axis, self._time_axis = self._time_axis, None
+        dx = np.ascontiguousarray(dxv[..., :self.input_size])
+        dv = dxv[..., self.input_size:].sum(axis=t_axis)
+        return (dx, dv, dh0) if return_dh0 else (dx, dv)
+
+    def state_dict(self):
+        return self.layer.state_dict()
+
+    def load_state_dict(self, state_dict, strict=True):
+        self.layer.load_state_dict(state_dict, strict)
+        return self
+
+    def __repr__(self):
+        return f"Conditioned({self.layer!r}, cond_size={self.cond_size})"
