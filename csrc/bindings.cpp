@@ -10,6 +10,7 @@
 
 #include "rnnfast/blas.h"
 #include "rnnfast/recurrent.h"
+#include "rnnfast/reservoir.h"
 
 #ifdef RNNFAST_WITH_CUDA
 #include "rnnfast/cuda_device.h"
@@ -216,6 +217,82 @@ void register_recurrent(py::module_& m) {
         py::arg("db_ih"), py::arg("db_hh"), py::arg("work"), py::arg("reverse"));
 }
 
+template <typename T>
+void reservoir_typed(const py::object& u, const py::object& w, const py::object& indptr, const py::object& indices,
+                     const py::object& values, const py::object& w_in, const py::object& bias,
+                     const py::object& sr_scale, const py::object& in_scale, const py::object& leak,
+                     const py::object& x0, const py::object& states, const py::object& x_last) {
+  using namespace rnnfast;
+  ReservoirParams<T> p{};
+  const py::array ua = as_array<T>(u, "u");
+  if (ua.ndim() != 3) bad("u", "must be 3-D (T, B, I)");
+  const py::array wia = as_array<T>(w_in, "w_in");
+  if (wia.ndim() != 2) bad("w_in", "must be 2-D (N, I)");
+  const py::array sa = as_array<T>(sr_scale, "sr_scale");
+  if (sa.ndim() != 1) bad("sr_scale", "must be 1-D (P,)");
+  const index_t Ts = ua.shape(0), B = ua.shape(1), I = ua.shape(2), N = wia.shape(0), P = sa.shape(0);
+  if (Ts < 1 || B < 1 || I < 1 || N < 1 || P < 1) bad("u", "must have T, B, I >= 1 (and N, P >= 1)");
+  if (Ts * B * std::max(N, I) >= (index_t(1) << 31) || P * B * N >= (index_t(1) << 31))
+    bad("u", "is too large for 32-bit indices");
+  p.steps = int(Ts); p.batch = int(B); p.inputs = int(I); p.units = int(N); p.population = int(P);
+  p.u = dense<T>(u, "u", {Ts, B, I}, false, false);
+  p.w_in = dense<T>(w_in, "w_in", {N, I}, false, false);
+  p.bias = dense<T>(bias, "bias", {N}, false, true);
+  p.sr_scale = dense<T>(sr_scale, "sr_scale", {P}, false, false);
+  p.in_scale = dense<T>(in_scale, "in_scale", {P}, false, false);
+  p.leak = dense<T>(leak, "leak", {P, N}, false, false);
+  p.x0 = dense<T>(x0, "x0", {P, B, N}, false, true);
+  p.states = dense<T>(states, "states", {Ts, P, B, N}, true, false);
+  p.x_last = dense<T>(x_last, "x_last", {P, B, N}, true, false);
+  if (!w.is_none()) {
+    p.w_dense = dense<T>(w, "w", {N, N}, false, false);
+  } else {
+    if (!py::isinstance<py::array_t<std::int32_t>>(indptr) || !py::isinstance<py::array_t<std::int32_t>>(indices))
+      bad("indptr/indices", "must be int32 numpy arrays (CSR) when w is None");
+    const py::array ip = py::reinterpret_borrow<py::array>(indptr), ix = py::reinterpret_borrow<py::array>(indices);
+    if (ip.dtype().num() != py::dtype::of<std::int32_t>().num() || ix.dtype().num() != py::dtype::of<std::int32_t>().num())
+      bad("indptr/indices", "must have dtype int32");
+    if (ip.ndim() != 1 || ip.shape(0) != N + 1 || !(ip.flags() & py::array::c_style)) bad("indptr", "must have shape (N+1,)");
+    const auto* iptr = static_cast<const std::int32_t*>(ip.data());
+    const index_t nnz = iptr[N];
+    if (ix.ndim() != 1 || ix.shape(0) != nnz || !(ix.flags() & py::array::c_style))
+      bad("indices", "must have shape (nnz,) = (indptr[-1],)");
+    if (iptr[0] != 0) bad("indptr", "must start at 0");
+    for (index_t i = 0; i < N; ++i)
+      if (iptr[i + 1] < iptr[i]) bad("indptr", "must be non-decreasing");
+    const auto* iidx = static_cast<const std::int32_t*>(ix.data());
+    for (index_t k = 0; k < nnz; ++k)
+      if (iidx[k] < 0 || iidx[k] >= N) bad("indices", "must lie in [0, N)");
+    p.indptr = iptr;
+    p.indices = iidx;
+    p.values = dense<T>(values, "values", {nnz}, false, false);
+  }
+  py::gil_scoped_release release;
+  reservoir_run_cpu<T>(p);
+}
+
+bool float32_of(const py::object& a, const char* name) {
+  if (!py::isinstance<py::array>(a)) bad(name, "must be a numpy.ndarray");
+  const int num = py::reinterpret_borrow<py::array>(a).dtype().num();
+  if (num == py::dtype::of<float>().num()) return true;
+  if (num == py::dtype::of<double>().num()) return false;
+  bad(name, "must have dtype float32 or float64");
+}
+
+void register_reservoir(py::module_& m) {
+  m.def("reservoir_run",
+        [](py::object u, py::object w, py::object indptr, py::object indices, py::object values, py::object w_in,
+           py::object bias, py::object sr_scale, py::object in_scale, py::object leak, py::object x0,
+           py::object states, py::object x_last) {
+          (float32_of(u, "u") ? reservoir_typed<float> : reservoir_typed<double>)(
+              u, w, indptr, indices, values, w_in, bias, sr_scale, in_scale, leak, x0, states, x_last);
+        },
+        "Run a population of leaky reservoirs over a batch of sequences on the CPU (rnnfast/reservoir.h).",
+        py::arg("u"), py::arg("w"), py::arg("indptr"), py::arg("indices"), py::arg("values"), py::arg("w_in"),
+        py::arg("bias"), py::arg("sr_scale"), py::arg("in_scale"), py::arg("leak"), py::arg("x0"),
+        py::arg("states"), py::arg("x_last"));
+}
+
 void register_info(py::module_& m) {
   m.def("build_info", []() {
     py::dict d;
@@ -252,4 +329,5 @@ PYBIND11_MODULE(_core, m) {
   rnnfast::blas_single_threaded();  // the engine's OpenMP threads split the work (see rnnfast/blas.h)
   register_info(m);
   register_recurrent(m);
+  register_reservoir(m);
 }

@@ -79,3 +79,14 @@ RNNFAST_HD T gru_unit_backward_r_before(T drh, T r, T h_prev) {
 }
 
 }  // namespace rnnfast
+
+namespace rnnfast {
+
+// ---- leaky-integrator reservoir (echo state network) unit --------------------------------------
+// x = (1 - a) x_prev + a tanh(pre), pre = W x_prev + W_in u + b (reservoirpy's Reservoir equation).
+template <typename T>
+RNNFAST_HD T leaky_unit(T x_prev, T pre, T a) {
+  return (T(1) - a) * x_prev + a * act_tanh(pre);
+}
+
+}  // namespace rnnfast

@@ -1,0 +1,122 @@
+// The CPU reservoir engine: the whole sequence in one call, for a batch of sequences and a population of
+// reservoirs sharing one W (see rnnfast/reservoir.h). The input projection of all steps is one GEMM;
+// inside the loop, one W·x per step (dense: the packed kernel; CSR: a row-parallel SpMV/SpMM) fused with
+// the leaky-integrator update from the shared cell math.
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "rnnfast/cell_math.h"
+#include "rnnfast/parallel.h"
+#include "rnnfast/reservoir.h"
+#include "rnnfast/small_gemm.h"
+
+namespace rnnfast {
+namespace {
+
+// Dense W, state layout [P*B, N] (row r = p*B + b), which is also the layout of one step of `states`.
+template <typename T>
+void run_dense(const ReservoirParams<T>& p, const T* up) {
+  const int Ts = p.steps, B = p.batch, N = p.units, PB = p.population * p.batch;
+  PackedB<T> w;
+  pack_b(w, p.w_dense, N, N, N, true);  // W^T: the step computes X · W^T
+  std::vector<T> wx(index_t(PB) * N), x0(index_t(PB) * N, T(0));
+  if (p.x0) std::memcpy(x0.data(), p.x0, sizeof(T) * x0.size());
+  const bool parallel_rows = index_t(PB) * N >= 32768;
+  for (int t = 0; t < Ts; ++t) {
+    const T* xprev = t == 0 ? x0.data() : p.states + index_t(t - 1) * PB * N;
+    T* xt = p.states + index_t(t) * PB * N;
+    small_gemm(PB, xprev, N, w, wx.data(), N, false);
+    parallel_for(PB, parallel_rows, [&](int r) {
+      const int m = r / B, b = r % B;
+      const T s = p.sr_scale[m], c = p.in_scale[m];
+      const T* __restrict a = p.leak + index_t(m) * N;
+      const T* __restrict u = up + (index_t(t) * B + b) * N;
+      const T* __restrict q = wx.data() + index_t(r) * N;
+      const T* __restrict xp = xprev + index_t(r) * N;
+      T* __restrict x = xt + index_t(r) * N;
+      if (p.bias) {
+        for (int i = 0; i < N; ++i) x[i] = leaky_unit(xp[i], s * q[i] + c * u[i] + p.bias[i], a[i]);
+      } else {
+        for (int i = 0; i < N; ++i) x[i] = leaky_unit(xp[i], s * q[i] + c * u[i], a[i]);
+      }
+    });
+  }
+}
+
+// CSR W. One sequence: x_prev is a vector and each row is a sparse dot product (gather). Several
+// (population x batch): the state is kept as [N, P*B] so each nonzero W[i,j] scales one contiguous row
+// x_prev[j, :], and is read once per step for all of them.
+template <typename T>
+void run_csr(const ReservoirParams<T>& p, const T* up) {
+  const int Ts = p.steps, B = p.batch, N = p.units, P = p.population, PB = P * B;
+  const std::int32_t* __restrict indptr = p.indptr;
+  const std::int32_t* __restrict indices = p.indices;
+  const T* __restrict values = p.values;
+  const index_t nnz = indptr[N];
+  std::vector<T> xa(index_t(N) * PB, T(0)), xb(index_t(N) * PB);
+  if (p.x0)  // [P,B,N] -> [N,PB]
+    for (int r = 0; r < PB; ++r)
+      for (int i = 0; i < N; ++i) xa[index_t(i) * PB + r] = p.x0[index_t(r) * N + i];
+  constexpr int kRowsPerTask = 64;
+  const int tasks = (N + kRowsPerTask - 1) / kRowsPerTask;
+  const bool parallel = (nnz + N) * index_t(PB) >= 20000;
+  std::vector<T> scratch_all(index_t(tasks) * PB);
+  for (int t = 0; t < Ts; ++t) {
+    const T* __restrict xprev = xa.data();
+    T* __restrict xnext = xb.data();
+    T* st = p.states + index_t(t) * PB * N;
+    const T* ut = up + index_t(t) * B * N;
+    parallel_for(tasks, parallel, [&](int task) {
+      const int i0 = task * kRowsPerTask, i1 = std::min(N, i0 + kRowsPerTask);
+      T* __restrict acc = scratch_all.data() + index_t(task) * PB;
+      for (int i = i0; i < i1; ++i) {
+        const T bi = p.bias ? p.bias[i] : T(0);
+        if (PB == 1) {
+          T s = 0;
+#pragma omp simd reduction(+ : s)
+          for (index_t k = indptr[i]; k < indptr[i + 1]; ++k) s += values[k] * xprev[indices[k]];
+          const T x = leaky_unit(xprev[i], p.sr_scale[0] * s + p.in_scale[0] * ut[i] + bi, p.leak[i]);
+          xnext[i] = x;
+          st[i] = x;
+          continue;
+        }
+        std::fill(acc, acc + PB, T(0));
+        for (index_t k = indptr[i]; k < indptr[i + 1]; ++k) {
+          const T v = values[k];
+          const T* __restrict xr = xprev + index_t(indices[k]) * PB;
+          for (int r = 0; r < PB; ++r) acc[r] += v * xr[r];
+        }
+        const T* __restrict xp = xprev + index_t(i) * PB;
+        T* __restrict xn = xnext + index_t(i) * PB;
+        for (int r = 0; r < PB; ++r) {
+          const int m = r / B, b = r % B;
+          const T pre = p.sr_scale[m] * acc[r] + p.in_scale[m] * ut[index_t(b) * N + i] + bi;
+          xn[r] = leaky_unit(xp[r], pre, p.leak[index_t(m) * N + i]);
+          st[index_t(r) * N + i] = xn[r];
+        }
+      }
+    });
+    std::swap(xa, xb);
+  }
+}
+
+}  // namespace
+
+template <typename T>
+void reservoir_run_cpu(const ReservoirParams<T>& p) {
+  const int Ts = p.steps, B = p.batch, I = p.inputs, N = p.units, PB = p.population * p.batch;
+  // W_in u for every step and sequence, shared by the population: up[T*B, N] = u · W_in^T
+  std::vector<T> up(index_t(Ts) * B * N);
+  PackedB<T> w_in;
+  pack_b(w_in, p.w_in, I, I, N, true);
+  small_gemm(Ts * B, p.u, I, w_in, up.data(), N, false);
+  if (p.w_dense) run_dense(p, up.data());
+  else run_csr(p, up.data());
+  std::memcpy(p.x_last, p.states + index_t(Ts - 1) * PB * N, sizeof(T) * index_t(PB) * N);
+}
+
+template void reservoir_run_cpu<float>(const ReservoirParams<float>&);
+template void reservoir_run_cpu<double>(const ReservoirParams<double>&);
+
+}  // namespace rnnfast
