@@ -5,6 +5,7 @@ implementations the engines are tested against.
 """
 
 from . import _core, reference
+from . import diagnostics, init, losses, nn, optim
 from .layers import GRU, LSTM, RNN
 
 __version__ = _core.build_info()["version"]
@@ -23,4 +24,7 @@ def build_info():
     return info
 
 
-__all__ = ["GRU", "LSTM", "RNN", "build_info", "reference", "__version__"]
+__all__ = [
+    "GRU", "LSTM", "RNN", "build_info", "reference", "nn", "losses", "optim", "init", "diagnostics",
+    "__version__",
+]

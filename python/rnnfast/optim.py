@@ -67,14 +67,17 @@ def _modules(params):
 
 def _named(modules):
     """[(name, param, grad)] in a stable order, checked: unique names, grads shaped like params."""
-    out, seen = [], set()
+    out, seen, arrays = [], set(), {}
     for prefix, m in modules:
         grads = m.grads
         for k, p in m.parameters().items():
             name = prefix + k
             if name in seen:
                 raise ValueError(f"params has the parameter name {name!r} twice")
+            if id(p) in arrays:  # it would be updated twice per step
+                raise ValueError(f"params holds the same array twice, as {arrays[id(p)]!r} and {name!r}")
             seen.add(name)
+            arrays[id(p)] = name
             g = grads.get(k)
             if g is None or g.shape != p.shape or g.dtype != p.dtype:
                 raise ValueError(f"grads[{name!r}] must exist with the shape and dtype of the parameter "
