@@ -11,6 +11,7 @@ from .cells import (
     gru_backward,
     sigmoid,
 )
+from .min_char_rnn import MinCharRNN
 
 __all__ = [
     "rnn_forward",
@@ -20,4 +21,5 @@ __all__ = [
     "gru_forward",
     "gru_backward",
     "sigmoid",
+    "MinCharRNN",
 ]
