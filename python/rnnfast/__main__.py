@@ -1,7 +1,9 @@
-"""Command line: `python -m rnnfast [demo|info]`.
+"""Command line: `rnnfast [demo|info|char]` (also `python -m rnnfast ...`).
 
 `demo` (the default) needs no data: it runs each cell forward and backward through time on the C++
 engine and on the NumPy reference, prints how far apart they are and how much faster the engine is.
+`char train` / `char sample` train and sample character-level language models (see rnnfast.char).
+Usage errors are one line on stderr, `error: ...`, with exit status 2.
 """
 
 import argparse
@@ -63,8 +65,17 @@ def info(args):
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: `error: rnnfast char train: argument --cell: ...`."""
+
+    def error(self, message):
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="rnnfast", description="Fast recurrent neural networks.")
+    from . import char
+
+    parser = _Parser(prog="rnnfast", description="Fast recurrent neural networks.")
     sub = parser.add_subparsers(dest="command")
     p = sub.add_parser("demo", help="check the C++ engine against the NumPy reference and time both (default)")
     p.add_argument("--steps", type=int, default=50)
@@ -73,13 +84,14 @@ def main(argv=None):
     p.add_argument("--hidden", type=int, default=128)
     p.add_argument("--seed", type=int, default=0)
     sub.add_parser("info", help="print rnnfast.build_info() as JSON")
+    char.add_parser(sub)
     args = parser.parse_args(argv)
     if args.command is None:
         args = parser.parse_args(["demo"] + (argv or []))
-    for field in ("steps", "batch", "input_size", "hidden"):
+    for field in ("steps", "batch", "input_size", "hidden") if args.command == "demo" else ():
         if getattr(args, field, 1) < 1:
             parser.error(f"--{field.replace('_', '-')} must be >= 1")
-    return {"demo": demo, "info": info}[args.command](args)
+    return {"demo": demo, "info": info, "char": char.run}[args.command](args)
 
 
 if __name__ == "__main__":

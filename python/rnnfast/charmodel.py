@@ -110,34 +110,39 @@ class CharModel:
         self.rnn.backward(dy, None)
 
     def train(self, mode=True):
+        """Training mode keeps what backward needs; eval mode (evaluate, sample) keeps nothing."""
         self.rnn.train(mode)
+        self.out.train(mode)
         return self
 
     # ---- evaluation and sampling -------------------------------------------------------------
-    def evaluate(self, data, losses, streams=16, chunk=128):
+    def evaluate(self, data, losses, max_chars=None, streams=16, chunk=128):
         """Mean cross-entropy (nats/char) of predicting data[i+1] from data[..i], state carried over chunks.
 
-        The sequence is cut into `streams` contiguous pieces run side by side (fewer for short data).
+        The data is cut into `streams` equal segments run side by side (fewer for short data), each from a
+        zero state; with max_chars, only the first max_chars/streams characters of each segment count, so
+        the check samples the whole held-out text rather than its beginning.
         """
         n = len(data) - 1
         if n < 1:
             return float("nan")
         streams = max(1, min(streams, n // 16 or 1))
         seg = n // streams
+        length = seg if max_chars is None else max(1, min(seg, max_chars // streams))
         offsets = np.arange(streams) * seg
         state = self.initial_state(streams)
         total = 0.0
         self.train(False)
         try:
-            for start in range(0, seg, chunk):
-                t = np.arange(start, min(start + chunk, seg))
+            for start in range(0, length, chunk):
+                t = np.arange(start, min(start + chunk, length))
                 idx = offsets[None, :] + t[:, None]
                 logits, state = self.forward(data[idx], state)
                 loss, _ = losses.softmax_cross_entropy(logits, data[idx + 1])
                 total += float(loss) * idx.size
         finally:
             self.train(True)
-        return total / (seg * streams)
+        return total / (length * streams)
 
     def sample(self, prime_idx, length, temperature=1.0, rng=None):
         """Burn prime_idx (non-empty) into the state, then draw `length` characters. Returns their indices."""
