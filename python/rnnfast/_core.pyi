@@ -1,0 +1,29 @@
+"""Type stubs of the compiled module rnnfast._core (csrc/bindings.cpp). Arrays are numpy.ndarray, all
+float32 or all float64 (the dtype of the first sequence argument), C-contiguous unless noted."""
+
+from typing import Any, Optional
+
+import numpy as np
+
+Array = np.ndarray
+
+def build_info() -> dict[str, Any]: ...
+def cuda_device_count() -> int: ...
+def recurrent_workspace_size(cell: int, steps: int, batch: int, hidden: int, backward: bool) -> int: ...
+def recurrent_forward(
+    cell: int, x: Array, h0: Optional[Array], c0: Optional[Array], w_ih: Array, w_hh: Array,
+    b_ih: Optional[Array], b_hh: Optional[Array], y: Array, h_n: Array, c_n: Optional[Array],
+    h_prev: Optional[Array], c_prev: Optional[Array], gates: Optional[Array], extra: Optional[Array],
+    work: Array, reverse: bool, training: bool,
+) -> None: ...
+def recurrent_backward(
+    cell: int, x: Array, w_ih: Array, w_hh: Array, h_prev: Array, c_prev: Optional[Array], gates: Array,
+    extra: Optional[Array], dy: Optional[Array], dh_n: Optional[Array], dc_n: Optional[Array], dx: Array,
+    accumulate_dx: bool, dh0: Array, dc0: Optional[Array], dw_ih: Array, dw_hh: Array,
+    db_ih: Optional[Array], db_hh: Optional[Array], work: Array, reverse: bool,
+) -> None: ...
+def reservoir_run(
+    u: Array, w: Optional[Array], indptr: Optional[Array], indices: Optional[Array], values: Optional[Array],
+    w_in: Array, bias: Optional[Array], sr_scale: Array, in_scale: Array, leak: Array, x0: Optional[Array],
+    states: Array, x_last: Array,
+) -> None: ...
