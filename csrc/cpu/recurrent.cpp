@@ -354,6 +354,7 @@ index_t recurrent_workspace_size(Cell cell, int steps, int batch, int hidden, bo
 
 template <typename T>
 void recurrent_forward_cpu(const RecurrentForwardParams<T>& p) {
+  const EngineCall in_flight;
   switch (p.cell) {
     case Cell::RnnTanh: return forward_impl<T, Cell::RnnTanh>(p);
     case Cell::RnnRelu: return forward_impl<T, Cell::RnnRelu>(p);
@@ -366,6 +367,7 @@ void recurrent_forward_cpu(const RecurrentForwardParams<T>& p) {
 
 template <typename T>
 void recurrent_backward_cpu(const RecurrentBackwardParams<T>& p) {
+  const EngineCall in_flight;
   switch (p.cell) {
     case Cell::RnnTanh: return backward_impl<T, Cell::RnnTanh>(p);
     case Cell::RnnRelu: return backward_impl<T, Cell::RnnRelu>(p);

@@ -105,6 +105,7 @@ void run_csr(const ReservoirParams<T>& p, const T* up) {
 
 template <typename T>
 void reservoir_run_cpu(const ReservoirParams<T>& p) {
+  const EngineCall in_flight;
   const int Ts = p.steps, B = p.batch, I = p.inputs, N = p.units, PB = p.population * p.batch;
   // W_in u for every step and sequence, shared by the population: up[T*B, N] = u · W_in^T
   std::vector<T> up(index_t(Ts) * B * N);

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 
+#include "rnnfast/parallel.h"
+
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -32,7 +34,7 @@ inline void gemm(bool ta, bool tb, int M, int N, int K, double alpha, const doub
 template <typename T>
 void gemm_parallel(bool ta, bool tb, int M, int N, int K, T alpha, const T* A, long lda, const T* B, long ldb,
                    T beta, T* C, long ldc) {
-  const bool parallel = double(M) * N * K > 4e6 && M >= 32;
+  const bool parallel = double(M) * N * K > 4e6 && M >= 32 && may_fork();
 #pragma omp parallel if (parallel)
   {
     int nt = 1, id = 0;
