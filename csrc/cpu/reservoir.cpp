@@ -69,18 +69,30 @@ void run_csr(const ReservoirParams<T>& p, const T* up) {
     const T* ut = up + index_t(t) * B * N;
     parallel_for(tasks, parallel, [&](int task) {
       const int i0 = task * kRowsPerTask, i1 = std::min(N, i0 + kRowsPerTask);
+      if (PB == 1) {
+        const T s = p.sr_scale[0], c = p.in_scale[0];
+        for (int i = i0; i < i1; ++i) {
+          // four accumulators, scalar loads: AVX-512 gathers are slower than this on AMD Zen
+          T s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+          index_t k = indptr[i];
+          const index_t end = indptr[i + 1];
+          for (; k + 4 <= end; k += 4) {
+            s0 += values[k] * xprev[indices[k]];
+            s1 += values[k + 1] * xprev[indices[k + 1]];
+            s2 += values[k + 2] * xprev[indices[k + 2]];
+            s3 += values[k + 3] * xprev[indices[k + 3]];
+          }
+          for (; k < end; ++k) s0 += values[k] * xprev[indices[k]];
+          const T bi = p.bias ? p.bias[i] : T(0);
+          const T x = leaky_unit(xprev[i], s * ((s0 + s1) + (s2 + s3)) + c * ut[i] + bi, p.leak[i]);
+          xnext[i] = x;
+          st[i] = x;
+        }
+        return;
+      }
       T* __restrict acc = scratch_all.data() + index_t(task) * PB;
       for (int i = i0; i < i1; ++i) {
         const T bi = p.bias ? p.bias[i] : T(0);
-        if (PB == 1) {
-          T s = 0;
-#pragma omp simd reduction(+ : s)
-          for (index_t k = indptr[i]; k < indptr[i + 1]; ++k) s += values[k] * xprev[indices[k]];
-          const T x = leaky_unit(xprev[i], p.sr_scale[0] * s + p.in_scale[0] * ut[i] + bi, p.leak[i]);
-          xnext[i] = x;
-          st[i] = x;
-          continue;
-        }
         std::fill(acc, acc + PB, T(0));
         for (index_t k = indptr[i]; k < indptr[i + 1]; ++k) {
           const T v = values[k];
@@ -93,8 +105,12 @@ void run_csr(const ReservoirParams<T>& p, const T* up) {
           const int m = r / B, b = r % B;
           const T pre = p.sr_scale[m] * acc[r] + p.in_scale[m] * ut[index_t(b) * N + i] + bi;
           xn[r] = leaky_unit(xp[r], pre, p.leak[index_t(m) * N + i]);
-          st[index_t(r) * N + i] = xn[r];
         }
+      }
+      // this task's rows of the step's states, [P*B, N] layout: contiguous runs of (i1 - i0) per member
+      for (int r = 0; r < PB; ++r) {
+        T* __restrict dst = st + index_t(r) * N;
+        for (int i = i0; i < i1; ++i) dst[i] = xnext[index_t(i) * PB + r];
       }
     });
     std::swap(xa, xb);

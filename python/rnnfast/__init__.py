@@ -30,7 +30,8 @@ def _load_core():
 
 _core = _load_core()
 from . import reference  # noqa: E402
-from . import diagnostics, init, losses, nn, optim  # noqa: E402
+from . import datasets, diagnostics, esn, init, losses, nn, optim  # noqa: E402
+from .esn import ESN  # noqa: E402
 from .layers import GRU, LSTM, RNN  # noqa: E402
 
 __version__ = _core.build_info()["version"]
@@ -50,6 +51,7 @@ def build_info():
 
 
 __all__ = [
-    "GRU", "LSTM", "RNN", "build_info", "reference", "nn", "losses", "optim", "init", "diagnostics",
+    "ESN", "GRU", "LSTM", "RNN", "build_info", "reference", "nn", "losses", "optim", "init", "diagnostics",
+    "esn", "datasets",
     "__version__",
 ]

@@ -11,6 +11,8 @@ from .cells import (
     gru_backward,
     sigmoid,
 )
+from .esn import reservoir_run, ridge_fit
+from .esn import spectral_radius as reservoir_spectral_radius
 from .min_char_rnn import MinCharRNN
 
 __all__ = [
@@ -22,4 +24,7 @@ __all__ = [
     "gru_backward",
     "sigmoid",
     "MinCharRNN",
+    "reservoir_run",
+    "ridge_fit",
+    "reservoir_spectral_radius",
 ]

@@ -1,0 +1,945 @@
+"""Echo state networks on rnnfast's C++ reservoir engine, with reservoirpy's conventions.
+
+    esn = rnnfast.ESN(1, 500, 1, spectral_radius=0.9, leak_rate=0.3, ridge=1e-6, seed=0)
+    esn.fit(u_train, y_train, washout=100)       # ridge readout from float64 statistics
+    y_pred = esn.predict(u_test)                  # continues from the state fit left
+    y_gen = esn.generate(500)                     # closed loop: each prediction is the next input
+
+Model (the same equation as ``reservoirpy.nodes.Reservoir``, so the same matrices give the same states):
+
+    x_t = (1 - lr) * x_{t-1} + lr * tanh(W x_{t-1} + W_in u_t + W_fb y_{t-1} + bias)
+    y_t = x_t @ W_out + b_out
+
+``lr`` is the leak rate (a scalar or one value per unit). The ``W_fb y_{t-1}`` term exists only with
+``feedback=True``; it is run by appending ``y_{t-1}`` to the input and ``W_fb`` to ``W_in``, with the
+teacher's ``y`` fed back during ``fit`` (teacher forcing) and the ESN's own predictions afterwards.
+
+Shapes: T steps, B sequences, I = input_size, N = reservoir_size, O = output_size. Inputs are time major
+like rnnfast's layers: ``u`` is (T, I) for one sequence, (T, B, I) for a batch (each sequence keeps its
+own state), or a list of (T_k, I) arrays (independent sequences of any lengths that, as in reservoirpy,
+all start from the current state; the state afterwards is that of the last one). Outputs have the same
+layout with I replaced by N (states) or O (predictions).
+
+Initialisation (when the matrices are not supplied; ``seed`` makes it reproducible, each matrix has its
+own random stream so supplying one does not change the others):
+
+* ``W``: density < 1: sparse CSR with ``round(density * N * N)`` nonzeros at uniformly random
+  positions; density == 1: dense. Nonzeros uniform(-1, 1) (reservoirpy offers normal or uniform; this is
+  its ``uniform``), then scaled so the spectral radius is ``spectral_radius``. The radius is computed
+  deterministically: ``numpy.linalg.eigvals`` for N <= 512, else ARPACK (``scipy.sparse.linalg.eigs``,
+  k=1, a fixed start vector ``v0``, tol 1e-10) with a dense fallback if ARPACK does not converge.
+* ``W_in``: dense uniform(-1, 1) * input_scaling (input_scaling: a scalar or one value per input).
+* ``bias``: uniform(-1, 1) * bias_scaling (so zeros by default, as in reservoirpy).
+* ``W_fb`` (feedback only): dense uniform(-1, 1) * feedback_scaling.
+
+Supplied matrices (``W`` as a dense array or any scipy.sparse matrix, ``W_in``, ``bias``, ``W_fb``) are
+used as they are, like reservoirpy: ``spectral_radius``, ``density``, ``input_scaling``,
+``bias_scaling`` and ``feedback_scaling`` are then not applied to them (they still apply to the matrices
+that are generated). A sparse ``W`` is kept as CSR with int32 indices, a dense one dense. ``W`` is stored
+in the ESN's dtype; ``esn.W``, ``esn.W_in``, ``esn.bias``, ``esn.W_fb``, ``esn.leak_rate`` may be read
+(and replaced by arrays of the same shape) after construction.
+
+Readout: ridge regression with an unregularised intercept (reservoirpy's ``Ridge(fit_bias=True)``), from
+float64 statistics (X^T X, X^T Y and the sums, for centring) accumulated chunk by chunk, so the states of
+a long training set are never all kept. ``washout`` (reservoirpy's ``warmup``) drops the first steps of
+every training sequence.
+"""
+
+import numbers
+import warnings
+
+import numpy as np
+import scipy.linalg
+import scipy.sparse as sp
+
+from . import _checks, _core
+
+__all__ = ["ESN", "run_population", "population_sweep", "RidgeAccumulator", "spectral_radius"]
+
+_CHUNK_BYTES = 32 << 20        # states held at once while fitting / predicting (per engine call)
+_DENSE_EIG_MAX = 512           # spectral radius by dense eigvals up to this size, ARPACK above
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------------------------
+
+def _real_scalar(value, name):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    return value
+
+
+def spectral_radius(W):
+    """Largest |eigenvalue| of W (dense or scipy.sparse), computed deterministically.
+
+    N <= 512: dense ``numpy.linalg.eigvals``. Larger: ARPACK ``eigs(k=1, which='LM')`` with a fixed start
+    vector and tol 1e-10 (a dense solve when ARPACK does not converge).
+    """
+    N = W.shape[0]
+    if N <= _DENSE_EIG_MAX:
+        dense = W.toarray() if sp.issparse(W) else np.asarray(W)
+        return float(np.max(np.abs(np.linalg.eigvals(dense.astype(np.float64)))))
+    import scipy.sparse.linalg as spla
+    A = W.astype(np.float64) if sp.issparse(W) else np.asarray(W, dtype=np.float64)
+    v0 = np.random.default_rng(20240601).uniform(-1.0, 1.0, N)
+    try:
+        vals = spla.eigs(A, k=1, which="LM", v0=v0, tol=1e-10, maxiter=max(1000, 20 * N),
+                         ncv=min(N, 40), return_eigenvectors=False)
+        return float(np.max(np.abs(vals)))
+    except spla.ArpackNoConvergence:
+        dense = A.toarray() if sp.issparse(A) else A
+        return float(np.max(np.abs(np.linalg.eigvals(dense))))
+
+
+def _nrmse_parts(sse, n, y_std):
+    """Mean over outputs of sqrt(sse/n) / std(y)."""
+    return float(np.mean(np.sqrt(sse / n) / np.maximum(y_std, 1e-300)))
+
+
+class RidgeAccumulator:
+    """Sufficient statistics of ridge regression with an intercept, accumulated in float64.
+
+    ``add(X, Y)`` with X (S, N), Y (S, O), any number of times; ``solve(ridge)`` -> (W_out (N, O),
+    b_out (O,)) minimising |Y - X W_out - b_out|^2 + ridge |W_out|^2 (the intercept is not penalised).
+    Rows are shifted by the mean of the first batch before accumulating, which keeps the centring
+    (X^T X - S x_mean x_mean^T) accurate when the states have a large common offset.
+    """
+
+    def __init__(self, n_features, n_outputs):
+        self.n_features, self.n_outputs = int(n_features), int(n_outputs)
+        self.xx = np.zeros((n_features, n_features))
+        self.xy = np.zeros((n_features, n_outputs))
+        self.xs = np.zeros(n_features)
+        self.ys = np.zeros(n_outputs)
+        self.n = 0
+        self._cx = None
+        self._cy = None
+
+    def add(self, X, Y):
+        X = np.asarray(X, dtype=np.float64).reshape(-1, self.n_features)
+        Y = np.asarray(Y, dtype=np.float64).reshape(-1, self.n_outputs)
+        if X.shape[0] != Y.shape[0]:
+            raise ValueError(f"X has {X.shape[0]} rows but Y has {Y.shape[0]}")
+        if X.shape[0] == 0:
+            return
+        if self._cx is None:
+            self._cx, self._cy = X.mean(axis=0), Y.mean(axis=0)
+        Xs = X - self._cx
+        Ys = Y - self._cy
+        self.xx += Xs.T @ Xs
+        self.xy += Xs.T @ Ys
+        self.xs += Xs.sum(axis=0)
+        self.ys += Ys.sum(axis=0)
+        self.n += X.shape[0]
+
+    def solve(self, ridge):
+        if self.n == 0:
+            raise ValueError("no training samples (is washout longer than the sequences?)")
+        n = self.n
+        xm, ym = self.xs / n, self.ys / n
+        A = self.xx - n * np.outer(xm, xm)
+        B = self.xy - n * np.outer(xm, ym)
+        A[np.diag_indices_from(A)] += ridge
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+            try:
+                W_out = scipy.linalg.solve(A, B, assume_a="sym")
+            except (np.linalg.LinAlgError, ValueError):
+                W_out = np.linalg.lstsq(A, B, rcond=None)[0]
+        b_out = (ym + self._cy) - (xm + self._cx) @ W_out
+        return W_out, b_out
+
+
+def _ridge_list(ridge, name="ridge"):
+    """A float or a list of floats >= 0 -> (list of floats, was_list)."""
+    if isinstance(ridge, (list, tuple, np.ndarray)):
+        vals = [_real_scalar(r, name) for r in np.asarray(ridge, dtype=object).ravel()]
+        if not vals:
+            raise ValueError(f"{name} must not be an empty list")
+        was_list = True
+    else:
+        vals = [_real_scalar(ridge, name)]
+        was_list = False
+    for r in vals:
+        if r < 0:
+            raise ValueError(f"{name} must be >= 0, got {r}")
+    return vals, was_list
+
+
+def _chunk_len(rows_per_step, n, itemsize):
+    return max(1, _CHUNK_BYTES // max(1, rows_per_step * n * itemsize))
+
+
+# ---------------------------------------------------------------------------------------------
+# the ESN
+# ---------------------------------------------------------------------------------------------
+
+class ESN:
+    """Echo state network: a leaky tanh reservoir (rnnfast's C++ engine) and a ridge readout.
+
+    Parameters (keyword-only after the sizes):
+      input_size, reservoir_size, output_size: I, N, O (input_size may be 0 only with feedback=True).
+      spectral_radius (> 0): target spectral radius of a generated W.
+      leak_rate: scalar or (N,) array in [0, 1].
+      input_scaling (> 0, scalar or (I,)), bias_scaling (>= 0), feedback_scaling (> 0): scales of the
+        generated W_in, bias, W_fb.
+      density in (0, 1]: fraction of nonzeros of a generated W (1: dense W).
+      ridge (>= 0, or a list to choose from by validation in fit).
+      feedback: feed the previous output back through W_fb.
+      seed: int or None. dtype: 'float32' or 'float64' (states and engine arithmetic; the readout is
+        always trained in float64). device: 'cpu' ('cuda' is refused: no CUDA reservoir in this build).
+      W, W_in, bias, W_fb: supplied matrices, used as they are.
+
+    State: like reservoirpy's nodes the ESN is stateful. ``run_reservoir``, ``predict``, ``fit`` and
+    ``generate`` start from the current state and leave it at their last step; ``reset()`` sets it back
+    to zeros. After a batch (T, B, I) the state holds B sequences and the next call must have the same B
+    (or call ``reset()``); a single-sequence state is broadcast to every sequence of a batch or a list.
+    """
+
+    def __init__(self, input_size, reservoir_size, output_size, *, spectral_radius=0.9, leak_rate=1.0,
+                 input_scaling=1.0, bias_scaling=0.0, density=0.1, ridge=1e-6, feedback=False,
+                 feedback_scaling=1.0, seed=None, dtype="float64", device="cpu", W=None, W_in=None,
+                 bias=None, W_fb=None):
+        self.feedback = _checks.boolean(feedback, "feedback")
+        self.input_size = _checks.positive_int(input_size, "input_size", minimum=0 if self.feedback else 1)
+        self.reservoir_size = N = _checks.positive_int(reservoir_size, "reservoir_size")
+        self.output_size = _checks.positive_int(output_size, "output_size")
+        self.dtype = _checks.as_dtype(dtype)
+        _check_device(device)
+        self.device = "cpu"
+        sr = _real_scalar(spectral_radius, "spectral_radius")
+        if sr <= 0:
+            raise ValueError(f"spectral_radius must be > 0, got {sr}")
+        dens = _real_scalar(density, "density")
+        if not 0 < dens <= 1:
+            raise ValueError(f"density must be in (0, 1], got {dens}")
+        if isinstance(input_scaling, (list, tuple, np.ndarray)):
+            in_sc = np.asarray(input_scaling, dtype=np.float64)
+            if in_sc.shape != (self.input_size,):
+                raise ValueError(f"input_scaling must be a scalar or have shape ({self.input_size},), "
+                                 f"got {in_sc.shape}")
+            if not (np.isfinite(in_sc).all() and (in_sc > 0).all()):
+                raise ValueError("input_scaling must be finite and > 0")
+        else:
+            in_sc = _real_scalar(input_scaling, "input_scaling")
+            if in_sc <= 0:
+                raise ValueError(f"input_scaling must be > 0, got {in_sc}")
+        b_sc = _real_scalar(bias_scaling, "bias_scaling")
+        if b_sc < 0:
+            raise ValueError(f"bias_scaling must be >= 0, got {b_sc}")
+        fb_sc = _real_scalar(feedback_scaling, "feedback_scaling")
+        if fb_sc <= 0:
+            raise ValueError(f"feedback_scaling must be > 0, got {fb_sc}")
+        _ridge_list(ridge)
+        self.ridge = ridge
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+            raise TypeError(f"seed must be an int or None, got {type(seed).__name__}")
+        self.seed = seed
+        self.density = dens
+        self.input_scaling = in_sc
+        self.bias_scaling = b_sc
+        self.feedback_scaling = fb_sc
+        self.leak_rate = leak_rate
+        self._leak_vector()      # validates
+
+        w_rng, in_rng, b_rng, fb_rng = np.random.default_rng(seed).spawn(4)
+        dt = self.dtype
+        # --- W
+        if W is None:
+            if dens < 1:
+                nnz = int(round(dens * N * N))
+                dens_eff = max(nnz, 1) / (N * N)
+                Wm = sp.random_array((N, N), density=dens_eff, format="csr", dtype=np.float64, rng=w_rng,
+                                     data_sampler=lambda size: w_rng.uniform(-1.0, 1.0, size))
+                Wm = sp.csr_matrix(Wm)
+            else:
+                Wm = w_rng.uniform(-1.0, 1.0, (N, N))
+            rho = spectral_radius_of(Wm)
+            Wm = Wm * (sr / max(rho, 1e-12))
+            self.spectral_radius = sr
+            self._W_generated = True
+        else:
+            Wm = W
+            self.spectral_radius = None     # computed on demand (base_spectral_radius)
+            self._W_generated = False
+        self.W = _as_w(Wm, N, dt)
+        # --- W_in
+        if W_in is None:
+            Win = in_rng.uniform(-1.0, 1.0, (N, self.input_size)) * (
+                in_sc if np.isscalar(in_sc) else in_sc[None, :])
+        else:
+            Win = W_in
+        self.W_in = _matrix(Win, "W_in", (N, self.input_size), dt)
+        # --- bias
+        if bias is None:
+            b = b_rng.uniform(-1.0, 1.0, N) * b_sc
+        elif np.isscalar(bias):
+            b = np.full(N, _real_scalar(bias, "bias"))
+        else:
+            b = bias
+        self.bias = _matrix(b, "bias", (N,), dt)
+        # --- W_fb
+        if self.feedback:
+            Wfb = fb_rng.uniform(-1.0, 1.0, (N, self.output_size)) * fb_sc if W_fb is None else W_fb
+            self.W_fb = _matrix(Wfb, "W_fb", (N, self.output_size), dt)
+        else:
+            if W_fb is not None:
+                raise ValueError("W_fb was given but feedback=False")
+            self.W_fb = None
+        self._W_in_base_scale = (in_sc if (W_in is None and np.isscalar(in_sc)) else 1.0)
+        self._rho_cache = None
+
+        self.W_out = None
+        self.b_out = None
+        self.ridge_ = None
+        self.validation_scores_ = None
+        self.reset()
+
+    # ------------------------------------------------------------------ state
+    def reset(self):
+        """Set the reservoir state (and the fed-back output) to zeros; returns the previous state."""
+        prev = getattr(self, "_state", None)
+        self._state = None          # None: zeros, shape decided by the next input
+        self._y_last = None
+        return prev
+
+    @property
+    def state(self):
+        """Current reservoir state: (N,) for one sequence, (B, N) after a batch (a copy)."""
+        if self._state is None:
+            return np.zeros(self.reservoir_size, self.dtype)
+        return self._state.copy()
+
+    @state.setter
+    def state(self, value):
+        value = np.array(value, dtype=self.dtype)
+        if value.ndim not in (1, 2) or value.shape[-1] != self.reservoir_size:
+            raise ValueError(f"state must have shape (N,) or (B, N) with N={self.reservoir_size}, "
+                             f"got {value.shape}")
+        if not np.isfinite(value).all():
+            raise ValueError("state contains NaN or Inf")
+        self._state = value
+
+    @property
+    def is_fitted(self):
+        return self.W_out is not None
+
+    @property
+    def base_spectral_radius(self):
+        """Spectral radius of W (the target for a generated W, else computed once from the supplied W)."""
+        if self.spectral_radius is not None and self._W_generated:
+            return self.spectral_radius
+        if self._rho_cache is None:
+            self._rho_cache = spectral_radius_of(self.W)
+        return self._rho_cache
+
+    def __repr__(self):
+        kind = "dense" if isinstance(self.W, np.ndarray) else f"sparse nnz={self.W.nnz}"
+        return (f"ESN(input_size={self.input_size}, reservoir_size={self.reservoir_size}, "
+                f"output_size={self.output_size}, W={kind}, feedback={self.feedback}, "
+                f"dtype={self.dtype.name}, fitted={self.is_fitted})")
+
+    # ------------------------------------------------------------------ engine plumbing
+    def _leak_vector(self):
+        lr = self.leak_rate
+        N = self.reservoir_size
+        if isinstance(lr, (list, tuple, np.ndarray)):
+            v = np.asarray(lr, dtype=np.float64)
+            if v.shape != (N,):
+                raise ValueError(f"leak_rate must be a scalar or have shape ({N},), got {v.shape}")
+        else:
+            v = np.full(N, _real_scalar(lr, "leak_rate"))
+        if not (np.isfinite(v).all() and (v >= 0).all() and (v <= 1).all()):
+            raise ValueError("leak_rate must lie in [0, 1]")
+        return v
+
+    def _w_args(self):
+        W = self.W
+        if isinstance(W, np.ndarray):
+            return (np.ascontiguousarray(W, dtype=self.dtype), None, None, None)
+        return (None, np.ascontiguousarray(W.indptr, dtype=np.int32),
+                np.ascontiguousarray(W.indices, dtype=np.int32),
+                np.ascontiguousarray(W.data, dtype=self.dtype))
+
+    def _w_in_engine(self):
+        if self.feedback:
+            return np.ascontiguousarray(np.concatenate([self.W_in, self.W_fb], axis=1), dtype=self.dtype)
+        return np.ascontiguousarray(self.W_in, dtype=self.dtype)
+
+    def _engine(self, u3, x0, sr_scale=None, in_scale=None, leak=None, w_in=None, w_args=None):
+        """One engine call: u3 (T, B, I'), x0 (P, B, N) or None -> states (T, P, B, N), x_last (P, B, N)."""
+        dt = self.dtype
+        T, B, _ = u3.shape
+        N = self.reservoir_size
+        if sr_scale is None:
+            sr_scale = np.ones(1, dt)
+            in_scale = np.ones(1, dt)
+            leak = self._leak_vector()[None, :].astype(dt)
+        P = len(sr_scale)
+        states = np.empty((T, P, B, N), dt)
+        x_last = np.empty((P, B, N), dt)
+        w, ip, ix, vals = self._w_args() if w_args is None else w_args
+        _core.reservoir_run(np.ascontiguousarray(u3, dtype=dt), w, ip, ix, vals,
+                            self._w_in_engine() if w_in is None else w_in,
+                            np.ascontiguousarray(self.bias, dtype=dt), sr_scale, in_scale, leak,
+                            None if x0 is None else np.ascontiguousarray(x0, dtype=dt), states, x_last)
+        return states, x_last
+
+    def _x0(self, B, single):
+        """Initial state (B, N) for the next run, or None (zeros); checks it fits the batch."""
+        s = self._state
+        if s is None:
+            return None
+        if s.ndim == 1:
+            return np.broadcast_to(s, (B, self.reservoir_size))
+        if single or s.shape[0] != B:
+            got = "one sequence" if single else f"a batch of {B}"
+            raise ValueError(f"u is {got} but the ESN state holds a batch of {s.shape[0]} sequences; "
+                             "call reset() first (or pass a batch of the same size)")
+        return s
+
+    def _y0(self, B):
+        O = self.output_size
+        y = self._y_last
+        if y is None:
+            return np.zeros((B, O), self.dtype)
+        return np.broadcast_to(y, (B, O)) if y.ndim == 1 else y
+
+    # ------------------------------------------------------------------ input normalisation
+    def _inputs(self, u, name, width, allow_none_width=False):
+        """-> (kind, groups): kind 'single' | 'batch' | 'list'; groups [(indices, array (T, B, width))]."""
+        if isinstance(u, (list, tuple)):
+            if len(u) == 0:
+                raise ValueError(f"{name} must not be an empty list")
+            seqs = [self._array(a, f"{name}[{k}]", width, ndim=2) for k, a in enumerate(u)]
+            by_len = {}
+            for k, a in enumerate(seqs):
+                by_len.setdefault(a.shape[0], []).append(k)
+            groups = [(idx, np.stack([seqs[k] for k in idx], axis=1)) for idx in by_len.values()]
+            return "list", groups, [a.shape[0] for a in seqs]
+        a = self._array(u, name, width, ndim=(2, 3))
+        if a.ndim == 2:
+            return "single", [([0], a[:, None, :])], [a.shape[0]]
+        return "batch", [(list(range(a.shape[1])), a)], [a.shape[0]] * a.shape[1]
+
+    def _array(self, a, name, width, ndim):
+        if not isinstance(a, np.ndarray):
+            if hasattr(a, "__array__") and not isinstance(a, (str, bytes)):
+                a = np.asarray(a)
+            else:
+                raise TypeError(f"{name} must be a numpy.ndarray (or a list of them), got {type(a).__name__}")
+        if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)) \
+                or a.dtype == np.bool_:
+            raise TypeError(f"{name} must hold real numbers (float or int), got dtype {a.dtype}")
+        nd = (ndim,) if isinstance(ndim, int) else ndim
+        if a.ndim not in nd:
+            want = " or ".join({2: "(T, F)", 3: "(T, B, F)"}[d] for d in nd)
+            raise ValueError(f"{name} must have shape {want} with F={width}, got shape {a.shape}")
+        if a.shape[-1] != width:
+            raise ValueError(f"{name} must have {width} features in its last axis, got shape {a.shape}")
+        if a.shape[0] < 1:
+            raise ValueError(f"{name} must have at least one time step, got shape {a.shape}")
+        if a.ndim == 3 and a.shape[1] < 1:
+            raise ValueError(f"{name} must have at least one sequence, got shape {a.shape}")
+        a = a.astype(self.dtype, copy=False)
+        if not np.isfinite(a).all():
+            raise ValueError(f"{name} contains NaN or Inf")
+        return a
+
+    def _targets_like(self, kind, groups, lengths, y, name="y"):
+        """y in the same layout as u -> groups of (T, B, O) aligned with u's groups."""
+        k2, g2, l2 = self._inputs(y, name, self.output_size)
+        if k2 != kind or l2 != lengths:
+            raise ValueError(f"{name} must match u: same layout (one sequence / batch / list) and the same "
+                             f"number and lengths of sequences; got lengths {l2[:5]} vs {lengths[:5]}")
+        if kind == "list":
+            # regroup y exactly like u
+            seqs = [None] * len(lengths)
+            for idx, arr in g2:
+                for j, k in enumerate(idx):
+                    seqs[k] = arr[:, j]
+            return [np.stack([seqs[k] for k in idx], axis=1) for idx, _ in groups]
+        return [arr for _, arr in g2]
+
+    @staticmethod
+    def _assemble(kind, groups, outs, lengths):
+        """Per-group results (T, B, F) -> the caller's layout."""
+        if kind == "single":
+            return outs[0][:, 0]
+        if kind == "batch":
+            return outs[0]
+        res = [None] * len(lengths)
+        for (idx, _), o in zip(groups, outs):
+            for j, k in enumerate(idx):
+                res[k] = o[:, j]
+        return res
+
+    # ------------------------------------------------------------------ running
+    def run_reservoir(self, u, y=None):
+        """Reservoir states for u, continuing from the current state (which is updated).
+
+        u: (T, I) -> (T, N); (T, B, I) -> (T, B, N); list of (T_k, I) -> list of (T_k, N).
+        With feedback=True, y (same layout as u, O features) is fed back as y_{t-1} (teacher forcing);
+        without y the ESN's own predictions are fed back (needs a fitted readout).
+        """
+        if self.feedback and y is None:
+            self._need_fit("run_reservoir without y (feedback=True)")
+            return self._closed_loop(u, want="states")
+        kind, groups, lengths = self._inputs(u, "u", self.input_size)
+        ys = self._targets_like(kind, groups, lengths, y) if (self.feedback and y is not None) else None
+        if y is not None and not self.feedback:
+            raise ValueError("y is only used with feedback=True")
+        outs, finals, y_finals = [], [], []
+        for gi, (idx, u3) in enumerate(groups):
+            B = u3.shape[1]
+            x0 = self._x0(B, kind == "single")
+            if ys is not None:
+                u3 = self._with_feedback(u3, ys[gi], self._y0(B))
+                y_finals.append(ys[gi][-1])
+            states, x_last = self._engine(u3, None if x0 is None else x0[None])
+            outs.append(states[:, 0])
+            finals.append(x_last[0])
+        self._set_state_after(kind, groups, finals, y_finals or None)
+        return self._assemble(kind, groups, outs, lengths)
+
+    def _set_state_after(self, kind, groups, finals, y_finals=None):
+        """finals: per group, its final states (B, N) (y_finals: its last fed-back outputs (B, O)).
+
+        Like reservoirpy, after a list the state is that of the list's last sequence.
+        """
+        g = len(groups) - 1
+        if kind == "list":
+            last = max(k for idx, _ in groups for k in idx)
+            g = next(i for i, (idx, _) in enumerate(groups) if idx[-1] == last)
+        x_last = finals[g]
+        y_last = None if y_finals is None else y_finals[g]
+        if kind == "batch":
+            self._state = np.array(x_last)
+            if y_last is not None:
+                self._y_last = np.array(y_last, dtype=self.dtype)
+        else:
+            self._state = np.array(x_last[-1])
+            if y_last is not None:
+                self._y_last = np.array(y_last[-1], dtype=self.dtype)
+
+    def _with_feedback(self, u3, y3, y0, noise=0.0, rng=None):
+        """[u_t, y_{t-1}] with y_{-1} = y0 (B, O)."""
+        yprev = np.concatenate([np.asarray(y0, self.dtype)[None], y3[:-1]], axis=0)
+        if noise:
+            yprev = yprev + rng.normal(0.0, noise, yprev.shape).astype(self.dtype)
+        return np.ascontiguousarray(np.concatenate([u3, yprev], axis=2))
+
+    def _need_fit(self, what):
+        if self.W_out is None:
+            raise ValueError(f"{what} needs a trained readout: call fit() first")
+
+    def _readout(self, states):
+        return states @ self.W_out + self.b_out
+
+    def predict(self, u):
+        """Readout predictions for u, continuing from the current state (which is updated).
+
+        u: (T, I) -> (T, O); (T, B, I) -> (T, B, O); list -> list. With feedback=True the predictions
+        are fed back step by step (closed loop).
+        """
+        self._need_fit("predict")
+        if self.feedback:
+            return self._closed_loop(u, want="outputs")
+        kind, groups, lengths = self._inputs(u, "u", self.input_size)
+        outs, finals = [], []
+        for idx, u3 in groups:
+            T, B, _ = u3.shape
+            x0 = self._x0(B, kind == "single")
+            x0 = None if x0 is None else x0[None]
+            out = np.empty((T, B, self.output_size), self.dtype)
+            step = _chunk_len(B, self.reservoir_size, self.dtype.itemsize)
+            for t0 in range(0, T, step):
+                states, x_last = self._engine(u3[t0:t0 + step], x0)
+                out[t0:t0 + step] = self._readout(states[:, 0])
+                x0 = x_last
+            outs.append(out)
+            finals.append(x0[0])
+        self._set_state_after(kind, groups, finals)
+        return self._assemble(kind, groups, outs, lengths)
+
+    def _closed_loop(self, u, want):
+        """Feedback ESN driven by u with its own predictions fed back, one engine call per step."""
+        kind, groups, lengths = self._inputs(u, "u", self.input_size)
+        outs, finals, y_finals = [], [], []
+        w_args, w_in = self._w_args(), self._w_in_engine()
+        for idx, u3 in groups:
+            T, B, _ = u3.shape
+            x = self._x0(B, kind == "single")
+            x = np.zeros((B, self.reservoir_size), self.dtype) if x is None else np.array(x)
+            y = np.array(self._y0(B))
+            F = self.reservoir_size if want == "states" else self.output_size
+            out = np.empty((T, B, F), self.dtype)
+            for t in range(T):
+                inp = np.concatenate([u3[t], y], axis=1)[None]
+                states, x_last = self._engine(inp, x[None], w_in=w_in, w_args=w_args)
+                x = x_last[0]
+                y = self._readout(x).astype(self.dtype)
+                out[t] = x if want == "states" else y
+            outs.append(out)
+            finals.append(x)
+            y_finals.append(y)
+        self._set_state_after(kind, groups, finals, y_finals)
+        return self._assemble(kind, groups, outs, lengths)
+
+    def generate(self, n_steps, warmup=None, inputs=None):
+        """Closed-loop (generative) run of n_steps from the current state (after an optional warm-up).
+
+        feedback=False (needs input_size == output_size): every prediction is the next input. The result
+          is the next n_steps values of the series: out[0] is the readout of the current state (the
+          prediction of what follows the last input consumed), out[k] the readout after feeding out[k-1].
+          ``warmup``: an input array (same layout as predict) run first, e.g. the last steps of the data.
+        feedback=True: ``inputs`` (n_steps, I) or (n_steps, B, I) (may be omitted when input_size is 0)
+          drive the reservoir while the predictions are fed back through W_fb; out[t] is the prediction
+          after step t. ``warmup``: (u_warm, y_warm) run teacher-forced, or u_warm run closed loop.
+        Returns (n_steps, O), or (n_steps, B, O) when the state holds a batch.
+        """
+        n_steps = _checks.positive_int(n_steps, "n_steps")
+        self._need_fit("generate")
+        if self.feedback:
+            if warmup is not None:
+                if isinstance(warmup, tuple) and len(warmup) == 2:
+                    self.run_reservoir(warmup[0], warmup[1])
+                else:
+                    self.predict(warmup)
+            if inputs is None:
+                if self.input_size != 0:
+                    raise ValueError(f"inputs (n_steps, {self.input_size}) are needed to generate with "
+                                     "feedback=True")
+                B = None if (self._state is None or self._state.ndim == 1) else self._state.shape[0]
+                inputs = np.zeros((n_steps, 0) if B is None else (n_steps, B, 0), self.dtype)
+            inputs = np.asarray(inputs)
+            if inputs.shape[0] != n_steps:
+                raise ValueError(f"inputs must have n_steps={n_steps} steps, got shape {inputs.shape}")
+            return self._closed_loop(inputs, want="outputs")
+        if inputs is not None:
+            raise ValueError("inputs is only used with feedback=True (without feedback the predictions "
+                             "are the inputs)")
+        if self.input_size != self.output_size:
+            raise ValueError(f"generate without feedback needs input_size == output_size, got "
+                             f"{self.input_size} and {self.output_size}")
+        if warmup is not None:
+            self.run_reservoir(warmup)
+        s = self._state
+        batch = s is not None and s.ndim == 2
+        B = s.shape[0] if batch else 1
+        x = np.zeros((B, self.reservoir_size), self.dtype) if s is None else np.array(s).reshape(B, -1)
+        w_args, w_in = self._w_args(), self._w_in_engine()
+        out = np.empty((n_steps, B, self.output_size), self.dtype)
+        y = self._readout(x).astype(self.dtype)
+        for t in range(n_steps):
+            out[t] = y
+            if t == n_steps - 1:
+                break
+            _, x_last = self._engine(np.ascontiguousarray(y[None]), x[None], w_in=w_in, w_args=w_args)
+            x = x_last[0]
+            y = self._readout(x).astype(self.dtype)
+        self._state = x.copy() if batch else x[0].copy()
+        return out if batch else out[:, 0]
+
+    # ------------------------------------------------------------------ training
+    def fit(self, u, y, washout=0, *, ridge=None, validation=None, feedback_noise=0.0, seed=None):
+        """Train the ridge readout on (u, y), continuing from the current state (reservoirpy's Model.fit).
+
+        u, y: the same layout ((T, I)/(T, O), (T, B, I)/(T, B, O), or lists of sequences of equal lengths
+          pairwise). washout: steps dropped at the start of every sequence (reservoirpy's ``warmup``).
+        ridge: None (the ESN's ``ridge``), a float, or a list: one accumulation, one solution per value;
+          with several values ``validation=(u_val, y_val)`` is required and the value with the lowest
+          validation NRMSE (rnnfast.datasets.nrmse) is kept.
+        validation=(u_val, y_val): run from the state reached after training (as predict would; with
+          feedback=True teacher-forced by y_val, i.e. one-step scores), every step scored. Scores of all
+          values are stored in ``validation_scores_`` ({ridge: nrmse}); the state afterwards is the one
+          reached after training, as without validation.
+        feedback_noise: std of Gaussian noise added to the fed-back teacher (feedback=True only), seeded
+          by ``seed``; it makes closed-loop generation more stable.
+        Sets W_out (N, O), b_out (O,), ridge_ and returns self.
+        """
+        washout = _checks.positive_int(washout, "washout", minimum=0)
+        ridges, was_list = _ridge_list(self.ridge if ridge is None else ridge)
+        if len(ridges) > 1 and validation is None:
+            raise ValueError("ridge has several values: pass validation=(u_val, y_val) to choose one")
+        noise = _real_scalar(feedback_noise, "feedback_noise")
+        if noise < 0:
+            raise ValueError(f"feedback_noise must be >= 0, got {noise}")
+        if noise and not self.feedback:
+            raise ValueError("feedback_noise is only used with feedback=True")
+        kind, groups, lengths = self._inputs(u, "u", self.input_size)
+        ys = self._targets_like(kind, groups, lengths, y)
+        if validation is not None:
+            if not (isinstance(validation, tuple) and len(validation) == 2):
+                raise TypeError("validation must be a tuple (u_val, y_val)")
+            vk, vg, vl = self._inputs(validation[0], "validation[0] (u_val)", self.input_size)
+            vys = self._targets_like(vk, vg, vl, validation[1], name="validation[1] (y_val)")
+        rng = np.random.default_rng(seed)
+
+        N, O, dt = self.reservoir_size, self.output_size, self.dtype
+        acc = RidgeAccumulator(N, O)
+        finals, y_finals = [], []
+        for (idx, u3), y3 in zip(groups, ys):
+            T, B, _ = u3.shape
+            x0 = self._x0(B, kind == "single")
+            x0 = None if x0 is None else x0[None]
+            if self.feedback:
+                u3 = self._with_feedback(u3, y3.astype(dt), self._y0(B), noise, rng)
+            step = _chunk_len(B, N, dt.itemsize)
+            for t0 in range(0, T, step):
+                states, x_last = self._engine(u3[t0:t0 + step], x0)
+                x0 = x_last
+                lo = max(washout - t0, 0)
+                if lo < states.shape[0]:
+                    acc.add(states[lo:, 0].reshape(-1, N), y3[t0 + lo:t0 + step].reshape(-1, O))
+            finals.append(x0[0])
+            y_finals.append(y3[-1])
+        if acc.n == 0:
+            raise ValueError(f"washout={washout} leaves no training steps (shortest sequence: "
+                             f"{min(lengths)} steps)")
+        self._set_state_after(kind, groups, finals, y_finals if self.feedback else None)
+
+        sols = [acc.solve(r) for r in ridges]
+        self.n_samples_ = acc.n
+        if validation is None:
+            best = 0
+            self.validation_scores_ = None
+        else:
+            saved = (self._state, self._y_last)
+            scores = self._validation_scores(vk, vg, vl, vys, sols)
+            self._state, self._y_last = saved
+            self.validation_scores_ = dict(zip(ridges, scores))
+            best = int(np.argmin(scores))
+        W_out, b_out = sols[best]
+        self.W_out = W_out.astype(dt)
+        self.b_out = b_out.astype(dt)
+        self.ridge_ = ridges[best]
+        return self
+
+    def _validation_scores(self, kind, groups, lengths, ys, sols):
+        N, O, dt = self.reservoir_size, self.output_size, self.dtype
+        sse = np.zeros((len(sols), O))
+        y_all = np.concatenate([y3.reshape(-1, O) for y3 in ys]).astype(np.float64)
+        y_std = y_all.std(axis=0)
+        n = y_all.shape[0]
+        for (idx, u3), y3 in zip(groups, ys):
+            T, B, _ = u3.shape
+            x0 = self._x0(B, kind == "single")
+            x0 = None if x0 is None else x0[None]
+            if self.feedback:
+                u3 = self._with_feedback(u3, y3, self._y0(B))
+            step = _chunk_len(B, N, dt.itemsize)
+            for t0 in range(0, T, step):
+                states, x_last = self._engine(u3[t0:t0 + step], x0)
+                x0 = x_last
+                X = states[:, 0].reshape(-1, N).astype(np.float64)
+                Y = y3[t0:t0 + step].reshape(-1, O).astype(np.float64)
+                for k, (W_out, b_out) in enumerate(sols):
+                    sse[k] += ((X @ W_out + b_out - Y) ** 2).sum(axis=0)
+        return [_nrmse_parts(sse[k], n, y_std) for k in range(len(sols))]
+
+
+def spectral_radius_of(W):
+    return spectral_radius(W)
+
+
+def _as_w(W, N, dt):
+    if sp.issparse(W):
+        if W.shape != (N, N):
+            raise ValueError(f"W must have shape ({N}, {N}), got {W.shape}")
+        W = sp.csr_matrix(W, dtype=dt)
+        W.sum_duplicates()
+        W.sort_indices()
+        W.indptr = W.indptr.astype(np.int32)
+        W.indices = W.indices.astype(np.int32)
+        if not np.isfinite(W.data).all():
+            raise ValueError("W contains NaN or Inf")
+        return W
+    return _matrix(W, "W", (N, N), dt)
+
+
+def _matrix(a, name, shape, dt):
+    if sp.issparse(a):
+        a = a.toarray()
+    if not isinstance(a, np.ndarray):
+        try:
+            a = np.asarray(a)
+        except Exception:
+            raise TypeError(f"{name} must be a numpy.ndarray, got {type(a).__name__}") from None
+    if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)) or a.dtype == np.bool_:
+        raise TypeError(f"{name} must hold real numbers, got dtype {a.dtype}")
+    if a.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {_checks.shape_str(shape)}, got {a.shape}")
+    a = np.ascontiguousarray(a, dtype=dt)
+    if not np.isfinite(a).all():
+        raise ValueError(f"{name} contains NaN or Inf")
+    return a
+
+
+def _check_device(device):
+    if device == "cpu":
+        return
+    if device == "cuda":
+        raise NotImplementedError("device='cuda': the reservoir engine of this build runs on the CPU only "
+                                  "(no CUDA reservoir); use device='cpu'")
+    raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# populations
+# ---------------------------------------------------------------------------------------------
+
+def _population_params(esn, spectral_radii, input_scalings, leak_rates):
+    """-> (P, sr_scale (P,), in_scale (P,), leak (P, N), list of member configs)."""
+    if isinstance(spectral_radii, np.ndarray):
+        spectral_radii = spectral_radii.ravel().tolist()
+    if isinstance(input_scalings, np.ndarray):
+        input_scalings = input_scalings.ravel().tolist()
+    lists = {k: v for k, v in (("spectral_radii", spectral_radii), ("input_scalings", input_scalings),
+                               ("leak_rates", leak_rates)) if isinstance(v, (list, tuple))}
+    sizes = {len(v) for v in lists.values()}
+    if len(sizes) > 1:
+        raise ValueError("spectral_radii, input_scalings and leak_rates given as lists must have the same "
+                         f"length, got {({k: len(v) for k, v in lists.items()})}")
+    P = sizes.pop() if sizes else 1
+    if P == 0:
+        raise ValueError("the population must have at least one member")
+    N = esn.reservoir_size
+    rho = esn.base_spectral_radius
+    base_in = esn._W_in_base_scale
+
+    def member(v, k):
+        return v[k] if isinstance(v, (list, tuple)) else v
+
+    sr, ins, leak, configs = [], [], [], []
+    for k in range(P):
+        r = member(spectral_radii, k)
+        r = rho if r is None else _real_scalar(r, "spectral_radii")
+        if r <= 0:
+            raise ValueError(f"spectral_radii must be > 0, got {r}")
+        s = member(input_scalings, k)
+        s = base_in if s is None else _real_scalar(s, "input_scalings")
+        if s <= 0:
+            raise ValueError(f"input_scalings must be > 0, got {s}")
+        lr = member(leak_rates, k)
+        lr_v = esn._leak_vector() if lr is None else _leak_of(lr, N)
+        sr.append(r / rho)
+        ins.append(s / base_in)
+        leak.append(lr_v)
+        configs.append({"spectral_radius": r, "input_scaling": s,
+                        "leak_rate": esn.leak_rate if lr is None else lr})
+    dt = esn.dtype
+    return P, np.array(sr, dt), np.array(ins, dt), np.array(leak, dt).reshape(P, N), configs
+
+
+def _leak_of(lr, N):
+    if isinstance(lr, (list, tuple, np.ndarray)):
+        v = np.asarray(lr, dtype=np.float64)
+        if v.shape != (N,):
+            raise ValueError(f"each leak_rates entry must be a scalar or have shape ({N},), got {v.shape}")
+    else:
+        v = np.full(N, _real_scalar(lr, "leak_rates"))
+    if not (np.isfinite(v).all() and (v >= 0).all() and (v <= 1).all()):
+        raise ValueError("leak_rates must lie in [0, 1]")
+    return v
+
+
+def run_population(u, esn, spectral_radii=None, input_scalings=None, leak_rates=None):
+    """States of a population of reservoirs sharing esn's W, W_in and bias, in ONE engine call.
+
+    Member p uses W * spectral_radii[p] / rho (rho = esn.base_spectral_radius: the spectral radius of
+    esn.W), W_in * input_scalings[p] / s0 (s0 = esn's scalar input_scaling when W_in was generated from
+    it, else 1: the values are then factors on the supplied W_in), and leak rate leak_rates[p] (scalar or
+    (N,)). Each argument is a list (one value per member; lists must have equal lengths), a scalar (the
+    same for all) or None (the ESN's own value). Members start from zeros; the ESN's state is not used
+    or changed. To use bare matrices, wrap them: ``ESN(I, N, O, W=W, W_in=W_in, bias=b)``.
+
+    u: (T, I) -> states (P, T, N); (T, B, I) -> (P, T, B, N). Each member's states equal those of an
+    ESN built alone with that configuration. Feedback ESNs are not supported here.
+    """
+    if not isinstance(esn, ESN):
+        raise TypeError(f"esn must be an rnnfast.ESN, got {type(esn).__name__}")
+    if esn.feedback:
+        raise ValueError("run_population does not support feedback=True ESNs")
+    P, sr, ins, leak, _ = _population_params(esn, spectral_radii, input_scalings, leak_rates)
+    a = esn._array(u, "u", esn.input_size, ndim=(2, 3))
+    u3 = a[:, None, :] if a.ndim == 2 else a
+    states, _ = esn._engine(u3, None, sr, ins, leak)
+    states = np.moveaxis(states, 1, 0)             # (P, T, B, N)
+    return states[:, :, 0] if a.ndim == 2 else states
+
+
+def population_sweep(esn, u_train, y_train, u_val, y_val, spectral_radii=None, input_scalings=None,
+                     leak_rates=None, ridge=None, washout=0):
+    """Fit a readout for every member of a population and score it on validation data.
+
+    The members (see run_population) run over the training data in one engine call per time chunk,
+    each gets a ridge readout (one accumulation per member; ``ridge`` a float or a list, default the ESN's
+    ridge) trained after ``washout`` steps; then all run over the validation data (continuing from their
+    training states, as predict would) and are scored by NRMSE (every step). u/y: (T, I)/(T, O) or
+    (T, B, I)/(T, B, O).
+
+    Returns a dict: ``scores`` (P, R) NRMSE per member and ridge value, ``configs`` (the members'
+    spectral_radius / input_scaling / leak_rate), ``ridges``, ``best`` (the best member's config with its
+    ridge and nrmse) and ``esn``: an ESN with the best configuration (its W, W_in rescaled) and readout,
+    its state at the end of the validation data.
+    """
+    if not isinstance(esn, ESN):
+        raise TypeError(f"esn must be an rnnfast.ESN, got {type(esn).__name__}")
+    if esn.feedback:
+        raise ValueError("population_sweep does not support feedback=True ESNs")
+    washout = _checks.positive_int(washout, "washout", minimum=0)
+    ridges, _ = _ridge_list(esn.ridge if ridge is None else ridge)
+    P, sr, ins, leak, configs = _population_params(esn, spectral_radii, input_scalings, leak_rates)
+    N, O, dt = esn.reservoir_size, esn.output_size, esn.dtype
+
+    def as3(a, name, width):
+        a = esn._array(a, name, width, ndim=(2, 3))
+        return a[:, None, :] if a.ndim == 2 else a
+
+    ut, yt = as3(u_train, "u_train", esn.input_size), as3(y_train, "y_train", O)
+    uv, yv = as3(u_val, "u_val", esn.input_size), as3(y_val, "y_val", O)
+    if ut.shape[:2] != yt.shape[:2] or uv.shape[:2] != yv.shape[:2] or ut.shape[1] != uv.shape[1]:
+        raise ValueError("u_train/y_train and u_val/y_val must have matching (T, B), and the same B")
+    B = ut.shape[1]
+    accs = [RidgeAccumulator(N, O) for _ in range(P)]
+    w_args, w_in = esn._w_args(), esn._w_in_engine()
+    x0 = None
+    step = _chunk_len(P * B, N, dt.itemsize)
+    for t0 in range(0, ut.shape[0], step):
+        states, x0 = esn._engine(ut[t0:t0 + step], x0, sr, ins, leak, w_in=w_in, w_args=w_args)
+        lo = max(washout - t0, 0)
+        if lo < states.shape[0]:
+            Y = yt[t0 + lo:t0 + step].reshape(-1, O)
+            for p in range(P):
+                accs[p].add(states[lo:, p].reshape(-1, N), Y)
+    if accs[0].n == 0:
+        raise ValueError(f"washout={washout} leaves no training steps")
+    sols = [[acc.solve(r) for r in ridges] for acc in accs]
+    sse = np.zeros((P, len(ridges), O))
+    yv_flat = yv.reshape(-1, O).astype(np.float64)
+    for t0 in range(0, uv.shape[0], step):
+        states, x0 = esn._engine(uv[t0:t0 + step], x0, sr, ins, leak, w_in=w_in, w_args=w_args)
+        Y = yv[t0:t0 + step].reshape(-1, O).astype(np.float64)
+        for p in range(P):
+            X = states[:, p].reshape(-1, N).astype(np.float64)
+            for k, (W_out, b_out) in enumerate(sols[p]):
+                sse[p, k] += ((X @ W_out + b_out - Y) ** 2).sum(axis=0)
+    y_std = yv_flat.std(axis=0)
+    scores = np.array([[_nrmse_parts(sse[p, k], yv_flat.shape[0], y_std) for k in range(len(ridges))]
+                       for p in range(P)])
+    p_best, k_best = np.unravel_index(int(np.argmin(scores)), scores.shape)
+    best = dict(configs[p_best], ridge=ridges[k_best], nrmse=float(scores[p_best, k_best]), index=int(p_best))
+
+    W = esn.W * sr[p_best] if sp.issparse(esn.W) else esn.W * sr[p_best]
+    best_esn = ESN(esn.input_size, N, O, dtype=dt.name, W=W, W_in=esn.W_in * ins[p_best], bias=esn.bias,
+                   leak_rate=leak[p_best].astype(np.float64), ridge=ridges[k_best])
+    best_esn.W_out = sols[p_best][k_best][0].astype(dt)
+    best_esn.b_out = sols[p_best][k_best][1].astype(dt)
+    best_esn.ridge_ = ridges[k_best]
+    best_esn._state = x0[p_best].copy() if B > 1 else x0[p_best, 0].copy()
+    return {"scores": scores, "configs": configs, "ridges": ridges, "best": best, "esn": best_esn}
