@@ -1,9 +1,9 @@
 // Register-blocked kernel for the per-step recurrent GEMM (see rnnfast/small_gemm.h).
-// Written with GCC/Clang vector extensions: the vector width follows the target (-march), 16 bytes at
-// least, so the same code is AVX-512, AVX2 or SSE.
+// Written with the vector types of rnnfast/simd.h.
 #include "rnnfast/small_gemm.h"
 
 #include "rnnfast/parallel.h"
+#include "rnnfast/simd.h"
 
 #include <algorithm>
 #include <cstring>
@@ -12,32 +12,11 @@
 namespace rnnfast {
 namespace {
 
-#if defined(__AVX512F__)
-constexpr int kVecBytes = 64;
-#elif defined(__AVX__)
-constexpr int kVecBytes = 32;
-#else
-constexpr int kVecBytes = 16;
-#endif
-
-template <typename T>
-struct Vec;
-template <>
-struct Vec<float> {
-  typedef float type __attribute__((vector_size(kVecBytes), aligned(4)));
-};
-template <>
-struct Vec<double> {
-  typedef double type __attribute__((vector_size(kVecBytes), aligned(8)));
-};
-
 // Tile shape: MR rows x kNR vectors. 8 x 2 (16 accumulators) measured best on an AVX-512 Zen 5
 // (~250 GFLOP/s on one core at N=64, H=512; 4 x 4 gave 115): each k step loads 2 vectors of B and
 // broadcasts 8 values of A for 16 FMAs.
 constexpr int kNR = 2;
 constexpr int kMR = 8;
-template <typename T>
-constexpr int lanes() { return kVecBytes / int(sizeof(T)); }
 template <typename T>
 constexpr int panel_width() { return kNR * lanes<T>(); }
 
