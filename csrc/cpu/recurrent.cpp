@@ -216,48 +216,62 @@ void forward_impl(const RecurrentForwardParams<T>& p) {
   copy_or_zero(h_run, p.h0, NH);
   if (K == Cell::Lstm) copy_or_zero(c_run, p.c0, NH);
 
-  for (int k = 0; k < Ts; ++k) {
-    const int t = p.reverse ? Ts - 1 - k : k;
-    const T* __restrict xpt = xp + t * NGH;
-    T* __restrict gt = p.training ? p.gates + t * NGH : gate_scratch;
-    T* __restrict et = p.training ? p.extra + t * NH : extra_scratch;
-    T* __restrict yt = p.y + index_t(t) * N * p.ldy;
-    if (p.training) {
-      std::memcpy(p.h_prev + t * NH, h_run, sizeof(T) * NH);
-      if (K == Cell::Lstm) std::memcpy(p.c_prev + t * NH, c_run, sizeof(T) * NH);
-    }
-    // recurrent projection (for the Cho GRU only the r, z rows: its n rows need r first)
-    fill_rows(hp, N, rec_cols, GH, p.b_hh);
-    small_gemm(N, h_run, H, w_rec, hp, GH, p.b_hh != nullptr);
-
-    const index_t ldy = p.ldy;
-parallel_for(N, NGH >= kParallelElements, [&](int n) {
-      const T* xr = xpt + index_t(n) * GH;
-      const T* hr = hp + index_t(n) * GH;
-      T* g = gt + index_t(n) * GH;
-      T* e = et + index_t(n) * H;
-      T* hrun = h_run + index_t(n) * H;
-      T* y = yt + index_t(n) * ldy;
-      if constexpr (K == Cell::RnnTanh || K == Cell::RnnRelu) {
-        rnn_row_forward<T, K == Cell::RnnRelu>(H, xr, hr, g, hrun, y);
-      } else if constexpr (K == Cell::Lstm) {
-        lstm_row_forward(H, xr, hr, g, c_run + index_t(n) * H, hrun, y);
-      } else if constexpr (K == Cell::Gru) {
-        gru_row_forward(H, xr, hr, g, e, hrun, y);
-      } else {
-        gru_cho_rz_forward(H, xr, xr + H, hr, hr + H, hrun, g, g + H, e);
+  // The time loop runs inside one parallel region (threads are woken once per call, not per step):
+  // each step, the threads share the recurrent GEMM's tasks, meet at a barrier, share the batch rows of
+  // the element-wise step, and meet again.
+  const int gemm_tasks = small_gemm_tasks(N, w_rec);
+  const bool parallel = double(N) * rec_cols * H > 5e5 || NGH >= kParallelElements;
+  const T* b_rec = p.b_hh;
+  const T* b_n = p.b_hh ? p.b_hh + 2 * H : nullptr;
+  const index_t ldy = p.ldy;
+  parallel_region(parallel ? 2 : 1, [&](int tid, int nt, SpinBarrier& barrier) {
+    const int n0 = int(index_t(N) * tid / nt), n1 = int(index_t(N) * (tid + 1) / nt);
+    for (int k = 0; k < Ts; ++k) {
+      const int t = p.reverse ? Ts - 1 - k : k;
+      const T* xpt = xp + t * NGH;
+      T* gt = p.training ? p.gates + t * NGH : gate_scratch;
+      T* et = p.training ? p.extra + t * NH : extra_scratch;
+      T* yt = p.y + index_t(t) * N * ldy;
+      if (p.training && tid == 0) {
+        std::memcpy(p.h_prev + t * NH, h_run, sizeof(T) * NH);
+        if (K == Cell::Lstm) std::memcpy(p.c_prev + t * NH, c_run, sizeof(T) * NH);
       }
-    });
-    if constexpr (K == Cell::GruCho) {  // stage 2: hn' = W_hn (r*h) + b_hn, then n and h
-      fill_rows(hp + 2 * H, N, H, GH, p.b_hh ? p.b_hh + 2 * H : nullptr);
-      small_gemm(N, et, H, w_n, hp + 2 * H, GH, p.b_hh != nullptr);
-parallel_for(N, NGH >= kParallelElements, [&](int n) {
+      // recurrent projection hp = h W_hh^T + b_hh (for the Cho GRU only the r, z rows: its n rows need r)
+      for (int task = tid; task < gemm_tasks; task += nt)
+        small_gemm_task(task, N, h_run, H, w_rec, hp, GH, false, b_rec);
+      barrier.wait();
+      for (int n = n0; n < n1; ++n) {
+        const T* xr = xpt + index_t(n) * GH;
+        const T* hr = hp + index_t(n) * GH;
         T* g = gt + index_t(n) * GH;
-        gru_cho_n_forward(H, xpt + index_t(n) * GH + 2 * H, hp + index_t(n) * GH + 2 * H, g + H, g + 2 * H,
-                          h_run + index_t(n) * H, yt + index_t(n) * ldy);
-      });
+        T* e = et + index_t(n) * H;
+        T* hrun = h_run + index_t(n) * H;
+        T* y = yt + index_t(n) * ldy;
+        if constexpr (K == Cell::RnnTanh || K == Cell::RnnRelu) {
+          rnn_row_forward<T, K == Cell::RnnRelu>(H, xr, hr, g, hrun, y);
+        } else if constexpr (K == Cell::Lstm) {
+          lstm_row_forward(H, xr, hr, g, c_run + index_t(n) * H, hrun, y);
+        } else if constexpr (K == Cell::Gru) {
+          gru_row_forward(H, xr, hr, g, e, hrun, y);
+        } else {
+          gru_cho_rz_forward(H, xr, xr + H, hr, hr + H, hrun, g, g + H, e);
+        }
+      }
+      if constexpr (K == Cell::GruCho) {  // stage 2: hn' = W_hn (r*h) + b_hn, then n and h
+        barrier.wait();
+        const int n_tasks = small_gemm_tasks(N, w_n);
+        for (int task = tid; task < n_tasks; task += nt)
+          small_gemm_task(task, N, et, H, w_n, hp + 2 * H, GH, false, b_n);
+        barrier.wait();
+        for (int n = n0; n < n1; ++n) {
+          T* g = gt + index_t(n) * GH;
+          gru_cho_n_forward(H, xpt + index_t(n) * GH + 2 * H, hp + index_t(n) * GH + 2 * H, g + H, g + 2 * H,
+                            h_run + index_t(n) * H, yt + index_t(n) * ldy);
+        }
+      }
+      barrier.wait();  // h_run is complete before the next step reads it
     }
-  }
+  });
   std::memcpy(p.h_n, h_run, sizeof(T) * NH);
   if (K == Cell::Lstm) std::memcpy(p.c_n, c_run, sizeof(T) * NH);
 }
@@ -283,44 +297,58 @@ void backward_impl(const RecurrentBackwardParams<T>& p) {
   pack_b(w_rec, p.w_hh, H, rec_rows, H, false);
   if (K == Cell::GruCho) pack_b(w_n, p.w_hh + index_t(2) * H * H, H, H, H, false);
 
-  for (int k = Ts - 1; k >= 0; --k) {
-    const int t = p.reverse ? Ts - 1 - k : k;
-    const T* dyt = p.dy ? p.dy + index_t(t) * N * p.lddy : nullptr;
-    const index_t lddy = p.lddy;
-parallel_for(N, NGH >= kParallelElements, [&](int n) {
-      T* dh = dh_run + index_t(n) * H;
-      if (dyt) add_into(H, dh, dyt + index_t(n) * lddy);
-      const T* g = p.gates + t * NGH + index_t(n) * GH;
-      const T* hprev = p.h_prev + t * NH + index_t(n) * H;
-      T* d = dG + t * NGH + index_t(n) * GH;
-      T* dnext = dh_next + index_t(n) * H;
-      if constexpr (K == Cell::RnnTanh || K == Cell::RnnRelu) {
-        rnn_row_backward<T, K == Cell::RnnRelu>(H, dh, g, d);
-      } else if constexpr (K == Cell::Lstm) {
-        lstm_gates_backward(H, dh, dc_run + index_t(n) * H, g, g + H, g + 2 * H, g + 3 * H,
-                            p.c_prev + t * NH + index_t(n) * H, d, d + H, d + 2 * H, d + 3 * H);
-      } else {
-        gru_zn_backward(H, dh, g + H, g + 2 * H, hprev, d + H, d + 2 * H, dnext);
-        if constexpr (K == Cell::Gru) {
-          T* side = dGh + t * NGH + index_t(n) * GH;
-          gru_r_after_backward(H, g, p.extra + t * NH + index_t(n) * H, d, d + H, d + 2 * H, side, side + H,
-                               side + 2 * H);
+  // As in forward: one parallel region for the whole loop, barriers between the phases of a step.
+  const int gemm_tasks = small_gemm_tasks(N, w_rec);
+  const bool parallel = double(N) * rec_rows * H > 5e5 || NGH >= kParallelElements;
+  parallel_region(parallel ? 2 : 1, [&](int tid, int nt, SpinBarrier& barrier) {
+    const int n0 = int(index_t(N) * tid / nt), n1 = int(index_t(N) * (tid + 1) / nt);
+    T* dh_cur = dh_run;  // each thread swaps its own copies of the two pointers, identically
+    T* dh_nxt = dh_next;
+    for (int k = Ts - 1; k >= 0; --k) {
+      const int t = p.reverse ? Ts - 1 - k : k;
+      const T* dyt = p.dy ? p.dy + index_t(t) * N * p.lddy : nullptr;
+      for (int n = n0; n < n1; ++n) {
+        T* dh = dh_cur + index_t(n) * H;
+        if (dyt) add_into(H, dh, dyt + index_t(n) * p.lddy);
+        const T* g = p.gates + t * NGH + index_t(n) * GH;
+        const T* hprev = p.h_prev + t * NH + index_t(n) * H;
+        T* d = dG + t * NGH + index_t(n) * GH;
+        T* dnext = dh_nxt + index_t(n) * H;
+        if constexpr (K == Cell::RnnTanh || K == Cell::RnnRelu) {
+          rnn_row_backward<T, K == Cell::RnnRelu>(H, dh, g, d);
+        } else if constexpr (K == Cell::Lstm) {
+          lstm_gates_backward(H, dh, dc_run + index_t(n) * H, g, g + H, g + 2 * H, g + 3 * H,
+                              p.c_prev + t * NH + index_t(n) * H, d, d + H, d + 2 * H, d + 3 * H);
+        } else {
+          gru_zn_backward(H, dh, g + H, g + 2 * H, hprev, d + H, d + 2 * H, dnext);
+          if constexpr (K == Cell::Gru) {
+            T* side = dGh + t * NGH + index_t(n) * GH;
+            gru_r_after_backward(H, g, p.extra + t * NH + index_t(n) * H, d, d + H, d + 2 * H, side, side + H,
+                                 side + 2 * H);
+          }
         }
       }
-    });
-    if constexpr (K == Cell::GruCho) {
-      // drh = dn_pre · W_hn  ([N,H] x [H,H]); then r's gradient and r*h's share of dh_prev
-      T* dGt = dG + t * NGH;
-      small_gemm(N, dGt + 2 * H, GH, w_n, drh, H, false);
-parallel_for(N, NGH >= kParallelElements, [&](int n) {
-        gru_r_before_backward(H, drh + index_t(n) * H, p.gates + t * NGH + index_t(n) * GH,
-                              p.h_prev + t * NH + index_t(n) * H, dGt + index_t(n) * GH, dh_next + index_t(n) * H);
-      });
+      if constexpr (K == Cell::GruCho) {
+        // drh = dn_pre · W_hn  ([N,H] x [H,H]); then r's gradient and r*h's share of dh_prev
+        T* dGt = dG + t * NGH;
+        barrier.wait();
+        const int n_tasks = small_gemm_tasks(N, w_n);
+        for (int task = tid; task < n_tasks; task += nt)
+          small_gemm_task(task, N, dGt + 2 * H, GH, w_n, drh, H, false, (const T*)nullptr);
+        barrier.wait();
+        for (int n = n0; n < n1; ++n)
+          gru_r_before_backward(H, drh + index_t(n) * H, p.gates + t * NGH + index_t(n) * GH,
+                                p.h_prev + t * NH + index_t(n) * H, dGt + index_t(n) * GH, dh_nxt + index_t(n) * H);
+      }
+      barrier.wait();
+      // dh_prev (+)= dGh_t · W_hh   ([N,GH] x [GH,H]; the Cho GRU's n rows were handled above)
+      for (int task = tid; task < gemm_tasks; task += nt)
+        small_gemm_task(task, N, dGh + t * NGH, GH, w_rec, dh_nxt, H, kGru, (const T*)nullptr);
+      barrier.wait();
+      std::swap(dh_cur, dh_nxt);
     }
-    // dh_prev (+)= dGh_t · W_hh   ([N,GH] x [GH,H]; the Cho GRU's n rows were handled above)
-    small_gemm(N, dGh + t * NGH, GH, w_rec, dh_next, H, kGru);
-    std::swap(dh_run, dh_next);
-  }
+  });
+  if (Ts % 2 == 1) std::swap(dh_run, dh_next);  // where the last step's result lies
   std::memcpy(p.dh0, dh_run, sizeof(T) * NH);
   if (K == Cell::Lstm) std::memcpy(p.dc0, dc_run, sizeof(T) * NH);
 

@@ -112,26 +112,45 @@ void pack_b(PackedB<T>& out, const T* B, index_t ldb, int K, int M, bool transpo
   }
 }
 
+constexpr int kRowBlock = 16 * kMR;  // rows of A per task: B's panel is reused across them from L1/L2
+
+template <typename T>
+int small_gemm_tasks(int N, const PackedB<T>& B) {
+  return B.panels * ((N + kRowBlock - 1) / kRowBlock);
+}
+
+template <typename T>
+void small_gemm_task(int task, int N, const T* A, index_t lda, const PackedB<T>& B, T* C, index_t ldc,
+                     bool accumulate, const T* bias) {
+  constexpr int PW = panel_width<T>();
+  const int K = B.K, M = B.M, P = B.panels;
+  const int p = task % P, r = task / P;
+  const int m0 = p * PW, n0 = r * kRowBlock, rows = std::min(kRowBlock, N - n0), cols = std::min(PW, M - m0);
+  T* c = C + n0 * ldc + m0;
+  if (bias) {
+    for (int i = 0; i < rows; ++i) std::memcpy(c + i * ldc, bias + m0, sizeof(T) * cols);
+    accumulate = true;
+  }
+  panel(rows, A + n0 * lda, lda, B.data.data() + index_t(p) * K * PW, K, c, ldc, cols, accumulate);
+}
+
 template <typename T>
 void small_gemm(int N, const T* A, index_t lda, const PackedB<T>& B, T* C, index_t ldc, bool accumulate) {
-  constexpr int PW = panel_width<T>();
-  constexpr int kRowBlock = 16 * kMR;  // rows of A per task: B's panel is reused across them from L1/L2
-  const int K = B.K, M = B.M, P = B.panels;
-  const int R = (N + kRowBlock - 1) / kRowBlock;
-  const int tasks = P * R;
+  const int tasks = small_gemm_tasks(N, B);
   // Threads only when there is enough work to pay for waking them (~1 MFLOP).
-  const bool parallel = double(N) * M * K > 5e5 && tasks > 1;
-parallel_for(tasks, parallel, [&](int task) {
-    const int p = task % P, r = task / P;
-    const int m0 = p * PW, n0 = r * kRowBlock, rows = std::min(kRowBlock, N - n0);
-    panel(rows, A + n0 * lda, lda, B.data.data() + index_t(p) * K * PW, K, C + n0 * ldc + m0, ldc,
-          std::min(PW, M - m0), accumulate);
-  });
+  const bool parallel = double(N) * B.M * B.K > 5e5 && tasks > 1;
+  parallel_for(tasks, parallel, [&](int task) { small_gemm_task(task, N, A, lda, B, C, ldc, accumulate, (const T*)nullptr); });
 }
 
 template void pack_b<float>(PackedB<float>&, const float*, index_t, int, int, bool);
 template void pack_b<double>(PackedB<double>&, const double*, index_t, int, int, bool);
 template void small_gemm<float>(int, const float*, index_t, const PackedB<float>&, float*, index_t, bool);
 template void small_gemm<double>(int, const double*, index_t, const PackedB<double>&, double*, index_t, bool);
+template int small_gemm_tasks<float>(int, const PackedB<float>&);
+template int small_gemm_tasks<double>(int, const PackedB<double>&);
+template void small_gemm_task<float>(int, int, const float*, index_t, const PackedB<float>&, float*, index_t, bool,
+                                     const float*);
+template void small_gemm_task<double>(int, int, const double*, index_t, const PackedB<double>&, double*, index_t,
+                                      bool, const double*);
 
 }  // namespace rnnfast

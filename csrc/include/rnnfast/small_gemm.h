@@ -23,7 +23,17 @@ template <typename T>
 void pack_b(PackedB<T>& out, const T* B, index_t ldb, int K, int M, bool transpose);
 
 // C[N,M] = (accumulate ? C : 0) + A[N,K] · B, A with row stride lda, C with row stride ldc.
+// Runs on the engine's threads when the product is large enough.
 template <typename T>
 void small_gemm(int N, const T* A, index_t lda, const PackedB<T>& B, T* C, index_t ldc, bool accumulate);
+
+// The same product cut into independent tasks (blocks of C), for callers that already run inside a
+// parallel region: task i of small_gemm_tasks(N, B). With bias, C's block is set to bias (broadcast
+// over rows) first, and then accumulated into.
+template <typename T>
+int small_gemm_tasks(int N, const PackedB<T>& B);
+template <typename T>
+void small_gemm_task(int task, int N, const T* A, index_t lda, const PackedB<T>& B, T* C, index_t ldc,
+                     bool accumulate, const T* bias);
 
 }  // namespace rnnfast
