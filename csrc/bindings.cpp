@@ -87,6 +87,25 @@ T* sequence(const py::object& o, const std::string& name, index_t steps, index_t
   return const_cast<T*>(static_cast<const T*>(a.data()));
 }
 
+struct Dims {
+  index_t steps, batch, input_size, hidden;
+};
+
+// T, N, C from x: [T,N,C] and H from w_hh: [G*H,H], checked to be >= 1 and within 32-bit BLAS indices.
+template <typename T>
+Dims recurrent_dims(rnnfast::Cell cell, const py::object& x, const py::object& w_hh) {
+  const py::array xa = as_array<T>(x, "x");
+  if (xa.ndim() != 3) bad("x", "must be 3-D (T, N, C)");
+  const py::array wa = as_array<T>(w_hh, "w_hh");
+  if (wa.ndim() != 2) bad("w_hh", "must be 2-D (G*H, H)");
+  const Dims d{xa.shape(0), xa.shape(1), xa.shape(2), wa.shape(1)};
+  if (d.steps < 1 || d.batch < 1 || d.input_size < 1 || d.hidden < 1) bad("x", "must have T, N, C >= 1 and H >= 1");
+  const index_t GH = rnnfast::gates_of(cell) * d.hidden;
+  if (d.steps * d.batch * std::max(d.input_size, GH) >= (index_t(1) << 31))
+    bad("x", "is too large for 32-bit BLAS indices");
+  return d;
+}
+
 template <typename T>
 void forward_typed(int cell_i, const py::object& x, const py::object& h0, const py::object& c0,
                    const py::object& w_ih, const py::object& w_hh, const py::object& b_ih,
@@ -96,14 +115,8 @@ void forward_typed(int cell_i, const py::object& x, const py::object& h0, const 
   using namespace rnnfast;
   RecurrentForwardParams<T> p{};
   p.cell = cell_from_int(cell_i);
-  const py::array xa = as_array<T>(x, "x");
-  if (xa.ndim() != 3) bad("x", "must be 3-D (T, N, C)");
-  const py::array wa = as_array<T>(w_hh, "w_hh");
-  if (wa.ndim() != 2) bad("w_hh", "must be 2-D (G*H, H)");
-  const index_t Ts = xa.shape(0), N = xa.shape(1), C = xa.shape(2), H = wa.shape(1);
+  const auto [Ts, N, C, H] = recurrent_dims<T>(p.cell, x, w_hh);
   const index_t G = gates_of(p.cell), GH = G * H;
-  if (Ts < 1 || N < 1 || C < 1 || H < 1) bad("x", "must have T, N, C >= 1 and H >= 1");
-  if (Ts * N * std::max(C, GH) >= (index_t(1) << 31)) bad("x", "is too large for 32-bit BLAS indices");
   const bool lstm = p.cell == Cell::Lstm, gru = G == 3;
   p.steps = int(Ts); p.batch = int(N); p.input_size = int(C); p.hidden = int(H);
   p.reverse = reverse; p.training = training;
@@ -139,14 +152,8 @@ void backward_typed(int cell_i, const py::object& x, const py::object& w_ih, con
   using namespace rnnfast;
   RecurrentBackwardParams<T> p{};
   p.cell = cell_from_int(cell_i);
-  const py::array xa = as_array<T>(x, "x");
-  if (xa.ndim() != 3) bad("x", "must be 3-D (T, N, C)");
-  const py::array wa = as_array<T>(w_hh, "w_hh");
-  if (wa.ndim() != 2) bad("w_hh", "must be 2-D (G*H, H)");
-  const index_t Ts = xa.shape(0), N = xa.shape(1), C = xa.shape(2), H = wa.shape(1);
+  const auto [Ts, N, C, H] = recurrent_dims<T>(p.cell, x, w_hh);
   const index_t G = gates_of(p.cell), GH = G * H;
-  if (Ts < 1 || N < 1 || C < 1 || H < 1) bad("x", "must have T, N, C >= 1 and H >= 1");
-  if (Ts * N * std::max(C, GH) >= (index_t(1) << 31)) bad("x", "is too large for 32-bit BLAS indices");
   const bool lstm = p.cell == Cell::Lstm, gru = G == 3;
   p.steps = int(Ts); p.batch = int(N); p.input_size = int(C); p.hidden = int(H);
   p.reverse = reverse;

@@ -15,6 +15,7 @@ import numpy as np
 from . import _checks
 from . import _engines as E
 from ._engines import ENGINES, GATES
+from .nn import load_arrays
 
 _WEIGHT_KEYS = (("weight_ih", "W_ih"), ("weight_hh", "W_hh"), ("bias_ih", "b_ih"), ("bias_hh", "b_hh"))
 
@@ -83,27 +84,7 @@ class _RecurrentLayer:
         Names and shapes must match `parameters()`; with strict=False, missing names keep their values
         (unknown names are still an error). Values are converted to the layer's dtype, checked finite.
         """
-        if not hasattr(state_dict, "items"):
-            raise TypeError(f"state_dict must be a dict of arrays, got {type(state_dict).__name__}")
-        unknown = sorted(set(state_dict) - set(self._params))
-        missing = sorted(set(self._params) - set(state_dict))
-        if unknown:
-            raise ValueError(f"state_dict has unknown entries {unknown}; expected names {list(self._params)}")
-        if missing and strict:
-            raise ValueError(f"state_dict is missing entries {missing}")
-        converted = {}
-        for name, value in state_dict.items():
-            arr = np.asarray(value)
-            dst = self._params[name]
-            if arr.shape != dst.shape:
-                raise ValueError(f"state_dict[{name!r}] must have shape {dst.shape}, got {arr.shape}")
-            if not np.issubdtype(arr.dtype, np.floating):
-                raise TypeError(f"state_dict[{name!r}] must be floating point, got {arr.dtype}")
-            if not np.isfinite(arr).all():
-                raise ValueError(f"state_dict[{name!r}] contains NaN or Inf")
-            converted[name] = arr
-        for name, arr in converted.items():  # all checked before anything is written
-            self._params[name][...] = arr
+        load_arrays(self._params, state_dict, strict)
         return self
 
     def zero_grad(self):
