@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "rnnfast/blas.h"
+#include "rnnfast/parallel.h"
 #include "rnnfast/recurrent.h"
 #include "rnnfast/reservoir.h"
 
@@ -306,11 +307,7 @@ void register_info(py::module_& m) {
     d["version"] = RNNFAST_VERSION;
     d["blas"] = RNNFAST_BLAS_NAME;
     d["blas_core"] = rnnfast::blas_core_name();
-#ifdef _OPENMP
-    d["threads"] = omp_get_max_threads();
-#else
-    d["threads"] = 1;
-#endif
+    d["threads"] = rnnfast::engine_threads();
 #ifdef RNNFAST_WITH_CUDA
     d["cuda_compiled"] = true;
     d["cuda_runtime_version"] = rnnfast::cuda_runtime_version();

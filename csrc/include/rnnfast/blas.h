@@ -8,9 +8,6 @@
 
 #include "rnnfast/parallel.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 namespace rnnfast {
 
@@ -28,27 +25,22 @@ inline void gemm(bool ta, bool tb, int M, int N, int K, double alpha, const doub
                     alpha, A, static_cast<int>(lda), B, static_cast<int>(ldb), beta, C, static_cast<int>(ldc));
 }
 
-// The same GEMM split over the engine's threads by rows of C (OpenMP), each block one single-threaded
-// BLAS call. The engine owns all threading: OpenBLAS is set to one thread when the module loads (its own
-// pool would otherwise spin against the engine's between calls on a 2-core machine).
+// The same GEMM split over the engine's threads by rows of C, each block one single-threaded BLAS
+// call. The engine owns all threading: OpenBLAS is set to one thread when the module loads (its own pool
+// would otherwise spin against the engine's between calls on a 2-core machine).
 template <typename T>
 void gemm_parallel(bool ta, bool tb, int M, int N, int K, T alpha, const T* A, long lda, const T* B, long ldb,
                    T beta, T* C, long ldc) {
-  const bool parallel = double(M) * N * K > 4e6 && M >= 32 && may_fork();
-#pragma omp parallel if (parallel)
-  {
-    int nt = 1, id = 0;
-#ifdef _OPENMP
-    nt = omp_get_num_threads();
-    id = omp_get_thread_num();
-#endif
-    const int chunk = ((M + nt - 1) / nt + 7) / 8 * 8;
+  const bool parallel = double(M) * N * K > 4e6 && M >= 32;
+  constexpr int kChunks = 2;
+  parallel_for(kChunks, parallel, [&](int id) {
+    const int chunk = ((M + kChunks - 1) / kChunks + 7) / 8 * 8;
     const int m0 = std::min(M, id * chunk), m1 = std::min(M, m0 + chunk);
     if (m1 > m0) {
       const T* a = ta ? A + m0 : A + long(m0) * lda;
       gemm(ta, tb, m1 - m0, N, K, alpha, a, lda, B, ldb, beta, C + long(m0) * ldc, ldc);
     }
-  }
+  });
 }
 
 inline void blas_single_threaded() { scipy_openblas_set_num_threads(1); }

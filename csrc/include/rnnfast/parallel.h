@@ -1,54 +1,50 @@
-// The CPU engine's one threading primitive.
+// The CPU engine's threading: a small pool of its own (not OpenMP).
 //
-// - A serial call enters no OpenMP construct at all: even a `parallel if(false)` region costs ~0.3 us,
-//   paid twice per time step at small sizes.
+// Why not OpenMP: libgomp's idle threads spin for a long time after every region (its default policy),
+// and on a 2-core machine they then fight NumPy's BLAS threads or another process for the cores
+// (measured 10-25x slowdowns); the passive policy fixes that but costs a futex round trip per region,
+// and the policy is process-wide: torch uses the same system libgomp, so setting it for us changes torch.
+// This pool's workers spin only briefly (~10-50 us) before they block, so between engine calls they are
+// asleep, and inside a call the threads meet at a spin-then-yield barrier.
+//
+// - parallel_region(max_threads, body): body(thread_index, thread_count, barrier) on up to max_threads
+//   threads (the caller is thread 0), for loops that run whole time sequences inside one region.
+// - parallel_for(count, parallel, body): body(i) for i < count, split statically.
 // - Engine calls made concurrently from several Python threads (the GIL is released) run serially
-//   inside: each call would otherwise start its own team, oversubscribing the cores with spinning threads.
-//   EngineCall counts the calls in flight; parallel_for only forks when it is alone.
+//   inside: EngineCall counts the calls in flight and only a lone call uses the pool.
+// - Thread count: RNNFAST_NUM_THREADS, else the CPUs this process may run on.
 #pragma once
 
 #include <algorithm>
 #include <atomic>
+#include <functional>
 #include <thread>
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 namespace rnnfast {
 
-inline std::atomic<int>& engine_calls_in_flight() {
-  static std::atomic<int> count{0};
-  return count;
-}
-
 // RAII marker around one engine entry point.
+std::atomic<int>& engine_calls_in_flight();
 struct EngineCall {
   EngineCall() { engine_calls_in_flight().fetch_add(1, std::memory_order_relaxed); }
   ~EngineCall() { engine_calls_in_flight().fetch_sub(1, std::memory_order_relaxed); }
   EngineCall(const EngineCall&) = delete;
   EngineCall& operator=(const EngineCall&) = delete;
 };
-
 inline bool may_fork() { return engine_calls_in_flight().load(std::memory_order_relaxed) <= 1; }
 
-template <typename F>
-void parallel_for(int count, bool parallel, F&& body) {
-  if (parallel && count > 1 && may_fork()) {
-#pragma omp parallel for schedule(static)
-    for (int i = 0; i < count; ++i) body(i);
-  } else {
-    for (int i = 0; i < count; ++i) body(i);
-  }
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
 }
 
-// A barrier for the threads of one parallel region that spans a whole time loop. It spins briefly
-// (a step's work is a few microseconds, far below a futex round trip) and then yields, so that a thread
-// waiting for a descheduled partner hands it the core instead of burning it.
+// A barrier for the threads of one region. It spins briefly (a step's work is microseconds, far below a
+// futex round trip) and then yields, so a thread waiting for a descheduled partner hands it the core.
 class SpinBarrier {
  public:
   explicit SpinBarrier(int n) : n_(n) {}
   void wait() {
+    if (n_ == 1) return;
     const int gen = gen_.load(std::memory_order_acquire);
     if (count_.fetch_add(1, std::memory_order_acq_rel) == n_ - 1) {
       count_.store(0, std::memory_order_relaxed);
@@ -56,13 +52,8 @@ class SpinBarrier {
       return;
     }
     for (int spins = 0; gen_.load(std::memory_order_acquire) == gen; ++spins) {
-      if (spins < 2000) {
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#endif
-      } else {
-        std::this_thread::yield();
-      }
+      if (spins < 4000) cpu_relax();
+      else std::this_thread::yield();
     }
   }
 
@@ -72,28 +63,43 @@ class SpinBarrier {
   std::atomic<int> gen_{0};
 };
 
-// Runs body(thread_index, thread_count, barrier) on up to max_threads threads (one when another engine
-// call is in flight), all entering once for the whole loop the body contains.
+// Threads the engine may use (>= 1).
+int engine_threads();
+
+// Runs job(thread_index, thread_count) on `threads` threads of the pool (the caller is index 0) and returns
+// when all are done. Falls back to job(0, 1) when the pool is busy or threads <= 1.
+void run_on_pool(int threads, const std::function<void(int, int)>& job);
+
 template <typename F>
 void parallel_region(int max_threads, F&& body) {
-#ifdef _OPENMP
-  const int want = may_fork() ? std::min(max_threads, omp_get_max_threads()) : 1;
-  if (want > 1) {
-    SpinBarrier* barrier = nullptr;
-#pragma omp parallel num_threads(want)
-    {
-#pragma omp single
-      barrier = new SpinBarrier(omp_get_num_threads());  // the runtime may give fewer than asked
-      body(omp_get_thread_num(), omp_get_num_threads(), *barrier);
-#pragma omp barrier
-#pragma omp single nowait
-      delete barrier;
-    }
+  const int want = may_fork() ? std::min(max_threads, engine_threads()) : 1;
+  if (want <= 1) {
+    SpinBarrier single(1);
+    body(0, 1, single);
     return;
   }
-#endif
-  SpinBarrier single(1);
-  body(0, 1, single);
+  SpinBarrier barrier(want);
+  run_on_pool(want, [&](int tid, int nt) {
+    if (nt != want) {  // the pool was busy: ran on the caller alone
+      SpinBarrier single(1);
+      body(0, 1, single);
+      return;
+    }
+    body(tid, nt, barrier);
+  });
+}
+
+template <typename F>
+void parallel_for(int count, bool parallel, F&& body) {
+  if (!parallel || count <= 1 || !may_fork() || engine_threads() <= 1) {
+    for (int i = 0; i < count; ++i) body(i);
+    return;
+  }
+  run_on_pool(std::min(count, engine_threads()), [&](int tid, int nt) {
+    const int begin = int(static_cast<long long>(count) * tid / nt);
+    const int end = int(static_cast<long long>(count) * (tid + 1) / nt);
+    for (int i = begin; i < end; ++i) body(i);
+  });
 }
 
 }  // namespace rnnfast

@@ -1,0 +1,142 @@
+// The engine's thread pool (see rnnfast/parallel.h).
+#include "rnnfast/parallel.h"
+
+#include <pthread.h>
+#include <sched.h>
+
+#include <condition_variable>
+#include <cstdlib>
+#include <mutex>
+#include <vector>
+
+namespace rnnfast {
+
+std::atomic<int>& engine_calls_in_flight() {
+  static std::atomic<int> count{0};
+  return count;
+}
+
+namespace {
+
+int default_threads() {
+  if (const char* env = std::getenv("RNNFAST_NUM_THREADS")) {
+    const int n = std::atoi(env);
+    if (n >= 1) return std::min(n, 256);
+  }
+#ifdef __linux__
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
+#endif
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+class Pool {
+ public:
+  explicit Pool(int threads) : size_(threads) {
+    for (int i = 1; i < size_; ++i) workers_.emplace_back([this, i] { worker(i); });
+  }
+  ~Pool() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+      generation_.fetch_add(1, std::memory_order_release);
+    }
+    wake_.notify_all();
+    for (auto& w : workers_) w.join();
+  }
+  int size() const { return size_; }
+
+  // Caller holds busy_. Runs job on threads 0..nt-1 (nt <= size), the caller being thread 0.
+  void run(int nt, const std::function<void(int, int)>& job) {
+    job_ = &job;
+    active_ = nt;
+    pending_.store(nt - 1, std::memory_order_relaxed);
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      generation_.fetch_add(1, std::memory_order_release);
+    }
+    if (sleeping_.load(std::memory_order_acquire) > 0) wake_.notify_all();
+    job(0, nt);
+    for (int spins = 0; pending_.load(std::memory_order_acquire) > 0; ++spins) {
+      if (spins < 4000) cpu_relax();
+      else std::this_thread::yield();
+    }
+  }
+
+  std::mutex busy_;
+
+ private:
+  void worker(int index) {
+    unsigned long long seen = 0;
+    for (;;) {
+      // spin briefly for the next job (the next call of a training loop), then sleep
+      unsigned long long gen = generation_.load(std::memory_order_acquire);
+      for (int spins = 0; gen == seen && spins < 4000; ++spins) {
+        cpu_relax();
+        gen = generation_.load(std::memory_order_acquire);
+      }
+      if (gen == seen) {
+        std::unique_lock<std::mutex> lock(mutex_);
+        sleeping_.fetch_add(1, std::memory_order_acq_rel);
+        wake_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen; });
+        sleeping_.fetch_sub(1, std::memory_order_acq_rel);
+        gen = generation_.load(std::memory_order_acquire);
+      }
+      seen = gen;
+      if (stop_) return;
+      if (index < active_) {
+        (*job_)(index, active_);
+        pending_.fetch_sub(1, std::memory_order_acq_rel);
+      }
+    }
+  }
+
+  const int size_;
+  std::vector<std::thread> workers_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::atomic<unsigned long long> generation_{0};
+  std::atomic<int> sleeping_{0};
+  std::atomic<int> pending_{0};
+  const std::function<void(int, int)>* job_ = nullptr;
+  int active_ = 0;
+  bool stop_ = false;
+};
+
+// The pool is created on first use. After fork() the child has none of the parent's threads: it starts
+// a new pool (the parent's object is abandoned in the child, not destroyed).
+Pool* g_pool = nullptr;
+std::mutex g_pool_mutex;
+std::once_flag g_atfork_once;
+
+Pool* pool() {
+  std::call_once(g_atfork_once, [] {
+    pthread_atfork(nullptr, nullptr, [] {
+      g_pool = nullptr;
+      new (&g_pool_mutex) std::mutex();
+    });
+  });
+  std::lock_guard<std::mutex> lock(g_pool_mutex);
+  if (!g_pool) g_pool = new Pool(default_threads());  // lives for the process (threads joined at exit is unsafe)
+  return g_pool;
+}
+
+}  // namespace
+
+int engine_threads() {
+  static const int n = default_threads();
+  return n;
+}
+
+void run_on_pool(int threads, const std::function<void(int, int)>& job) {
+  Pool* p = pool();
+  const int nt = std::min(threads, p->size());
+  if (nt <= 1 || !p->busy_.try_lock()) {
+    job(0, 1);
+    return;
+  }
+  p->run(nt, job);
+  p->busy_.unlock();
+}
+
+}  // namespace rnnfast
