@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <sched.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <mutex>
@@ -69,11 +70,21 @@ class Pool {
   void worker(int index) {
     unsigned long long seen = 0;
     for (;;) {
-      // spin briefly for the next job (the next call of a training loop), then sleep
+      // Wait for the next job: spin, then keep polling with sched_yield for ~2 ms (the next engine call of
+      // a training loop comes within that; waking a sleeping thread costs 50-200 us on a virtual machine,
+      // more than a small step), then sleep. Yielding hands the core to any other runnable thread.
       unsigned long long gen = generation_.load(std::memory_order_acquire);
-      for (int spins = 0; gen == seen && spins < 4000; ++spins) {
+      for (int spins = 0; gen == seen && spins < 2000; ++spins) {
         cpu_relax();
         gen = generation_.load(std::memory_order_acquire);
+      }
+      if (gen == seen) {
+        const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(2000);
+        for (int polls = 0; gen == seen; ++polls) {
+          std::this_thread::yield();
+          gen = generation_.load(std::memory_order_acquire);
+          if ((polls & 63) == 63 && std::chrono::steady_clock::now() > until) break;
+        }
       }
       if (gen == seen) {
         std::unique_lock<std::mutex> lock(mutex_);

@@ -137,8 +137,9 @@ void small_gemm_task(int task, int N, const T* A, index_t lda, const PackedB<T>&
 template <typename T>
 void small_gemm(int N, const T* A, index_t lda, const PackedB<T>& B, T* C, index_t ldc, bool accumulate) {
   const int tasks = small_gemm_tasks(N, B);
-  // Threads only when there is enough work to pay for waking them (~1 MFLOP).
-  const bool parallel = double(N) * B.M * B.K > 5e5 && tasks > 1;
+  // Threads only when there is enough work to pay for a dispatch (~8 MFLOP: waking a sleeping worker
+  // can cost 50-200 us on a virtual machine).
+  const bool parallel = double(N) * B.M * B.K > 4e6 && tasks > 1;
   parallel_for(tasks, parallel, [&](int task) { small_gemm_task(task, N, A, lda, B, C, ldc, accumulate, (const T*)nullptr); });
 }
 

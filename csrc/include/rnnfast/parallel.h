@@ -4,8 +4,10 @@
 // and on a 2-core machine they then fight NumPy's BLAS threads or another process for the cores
 // (measured 10-25x slowdowns); the passive policy fixes that but costs a futex round trip per region,
 // and the policy is process-wide: torch uses the same system libgomp, so setting it for us changes torch.
-// This pool's workers spin only briefly (~10-50 us) before they block, so between engine calls they are
-// asleep, and inside a call the threads meet at a spin-then-yield barrier.
+// This pool's workers, after a job, spin briefly and then poll with sched_yield for ~2 ms before they
+// block: they stay awake between the calls of a training loop but give the core to any other runnable
+// thread, and they sleep when the engine is idle. Inside a call the threads meet at a spin-then-yield
+// barrier.
 //
 // - parallel_region(max_threads, body): body(thread_index, thread_count, barrier) on up to max_threads
 //   threads (the caller is thread 0), for loops that run whole time sequences inside one region.
