@@ -220,7 +220,7 @@ void forward_impl(const RecurrentForwardParams<T>& p) {
   // each step, the threads share the recurrent GEMM's tasks, meet at a barrier, share the batch rows of
   // the element-wise step, and meet again.
   const int gemm_tasks = small_gemm_tasks(N, w_rec);
-  const bool parallel = double(N) * rec_cols * H > 4e6 || NGH >= kParallelElements;
+  const bool parallel = double(N) * rec_cols * H > 1e6 || NGH >= kParallelElements;
   const T* b_rec = p.b_hh;
   const T* b_n = p.b_hh ? p.b_hh + 2 * H : nullptr;
   const index_t ldy = p.ldy;
@@ -299,7 +299,7 @@ void backward_impl(const RecurrentBackwardParams<T>& p) {
 
   // As in forward: one parallel region for the whole loop, barriers between the phases of a step.
   const int gemm_tasks = small_gemm_tasks(N, w_rec);
-  const bool parallel = double(N) * rec_rows * H > 4e6 || NGH >= kParallelElements;
+  const bool parallel = double(N) * rec_rows * H > 1e6 || NGH >= kParallelElements;
   parallel_region(parallel ? 2 : 1, [&](int tid, int nt, SpinBarrier& barrier) {
     const int n0 = int(index_t(N) * tid / nt), n1 = int(index_t(N) * (tid + 1) / nt);
     T* dh_cur = dh_run;  // each thread swaps its own copies of the two pointers, identically
