@@ -43,6 +43,8 @@ import sys
 import tempfile
 import time
 
+from _machine import host_facts  # benchmarks/_machine.py (this folder is on sys.path when run as a script)
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PYDIR = os.path.join(REPO, "python")
 MC_TEXT_CHARS = 1 << 20
@@ -200,27 +202,7 @@ def machine_info(np, rnnfast):
         info["torch"] = torch.__version__
     except ImportError:
         info["torch"] = None
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    info["cpu_model"] = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    try:
-        cfg = np.show_config(mode="dicts")
-        info["numpy_blas"] = cfg.get("Build Dependencies", {}).get("blas")
-    except Exception:
-        pass
-    try:
-        info["git_commit"] = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
-                                            text=True, timeout=10).stdout.strip() or None
-        st = subprocess.run(["git", "status", "--porcelain"], cwd=REPO, capture_output=True, text=True,
-                            timeout=10).stdout
-        info["git_dirty"] = bool(st.strip())
-    except Exception:
-        info["git_commit"] = None
+    info.update(host_facts(np))
     return info
 
 

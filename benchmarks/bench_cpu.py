@@ -33,6 +33,8 @@ import subprocess
 import sys
 import time
 
+from _machine import host_facts  # benchmarks/_machine.py (this folder is on sys.path when run as a script)
+
 CELLS = {"rnn": ("RNN", 1), "lstm": ("LSTM", 4), "gru": ("GRU", 3)}
 CONFIGS = [(25, 1, 65, 100), (100, 8, 128, 128), (100, 32, 256, 256), (50, 64, 512, 512)]
 MODES = ("fwd", "fwdbwd")
@@ -313,27 +315,7 @@ def machine_info(np, torch, rnnfast, threads):
                                              "OPENBLAS_THREAD_TIMEOUT", "OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT",
                                              "MKL_NUM_THREADS")},
     )
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    info["cpu_model"] = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    try:
-        cfg = np.show_config(mode="dicts")
-        info["numpy_blas"] = cfg.get("Build Dependencies", {}).get("blas")
-    except Exception:
-        pass
-    try:
-        info["git_commit"] = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
-                                            text=True, timeout=10).stdout.strip() or None
-        st = subprocess.run(["git", "status", "--porcelain"], cwd=REPO, capture_output=True, text=True,
-                            timeout=10).stdout
-        info["git_dirty"] = bool(st.strip())
-    except Exception:
-        info["git_commit"] = None
+    info.update(host_facts(np))
     return info
 
 

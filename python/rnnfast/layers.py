@@ -15,12 +15,12 @@ import numpy as np
 from . import _checks
 from . import _engines as E
 from ._engines import ENGINES, GATES
-from .nn import load_arrays
+from .nn import Module
 
 _WEIGHT_KEYS = (("weight_ih", "W_ih"), ("weight_hh", "W_hh"), ("bias_ih", "b_ih"), ("bias_hh", "b_hh"))
 
 
-class _RecurrentLayer:
+class _RecurrentLayer(Module):
     _is_lstm = False
 
     def __init__(self, cell, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
@@ -70,43 +70,15 @@ class _RecurrentLayer:
     def num_directions(self):
         return 2 if self.bidirectional else 1
 
-    def parameters(self):
-        """The parameters by PyTorch name (the layer's own arrays: updating them in place updates it)."""
-        return dict(self._params)
-
-    def state_dict(self):
-        """A copy of the parameters, by PyTorch name."""
-        return {name: p.copy() for name, p in self._params.items()}
-
-    def load_state_dict(self, state_dict, strict=True):
-        """Copy parameters in from a dict of arrays (e.g. a torch state dict converted with .numpy()).
-
-        Names and shapes must match `parameters()`; with strict=False, missing names keep their values
-        (unknown names are still an error). Values are converted to the layer's dtype, checked finite.
-        """
-        load_arrays(self._params, state_dict, strict)
-        return self
-
-    def zero_grad(self):
-        for g in self.grads.values():
-            g.fill(0)
-
-    def train(self, mode=True):
-        """Training mode (default) saves what backward needs; eval mode saves nothing."""
-        self.training = _checks.boolean(mode, "mode")
-        return self
-
-    def eval(self):
-        return self.train(False)
+    # parameters(), state_dict(), load_state_dict(), zero_grad(), train(), eval() and __call__ come from
+    # nn.Module: parameters by PyTorch name (live arrays), state dicts checked for names, shapes and
+    # finiteness (e.g. a torch state dict converted with .numpy()), eval() saving nothing for backward.
 
     def _weights(self, layer, d, store):
         sfx = f"_l{layer}" + ("_reverse" if d else "")
         return {short: store.get(base + sfx) for base, short in _WEIGHT_KEYS}
 
     # ---- forward ------------------------------------------------------------------------------
-    def __call__(self, x, hx=None):
-        return self.forward(x, hx)
-
     def forward(self, x, hx=None):
         H, L, D, dt = self.hidden_size, self.num_layers, self.num_directions, self.dtype
         if not isinstance(x, np.ndarray):
