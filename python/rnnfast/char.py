@@ -714,9 +714,9 @@ def train(args):
                     model.freeze_extra_bias()
                 if clip:
                     if clip_mode == "value":
-                        optim.clip_grad_value_(modules, clip)
+                        optim.clip_grad_value_(opt, clip)  # the optimizer's bound parameter list
                     else:
-                        optim.clip_grad_norm_(modules, clip)
+                        optim.clip_grad_norm_(opt, clip)
                 opt.step()
                 run.step += 1
                 run.pos += T

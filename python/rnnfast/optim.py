@@ -86,6 +86,11 @@ def _named(modules):
     return out
 
 
+def _triples(params):
+    """(name, param, grad) triples of params; an Optimizer's bound list when given one."""
+    return params.named_parameters() if isinstance(params, Optimizer) else _named(_modules(params))
+
+
 def _check_finite(triples):
     flags = [array_module(g).isfinite(g).all() for _, _, g in triples]
     if not flags:
@@ -111,6 +116,10 @@ class Optimizer:
     def __init__(self, params, **defaults):
         self._modules = _modules(params)
         triples = _named(self._modules)
+        # The parameter and gradient arrays are bound here, as torch.optim binds its tensors: modules
+        # update both in place (optimizers, load_state_dict, zero_grad), so the list stays valid and a
+        # step does not re-walk and re-check the modules (25 us a step at min-char-rnn's size).
+        self._triples = triples
         if not triples:
             raise ValueError("params has no parameters to optimize")
         self.param_names = [name for name, _, _ in triples]
@@ -129,8 +138,8 @@ class Optimizer:
         self.defaults["lr"] = _real(value, "lr", low=0)
 
     def named_parameters(self):
-        """[(name, param, grad)] as the modules hold them now."""
-        return _named(self._modules)
+        """[(name, param, grad)], the arrays bound at construction."""
+        return list(self._triples)
 
     def zero_grad(self):
         for _, _, g in self.named_parameters():
@@ -369,7 +378,7 @@ def clip_grad_norm_(params, max_norm, norm_type=2.0, error_if_nonfinite=True):
     if isinstance(norm_type, (bool, np.bool_)) or norm_type not in (2, math.inf):
         raise ValueError(f"norm_type must be 2 or inf, got {norm_type!r}")
     norm_type = float(norm_type)
-    triples = _named(_modules(params))
+    triples = _triples(params)
     if not triples:
         return 0.0
     if norm_type == 2.0:
@@ -393,5 +402,5 @@ def clip_grad_norm_(params, max_norm, norm_type=2.0, error_if_nonfinite=True):
 def clip_grad_value_(params, clip_value):
     """Clip every gradient element to [-clip_value, clip_value] in place (torch.nn.utils.clip_grad_value_)."""
     clip_value = _real(clip_value, "clip_value", low=0, low_open=True)
-    for _, _, g in _named(_modules(params)):
+    for _, _, g in _triples(params):
         array_module(g).clip(g, -clip_value, clip_value, out=g)
