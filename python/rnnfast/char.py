@@ -631,7 +631,6 @@ def train(args):
                 from None
     else:
         state = model.initial_state(N)
-    modules = model.modules()
     target = cfg["steps"]
 
     os.makedirs(out, exist_ok=True)
