@@ -330,7 +330,7 @@ void register_info(py::module_& m) {
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "rnnfast compiled engines (CPU; CUDA when compiled in)";
-  rnnfast::blas_single_threaded();  // the engine's OpenMP threads split the work (see rnnfast/blas.h)
+  rnnfast::blas_single_threaded();  // the engine's own threads split the work (see rnnfast/parallel.h)
   register_info(m);
   register_recurrent(m);
   register_reservoir(m);

@@ -479,3 +479,12 @@ def test_core_backward_rejects_bad_arrays():
                         ("x", [1.0]), ("dh0", None), ("work", z(1))]:
         with pytest.raises(ValueError, match=f"'{name}'"):
             _core.recurrent_backward(**dict(b, **{name: value}))
+
+
+def test_failed_forward_leaves_nothing_to_backpropagate():
+    layer = rnnfast.LSTM(3, 4)
+    layer(np.zeros((5, 2, 3), np.float32))
+    with pytest.raises(ValueError, match="h0"):
+        layer(np.zeros((6, 2, 3), np.float32), (np.zeros((1, 3, 4), np.float32), np.zeros((1, 3, 4), np.float32)))
+    with pytest.raises(RuntimeError, match="forward"):
+        layer.backward(np.ones((5, 2, 4), np.float32))

@@ -436,3 +436,15 @@ def test_call_errors():
 
 def test_exports():
     assert hasattr(rnnfast.esn, "ESN") and callable(datasets.mackey_glass)
+
+
+def test_supplied_sparse_w_is_not_modified():
+    import scipy.sparse as sp
+    # row 0 holds a duplicate column, row 2 unsorted columns: canonicalising would rewrite these arrays
+    W = sp.csr_matrix((np.array([0.1, 0.2, -0.3, 0.4, 0.5]), np.array([1, 1, 0, 2, 0]),
+                       np.array([0, 2, 3, 5])), shape=(3, 3))
+    before = (W.indptr.copy(), W.indices.copy(), W.data.copy())
+    from rnnfast import ESN
+    ESN(1, 3, 1, W=W, seed=0).run_reservoir(np.ones((4, 1)))
+    for a, b in zip(before, (W.indptr, W.indices, W.data)):
+        np.testing.assert_array_equal(a, b)

@@ -22,13 +22,13 @@ namespace {
 int default_threads() {
   if (const char* env = std::getenv("RNNFAST_NUM_THREADS")) {
     const int n = std::atoi(env);
-    if (n >= 1) return std::min(n, 256);
+    if (n >= 1) return std::min(n, 255);
   }
 #ifdef __linux__
   cpu_set_t set;
-  if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::min(255, std::max(1, CPU_COUNT(&set)));
 #endif
-  return std::max(1u, std::thread::hardware_concurrency());
+  return static_cast<int>(std::min(255u, std::max(1u, std::thread::hardware_concurrency())));
 }
 
 class Pool {
@@ -40,7 +40,7 @@ class Pool {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       stop_ = true;
-      generation_.fetch_add(1, std::memory_order_release);
+      generation_.fetch_add(1 << 8, std::memory_order_release);
     }
     wake_.notify_all();
     for (auto& w : workers_) w.join();
@@ -50,11 +50,14 @@ class Pool {
   // Caller holds busy_. Runs job on threads 0..nt-1 (nt <= size), the caller being thread 0.
   void run(int nt, const std::function<void(int, int)>& job) {
     job_ = &job;
-    active_ = nt;
     pending_.store(nt - 1, std::memory_order_relaxed);
     {
+      // The word carries the job's thread count (low 8 bits) with its sequence number, so a worker acts
+      // on the count of the job it saw: one that skipped an earlier job can never read a later job's count
+      // (it would then run a job nobody waits for, or run one twice).
       std::lock_guard<std::mutex> lock(mutex_);
-      generation_.fetch_add(1, std::memory_order_release);
+      const unsigned long long next = ((generation_.load(std::memory_order_relaxed) >> 8) + 1) << 8;
+      generation_.store(next | static_cast<unsigned long long>(nt), std::memory_order_release);
     }
     if (sleeping_.load(std::memory_order_acquire) > 0) wake_.notify_all();
     job(0, nt);
@@ -95,8 +98,9 @@ class Pool {
       }
       seen = gen;
       if (stop_) return;
-      if (index < active_) {
-        (*job_)(index, active_);
+      const int nt = static_cast<int>(gen & 0xff);
+      if (index < nt) {  // counted in pending_: the caller waits for us, so *job_ is this job and alive
+        (*job_)(index, nt);
         pending_.fetch_sub(1, std::memory_order_acq_rel);
       }
     }
@@ -110,7 +114,6 @@ class Pool {
   std::atomic<int> sleeping_{0};
   std::atomic<int> pending_{0};
   const std::function<void(int, int)>* job_ = nullptr;
-  int active_ = 0;
   bool stop_ = false;
 };
 
@@ -128,7 +131,7 @@ Pool* pool() {
     });
   });
   std::lock_guard<std::mutex> lock(g_pool_mutex);
-  if (!g_pool) g_pool = new Pool(default_threads());  // lives for the process (threads joined at exit is unsafe)
+  if (!g_pool) g_pool = new Pool(engine_threads());  // lives for the process (threads joined at exit is unsafe)
   return g_pool;
 }
 

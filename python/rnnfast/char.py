@@ -525,25 +525,35 @@ def _print(text, file=None):
 
 # ---- train --------------------------------------------------------------------------------------
 class _Stop:
-    """SIGTERM -> stop after the current step (the checkpoint is then saved)."""
+    """SIGTERM or SIGINT (Ctrl-C) -> stop after the current step, which then saves a consistent checkpoint.
+
+    Both are caught as a flag: a KeyboardInterrupt raised in the middle of a step would leave the hidden
+    state, the parameters and the optimizer one step ahead of the step counter and data position, and
+    `--resume` would no longer continue exactly.
+    """
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
     def __init__(self):
         self.flag = False
-        self._old = None
+        self.name = None
+        self._old = {}
 
     def __enter__(self):
-        try:
-            self._old = signal.signal(signal.SIGTERM, self._handle)
-        except ValueError:  # not the main thread
-            self._old = None
+        for sig in self.SIGNALS:
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread
+                pass
         return self
 
-    def _handle(self, *_):
+    def _handle(self, signum, _frame):
         self.flag = True
+        self.name = "SIGTERM" if signum == signal.SIGTERM else "interrupt"
 
     def __exit__(self, *exc):
-        if self._old is not None:
-            signal.signal(signal.SIGTERM, self._old)
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
 
 
 def train(args):
@@ -752,7 +762,7 @@ def train(args):
                 if (args.save_every and run.step % args.save_every == 0) and not last:
                     save()
                 if stop.flag:
-                    interrupted = "SIGTERM"
+                    interrupted = stop.name
                     break
     except KeyboardInterrupt:
         interrupted = "interrupt"

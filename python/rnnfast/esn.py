@@ -751,7 +751,7 @@ def _as_w(W, N, dt):
     if sp.issparse(W):
         if W.shape != (N, N):
             raise ValueError(f"W must have shape ({N}, {N}), got {W.shape}")
-        W = sp.csr_matrix(W, dtype=dt)
+        W = sp.csr_matrix(W, dtype=dt, copy=True)  # never sort or merge the caller's matrix in place
         W.sum_duplicates()
         W.sort_indices()
         W.indptr = W.indptr.astype(np.int32)

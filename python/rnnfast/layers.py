@@ -81,6 +81,7 @@ class _RecurrentLayer(Module):
     # ---- forward ------------------------------------------------------------------------------
     def forward(self, x, hx=None):
         H, L, D, dt = self.hidden_size, self.num_layers, self.num_directions, self.dtype
+        self._cache = None  # a forward that fails must not leave an earlier one to backpropagate
         if not isinstance(x, np.ndarray):
             _checks.check_array(x, "x", dt, (None, None, None))
         if x.ndim not in (2, 3):

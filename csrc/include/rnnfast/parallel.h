@@ -82,9 +82,11 @@ void parallel_region(int max_threads, F&& body) {
   }
   SpinBarrier barrier(want);
   run_on_pool(want, [&](int tid, int nt) {
-    if (nt != want) {  // the pool was busy: ran on the caller alone
-      SpinBarrier single(1);
-      body(0, 1, single);
+    if (nt != want) {  // fewer threads than the barrier expects (pool busy or smaller): thread 0 does it all
+      if (tid == 0) {
+        SpinBarrier single(1);
+        body(0, 1, single);
+      }
       return;
     }
     body(tid, nt, barrier);
