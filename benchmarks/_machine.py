@@ -1,7 +1,9 @@
-"""What every benchmark records about the machine and the code it ran: CPU model, NumPy's BLAS, git commit."""
+"""What every benchmark records about the machine and the code it ran (CPU model, NumPy's BLAS, git commit),
+and how it watches for other processes' CPU use while it times."""
 
 import os
 import subprocess
+import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -30,3 +32,52 @@ def host_facts(np):
     except Exception:
         pass
     return info
+
+
+def self_cpu():
+    """CPU seconds of this process (/proc/self/stat utime+stime) plus its waited-for children."""
+    hz = os.sysconf("SC_CLK_TCK")
+    try:
+        with open("/proc/self/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        own = (int(fields[11]) + int(fields[12])) / hz      # utime, stime (fields 14, 15)
+    except (OSError, ValueError, IndexError):
+        t = os.times()
+        own = t.user + t.system
+    t = os.times()
+    return own + t.children_user + t.children_system
+
+
+def cpu_snapshot():
+    """(wall s, machine busy CPU s, steal CPU s, this process tree's CPU s), from /proc/stat; None off Linux."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(t) for t in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    hz = os.sysconf("SC_CLK_TCK")
+    idle = v[3] + (v[4] if len(v) > 4 else 0)
+    steal = v[7] if len(v) > 7 else 0
+    busy = sum(v[:8]) - idle - steal
+    return time.perf_counter(), busy / hz, steal / hz, self_cpu()
+
+
+def other_load(a, b):
+    """Average cores used by other processes (and stolen by the hypervisor) between two snapshots."""
+    if a is None or b is None or b[0] <= a[0]:
+        return None, None
+    wall = b[0] - a[0]
+    return max(0.0, ((b[1] - a[1]) - (b[3] - a[3])) / wall), (b[2] - a[2]) / wall
+
+
+def wait_idle(max_s, log, threshold=0.15):
+    """Wait (up to max_s seconds) until other processes use less than `threshold` cores; returns their use."""
+    t_end = time.perf_counter() + max_s
+    while True:
+        a = cpu_snapshot()
+        time.sleep(1.0)
+        load, _ = other_load(a, cpu_snapshot())
+        if load is None or load < threshold or time.perf_counter() >= t_end:
+            if load is not None and load >= threshold:
+                log(f"  other processes use {load:.2f} cores (gave up waiting)")
+            return load

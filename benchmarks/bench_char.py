@@ -43,7 +43,7 @@ import sys
 import tempfile
 import time
 
-from _machine import host_facts  # benchmarks/_machine.py (this folder is on sys.path when run as a script)
+from _machine import cpu_snapshot, host_facts, other_load, self_cpu, wait_idle  # benchmarks/_machine.py (this folder is on sys.path when run as a script)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PYDIR = os.path.join(REPO, "python")
@@ -101,58 +101,6 @@ def _import_with_retry(name, tries=5, wait=3.0):
 
 
 # ---- other load on the machine ---------------------------------------------------------------
-def _self_cpu():
-    """CPU seconds of this process (/proc/self/stat utime+stime) plus its waited-for children."""
-    hz = os.sysconf("SC_CLK_TCK")
-    try:
-        with open("/proc/self/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        own = (int(fields[11]) + int(fields[12])) / hz      # utime, stime (fields 14, 15)
-    except (OSError, ValueError, IndexError):
-        t = os.times()
-        own = t.user + t.system
-    t = os.times()
-    return own + t.children_user + t.children_system
-
-
-def cpu_snapshot():
-    """(wall s, machine busy CPU s, steal CPU s, this process tree's CPU s); None off Linux."""
-    try:
-        with open("/proc/stat") as f:
-            v = [int(t) for t in f.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    hz = os.sysconf("SC_CLK_TCK")
-    idle = v[3] + (v[4] if len(v) > 4 else 0)
-    steal = v[7] if len(v) > 7 else 0
-    busy = sum(v[:8]) - idle - steal
-    return time.perf_counter(), busy / hz, steal / hz, _self_cpu()
-
-
-def other_load(a, b):
-    """Average cores used by other processes between two snapshots (and stolen by the hypervisor)."""
-    if a is None or b is None or b[0] <= a[0]:
-        return None, None
-    wall = b[0] - a[0]
-    return max(0.0, ((b[1] - a[1]) - (b[3] - a[3])) / wall), (b[2] - a[2]) / wall
-
-
-def wait_idle(max_s, log, threshold=0.15):
-    t_end = time.perf_counter() + max_s
-    told = False
-    while True:
-        a = cpu_snapshot()
-        time.sleep(1.0)
-        load, _ = other_load(a, cpu_snapshot())
-        if load is None or load < threshold or time.perf_counter() >= t_end:
-            if told or (load is not None and load >= threshold):
-                log(f"    other processes use {load:.2f} cores" + (" (gave up waiting)" if load >= threshold else ""))
-            return load
-        if not told:
-            log(f"    waiting for the machine to be idle (other processes use {load:.2f} cores)...")
-            told = True
-
-
 def measured(fn, args, log, label, attempts=2):
     """Run fn() (a measurement in a subprocess) after waiting for quiet; rerun (up to attempts - 1 times) if
     others used > 0.2 cores or the worker aborted because of them. Returns the lowest-load complete result,
@@ -651,7 +599,7 @@ def worker_rnnfast_small_sections(spec):
     c0, w0 = None, None
     for i in range(n + warm):
         if i == warm:
-            c0, w0 = _self_cpu(), pc()
+            c0, w0 = self_cpu(), pc()
         t = [pc()]
         chunk, _ = streams.next(); t.append(pc())
         opt.zero_grad(); t.append(pc())
@@ -668,7 +616,7 @@ def worker_rnnfast_small_sections(spec):
                 acc[name] += t[k + 1] - t[k]
     wall = pc() - w0
     return dict(sections_ms_per_step={k: v / n * 1e3 for k, v in acc.items()}, total_ms_per_step=wall / n * 1e3,
-                cpu_cores_used=(_self_cpu() - c0) / wall, omp_wait_policy=os.environ.get("OMP_WAIT_POLICY"))
+                cpu_cores_used=(self_cpu() - c0) / wall, omp_wait_policy=os.environ.get("OMP_WAIT_POLICY"))
 
 
 def worker_torch_small_sections(spec):
@@ -693,7 +641,7 @@ def worker_torch_small_sections(spec):
     c0 = w0 = None
     for i in range(n + warm):
         if i == warm:
-            c0, w0 = _self_cpu(), pc()
+            c0, w0 = self_cpu(), pc()
         t = [pc()]
         chunk, _ = streams.next()
         ch = torch.from_numpy(chunk).long()
@@ -711,7 +659,7 @@ def worker_torch_small_sections(spec):
                 acc[name] += t[k + 1] - t[k]
     wall = pc() - w0
     return dict(sections_ms_per_step={k: v / n * 1e3 for k, v in acc.items()}, total_ms_per_step=wall / n * 1e3,
-                cpu_cores_used=(_self_cpu() - c0) / wall)
+                cpu_cores_used=(self_cpu() - c0) / wall)
 
 
 WORKERS = {"rnnfast-small-sections": worker_rnnfast_small_sections,

@@ -29,11 +29,10 @@ import math
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 
-from _machine import host_facts  # benchmarks/_machine.py (this folder is on sys.path when run as a script)
+from _machine import cpu_snapshot, host_facts, other_load, wait_idle  # benchmarks/_machine.py (this folder is on sys.path when run as a script)
 
 CELLS = {"rnn": ("RNN", 1), "lstm": ("LSTM", 4), "gru": ("GRU", 3)}
 CONFIGS = [(25, 1, 65, 100), (100, 8, 128, 128), (100, 32, 256, 256), (50, 64, 512, 512)]
@@ -215,47 +214,6 @@ def compare(got, want, tol):
 
 
 # ---- other load on the machine ---------------------------------------------------------------
-def cpu_snapshot():
-    """(wall s, machine busy CPU s, steal CPU s, this process's CPU s), from /proc/stat; None off Linux."""
-    try:
-        with open("/proc/stat") as f:
-            v = [int(t) for t in f.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    hz = os.sysconf("SC_CLK_TCK")
-    idle = v[3] + (v[4] if len(v) > 4 else 0)
-    steal = v[7] if len(v) > 7 else 0
-    busy = sum(v[:8]) - idle - steal
-    t = os.times()
-    return time.perf_counter(), busy / hz, steal / hz, t.user + t.system
-
-
-def other_load(a, b):
-    """Average cores used by other processes (and stolen by the hypervisor) between two snapshots."""
-    if a is None or b is None or b[0] <= a[0]:
-        return None, None
-    wall = b[0] - a[0]
-    return max(0.0, ((b[1] - a[1]) - (b[3] - a[3])) / wall), (b[2] - a[2]) / wall
-
-
-def wait_idle(max_s, log, threshold=0.15):
-    """Wait (up to max_s seconds) until other processes use less than `threshold` cores; returns their use."""
-    t_end = time.perf_counter() + max_s
-    told = False
-    while True:
-        a = cpu_snapshot()
-        time.sleep(1.0)
-        load, _ = other_load(a, cpu_snapshot())
-        if load is None or load < threshold or time.perf_counter() >= t_end:
-            if told or (load is not None and load >= threshold):
-                log(f"  other processes use {fx(load)} cores" + (" (gave up waiting)" if load and load >= threshold else ""))
-            return load
-        if not told:
-            log(f"  waiting for the machine to be idle (other processes use {load:.2f} cores)...")
-            told = True
-
-
-# ---- timing -----------------------------------------------------------------------------------
 def time_calls(impl, mode, k, settle=False, gap=0.0):
     """Mean seconds of k calls; the per-call reset (prep) is outside the timed region.
 
