@@ -65,6 +65,8 @@ def test_reservoirs_in_threads_match_serial_runs():
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.skipif("libasan" in __import__("os").environ.get("LD_PRELOAD", ""),
+                    reason="AddressSanitizer's quarantine holds freed memory on purpose (RSS grows by design)")
 def test_soak_resident_memory_stays_flat():
     """5000 forward/backward calls and 1000 reservoir runs after a warm-up grow RSS by < 16 MiB."""
     lstm = rnnfast.LSTM(8, 32, seed=0)
