@@ -18,8 +18,7 @@
     (16 streams x 2048 chars, chunks of 128, state carried; CharModel.evaluate and a line-by-line torch copy)
     every --val-every steps. Time to target = the summed training-step time up to the first validation at
     or below --target; validation time is excluded (the wall time including it is recorded too). Runs
-    alternate in rotated order: torch, rnnfast as shipped, and rnnfast with OMP_WAIT_POLICY=ACTIVE (a
-    diagnostic; --no-active skips it), each in its own process; medians are reported.
+    alternate in rotated order, torch and rnnfast, each in its own process; medians are reported.
 
 Load: before each measurement the script waits (up to --wait-idle s) for other processes to use < 0.15
 cores; other processes' CPU use during the measurement (machine busy time from /proc/stat minus this
@@ -66,7 +65,6 @@ def parse_args(argv=None):
     p.add_argument("--runs", type=int, default=None, help="(b) runs of each library (default 3)")
     p.add_argument("--max-seconds", type=float, default=None,
                    help="(b) give up a run after this many seconds of training (default 90)")
-    p.add_argument("--no-active", action="store_true", help="(b) skip the OMP_WAIT_POLICY=ACTIVE rnnfast series")
     p.add_argument("--skip-a", action="store_true")
     p.add_argument("--skip-b", action="store_true")
     p.add_argument("--wait-idle", type=float, default=60.0,
@@ -780,12 +778,7 @@ def part_b(args, np, char, workdir, log):
                 hidden=cfg["hidden"], lr=cfg["lr"], clip=cfg["clip"], val_every=args.val_every,
                 target=-1.0 if args.pilot else args.target, max_seconds=args.max_seconds,
                 stop_at_target=not args.pilot, log_first=20, abort_load=None if args.quick else 0.5)
-    # "rnnfast" is what users get (rnnfast's import sets OpenMP's passive wait policy unless the user set one);
-    # "rnnfast-active" is the same run with OMP_WAIT_POLICY=ACTIVE in the environment (a diagnostic)
-    series = {"torch": ("torch-small", None), "rnnfast": ("rnnfast-small", None),
-              "rnnfast-active": ("rnnfast-small", {"OMP_WAIT_POLICY": "ACTIVE"})}
-    if args.no_active:
-        del series["rnnfast-active"]
+    series = {"torch": ("torch-small", None), "rnnfast": ("rnnfast-small", None)}
     names = list(series)
     runs = {lib: [] for lib in names}
     for r in range(args.runs):
@@ -844,8 +837,7 @@ def part_b(args, np, char, workdir, log):
     if not args.pilot:
         sec = {}
         for lib, (kind, env_extra) in (("torch", ("torch-small-sections", None)),
-                                       ("rnnfast", ("rnnfast-small-sections", None)),
-                                       ("rnnfast-active", ("rnnfast-small-sections", {"OMP_WAIT_POLICY": "ACTIVE"}))):
+                                       ("rnnfast", ("rnnfast-small-sections", None))):
             if lib in series:
                 sspec = dict(spec, steps=10 if args.quick else 40)
                 sec[lib] = measured(lambda: run_worker(kind, sspec, workdir, env_extra=env_extra), args, log,
