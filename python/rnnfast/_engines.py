@@ -17,12 +17,28 @@ RNN_TANH, RNN_RELU, LSTM, GRU, GRU_CHO = 0, 1, 2, 3, 4
 GATES = {RNN_TANH: 1, RNN_RELU: 1, LSTM: 4, GRU: 3, GRU_CHO: 3}
 
 
+def _buffer(scratch, key, shape, dtype):
+    """An array of this shape and dtype, reused from `scratch` (a dict the layer keeps) when it fits.
+
+    Caches and workspaces are several MB per call; fresh ones cost a page fault per 4 KiB on first touch
+    (measured: an LSTM forward in training mode at T=64, N=32, H=256 took 9.5 ms instead of 4.4). Only the
+    internal arrays are reused: what a call returns to the user is always new. A layer holds one forward's
+    cache at a time, so reusing its buffers in the next forward is safe.
+    """
+    if scratch is None:
+        return np.empty(shape, dtype)
+    a = scratch.get(key)
+    if a is None or a.shape != shape or a.dtype != dtype:
+        a = scratch[key] = np.empty(shape, dtype)
+    return a
+
+
 class CpuEngine:
     """The C++ engine (csrc/cpu): one call per layer and direction, the GIL released inside."""
 
     name = "cpu"
 
-    def forward(self, cell, x, h0, c0, w, out, reverse, training):
+    def forward(self, cell, x, h0, c0, w, out, reverse, training, scratch=None):
         T, N, _ = x.shape
         H = w["W_hh"].shape[1]
         G = GATES[cell]
@@ -30,11 +46,11 @@ class CpuEngine:
         cache = None
         h_prev = c_prev = gates = extra = None
         if training:
-            h_prev = np.empty((T, N, H), dt)
-            c_prev = np.empty((T, N, H), dt) if cell == LSTM else None
-            gates = np.empty((T, N, G * H), dt)
-            extra = np.empty((T, N, H), dt) if G == 3 else None
-        work = np.empty(_core.recurrent_workspace_size(cell, T, N, H, False), dt)
+            h_prev = _buffer(scratch, "h_prev", (T, N, H), dt)
+            c_prev = _buffer(scratch, "c_prev", (T, N, H), dt) if cell == LSTM else None
+            gates = _buffer(scratch, "gates", (T, N, G * H), dt)
+            extra = _buffer(scratch, "extra", (T, N, H), dt) if G == 3 else None
+        work = _buffer(scratch, "work", (_core.recurrent_workspace_size(cell, T, N, H, False),), dt)
         _core.recurrent_forward(cell, x, h0, c0, w["W_ih"], w["W_hh"], w["b_ih"], w["b_hh"], out["y"],
                                 out["h_n"], out.get("c_n"), h_prev, c_prev, gates, extra, work, reverse,
                                 training)
@@ -43,11 +59,11 @@ class CpuEngine:
                          reverse=reverse)
         return cache
 
-    def backward(self, cache, dy, dh_n, dc_n, dx, accumulate_dx, dh0, dc0, grads):
+    def backward(self, cache, dy, dh_n, dc_n, dx, accumulate_dx, dh0, dc0, grads, scratch=None):
         x, w, cell = cache["x"], cache["w"], cache["cell"]
         T, N, _ = x.shape
         H = w["W_hh"].shape[1]
-        work = np.empty(_core.recurrent_workspace_size(cell, T, N, H, True), x.dtype)
+        work = _buffer(scratch, "work_backward", (_core.recurrent_workspace_size(cell, T, N, H, True),), x.dtype)
         _core.recurrent_backward(cell, x, w["W_ih"], w["W_hh"], cache["h_prev"], cache["c_prev"],
                                  cache["gates"], cache["extra"], dy, dh_n, dc_n, dx, accumulate_dx, dh0, dc0,
                                  grads["W_ih"], grads["W_hh"], grads["b_ih"], grads["b_hh"], work,
@@ -62,7 +78,7 @@ class ReferenceEngine:
 
     name = "reference"
 
-    def forward(self, cell, x, h0, c0, w, out, reverse, training):
+    def forward(self, cell, x, h0, c0, w, out, reverse, training, scratch=None):
         xs = x[::-1] if reverse else x
         args = (w["W_ih"], w["W_hh"], w["b_ih"], w["b_hh"])
         c_n = None
@@ -79,7 +95,7 @@ class ReferenceEngine:
             out["c_n"][...] = c_n
         return dict(cell=cell, ref=cache, reverse=reverse) if training else None
 
-    def backward(self, cache, dy, dh_n, dc_n, dx, accumulate_dx, dh0, dc0, grads):
+    def backward(self, cache, dy, dh_n, dc_n, dx, accumulate_dx, dh0, dc0, grads, scratch=None):
         cell, rev = cache["cell"], cache["reverse"]
         if dy is not None and rev:
             dy = dy[::-1]

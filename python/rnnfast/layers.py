@@ -42,6 +42,7 @@ class _RecurrentLayer(Module):
         self._cell = cell
         self.training = True
         self._cache = None
+        self._scratch = {}  # per (layer, direction): caches and workspaces reused across calls
 
         G, H, D = GATES[cell], self.hidden_size, self.num_directions
         # PyTorch's initialisation: every parameter uniform in (-1/sqrt(H), 1/sqrt(H)).
@@ -112,7 +113,8 @@ class _RecurrentLayer(Module):
                 if self._is_lstm:
                     out["c_n"] = c_n[i]
                 cache = engine.forward(self._cell, inp, h0[i], None if c0 is None else c0[i],
-                                       self._weights(layer, d, self._params), out, bool(d), self.training)
+                                       self._weights(layer, d, self._params), out, bool(d), self.training,
+                                       self._scratch.setdefault(i, {}))
                 layer_caches.append(cache)
             caches.append(layer_caches)
             inp = y
@@ -204,7 +206,7 @@ class _RecurrentLayer(Module):
                                 None if dh_n is None else dh_n[i],
                                 None if dc_n is None else dc_n[i],
                                 d_in, d > 0, dh0[i], None if dc0 is None else dc0[i],
-                                self._weights(layer, d, self.grads))
+                                self._weights(layer, d, self.grads), self._scratch.setdefault(i, {}))
             d_out = d_in
         if learned_state:  # the learned h0 (c0) was broadcast over the batch: sum its gradient
             self.grads["h0"] += dh0.sum(axis=1)
