@@ -3,6 +3,7 @@ and how it watches for other processes' CPU use while it times."""
 
 import os
 import subprocess
+import sys
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -81,3 +82,17 @@ def wait_idle(max_s, log, threshold=0.15):
             if load is not None and load >= threshold:
                 log(f"  other processes use {load:.2f} cores (gave up waiting)")
             return load
+
+
+def _import_with_retry(name, tries=5, wait=3.0):
+    """rnnfast may be being reinstalled while this runs: retry a failing import a few times."""
+    import importlib
+    for i in range(tries):
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            if i == tries - 1:
+                raise
+            for mod in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
+                del sys.modules[mod]
+            time.sleep(wait)

@@ -42,7 +42,7 @@ import sys
 import tempfile
 import time
 
-from _machine import cpu_snapshot, host_facts, other_load, self_cpu, wait_idle  # benchmarks/_machine.py (this folder is on sys.path when run as a script)
+from _machine import _import_with_retry, cpu_snapshot, host_facts, other_load, self_cpu, wait_idle  # benchmarks/_machine.py (this folder is on sys.path when run as a script)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PYDIR = os.path.join(REPO, "python")
@@ -82,20 +82,6 @@ def parse_args(argv=None):
     a.runs = a.runs or (1 if (q or a.pilot) else 3)
     a.max_seconds = a.max_seconds or (30.0 if q else 90.0)
     return a
-
-
-def _import_with_retry(name, tries=5, wait=3.0):
-    """rnnfast may be being reinstalled while this runs: retry a failing import a few times."""
-    import importlib
-    for i in range(tries):
-        try:
-            return importlib.import_module(name)
-        except ImportError:
-            if i == tries - 1:
-                raise
-            for mod in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
-                del sys.modules[mod]
-            time.sleep(wait)
 
 
 # ---- other load on the machine ---------------------------------------------------------------
@@ -265,17 +251,8 @@ def worker_rnnfast_minchar(spec):
                             eps_inside_sqrt=cfg["adagrad_eps_inside_sqrt"])
         return model, opt
 
-    # 1. the loop exactly as char.py runs it (plain: no section timers)
-    model, opt = make()
-    modules = model.modules()
-    streams = Streams(np, train_data, T, N)
-    state = model.initial_state(N)
-    K = spec["steps"]
-    losses_ = []
-    pc = time.perf_counter
-    ttot = 0.0
-    for _ in range(K):
-        t0 = pc()
+    def step(model, opt, streams, state):
+        """One training step exactly as char.py runs the min-char-rnn preset; returns (loss, state)."""
         chunk, restarted = streams.next()
         if restarted:
             state = model.initial_state(N)
@@ -285,15 +262,27 @@ def worker_rnnfast_minchar(spec):
         dlogits *= T
         model.backward(dlogits)
         model.freeze_extra_bias()
-        optim.clip_grad_value_(modules, cfg["clip"])
+        optim.clip_grad_value_(opt, cfg["clip"])
         opt.step()
+        return loss, state
+
+    # 1. the loop exactly as char.py runs it (plain: no section timers)
+    model, opt = make()
+    streams = Streams(np, train_data, T, N)
+    state = model.initial_state(N)
+    K = spec["steps"]
+    losses_ = []
+    pc = time.perf_counter
+    ttot = 0.0
+    for _ in range(K):
+        t0 = pc()
+        loss, state = step(model, opt, streams, state)
         ttot += pc() - t0
         losses_.append(loss)
     out.update(steps=K, train_seconds=ttot, chars_per_s=K * T * N / ttot, loss_per_step=losses_)
 
     # 2. the same loop with a timer around each section
     model, opt = make()
-    modules = model.modules()
     streams = Streams(np, train_data, T, N)
     state = model.initial_state(N)
     from rnnfast import nn
@@ -327,7 +316,7 @@ def worker_rnnfast_minchar(spec):
         t9 = pc(); acc["rnn.backward"] += t9 - t8
         model.freeze_extra_bias()
         t10 = pc(); acc["freeze_extra_bias"] += t10 - t9
-        optim.clip_grad_value_(modules, cfg["clip"])
+        optim.clip_grad_value_(opt, cfg["clip"])
         t11 = pc(); acc["clip_grad_value_"] += t11 - t10
         opt.step()
         t12 = pc(); acc["opt.step (Adagrad)"] += t12 - t11
@@ -362,19 +351,10 @@ def worker_rnnfast_minchar(spec):
         core.recurrent_forward, core.recurrent_backward = cf, cb
     try:
         model, opt = make()
-        modules = model.modules()
         streams = Streams(np, train_data, T, N)
         state = model.initial_state(N)
         for _ in range(Ks):
-            chunk, restarted = streams.next()
-            opt.zero_grad()
-            logits, state = model.forward(chunk[:-1], state)
-            loss, dlogits = losses.softmax_cross_entropy(logits, chunk[1:])
-            dlogits *= T
-            model.backward(dlogits)
-            model.freeze_extra_bias()
-            optim.clip_grad_value_(modules, cfg["clip"])
-            opt.step()
+            _, state = step(model, opt, streams, state)
     finally:
         eng.forward, eng.backward = f0, b0
         if core is not None:
@@ -383,21 +363,12 @@ def worker_rnnfast_minchar(spec):
 
     # 4. cProfile (adds its own overhead per Python call; for the ranking, not the absolute times)
     model, opt = make()
-    modules = model.modules()
     streams = Streams(np, train_data, T, N)
     state = [model.initial_state(N)]
 
     def loop():
         for _ in range(Ks):
-            chunk, _ = streams.next()
-            opt.zero_grad()
-            logits, state[0] = model.forward(chunk[:-1], state[0])
-            loss, dlogits = losses.softmax_cross_entropy(logits, chunk[1:])
-            dlogits *= T
-            model.backward(dlogits)
-            model.freeze_extra_bias()
-            optim.clip_grad_value_(modules, cfg["clip"])
-            opt.step()
+            _, state[0] = step(model, opt, streams, state[0])
     prof = cProfile.Profile()
     prof.runcall(loop)
     st = pstats.Stats(prof)
@@ -487,7 +458,6 @@ def worker_rnnfast_small(spec):
     model = CharModel(V, cfg["cell"], cfg["hidden"], cfg["layers"], seed=0, init=cfg["init"])
     model.load_state_dict(dict(np.load(spec["init"])))
     opt = char.make_optimizer(cfg, model)
-    modules = model.modules()
     clip = cfg["clip"]
     st = {"state": model.initial_state(N)}
 
@@ -499,7 +469,7 @@ def worker_rnnfast_small(spec):
         logits, st["state"] = model.forward(chunk[:-1], st["state"])
         loss, dlogits = losses.softmax_cross_entropy(logits, chunk[1:])
         model.backward(dlogits)
-        optim.clip_grad_norm_(modules, clip)
+        optim.clip_grad_norm_(opt, clip)
         opt.step()
         return loss
 
@@ -585,7 +555,6 @@ def worker_rnnfast_small_sections(spec):
     model = CharModel(V, cfg["cell"], cfg["hidden"], cfg["layers"], seed=0, init=cfg["init"])
     model.load_state_dict(dict(np.load(spec["init"])))
     opt = optim.Adam(model.modules(), lr=cfg["lr"])
-    modules = model.modules()
     train_data, _ = split(np.load(spec["data"]))
     streams = Streams(np, train_data, T, N)
     state = model.initial_state(N)
@@ -607,7 +576,7 @@ def worker_rnnfast_small_sections(spec):
         loss, dlogits = losses.softmax_cross_entropy(logits, chunk[1:]); t.append(pc())
         dy = model.out.backward(dlogits); t.append(pc())
         model.rnn.backward(dy, None); t.append(pc())
-        optim.clip_grad_norm_(modules, cfg["clip"]); t.append(pc())
+        optim.clip_grad_norm_(opt, cfg["clip"]); t.append(pc())
         opt.step(); t.append(pc())
         if i >= warm:
             for k, name in enumerate(names):

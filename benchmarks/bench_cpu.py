@@ -32,7 +32,7 @@ import statistics
 import sys
 import time
 
-from _machine import cpu_snapshot, host_facts, other_load, wait_idle  # benchmarks/_machine.py (this folder is on sys.path when run as a script)
+from _machine import _import_with_retry, cpu_snapshot, host_facts, other_load, wait_idle  # benchmarks/_machine.py (this folder is on sys.path when run as a script)
 
 CELLS = {"rnn": ("RNN", 1), "lstm": ("LSTM", 4), "gru": ("GRU", 3)}
 CONFIGS = [(25, 1, 65, 100), (100, 8, 128, 128), (100, 32, 256, 256), (50, 64, 512, 512)]
@@ -98,20 +98,6 @@ def parse_args(argv=None):
                 cfgs.append(t)
         a.configs = cfgs
     return a
-
-
-def _import_with_retry(name, tries=5, wait=3.0):
-    """rnnfast may be being reinstalled while this runs: retry a failing import a few times."""
-    import importlib
-    for i in range(tries):
-        try:
-            return importlib.import_module(name)
-        except ImportError:
-            if i == tries - 1:
-                raise
-            for mod in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
-                del sys.modules[mod]
-            time.sleep(wait)
 
 
 def fmt_cfg(cfg):

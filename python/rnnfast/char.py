@@ -296,16 +296,14 @@ def text_sha256(text):
 
 # ---- configuration -------------------------------------------------------------------------------
 def _device(name):
-    from . import build_info
+    """--device -> the layers' device; the layers' own check says why CUDA cannot be used here."""
+    from .layers import _check_device
 
     if name == "cuda":
-        info = build_info()
-        if not info["cuda_available"]:
-            why = "no usable GPU was found" if info["cuda_compiled"] else "this build has no CUDA support"
-            raise CharError(f"--device cuda: {why} (rnnfast.build_info()['cuda_available'] is False); use "
-                            "--device cpu")
-        raise CharError("--device cuda: CUDA layers are not available yet in this version of rnnfast; use "
-                        "--device cpu")
+        try:
+            _check_device("cuda")
+        except (RuntimeError, NotImplementedError) as e:
+            raise CharError(f"--device cuda: {e}; use --device cpu") from None
     return "cpu"  # 'auto' is the CPU until the CUDA layers exist
 
 
