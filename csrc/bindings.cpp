@@ -15,6 +15,7 @@
 
 #ifdef RNNFAST_WITH_CUDA
 #include "rnnfast/cuda_device.h"
+void register_cuda(pybind11::module_& m);  // csrc/bindings_cuda.cpp
 #endif
 
 namespace py = pybind11;
@@ -334,4 +335,7 @@ PYBIND11_MODULE(_core, m) {
   register_info(m);
   register_recurrent(m);
   register_reservoir(m);
+#ifdef RNNFAST_WITH_CUDA
+  register_cuda(m);
+#endif
 }

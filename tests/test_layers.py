@@ -613,10 +613,3 @@ def test_repr_and_build_info():
     assert info["version"] == rnnfast.__version__
     assert isinstance(info["cuda_available"], bool)
     assert info["cuda_available"] == (info["cuda_compiled"] and info["cuda_device_count"] > 0)
-
-
-@pytest.mark.gpu
-def test_cuda_device_reports_not_yet_available():
-    # on a machine with a usable GPU, device='cuda' layers are not implemented in this version
-    with pytest.raises(NotImplementedError, match="cuda"):
-        rnnfast.LSTM(3, 4, device="cuda")

@@ -37,7 +37,7 @@ class _RecurrentLayer(Module):
         if not isinstance(engine, str) or engine not in ENGINES:
             raise ValueError(f"engine must be one of {sorted(ENGINES)}, got {engine!r}")
         self.engine = engine
-        _check_device(device)
+        _check_device(device)  # the layer is built on the host, then moved (see the end of __init__)
         self.device = "cpu"
         self._cell = cell
         self.training = True
@@ -65,6 +65,8 @@ class _RecurrentLayer(Module):
             if self._is_lstm:
                 self._params["c0"] = np.zeros((self.num_layers * D, H), self.dtype)
         self.grads = {name: np.zeros_like(p) for name, p in self._params.items()}
+        if device == "cuda":
+            self.to("cuda")
 
     # ---- parameters ---------------------------------------------------------------------------
     @property
@@ -83,29 +85,33 @@ class _RecurrentLayer(Module):
     def forward(self, x, hx=None):
         H, L, D, dt = self.hidden_size, self.num_layers, self.num_directions, self.dtype
         self._cache = None  # a forward that fails must not leave an earlier one to backpropagate
-        if not isinstance(x, np.ndarray):
+        xp, check = self._array_api()
+        if self.device == "cuda":
+            from . import _cuda
+            x = _cuda.as_cupy(x, "x")
+        elif not isinstance(x, np.ndarray):
             _checks.check_array(x, "x", dt, (None, None, None))
         if x.ndim not in (2, 3):
             raise ValueError(f"x must be 3-D ({'N, T' if self.batch_first else 'T, N'}, input_size) or 2-D "
                              f"(T, input_size), got shape {x.shape}")
         batched = x.ndim == 3
-        x = _checks.check_array(x, "x", dt, (None,) * (x.ndim - 1) + (self.input_size,))
+        x = check(x, "x", dt, (None,) * (x.ndim - 1) + (self.input_size,))
         if not batched:
             x = x[:, None, :]
         elif self.batch_first:
-            x = np.ascontiguousarray(x.transpose(1, 0, 2))
+            x = xp.ascontiguousarray(x.transpose(1, 0, 2))
         T, N, _ = x.shape
         if T == 0 or N == 0:
             raise ValueError(f"x must have at least one time step and one sequence, got shape {x.shape}")
         h0, c0 = self._initial_state(hx, N, batched)
 
-        h_n = np.empty((L * D, N, H), dt)
-        c_n = np.empty((L * D, N, H), dt) if self._is_lstm else None
-        engine = ENGINES[self.engine]
+        h_n = xp.empty((L * D, N, H), dt)
+        c_n = xp.empty((L * D, N, H), dt) if self._is_lstm else None
+        engine = self._engine()
         caches = []
         inp = x
         for layer in range(L):
-            y = np.empty((T, N, D * H), dt)
+            y = xp.empty((T, N, D * H), dt)
             layer_caches = []
             for d in range(D):
                 i = layer * D + d
@@ -126,20 +132,21 @@ class _RecurrentLayer(Module):
             y, h_n = y[:, 0, :], h_n[:, 0, :]
             c_n = None if c_n is None else c_n[:, 0, :]
         elif self.batch_first:
-            y = np.ascontiguousarray(y.transpose(1, 0, 2))
+            y = xp.ascontiguousarray(y.transpose(1, 0, 2))
         return y, ((h_n, c_n) if self._is_lstm else h_n)
 
     def _initial_state(self, hx, N, batched):
         """(h0, c0) as (L*D, N, H) arrays; from hx, the learned initial state, or zeros."""
         H, LD, dt = self.hidden_size, self.num_layers * self.num_directions, self.dtype
+        xp, check = self._array_api()
         shape = (LD, N, H) if batched else (LD, H)
         names = ("h0", "c0") if self._is_lstm else ("h0",)
         if hx is None:
             if self.learn_initial_state:
-                states = [np.ascontiguousarray(np.broadcast_to(self._params[n][:, None, :], (LD, N, H)))
+                states = [xp.ascontiguousarray(xp.broadcast_to(self._params[n][:, None, :], (LD, N, H)))
                           for n in names]
             else:
-                states = [np.zeros((LD, N, H), dt) for _ in names]
+                states = [xp.zeros((LD, N, H), dt) for _ in names]
         else:
             if self._is_lstm:
                 if not isinstance(hx, (tuple, list)) or len(hx) != 2:
@@ -149,7 +156,7 @@ class _RecurrentLayer(Module):
                 given = [hx]
             states = []
             for n, s in zip(names, given):
-                s = _checks.check_array(s, n, dt, shape)
+                s = check(s, n, dt, shape)
                 states.append(s if batched else s[:, None, :])
         return states[0], (states[1] if self._is_lstm else None)
 
@@ -165,14 +172,15 @@ class _RecurrentLayer(Module):
             raise RuntimeError("backward() needs a forward() in training mode first (each forward can be "
                                "backpropagated once)")
         H, L, D, dt = self.hidden_size, self.num_layers, self.num_directions, self.dtype
+        xp, check = self._array_api()
         T, N = self._cache["shape"]
         batched = self._cache["batched"]
         seq_shape = ((N, T) if self.batch_first else (T, N)) if batched else (T,)
         st_shape = (L * D, N, H) if batched else (L * D, H)
         if dy is not None:
-            dy = _checks.check_array(dy, "dy", dt, seq_shape + (D * H,))
+            dy = check(dy, "dy", dt, seq_shape + (D * H,))
             dy = dy[:, None, :] if not batched else (
-                np.ascontiguousarray(dy.transpose(1, 0, 2)) if self.batch_first else dy)
+                xp.ascontiguousarray(dy.transpose(1, 0, 2)) if self.batch_first else dy)
         if self._is_lstm:
             if dhx is None:
                 dhx = (None, None)
@@ -184,21 +192,21 @@ class _RecurrentLayer(Module):
         finals = []
         for name, g in zip(names, given):
             if g is not None:
-                g = _checks.check_array(g, name, dt, st_shape)
+                g = check(g, name, dt, st_shape)
                 g = g if batched else g[:, None, :]
             finals.append(g)
         dh_n = finals[0]
         dc_n = finals[1] if self._is_lstm else None
 
-        engine = ENGINES[self.engine]
+        engine = self._engine()
         learned_state = self._cache["learned_state"]
         caches, self._cache = self._cache["caches"], None
-        dh0 = np.empty((L * D, N, H), dt)
-        dc0 = np.empty((L * D, N, H), dt) if self._is_lstm else None
+        dh0 = xp.empty((L * D, N, H), dt)
+        dc0 = xp.empty((L * D, N, H), dt) if self._is_lstm else None
         d_out = dy
         for layer in reversed(range(L)):
             in_size = self.input_size if layer == 0 else D * H
-            d_in = np.empty((T, N, in_size), dt)
+            d_in = xp.empty((T, N, in_size), dt)
             for d in range(D):
                 i = layer * D + d
                 engine.backward(caches[layer][d],
@@ -218,8 +226,50 @@ class _RecurrentLayer(Module):
             dx, dh0 = dx[:, 0, :], dh0[:, 0, :]
             dc0 = None if dc0 is None else dc0[:, 0, :]
         elif self.batch_first:
-            dx = np.ascontiguousarray(dx.transpose(1, 0, 2))
+            dx = xp.ascontiguousarray(dx.transpose(1, 0, 2))
         return dx, ((dh0, dc0) if self._is_lstm else dh0)
+
+    # ---- devices ------------------------------------------------------------------------------
+    def to(self, device):
+        """Move parameters and gradients to 'cpu' (NumPy) or 'cuda' (CuPy, the current device); returns self.
+
+        On 'cuda' the layer takes and returns CuPy arrays (objects with __cuda_array_interface__ or a CUDA
+        __dlpack__, e.g. torch CUDA tensors, are accepted as inputs) and runs the CUDA engine.
+        """
+        _check_device(device)
+        if device == self.device:
+            return self
+        if device == "cuda":
+            from . import _cuda
+            cp = _cuda.cupy()
+            move = cp.asarray
+        else:
+            move = _to_host
+        self._params = {k: move(v) for k, v in self._params.items()}
+        self.grads = {k: move(v) for k, v in self.grads.items()}
+        self._cache = None
+        self._scratch = {}
+        self.device = device
+        return self
+
+    def cuda(self):
+        return self.to("cuda")
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def _array_api(self):
+        """(array module, argument check) of the layer's device."""
+        if self.device == "cuda":
+            from . import _cuda
+            return _cuda.cupy(), _cuda.check_array
+        return np, _checks.check_array
+
+    def _engine(self):
+        if self.device == "cuda":
+            from . import _cuda
+            return _cuda.ENGINE
+        return ENGINES[self.engine]
 
     def __repr__(self):
         opts = [f"{self.input_size}", f"{self.hidden_size}"]
@@ -238,14 +288,14 @@ def _check_device(device):
     if device == "cpu":
         return
     if device == "cuda":
-        from . import build_info
-        info = build_info()
-        if not info["cuda_available"]:
-            why = "no usable GPU was found" if info["cuda_compiled"] else "this build has no CUDA support"
-            raise RuntimeError(f"device='cuda' requested but {why} (rnnfast.build_info()['cuda_available'] "
-                               "is False)")
-        raise NotImplementedError("device='cuda' layers are not available yet in this version; use 'cpu'")
+        from . import _cuda
+        _cuda.cupy()  # a clear error without a GPU, CUDA support or CuPy
+        return
     raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+
+
+def _to_host(a):
+    return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else np.asarray(a)
 
 
 class RNN(_RecurrentLayer):

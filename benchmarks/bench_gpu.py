@@ -1,0 +1,151 @@
+"""GPU benchmark: rnnfast's CUDA engine against cuDNN (torch.nn.* on cuda, same dtype) and the CPU engine.
+
+    python benchmarks/bench_gpu.py --out results.json [--quick]
+
+Times forward and forward+backward with CUDA events after warm-up (median of repeats), for RNN tanh,
+LSTM and GRU at T=100, N in {1, 8, 64, 256}, H in {256, 1024}, and LSTM at N=16, T=1024, H=768 (where
+FlashRNN reports 8.22 ms and cuDNN fp16 5.19 ms forward+backward on an H100). cuDNN runs in true float32
+(TF32 off), as rnnfast does. Also measures the device's float32 GEMM rate (TF32 off) so achieved TFLOP/s
+can be read against it. The CPU engine is timed at the small sizes only (it is minutes per call at the
+large ones). Correctness is the tests' job (tests/test_cuda.py); each config here is also checked
+against cuDNN in float32 before it is timed.
+"""
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+
+def _events_ms(cp, fn, warmup=3, repeat=15):
+    for _ in range(warmup):
+        fn()
+    cp.cuda.Device().synchronize()
+    times = []
+    for _ in range(repeat):
+        start, stop = cp.cuda.Event(), cp.cuda.Event()
+        start.record()
+        fn()
+        stop.record()
+        stop.synchronize()
+        times.append(cp.cuda.get_elapsed_time(start, stop))
+    return float(np.median(times))
+
+
+def gemm_tflops(torch):
+    n = 8192
+    a = torch.randn(n, n, device="cuda")
+    b = torch.randn(n, n, device="cuda")
+    for _ in range(3):
+        a @ b
+    torch.cuda.synchronize()
+    start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    for _ in range(10):
+        a @ b
+    stop.record()
+    stop.synchronize()
+    return 2 * n ** 3 * 10 / (start.elapsed_time(stop) * 1e-3) / 1e12
+
+
+def flops(cell, T, N, C, H, backward):
+    G = {"rnn_tanh": 1, "lstm": 4, "gru": 3}[cell]
+    fwd = 2 * T * N * G * H * (C + H)
+    return fwd * (3 if backward else 1)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--quick", action="store_true", help="fewer sizes (a smoke run)")
+    args = ap.parse_args()
+
+    import cupy as cp
+    import torch
+
+    import rnnfast
+
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    configs = []
+    for cell in ("rnn_tanh", "lstm", "gru"):
+        for H in (256, 1024):
+            for N in (1, 8, 64, 256):
+                configs.append((cell, 100, N, H, H))
+    configs.append(("lstm", 1024, 16, 768, 768))
+    if args.quick:
+        configs = [c for c in configs if c[2] in (8, 64) and c[3] == 256]
+
+    results = {"device": torch.cuda.get_device_name(), "gemm_fp32_tflops": gemm_tflops(torch),
+               "date": time.strftime("%Y-%m-%d %H:%M:%S"), "rows": []}
+    print(f"device {results['device']}, fp32 GEMM {results['gemm_fp32_tflops']:.1f} TFLOP/s (TF32 off)", flush=True)
+    make = {"rnn_tanh": (rnnfast.RNN, torch.nn.RNN), "lstm": (rnnfast.LSTM, torch.nn.LSTM),
+            "gru": (rnnfast.GRU, torch.nn.GRU)}
+    header = f"{'cell':8} {'T':>5} {'N':>4} {'H':>5} | {'fwd ms':>8} {'cudnn':>8} {'x':>6} | " \
+             f"{'f+b ms':>8} {'cudnn':>8} {'x':>6} {'TFLOP/s':>8} | {'cpu f+b ms':>10}"
+    print(header, flush=True)
+    rng = np.random.default_rng(0)
+    for cell, T, N, C, H in configs:
+        ours_cls, torch_cls = make[cell]
+        tl = torch_cls(C, H).cuda()
+        layer = ours_cls(C, H).to("cuda")
+        layer.load_state_dict({k: cp.asarray(v.detach()) for k, v in tl.state_dict().items()})
+        x_np = rng.standard_normal((T, N, C)).astype(np.float32)
+        x = cp.asarray(x_np)
+        dy = cp.asarray(rng.standard_normal((T, N, H)).astype(np.float32))
+        xt = torch.as_tensor(x, device="cuda").requires_grad_(True)
+        dyt = torch.as_tensor(dy, device="cuda")
+
+        # check before timing
+        y, _ = layer(x)
+        yt, _ = tl(xt)
+        err = float(cp.abs(y - cp.asarray(yt.detach())).max())
+
+        def ours_fwd():
+            layer.eval()
+            layer(x)
+            layer.train()
+
+        def ours_fb():
+            layer(x)
+            layer.backward(dy)
+
+        def cudnn_fwd():
+            with torch.no_grad():
+                tl(xt)
+
+        def cudnn_fb():
+            out, _ = tl(xt)
+            out.backward(dyt)
+
+        row = dict(cell=cell, T=T, N=N, H=H, max_abs_err_vs_cudnn=err)
+        row["fwd_ms"] = _events_ms(cp, ours_fwd)
+        row["cudnn_fwd_ms"] = _events_ms(cp, cudnn_fwd)
+        row["fb_ms"] = _events_ms(cp, ours_fb)
+        row["cudnn_fb_ms"] = _events_ms(cp, cudnn_fb)
+        row["fb_tflops"] = flops(cell, T, N, C, H, True) / (row["fb_ms"] * 1e-3) / 1e12
+        row["cpu_fb_ms"] = None
+        if N <= 8 and H <= 256 and T <= 100:
+            cpu = ours_cls(C, H)
+            cpu.load_state_dict({k: v.detach().cpu().numpy() for k, v in tl.state_dict().items()})
+            dy_np = cp.asnumpy(dy)
+            times = []
+            for _ in range(5):
+                t0 = time.perf_counter()
+                cpu(x_np)
+                cpu.backward(dy_np)
+                times.append((time.perf_counter() - t0) * 1e3)
+            row["cpu_fb_ms"] = float(np.median(times))
+        results["rows"].append(row)
+        cpu_s = f"{row['cpu_fb_ms']:10.2f}" if row["cpu_fb_ms"] else f"{'-':>10}"
+        print(f"{cell:8} {T:5d} {N:4d} {H:5d} | {row['fwd_ms']:8.3f} {row['cudnn_fwd_ms']:8.3f} "
+              f"{row['cudnn_fwd_ms'] / row['fwd_ms']:6.2f} | {row['fb_ms']:8.3f} {row['cudnn_fb_ms']:8.3f} "
+              f"{row['cudnn_fb_ms'] / row['fb_ms']:6.2f} {row['fb_tflops']:8.2f} | {cpu_s}   err {err:.1e}",
+              flush=True)
+        with open(args.out, "w") as f:
+            json.dump(results, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+"""A small forward + backward of every cell and dtype on the GPU, checked against the CPU engine.
+
+Run under compute-sanitizer by benchmarks/gpu_check.sh (memcheck, racecheck): small sizes so the
+sanitizers finish quickly, but sizes that cover partial blocks (H not a multiple of 32, N not a multiple
+of the row block) and both directions. Exit status 1 when a result differs.
+"""
+
+import sys
+
+import cupy as cp
+import numpy as np
+
+import rnnfast
+
+failures = 0
+rng = np.random.default_rng(0)
+for make in (lambda **k: rnnfast.RNN(nonlinearity="tanh", **k), lambda **k: rnnfast.RNN(nonlinearity="relu", **k),
+             rnnfast.LSTM, lambda **k: rnnfast.GRU(reset_after=True, **k),
+             lambda **k: rnnfast.GRU(reset_after=False, **k)):
+    for dtype in ("float32", "float64"):
+        for N in (1, 3, 9):
+            cpu = make(input_size=5, hidden_size=37, dtype=dtype, bidirectional=True, seed=N)
+            gpu = make(input_size=5, hidden_size=37, dtype=dtype, bidirectional=True).to("cuda")
+            gpu.load_state_dict(cpu.state_dict())
+            x = rng.standard_normal((4, N, 5)).astype(dtype)
+            dy = rng.standard_normal((4, N, 74)).astype(dtype)
+            y_c, _ = cpu(x)
+            dx_c, _ = cpu.backward(dy)
+            y_g, _ = gpu(cp.asarray(x))
+            dx_g, _ = gpu.backward(cp.asarray(dy))
+            tol = 1e-4 if dtype == "float32" else 1e-10
+            for name, a, b in (("y", cp.asnumpy(y_g), y_c), ("dx", cp.asnumpy(dx_g), dx_c),
+                               ("dW_hh", cp.asnumpy(gpu.grads["weight_hh_l0"]), cpu.grads["weight_hh_l0"])):
+                if not np.allclose(a, b, rtol=tol, atol=tol):
+                    failures += 1
+                    print(f"MISMATCH {type(cpu).__name__} {dtype} N={N} {name}: max err {np.abs(a - b).max():.3e}")
+cp.cuda.Device().synchronize()
+print("small case:", "FAIL" if failures else "ok", f"({failures} mismatches)")
+sys.exit(1 if failures else 0)

@@ -1,0 +1,105 @@
+// Bindings of the CUDA engine (compiled only when it is built): the recurrent time loops on device
+// pointers. Python (rnnfast/_cuda.py) validates and allocates every CuPy array and passes raw device
+// pointers (0 for none) and its current stream; this file only builds the params struct and releases
+// the GIL while the launches are queued (they return without waiting for the GPU).
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <string>
+
+#include "rnnfast/recurrent_cuda.h"
+
+namespace py = pybind11;
+using rnnfast::index_t;
+
+namespace {
+
+using ptr_t = std::uintptr_t;
+
+bool is_float32(const std::string& dtype) {
+  if (dtype == "float32") return true;
+  if (dtype == "float64") return false;
+  throw std::invalid_argument("rnnfast._core: argument 'dtype' must be 'float32' or 'float64', got '" + dtype + "'");
+}
+
+void check_sizes(int steps, int batch, int hidden) {
+  if (steps < 1 || batch < 1 || hidden < 1)
+    throw std::invalid_argument("rnnfast._core: steps, batch and hidden must be >= 1");
+}
+
+template <typename T>
+T* as(ptr_t p) { return reinterpret_cast<T*>(p); }
+
+template <typename T>
+void forward_typed(int cell, int steps, int batch, int hidden, bool reverse, bool training, ptr_t xp, ptr_t w_hh_t,
+                   ptr_t b_hh, ptr_t h0, ptr_t c0, ptr_t y, index_t ldy, ptr_t h_n, ptr_t c_n, ptr_t h_prev,
+                   ptr_t c_prev, ptr_t gates, ptr_t extra, ptr_t work, ptr_t stream) {
+  rnnfast::CudaForwardParams<T> p{};
+  p.cell = rnnfast::cell_from_int(cell);
+  p.steps = steps; p.batch = batch; p.hidden = hidden; p.reverse = reverse; p.training = training;
+  p.xp = as<const T>(xp); p.w_hh_t = as<const T>(w_hh_t); p.b_hh = as<const T>(b_hh);
+  p.h0 = as<const T>(h0); p.c0 = as<const T>(c0);
+  p.y = as<T>(y); p.ldy = ldy; p.h_n = as<T>(h_n); p.c_n = as<T>(c_n);
+  p.h_prev = as<T>(h_prev); p.c_prev = as<T>(c_prev); p.gates = as<T>(gates); p.extra = as<T>(extra);
+  p.work = as<T>(work);
+  p.stream = reinterpret_cast<void*>(stream);
+  py::gil_scoped_release release;
+  rnnfast::recurrent_forward_cuda<T>(p);
+}
+
+template <typename T>
+void backward_typed(int cell, int steps, int batch, int hidden, bool reverse, ptr_t w_hh, ptr_t h_prev,
+                    ptr_t c_prev, ptr_t gates, ptr_t extra, ptr_t dy, index_t lddy, ptr_t dh_n, ptr_t dc_n,
+                    ptr_t dG, ptr_t dGh, ptr_t dh0, ptr_t dc0, ptr_t work, ptr_t stream) {
+  rnnfast::CudaBackwardParams<T> p{};
+  p.cell = rnnfast::cell_from_int(cell);
+  p.steps = steps; p.batch = batch; p.hidden = hidden; p.reverse = reverse;
+  p.w_hh = as<const T>(w_hh); p.h_prev = as<const T>(h_prev); p.c_prev = as<const T>(c_prev);
+  p.gates = as<const T>(gates); p.extra = as<const T>(extra);
+  p.dy = as<const T>(dy); p.lddy = lddy; p.dh_n = as<const T>(dh_n); p.dc_n = as<const T>(dc_n);
+  p.dG = as<T>(dG); p.dGh = as<T>(dGh); p.dh0 = as<T>(dh0); p.dc0 = as<T>(dc0);
+  p.work = as<T>(work);
+  p.stream = reinterpret_cast<void*>(stream);
+  py::gil_scoped_release release;
+  rnnfast::recurrent_backward_cuda<T>(p);
+}
+
+}  // namespace
+
+void register_cuda(py::module_& m) {
+  m.def("cuda_workspace_size",
+        [](int cell, int batch, int hidden, bool backward) {
+          const rnnfast::Cell c = rnnfast::cell_from_int(cell);
+          return backward ? rnnfast::cuda_backward_workspace_size(c, batch, hidden)
+                          : rnnfast::cuda_forward_workspace_size(c, batch, hidden);
+        },
+        py::arg("cell"), py::arg("batch"), py::arg("hidden"), py::arg("backward"));
+  m.def("cuda_recurrent_forward",
+        [](const std::string& dtype, int cell, int steps, int batch, int hidden, bool reverse, bool training,
+           ptr_t xp, ptr_t w_hh_t, ptr_t b_hh, ptr_t h0, ptr_t c0, ptr_t y, index_t ldy, ptr_t h_n, ptr_t c_n,
+           ptr_t h_prev, ptr_t c_prev, ptr_t gates, ptr_t extra, ptr_t work, ptr_t stream) {
+          check_sizes(steps, batch, hidden);
+          (is_float32(dtype) ? forward_typed<float> : forward_typed<double>)(
+              cell, steps, batch, hidden, reverse, training, xp, w_hh_t, b_hh, h0, c0, y, ldy, h_n, c_n, h_prev,
+              c_prev, gates, extra, work, stream);
+        },
+        "Queue one layer, one direction of RNN/LSTM/GRU forward on a CUDA stream (rnnfast/recurrent_cuda.h).",
+        py::arg("dtype"), py::arg("cell"), py::arg("steps"), py::arg("batch"), py::arg("hidden"), py::arg("reverse"),
+        py::arg("training"), py::arg("xp"), py::arg("w_hh_t"), py::arg("b_hh"), py::arg("h0"), py::arg("c0"),
+        py::arg("y"), py::arg("ldy"), py::arg("h_n"), py::arg("c_n"), py::arg("h_prev"), py::arg("c_prev"),
+        py::arg("gates"), py::arg("extra"), py::arg("work"), py::arg("stream"));
+  m.def("cuda_recurrent_backward",
+        [](const std::string& dtype, int cell, int steps, int batch, int hidden, bool reverse, ptr_t w_hh,
+           ptr_t h_prev, ptr_t c_prev, ptr_t gates, ptr_t extra, ptr_t dy, index_t lddy, ptr_t dh_n, ptr_t dc_n,
+           ptr_t dG, ptr_t dGh, ptr_t dh0, ptr_t dc0, ptr_t work, ptr_t stream) {
+          check_sizes(steps, batch, hidden);
+          (is_float32(dtype) ? backward_typed<float> : backward_typed<double>)(
+              cell, steps, batch, hidden, reverse, w_hh, h_prev, c_prev, gates, extra, dy, lddy, dh_n, dc_n, dG,
+              dGh, dh0, dc0, work, stream);
+        },
+        "Queue one layer, one direction of RNN/LSTM/GRU backward through time on a CUDA stream.",
+        py::arg("dtype"), py::arg("cell"), py::arg("steps"), py::arg("batch"), py::arg("hidden"), py::arg("reverse"),
+        py::arg("w_hh"), py::arg("h_prev"), py::arg("c_prev"), py::arg("gates"), py::arg("extra"), py::arg("dy"),
+        py::arg("lddy"), py::arg("dh_n"), py::arg("dc_n"), py::arg("dG"), py::arg("dGh"), py::arg("dh0"),
+        py::arg("dc0"), py::arg("work"), py::arg("stream"));
+}

@@ -1,0 +1,466 @@
+// The CUDA engine's time loops: vanilla RNN (tanh, relu), LSTM and GRU (both forms), forward and BPTT.
+//
+// Python computes the large GEMMs outside the loop (rnnfast/_cuda.py). Here, one launch per step fuses
+// the recurrent product with the cell's element-wise math (rnnfast/cell_math.h, shared with the CPU):
+//
+//   forward   hp[n, g*H+j] = sum_k h[n,k] W_hh[g*H+j, k]        (all G gates of unit j in one thread)
+//             then h, c, gates of (n, j) from xp + hp            (Cho GRU: r,z first; n after r*h)
+//   backward  dh[n, j] = sum_k dGh_next[n,k] W_hh[k, j] + carry + dy
+//             then the gate gradients dG of (n, j)               (Cho GRU: drh = dn W_hn after)
+//
+// Block = 32 hidden units (one per lane, so the matrix rows are read coalesced) x 8 warps that each sum
+// an eighth of k; partial sums meet in shared memory and each warp finishes one batch row. A block
+// owns NB batch rows, so the matrix is read once per NB rows (NB = 8 float, 4 double; 1 for N = 1).
+// The matrix is laid out so one unit's gates are columns H apart: the caller passes W_hh^T [H, G*H]
+// for forward and W_hh [G*H, H] for backward.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+#include "rnnfast/cell_math.h"
+#include "rnnfast/recurrent_cuda.h"
+
+namespace rnnfast {
+namespace {
+
+void cuda_check(cudaError_t err, const char* what, const char* file, int line) {
+  if (err != cudaSuccess)
+    throw std::runtime_error(std::string("CUDA error in ") + what + " (" + file + ":" + std::to_string(line) +
+                             "): " + cudaGetErrorString(err));
+}
+#define RNNFAST_CUDA_CHECK(expr) cuda_check((expr), #expr, __FILE__, __LINE__)
+
+constexpr int kWarps = 8;   // warps per block, each summing a share of k
+constexpr int kUnits = 32;  // hidden units per block, one per lane
+
+// Everything one step's kernel reads and writes, with the per-step slices already offset to step t.
+template <typename T>
+struct StepArgs {
+  int N, H, GH;
+  // the product: out[n][g] = sum_{k<K} V[n*ldv + k] * M[k*ldm + col0 + g*H + j]; V == nullptr gives 0
+  const T* V; index_t ldv;
+  const T* M; index_t ldm;
+  int col0, K;
+  // forward
+  const T* xp;                  // [N,GH] this step's input projections
+  const T* b;                   // [GH] b_hh or nullptr
+  const T* h_cur;               // [N,H] state before the step
+  T* h_next;                    // [N,H] state after it
+  T* c_run;                     // [N,H] LSTM cell state, updated in place
+  T* y; index_t ldy;            // this step's output rows
+  // the cache (forward writes it when training; backward reads it)
+  T* h_prev;                    // [N,H]
+  T* c_prev;                    // [N,H]
+  T* gates;                     // [N,GH]
+  T* extra;                     // [N,H]
+  // backward
+  const T* dy; index_t lddy;    // this step's gradient on y, or nullptr
+  T* carry;                     // [N,H] gradient on h not through W_hh (dh_n first; GRU: dh z, Cho: + drh r)
+  T* dc_run;                    // [N,H] LSTM gradient on c, updated in place
+  T* dG;                        // [N,GH] W_ih-side gate gradients of this step
+  T* dGh;                       // [N,GH] W_hh-side gate gradients of this step
+  T* dh0;                       // [N,H] the final kernel's output
+};
+
+// ---- epilogues: the element-wise math of one (n, j), given the finished sums hp[GM] ------------------
+template <typename T, bool Relu>
+struct RnnForward {
+  static constexpr int GM = 1;
+  __device__ static void apply(const StepArgs<T>& a, int n, int j, const T* hp) {
+    const index_t nh = index_t(n) * a.H + j, ng = index_t(n) * a.GH + j;
+    const T h = rnn_unit_forward<T, Relu>(a.xp[ng], hp[0] + (a.b ? a.b[j] : T(0)));
+    if (a.h_prev) a.h_prev[nh] = a.h_cur[nh];
+    if (a.gates) a.gates[ng] = h;
+    a.h_next[nh] = h;
+    a.y[index_t(n) * a.ldy + j] = h;
+  }
+};
+
+template <typename T>
+struct LstmForward {
+  static constexpr int GM = 4;
+  __device__ static void apply(const StepArgs<T>& a, int n, int j, const T* hp) {
+    const int H = a.H;
+    const index_t nh = index_t(n) * H + j, ng = index_t(n) * a.GH + j;
+    T pre[4];
+#pragma unroll
+    for (int g = 0; g < 4; ++g) pre[g] = a.xp[ng + g * H] + hp[g] + (a.b ? a.b[g * H + j] : T(0));
+    const T c_prev = a.c_run[nh];
+    T i, f, gg, o, c, h;
+    lstm_unit_forward(pre[0], pre[1], pre[2], pre[3], c_prev, i, f, gg, o, c, h);
+    if (a.gates) {
+      a.gates[ng] = i;
+      a.gates[ng + H] = f;
+      a.gates[ng + 2 * H] = gg;
+      a.gates[ng + 3 * H] = o;
+      a.h_prev[nh] = a.h_cur[nh];
+      a.c_prev[nh] = c_prev;
+    }
+    a.c_run[nh] = c;
+    a.h_next[nh] = h;
+    a.y[index_t(n) * a.ldy + j] = h;
+  }
+};
+
+template <typename T>
+struct GruForward {  // reset_after: n = tanh(xn + r * (W_hn h + b_hn))
+  static constexpr int GM = 3;
+  __device__ static void apply(const StepArgs<T>& a, int n, int j, const T* hp) {
+    const int H = a.H;
+    const index_t nh = index_t(n) * H + j, ng = index_t(n) * a.GH + j;
+    const T hr = hp[0] + (a.b ? a.b[j] : T(0));
+    const T hz = hp[1] + (a.b ? a.b[H + j] : T(0));
+    const T hn = hp[2] + (a.b ? a.b[2 * H + j] : T(0));
+    const T r = act_sigmoid(a.xp[ng] + hr);
+    const T z = act_sigmoid(a.xp[ng + H] + hz);
+    const T nn = act_tanh(a.xp[ng + 2 * H] + r * hn);
+    const T h_prev = a.h_cur[nh];
+    const T h = gru_unit_output(z, nn, h_prev);
+    if (a.gates) {
+      a.gates[ng] = r;
+      a.gates[ng + H] = z;
+      a.gates[ng + 2 * H] = nn;
+      a.extra[nh] = hn;
+      a.h_prev[nh] = h_prev;
+    }
+    a.h_next[nh] = h;
+    a.y[index_t(n) * a.ldy + j] = h;
+  }
+};
+
+template <typename T>
+struct GruChoForwardRZ {  // stage 1: r, z and r*h (the n rows' input); gates/extra are never null here
+  static constexpr int GM = 2;
+  __device__ static void apply(const StepArgs<T>& a, int n, int j, const T* hp) {
+    const int H = a.H;
+    const index_t nh = index_t(n) * H + j, ng = index_t(n) * a.GH + j;
+    const T r = act_sigmoid(a.xp[ng] + hp[0] + (a.b ? a.b[j] : T(0)));
+    const T z = act_sigmoid(a.xp[ng + H] + hp[1] + (a.b ? a.b[H + j] : T(0)));
+    const T h_prev = a.h_cur[nh];
+    a.gates[ng] = r;
+    a.gates[ng + H] = z;
+    a.extra[nh] = r * h_prev;
+    if (a.h_prev) a.h_prev[nh] = h_prev;
+  }
+};
+
+template <typename T>
+struct GruChoForwardN {  // stage 2: n = tanh(xn + W_hn (r*h) + b_hn), then h
+  static constexpr int GM = 1;
+  __device__ static void apply(const StepArgs<T>& a, int n, int j, const T* hp) {
+    const int H = a.H;
+    const index_t nh = index_t(n) * H + j, ng = index_t(n) * a.GH + j;
+    const T nn = act_tanh(a.xp[ng + 2 * H] + hp[0] + (a.b ? a.b[2 * H + j] : T(0)));
+    const T h = gru_unit_output(a.gates[ng + H], nn, a.h_cur[nh]);
+    a.gates[ng + 2 * H] = nn;
+    a.h_next[nh] = h;
+    a.y[index_t(n) * a.ldy + j] = h;
+  }
+};
+
+// Backward: the total gradient on this step's output h.
+template <typename T>
+__device__ __forceinline__ T total_dh(const StepArgs<T>& a, int n, index_t nh, int j, T rec) {
+  return rec + a.carry[nh] + (a.dy ? a.dy[index_t(n) * a.lddy + j] : T(0));
+}
+
+template <typename T, bool Relu>
+struct RnnBackward {
+  static constexpr int GM = 1;
+  __device__ static void apply(const StepArgs<T>& a, int n, int j, const T* hp) {
+    const index_t nh = index_t(n) * a.H + j, ng = index_t(n) * a.GH + j;
+    const T dh = total_dh(a, n, nh, j, hp[0]);
+    a.dG[ng] = rnn_unit_backward<T, Relu>(dh, a.gates[ng]);
+    a.carry[nh] = T(0);
+  }
+};
+
+template <typename T>
+struct LstmBackward {
+  static constexpr int GM = 1;
+  __device__ static void apply(const StepArgs<T>& a, int n, int j, const T* hp) {
+    const int H = a.H;
+    const index_t nh = index_t(n) * H + j, ng = index_t(n) * a.GH + j;
+    const T dh = total_dh(a, n, nh, j, hp[0]);
+    T di, df, dg, d_o;
+    const T dc_prev = lstm_unit_backward(dh, a.dc_run[nh], a.gates[ng], a.gates[ng + H], a.gates[ng + 2 * H],
+                                         a.gates[ng + 3 * H], a.c_prev[nh], di, df, dg, d_o);
+    a.dG[ng] = di;
+    a.dG[ng + H] = df;
+    a.dG[ng + 2 * H] = dg;
+    a.dG[ng + 3 * H] = d_o;
+    a.dc_run[nh] = dc_prev;
+    a.carry[nh] = T(0);
+  }
+};
+
+template <typename T>
+struct GruBackward {  // reset_after; dGh's n block is dn * r (it multiplies W_hn h + b_hn)
+  static constexpr int GM = 1;
+  __device__ static void apply(const StepArgs<T>& a, int n, int j, const T* hp) {
+    const int H = a.H;
+    const index_t nh = index_t(n) * H + j, ng = index_t(n) * a.GH + j;
+    const T dh = total_dh(a, n, nh, j, hp[0]);
+    const T r = a.gates[ng], z = a.gates[ng + H], nn = a.gates[ng + 2 * H];
+    T dz, direct;
+    const T dn = gru_unit_backward_n(dh, z, nn, a.h_prev[nh], dz, direct);
+    const T dr = gru_unit_backward_r_after(dn, r, a.extra[nh]);
+    a.dG[ng] = dr;
+    a.dG[ng + H] = dz;
+    a.dG[ng + 2 * H] = dn;
+    a.dGh[ng] = dr;
+    a.dGh[ng + H] = dz;
+    a.dGh[ng + 2 * H] = dn * r;
+    a.carry[nh] = direct;
+  }
+};
+
+template <typename T>
+struct GruChoBackwardZN {  // stage 1: z, n gradients and the direct share dh z
+  static constexpr int GM = 1;
+  __device__ static void apply(const StepArgs<T>& a, int n, int j, const T* hp) {
+    const int H = a.H;
+    const index_t nh = index_t(n) * H + j, ng = index_t(n) * a.GH + j;
+    const T dh = total_dh(a, n, nh, j, hp[0]);
+    T dz, direct;
+    a.dG[ng + 2 * H] = gru_unit_backward_n(dh, a.gates[ng + H], a.gates[ng + 2 * H], a.h_prev[nh], dz, direct);
+    a.dG[ng + H] = dz;
+    a.carry[nh] = direct;
+  }
+};
+
+template <typename T>
+struct GruChoBackwardR {  // stage 2: drh = dn W_hn, then r's gradient and r*h's share of dh_prev
+  static constexpr int GM = 1;
+  __device__ static void apply(const StepArgs<T>& a, int n, int j, const T* hp) {
+    const index_t nh = index_t(n) * a.H + j, ng = index_t(n) * a.GH + j;
+    const T r = a.gates[ng];
+    a.dG[ng] = gru_unit_backward_r_before(hp[0], r, a.h_prev[nh]);
+    a.carry[nh] += hp[0] * r;
+  }
+};
+
+template <typename T>
+struct InitialStateGradient {  // after the last step: dh0 = dGh_first W_hh + carry
+  static constexpr int GM = 1;
+  __device__ static void apply(const StepArgs<T>& a, int n, int j, const T* hp) {
+    const index_t nh = index_t(n) * a.H + j;
+    a.dh0[nh] = hp[0] + a.carry[nh];
+  }
+};
+
+// ---- the step kernel --------------------------------------------------------------------------------
+// Shared memory: kWarps * GM * NB * 32 values (32 KB for float LSTM with NB = 8 and double with NB = 4).
+template <typename T, typename Epi, int NB>
+__global__ void __launch_bounds__(kWarps * 32) step_kernel(const StepArgs<T> a) {
+  constexpr int GM = Epi::GM;
+  __shared__ T partial[kWarps][GM * NB][kUnits];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int j = blockIdx.x * kUnits + lane;
+  const int n0 = blockIdx.y * NB;
+  const bool unit = j < a.H;
+
+  T acc[GM][NB];
+#pragma unroll
+  for (int g = 0; g < GM; ++g)
+#pragma unroll
+    for (int i = 0; i < NB; ++i) acc[g][i] = T(0);
+
+  if (a.V != nullptr && unit) {
+    const int k0 = int(index_t(a.K) * warp / kWarps), k1 = int(index_t(a.K) * (warp + 1) / kWarps);
+    const T* v[NB];
+#pragma unroll
+    for (int i = 0; i < NB; ++i) v[i] = a.V + index_t(min(n0 + i, a.N - 1)) * a.ldv;  // rows past N: discarded
+    const T* m = a.M + a.col0 + j;
+#pragma unroll 4
+    for (int k = k0; k < k1; ++k) {
+      T w[GM];
+#pragma unroll
+      for (int g = 0; g < GM; ++g) w[g] = m[index_t(k) * a.ldm + index_t(g) * a.H];
+#pragma unroll
+      for (int i = 0; i < NB; ++i) {
+        const T x = v[i][k];  // the same address across the warp: one broadcast load
+#pragma unroll
+        for (int g = 0; g < GM; ++g) acc[g][i] += w[g] * x;
+      }
+    }
+  }
+#pragma unroll
+  for (int g = 0; g < GM; ++g)
+#pragma unroll
+    for (int i = 0; i < NB; ++i) partial[warp][g * NB + i][lane] = acc[g][i];
+  __syncthreads();
+
+  for (int i = warp; i < NB; i += kWarps) {
+    const int n = n0 + i;
+    if (n >= a.N || !unit) continue;
+    T hp[GM];
+#pragma unroll
+    for (int g = 0; g < GM; ++g) {
+      T s = T(0);
+#pragma unroll
+      for (int q = 0; q < kWarps; ++q) s += partial[q][g * NB + i][lane];
+      hp[g] = s;
+    }
+    Epi::apply(a, n, j, hp);
+  }
+}
+
+template <typename T>
+constexpr int max_rows() {
+  return sizeof(T) == 4 ? 8 : 4;
+}
+
+template <typename T, typename Epi, int NB>
+void launch_rows(const StepArgs<T>& a, cudaStream_t stream) {
+  const dim3 grid((a.H + kUnits - 1) / kUnits, (a.N + NB - 1) / NB);
+  if (grid.y > 65535u) throw std::invalid_argument("recurrent CUDA engine: batch too large for one launch");
+  step_kernel<T, Epi, NB><<<grid, kWarps * 32, 0, stream>>>(a);
+  RNNFAST_CUDA_CHECK(cudaGetLastError());
+}
+
+template <typename T, typename Epi>
+void launch(const StepArgs<T>& a, cudaStream_t stream) {
+  if (a.N >= max_rows<T>()) launch_rows<T, Epi, max_rows<T>()>(a, stream);
+  else if (a.N > 1) launch_rows<T, Epi, 4>(a, stream);
+  else launch_rows<T, Epi, 1>(a, stream);
+}
+
+template <typename T>
+void copy_or_zero(T* dst, const T* src, index_t n, cudaStream_t stream) {
+  if (src) RNNFAST_CUDA_CHECK(cudaMemcpyAsync(dst, src, sizeof(T) * n, cudaMemcpyDeviceToDevice, stream));
+  else RNNFAST_CUDA_CHECK(cudaMemsetAsync(dst, 0, sizeof(T) * n, stream));  // all-zero bits are 0.0
+}
+
+template <typename T, Cell K>
+void forward_loop(const CudaForwardParams<T>& p) {
+  cudaStream_t stream = static_cast<cudaStream_t>(p.stream);
+  const int Ts = p.steps, N = p.batch, H = p.hidden, G = gates_of(K), GH = G * H;
+  const index_t NH = index_t(N) * H, NGH = index_t(N) * GH;
+  T* h_a = p.work;                  // [N,H] ping
+  T* h_b = h_a + NH;                // [N,H] pong
+  T* c_run = h_b + NH;              // [N,H]
+  T* gate_scratch = c_run + NH;     // [N,GH] Cho GRU gates when not training
+  T* extra_scratch = gate_scratch + NGH;  // [N,H] Cho GRU r*h when not training
+  copy_or_zero(h_a, p.h0, NH, stream);
+  if (K == Cell::Lstm) copy_or_zero(c_run, p.c0, NH, stream);
+
+  StepArgs<T> a{};
+  a.N = N; a.H = H; a.GH = GH;
+  a.M = p.w_hh_t; a.ldm = GH; a.col0 = 0; a.ldv = H; a.K = H;
+  a.b = p.b_hh; a.ldy = p.ldy; a.c_run = c_run;
+  T* cur = h_a;
+  T* nxt = h_b;
+  for (int s = 0; s < Ts; ++s) {
+    const int t = p.reverse ? Ts - 1 - s : s;
+    a.xp = p.xp + t * NGH;
+    a.V = cur; a.h_cur = cur; a.h_next = nxt;
+    a.y = p.y + index_t(t) * N * p.ldy;
+    a.h_prev = p.training ? p.h_prev + t * NH : nullptr;
+    a.c_prev = p.training && K == Cell::Lstm ? p.c_prev + t * NH : nullptr;
+    a.gates = p.training ? p.gates + t * NGH : (K == Cell::GruCho ? gate_scratch : nullptr);
+    a.extra = p.training && G == 3 ? p.extra + t * NH : (K == Cell::GruCho ? extra_scratch : nullptr);
+    if constexpr (K == Cell::RnnTanh) launch<T, RnnForward<T, false>>(a, stream);
+    else if constexpr (K == Cell::RnnRelu) launch<T, RnnForward<T, true>>(a, stream);
+    else if constexpr (K == Cell::Lstm) launch<T, LstmForward<T>>(a, stream);
+    else if constexpr (K == Cell::Gru) launch<T, GruForward<T>>(a, stream);
+    else {
+      launch<T, GruChoForwardRZ<T>>(a, stream);
+      StepArgs<T> b = a;  // hn' = W_hn (r*h): the n columns of W_hh^T against r*h
+      b.V = a.extra; b.col0 = 2 * H;
+      launch<T, GruChoForwardN<T>>(b, stream);
+    }
+    std::swap(cur, nxt);
+  }
+  RNNFAST_CUDA_CHECK(cudaMemcpyAsync(p.h_n, cur, sizeof(T) * NH, cudaMemcpyDeviceToDevice, stream));
+  if (K == Cell::Lstm)
+    RNNFAST_CUDA_CHECK(cudaMemcpyAsync(p.c_n, c_run, sizeof(T) * NH, cudaMemcpyDeviceToDevice, stream));
+}
+
+template <typename T, Cell K>
+void backward_loop(const CudaBackwardParams<T>& p) {
+  cudaStream_t stream = static_cast<cudaStream_t>(p.stream);
+  const int Ts = p.steps, N = p.batch, H = p.hidden, G = gates_of(K), GH = G * H;
+  const index_t NH = index_t(N) * H, NGH = index_t(N) * GH;
+  T* carry = p.work;        // [N,H]
+  T* dc_run = carry + NH;   // [N,H]
+  copy_or_zero(carry, p.dh_n, NH, stream);
+  if (K == Cell::Lstm) copy_or_zero(dc_run, p.dc_n, NH, stream);
+
+  StepArgs<T> a{};
+  a.N = N; a.H = H; a.GH = GH;
+  a.M = p.w_hh; a.ldm = H; a.col0 = 0; a.ldv = GH;
+  a.K = K == Cell::GruCho ? 2 * H : GH;  // the Cho GRU's n rows act on r*h: handled by stage 2
+  a.lddy = p.lddy; a.carry = carry; a.dc_run = dc_run;
+  const T* v_next = nullptr;  // dGh of the step processed before this one (later in the direction)
+  for (int s = Ts - 1; s >= 0; --s) {
+    const int t = p.reverse ? Ts - 1 - s : s;
+    a.V = v_next;
+    a.gates = const_cast<T*>(p.gates + t * NGH);
+    a.h_prev = const_cast<T*>(p.h_prev + t * NH);
+    a.c_prev = K == Cell::Lstm ? const_cast<T*>(p.c_prev + t * NH) : nullptr;
+    a.extra = G == 3 ? const_cast<T*>(p.extra + t * NH) : nullptr;
+    a.dy = p.dy ? p.dy + index_t(t) * N * p.lddy : nullptr;
+    a.dG = p.dG + t * NGH;
+    a.dGh = p.dGh + t * NGH;
+    if constexpr (K == Cell::RnnTanh) launch<T, RnnBackward<T, false>>(a, stream);
+    else if constexpr (K == Cell::RnnRelu) launch<T, RnnBackward<T, true>>(a, stream);
+    else if constexpr (K == Cell::Lstm) launch<T, LstmBackward<T>>(a, stream);
+    else if constexpr (K == Cell::Gru) launch<T, GruBackward<T>>(a, stream);
+    else {
+      launch<T, GruChoBackwardZN<T>>(a, stream);
+      StepArgs<T> b = a;  // drh = dn W_hn: the n block of this step's dG against W_hh's n rows
+      b.V = a.dG + 2 * H; b.M = p.w_hh + index_t(2) * H * H; b.K = H;
+      launch<T, GruChoBackwardR<T>>(b, stream);
+    }
+    v_next = K == Cell::Gru ? a.dGh : a.dG;
+  }
+  a.V = v_next;
+  a.dh0 = p.dh0;
+  launch<T, InitialStateGradient<T>>(a, stream);
+  if (K == Cell::Lstm)
+    RNNFAST_CUDA_CHECK(cudaMemcpyAsync(p.dc0, dc_run, sizeof(T) * NH, cudaMemcpyDeviceToDevice, stream));
+}
+
+}  // namespace
+
+index_t cuda_forward_workspace_size(Cell cell, int batch, int hidden) {
+  const index_t NH = index_t(batch) * hidden;
+  return 4 * NH + NH * gates_of(cell);
+}
+
+index_t cuda_backward_workspace_size(Cell, int batch, int hidden) { return 2 * index_t(batch) * hidden; }
+
+template <typename T>
+void recurrent_forward_cuda(const CudaForwardParams<T>& p) {
+  switch (p.cell) {
+    case Cell::RnnTanh: return forward_loop<T, Cell::RnnTanh>(p);
+    case Cell::RnnRelu: return forward_loop<T, Cell::RnnRelu>(p);
+    case Cell::Lstm: return forward_loop<T, Cell::Lstm>(p);
+    case Cell::Gru: return forward_loop<T, Cell::Gru>(p);
+    case Cell::GruCho: return forward_loop<T, Cell::GruCho>(p);
+  }
+  throw std::invalid_argument("recurrent_forward_cuda: unknown cell");
+}
+
+template <typename T>
+void recurrent_backward_cuda(const CudaBackwardParams<T>& p) {
+  switch (p.cell) {
+    case Cell::RnnTanh: return backward_loop<T, Cell::RnnTanh>(p);
+    case Cell::RnnRelu: return backward_loop<T, Cell::RnnRelu>(p);
+    case Cell::Lstm: return backward_loop<T, Cell::Lstm>(p);
+    case Cell::Gru: return backward_loop<T, Cell::Gru>(p);
+    case Cell::GruCho: return backward_loop<T, Cell::GruCho>(p);
+  }
+  throw std::invalid_argument("recurrent_backward_cuda: unknown cell");
+}
+
+template void recurrent_forward_cuda<float>(const CudaForwardParams<float>&);
+template void recurrent_forward_cuda<double>(const CudaForwardParams<double>&);
+template void recurrent_backward_cuda<float>(const CudaBackwardParams<float>&);
+template void recurrent_backward_cuda<double>(const CudaBackwardParams<double>&);
+
+}  // namespace rnnfast

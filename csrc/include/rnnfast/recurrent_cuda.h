@@ -1,0 +1,72 @@
+// The CUDA engine's boundary: plain structs of device pointers and sizes (no CUDA types, so the
+// bindings compile without CUDA headers). Python (CuPy) owns every array, computes the large GEMMs
+// outside the time loop (input projections; dx, dW_ih, dW_hh, biases after backward) and passes its
+// current stream; the engine only launches the per-step kernels on that stream. Nothing here
+// allocates, synchronises the device or the host, or creates streams: a forward and a backward can be
+// captured in a CUDA graph.
+//
+// Shapes as in recurrent.h (T steps, N batch, H hidden, G gates). "Time order" means index t;
+// with reverse=true the layer processes t = T-1 .. 0 and every saved array is still indexed by t.
+#pragma once
+
+#include "rnnfast/common.h"
+
+namespace rnnfast {
+
+template <typename T>
+struct CudaForwardParams {
+  Cell cell;
+  int steps, batch, hidden;   // T, N, H
+  bool reverse;
+  bool training;              // write the cache below
+  const T* xp;                // [T,N,G*H] input projections x W_ih^T + b_ih (the caller's GEMM)
+  const T* w_hh_t;            // [H,G*H] W_hh transposed (columns of one unit's gates lie H apart)
+  const T* b_hh;              // [G*H] or nullptr
+  const T* h0;                // [N,H] or nullptr (zeros)
+  const T* c0;                // [N,H] or nullptr (LSTM)
+  T* y; index_t ldy;          // [T,N,H] with rows of ldy elements
+  T* h_n;                     // [N,H]
+  T* c_n;                     // [N,H] (LSTM)
+  T* h_prev;                  // [T,N,H] cache: the state each step started from (training)
+  T* c_prev;                  // [T,N,H] LSTM cell state each step started from (training)
+  T* gates;                   // [T,N,G*H] activated gates (training; RNN: h itself)
+  T* extra;                   // [T,N,H] GRU: hn = W_hn h + b_hn (reset_after) or r*h (Cho) (training)
+  T* work;                    // cuda_forward_workspace_size elements
+  void* stream;               // cudaStream_t of the caller (CuPy's current stream)
+};
+
+template <typename T>
+struct CudaBackwardParams {
+  Cell cell;
+  int steps, batch, hidden;
+  bool reverse;
+  const T* w_hh;              // [G*H,H]
+  const T* h_prev;            // the forward cache (see above)
+  const T* c_prev;
+  const T* gates;
+  const T* extra;
+  const T* dy; index_t lddy;  // [T,N,H] gradient on y, or nullptr
+  const T* dh_n;              // [N,H] or nullptr
+  const T* dc_n;              // [N,H] or nullptr (LSTM)
+  T* dG;                      // [T,N,G*H] out: gradients on the pre-activations, W_ih side
+  T* dGh;                     // [T,N,G*H] out: W_hh side; differs from dG only for the GRU
+                              //   (reset_after: the n block is dn * r); may equal dG otherwise
+  T* dh0;                     // [N,H] out
+  T* dc0;                     // [N,H] out (LSTM)
+  T* work;                    // cuda_backward_workspace_size elements
+  void* stream;
+};
+
+// Elements of workspace a call needs (the same for float and double).
+index_t cuda_forward_workspace_size(Cell cell, int batch, int hidden);
+index_t cuda_backward_workspace_size(Cell cell, int batch, int hidden);
+
+// Launch the time loop on p.stream; returns without waiting. Throws std::runtime_error (file:line and
+// the CUDA error string) when a launch or a CUDA call fails.
+template <typename T>
+void recurrent_forward_cuda(const CudaForwardParams<T>& p);
+
+template <typename T>
+void recurrent_backward_cuda(const CudaBackwardParams<T>& p);
+
+}  // namespace rnnfast

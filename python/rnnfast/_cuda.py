@@ -1,0 +1,172 @@
+"""The CUDA engine: CuPy arrays in, the fused per-step kernels of csrc/cuda/recurrent.cu in the loop.
+
+CuPy (cuBLAS) computes the large GEMMs outside the time loop: the input projections of all steps before
+it, and dx, dW_ih, dW_hh and the bias gradients after backward. The kernels run on CuPy's current stream;
+nothing here synchronises the device or the host, so a forward + backward can be captured in a CUDA
+graph. Every array is allocated with CuPy (its memory pool); the C++ side only computes.
+
+Imported only when a layer is put on device='cuda' (CuPy is an optional dependency: rnnfast[cuda]).
+"""
+
+import numpy as np
+
+from . import _checks, _core
+from ._engines import GATES, GRU, GRU_CHO, LSTM
+
+
+def cupy():
+    """The cupy module, or a clear error when it is missing or rnnfast has no usable GPU."""
+    from . import build_info
+
+    info = build_info()
+    if not info["cuda_available"]:
+        why = "no usable GPU was found" if info["cuda_compiled"] else "this build has no CUDA support"
+        raise RuntimeError(f"device='cuda' requested but {why} (rnnfast.build_info()['cuda_available'] is False)")
+    try:
+        import cupy as cp
+    except ImportError:
+        raise RuntimeError("device='cuda' needs CuPy: pip install 'rnnfast[cuda]' (or cupy-cuda13x)") from None
+    return cp
+
+
+def is_device_array(a):
+    """True for arrays that live on a CUDA device (CuPy, or anything with the CUDA array interface)."""
+    return type(a).__module__.split(".")[0] == "cupy" or hasattr(a, "__cuda_array_interface__")
+
+
+def as_cupy(a, name):
+    """A CuPy view of `a` (CuPy array, __cuda_array_interface__ or a CUDA __dlpack__ object), zero-copy.
+
+    NumPy arrays (and other host objects) are refused: mixing host and device arrays is an error, not a
+    silent copy.
+    """
+    cp = cupy()
+    if isinstance(a, cp.ndarray):
+        return a
+    if isinstance(a, np.ndarray):
+        raise TypeError(f"{name} is a numpy.ndarray but the layer is on device='cuda': pass a CuPy array "
+                        "(cupy.asarray(...)) or move the layer with .to('cpu')")
+    if hasattr(a, "__cuda_array_interface__"):
+        return cp.asarray(a)
+    if hasattr(a, "__dlpack__") and hasattr(a, "__dlpack_device__"):
+        device_type = a.__dlpack_device__()[0]
+        if int(device_type) == 2:  # kDLCUDA
+            return cp.from_dlpack(a)
+        raise TypeError(f"{name} lives on the host (DLPack device type {int(device_type)}) but the layer is on "
+                        "device='cuda'")
+    raise TypeError(f"{name} must be a CuPy array (or expose __cuda_array_interface__ / __dlpack__), got "
+                    f"{type(a).__name__}")
+
+
+def check_array(a, name, dtype, shape):
+    """A C-contiguous CuPy array of exactly this dtype and shape on the current device.
+
+    As the CPU checks, but without the NaN test: that would synchronise the host with the device on every
+    call (NaN inputs give NaN outputs on the GPU).
+    """
+    cp = cupy()
+    a = as_cupy(a, name)
+    if a.dtype != dtype:
+        raise TypeError(f"{name} must have dtype {np.dtype(dtype).name}, got {a.dtype.name}")
+    if a.ndim != len(shape) or any(s is not None and s != d for s, d in zip(shape, a.shape)):
+        raise ValueError(f"{name} must have shape {_checks.shape_str(shape)}, got {tuple(a.shape)}")
+    current = cp.cuda.Device().id
+    if a.device.id != current:
+        raise ValueError(f"{name} is on CUDA device {a.device.id} but the current device is {current}")
+    return cp.ascontiguousarray(a)
+
+
+def _ptr(a):
+    return 0 if a is None else int(a.data.ptr)
+
+
+def _row_stride(a, name):
+    """Rows of a [T,N,H] view (possibly a column slice of [T,N,2H]): elements between rows, checked."""
+    item = a.dtype.itemsize
+    st = a.strides
+    if st[2] != item or st[1] % item or st[0] != a.shape[1] * st[1]:
+        raise ValueError(f"{name} must be a [T,N,H] array with unit column stride and evenly spaced rows")
+    return st[1] // item
+
+
+def _buffer(cp, scratch, key, shape, dtype):
+    if scratch is None:
+        return cp.empty(shape, dtype)
+    a = scratch.get(key)
+    if a is None or a.shape != shape or a.dtype != dtype:
+        a = scratch[key] = cp.empty(shape, dtype)
+    return a
+
+
+class CudaEngine:
+    """The engine interface of rnnfast._engines (forward, backward) on CuPy arrays."""
+
+    name = "cuda"
+
+    def forward(self, cell, x, h0, c0, w, out, reverse, training, scratch=None):
+        cp = cupy()
+        T, N, C = x.shape
+        H = w["W_hh"].shape[1]
+        G = GATES[cell]
+        dt = x.dtype
+        # input projections of all steps: one GEMM (cuBLAS)
+        xp = _buffer(cp, scratch, "xp", (T, N, G * H), dt)
+        cp.matmul(x.reshape(T * N, C), w["W_ih"].T, out=xp.reshape(T * N, G * H))
+        if w["b_ih"] is not None:
+            xp += w["b_ih"]
+        w_hh_t = _buffer(cp, scratch, "w_hh_t", (H, G * H), dt)
+        w_hh_t[...] = w["W_hh"].T
+        h_prev = c_prev = gates = extra = None
+        if training:
+            h_prev = _buffer(cp, scratch, "h_prev", (T, N, H), dt)
+            c_prev = _buffer(cp, scratch, "c_prev", (T, N, H), dt) if cell == LSTM else None
+            gates = _buffer(cp, scratch, "gates", (T, N, G * H), dt)
+            extra = _buffer(cp, scratch, "extra", (T, N, H), dt) if G == 3 else None
+        work = _buffer(cp, scratch, "work", (_core.cuda_workspace_size(cell, N, H, False),), dt)
+        y = out["y"]
+        _core.cuda_recurrent_forward(
+            dt.name, cell, T, N, H, bool(reverse), bool(training), _ptr(xp), _ptr(w_hh_t), _ptr(w["b_hh"]),
+            _ptr(h0), _ptr(c0), _ptr(y), _row_stride(y, "y"), _ptr(out["h_n"]), _ptr(out.get("c_n")),
+            _ptr(h_prev), _ptr(c_prev), _ptr(gates), _ptr(extra), _ptr(work), cp.cuda.get_current_stream().ptr)
+        if not training:
+            return None
+        return dict(cell=cell, x=x, w=w, h_prev=h_prev, c_prev=c_prev, gates=gates, extra=extra, reverse=reverse)
+
+    def backward(self, cache, dy, dh_n, dc_n, dx, accumulate_dx, dh0, dc0, grads, scratch=None):
+        cp = cupy()
+        x, w, cell = cache["x"], cache["w"], cache["cell"]
+        T, N, C = x.shape
+        H = w["W_hh"].shape[1]
+        G = GATES[cell]
+        GH, dt = G * H, x.dtype
+        dG = _buffer(cp, scratch, "dG", (T, N, GH), dt)
+        dGh = _buffer(cp, scratch, "dGh", (T, N, GH), dt) if cell == GRU else dG
+        work = _buffer(cp, scratch, "work_backward", (_core.cuda_workspace_size(cell, N, H, True),), dt)
+        _core.cuda_recurrent_backward(
+            dt.name, cell, T, N, H, bool(cache["reverse"]), _ptr(w["W_hh"]), _ptr(cache["h_prev"]),
+            _ptr(cache["c_prev"]), _ptr(cache["gates"]), _ptr(cache["extra"]), _ptr(dy),
+            0 if dy is None else _row_stride(dy, "dy"), _ptr(dh_n), _ptr(dc_n), _ptr(dG), _ptr(dGh), _ptr(dh0),
+            _ptr(dc0), _ptr(work), cp.cuda.get_current_stream().ptr)
+        # the large GEMMs over all steps (cuBLAS)
+        dG2 = dG.reshape(T * N, GH)
+        dGh2 = dGh.reshape(T * N, GH)
+        x2 = x.reshape(T * N, C)
+        dx2 = dx.reshape(T * N, C)
+        if accumulate_dx:
+            dx2 += dG2 @ w["W_ih"]
+        else:
+            cp.matmul(dG2, w["W_ih"], out=dx2)
+        grads["W_ih"] += dG2.T @ x2
+        h_prev2 = cache["h_prev"].reshape(T * N, H)
+        if cell == GRU_CHO:  # the n rows of W_hh act on r*h (saved as extra)
+            grads["W_hh"][:2 * H] += dG2[:, :2 * H].T @ h_prev2
+            grads["W_hh"][2 * H:] += dG2[:, 2 * H:].T @ cache["extra"].reshape(T * N, H)
+        else:
+            grads["W_hh"] += dGh2.T @ h_prev2
+        if grads["b_ih"] is not None:
+            grads["b_ih"] += dG2.sum(axis=0)
+        if grads["b_hh"] is not None:
+            grads["b_hh"] += dGh2.sum(axis=0)
+
+
+ENGINE = CudaEngine()
