@@ -64,6 +64,25 @@ void backward_typed(int cell, int steps, int batch, int hidden, bool reverse, pt
   rnnfast::recurrent_backward_cuda<T>(p);
 }
 
+template <typename T>
+void reservoir_typed(int steps, int batch, int units, int population, ptr_t w_dense, ptr_t indptr, ptr_t indices,
+                     ptr_t values, ptr_t uproj, ptr_t bias, ptr_t sr_scale, ptr_t in_scale, ptr_t leak, ptr_t x0,
+                     ptr_t states, ptr_t stream) {
+  rnnfast::CudaReservoirParams<T> p{};
+  p.steps = steps; p.batch = batch; p.units = units; p.population = population;
+  p.w_dense = as<const T>(w_dense);
+  p.indptr = as<const std::int32_t>(indptr); p.indices = as<const std::int32_t>(indices);
+  p.values = as<const T>(values);
+  if (!p.w_dense && !(p.indptr && p.indices && p.values))
+    throw std::invalid_argument("rnnfast._core: reservoir needs w_dense or all of indptr, indices, values");
+  p.uproj = as<const T>(uproj); p.bias = as<const T>(bias); p.sr_scale = as<const T>(sr_scale);
+  p.in_scale = as<const T>(in_scale); p.leak = as<const T>(leak); p.x0 = as<const T>(x0);
+  p.states = as<T>(states);
+  p.stream = reinterpret_cast<void*>(stream);
+  py::gil_scoped_release release;
+  rnnfast::reservoir_run_cuda<T>(p);
+}
+
 }  // namespace
 
 void register_cuda(py::module_& m) {
@@ -102,4 +121,19 @@ void register_cuda(py::module_& m) {
         py::arg("w_hh"), py::arg("h_prev"), py::arg("c_prev"), py::arg("gates"), py::arg("extra"), py::arg("dy"),
         py::arg("lddy"), py::arg("dh_n"), py::arg("dc_n"), py::arg("dG"), py::arg("dGh"), py::arg("dh0"),
         py::arg("dc0"), py::arg("work"), py::arg("stream"));
+  m.def("cuda_reservoir_run",
+        [](const std::string& dtype, int steps, int batch, int units, int population, ptr_t w_dense, ptr_t indptr,
+           ptr_t indices, ptr_t values, ptr_t uproj, ptr_t bias, ptr_t sr_scale, ptr_t in_scale, ptr_t leak,
+           ptr_t x0, ptr_t states, ptr_t stream) {
+          check_sizes(steps, batch, units);
+          if (population < 1) throw std::invalid_argument("rnnfast._core: population must be >= 1");
+          (is_float32(dtype) ? reservoir_typed<float> : reservoir_typed<double>)(
+              steps, batch, units, population, w_dense, indptr, indices, values, uproj, bias, sr_scale, in_scale,
+              leak, x0, states, stream);
+        },
+        "Queue a population of leaky reservoirs over a batch of sequences on a CUDA stream.",
+        py::arg("dtype"), py::arg("steps"), py::arg("batch"), py::arg("units"), py::arg("population"),
+        py::arg("w_dense"), py::arg("indptr"), py::arg("indices"), py::arg("values"), py::arg("uproj"),
+        py::arg("bias"), py::arg("sr_scale"), py::arg("in_scale"), py::arg("leak"), py::arg("x0"),
+        py::arg("states"), py::arg("stream"));
 }

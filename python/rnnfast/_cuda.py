@@ -170,3 +170,30 @@ class CudaEngine:
 
 
 ENGINE = CudaEngine()
+
+
+def reservoir_run(u3, w, indptr, indices, values, w_in, bias, sr_scale, in_scale, leak, x0):
+    """The reservoir engine on the GPU, with the arguments of rnnfast._core.reservoir_run (host or device
+    arrays, already validated by rnnfast.esn): returns (states (T, P, B, N), x_last (P, B, N)) as CuPy arrays.
+    """
+    cp = cupy()
+    u3 = cp.asarray(u3)
+    dt = u3.dtype
+    T, B, I = u3.shape
+    N = w_in.shape[0]
+    P = len(sr_scale)
+
+    def dev(a, dtype=dt):
+        return None if a is None else cp.ascontiguousarray(cp.asarray(a, dtype=dtype))
+
+    w_in_d = dev(w_in)
+    uproj = (u3.reshape(T * B, I) @ w_in_d.T).reshape(T, B, N)  # one GEMM for all steps (cuBLAS)
+    w_d, ip_d, ix_d, v_d = dev(w), dev(indptr, np.int32), dev(indices, np.int32), dev(values)
+    sr_d, in_d, leak_d, bias_d = dev(sr_scale), dev(in_scale), dev(leak), dev(bias)
+    x0_d = None if x0 is None else dev(np.broadcast_to(x0, (P, B, N)) if isinstance(x0, np.ndarray) else
+                                       cp.broadcast_to(x0, (P, B, N)))
+    states = cp.empty((T, P, B, N), dt)
+    _core.cuda_reservoir_run(dt.name, T, B, N, P, _ptr(w_d), _ptr(ip_d), _ptr(ix_d), _ptr(v_d), _ptr(uproj),
+                             _ptr(bias_d), _ptr(sr_d), _ptr(in_d), _ptr(leak_d), _ptr(x0_d), _ptr(states),
+                             cp.cuda.get_current_stream().ptr)
+    return states, states[T - 1].copy()

@@ -9,6 +9,8 @@
 // with reverse=true the layer processes t = T-1 .. 0 and every saved array is still indexed by t.
 #pragma once
 
+#include <cstdint>
+
 #include "rnnfast/common.h"
 
 namespace rnnfast {
@@ -68,5 +70,33 @@ void recurrent_forward_cuda(const CudaForwardParams<T>& p);
 
 template <typename T>
 void recurrent_backward_cuda(const CudaBackwardParams<T>& p);
+
+}  // namespace rnnfast
+
+namespace rnnfast {
+
+// Echo state network reservoirs on the GPU (letters and equations as rnnfast/reservoir.h):
+//   pre = sr_scale[p] * (W x_prev) + in_scale[p] * uproj_t + b,  x = (1 - leak) x_prev + leak tanh(pre)
+// The caller computes uproj = u W_in^T for all steps (one GEMM); one launch per step, a warp per
+// (member, sequence, unit) row of W.
+template <typename T>
+struct CudaReservoirParams {
+  int steps, batch, units, population;  // T, B, N, P
+  const T* w_dense;                     // [N,N] or nullptr (then CSR)
+  const std::int32_t* indptr;           // [N+1]
+  const std::int32_t* indices;          // [nnz]
+  const T* values;                      // [nnz]
+  const T* uproj;                       // [T,B,N] W_in u_t (unscaled)
+  const T* bias;                        // [N] or nullptr
+  const T* sr_scale;                    // [P]
+  const T* in_scale;                    // [P]
+  const T* leak;                        // [P,N]
+  const T* x0;                          // [P,B,N] or nullptr (zeros)
+  T* states;                            // [T,P,B,N]
+  void* stream;
+};
+
+template <typename T>
+void reservoir_run_cuda(const CudaReservoirParams<T>& p);
 
 }  // namespace rnnfast
