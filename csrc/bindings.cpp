@@ -334,4 +334,5 @@ PYBIND11_MODULE(_core, m) {
   register_info(m);
   register_recurrent(m);
   register_reservoir(m);
+  { void register_mrnn(py::module_&); register_mrnn(m); }  // multiplicative RNN: csrc/bindings_mrnn.cpp
 }
