@@ -172,7 +172,8 @@ void register_mrnn(py::module_& m) {
   m.def("mrnn_workspace_size",
         [](int steps, int batch, int hidden, int factors, bool training, bool backward) {
           if (steps < 1 || batch < 1 || hidden < 1 || factors < 1)
-            throw std::invalid_argument("rnnfast._core.mrnn_workspace_size: steps, batch, hidden and factors must be >= 1");
+            throw std::invalid_argument(
+                "rnnfast._core.mrnn_workspace_size: steps, batch, hidden and factors must be >= 1");
           return rnnfast::mrnn_workspace_size(steps, batch, hidden, factors, training, backward);
         },
         py::arg("steps"), py::arg("batch"), py::arg("hidden"), py::arg("factors"), py::arg("training"),
