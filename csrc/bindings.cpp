@@ -338,4 +338,5 @@ PYBIND11_MODULE(_core, m) {
 #ifdef RNNFAST_WITH_CUDA
   register_cuda(m);
 #endif
+  { void register_mrnn(py::module_&); register_mrnn(m); }  // multiplicative RNN: csrc/bindings_mrnn.cpp
 }

@@ -1,6 +1,6 @@
 """rnnfast: fast recurrent neural networks with a PyTorch-familiar API.
 
-Layers (RNN, LSTM, GRU) run on the C++ CPU engine; `rnnfast.reference` holds the NumPy reference
+Layers (RNN, LSTM, GRU, MRNN) run on the C++ CPU engine; `rnnfast.reference` holds the NumPy reference
 implementations the engines are tested against.
 """
 
@@ -9,6 +9,7 @@ from . import reference
 from . import datasets, diagnostics, esn, init, losses, nn, optim
 from .esn import ESN
 from .layers import GRU, LSTM, RNN
+from .mrnn import MRNN
 
 __version__ = _core.build_info()["version"]
 
@@ -27,7 +28,7 @@ def build_info():
 
 
 __all__ = [
-    "ESN", "GRU", "LSTM", "RNN", "build_info", "reference", "nn", "losses", "optim", "init", "diagnostics",
+    "ESN", "GRU", "LSTM", "MRNN", "RNN", "build_info", "reference", "nn", "losses", "optim", "init", "diagnostics",
     "esn", "datasets",
     "__version__",
 ]

@@ -27,3 +27,14 @@ def reservoir_run(
     w_in: Array, bias: Optional[Array], sr_scale: Array, in_scale: Array, leak: Array, x0: Optional[Array],
     states: Array, x_last: Array,
 ) -> None: ...
+def mrnn_workspace_size(steps: int, batch: int, hidden: int, factors: int, training: bool, backward: bool) -> int: ...
+def mrnn_forward(
+    x: Array, h0: Optional[Array], w_fx: Array, w_fh: Array, w_hf: Array, w_hx: Array, b: Optional[Array],
+    y: Array, h_n: Array, h_prev: Optional[Array], h: Optional[Array], fx: Optional[Array], fh: Optional[Array],
+    work: Array, reverse: bool, training: bool,
+) -> None: ...
+def mrnn_backward(
+    x: Array, w_fx: Array, w_fh: Array, w_hf: Array, w_hx: Array, h_prev: Array, h: Array, fx: Array, fh: Array,
+    dy: Optional[Array], dh_n: Optional[Array], dx: Array, accumulate_dx: bool, dh0: Array, dw_fx: Array,
+    dw_fh: Array, dw_hf: Array, dw_hx: Array, db: Optional[Array], work: Array, reverse: bool,
+) -> None: ...

@@ -34,7 +34,7 @@ METRICS = "metrics.json"
 PLOT = "loss.png"
 FORMAT = "rnnfast-char"
 
-CELLS = ("rnn", "lstm", "gru")
+CELLS = ("rnn", "lstm", "gru", "mrnn")
 OPTIMIZERS = ("sgd", "rmsprop", "adagrad", "adam")
 DEVICES = ("auto", "cpu", "cuda")
 DEFAULT_LR = {"sgd": 1.0, "rmsprop": 2e-3, "adagrad": 0.1, "adam": 2e-3}
@@ -57,7 +57,7 @@ DEFAULT_PRESET = "small"
 
 # What --resume may change; every other flag must agree with the checkpoint.
 RESUME_OVERRIDABLE = ("steps", "lr", "clip")
-MODEL_KEYS = ("cell", "hidden", "layers", "seq_len", "batch", "optimizer", "lr", "clip", "clip_mode", "init",
+MODEL_KEYS = ("cell", "factors", "hidden", "layers", "seq_len", "batch", "optimizer", "lr", "clip", "clip_mode", "init",
               "loss_sum_over_time", "momentum", "val_fraction", "seed")
 
 STDLIB_CAP = 2 * 1024 * 1024
@@ -122,7 +122,8 @@ def add_parser(subparsers):
     t.add_argument("--encoding", default="utf-8", help="encoding of --text (default utf-8)")
     t.add_argument("--preset", type=_choice("preset", tuple(PRESETS)), default=None,
                    help=f"{' | '.join(PRESETS)} (default {DEFAULT_PRESET}); explicit flags override it")
-    t.add_argument("--cell", type=_choice("cell", CELLS), help="rnn | lstm | gru")
+    t.add_argument("--cell", type=_choice("cell", CELLS), help="rnn | lstm | gru | mrnn (multiplicative RNN)")
+    t.add_argument("--factors", type=_positive_int, metavar="F", help="factors of --cell mrnn (default: --hidden)")
     t.add_argument("--hidden", type=_positive_int, metavar="N", help="hidden size")
     t.add_argument("--layers", type=_positive_int, metavar="N", help="stacked recurrent layers")
     t.add_argument("--seq-len", type=_positive_int, metavar="N", help="truncated BPTT length")
@@ -322,6 +323,9 @@ def resolve_config(args):
         cfg["lr"] = DEFAULT_LR[args.optimizer]
     if args.lr is not None:
         cfg["lr"] = args.lr
+    if args.factors is not None and cfg["cell"] != "mrnn":
+        raise CharError(f"--factors applies to --cell mrnn, not {cfg['cell']}")
+    cfg["factors"] = (args.factors or cfg["hidden"]) if cfg["cell"] == "mrnn" else None
     cfg["momentum"] = args.momentum if args.momentum is not None else 0.0
     if cfg["momentum"] and cfg["optimizer"] not in ("sgd", "rmsprop"):
         raise CharError(f"--momentum applies to sgd and rmsprop, not {cfg['optimizer']}")
@@ -340,6 +344,8 @@ def check_resume_flags(args, cfg):
         v = getattr(args, key)
         if v is not None and v != cfg[key]:
             clashes.append(f"--{key.replace('_', '-')} {v} (checkpoint: {cfg[key]})")
+    if args.factors is not None and args.factors != cfg.get("factors"):
+        clashes.append(f"--factors {args.factors} (checkpoint: {cfg.get('factors')})")
     if clashes:
         raise CharError("--resume: these flags differ from the checkpoint's run: " + "; ".join(clashes) +
                         " (drop them, or start a new run in another --out)")
@@ -362,7 +368,8 @@ def describe(cfg, model, vocab_size):
     clip = "no clipping" if not cfg["clip"] else (
         f"clip each gradient element to ±{cfg['clip']:g}" if cfg["clip_mode"] == "value" else
         f"clip global grad norm to {cfg['clip']:g}")
-    return (f"model: {cfg['cell'].upper()} {cfg['layers']}x{cfg['hidden']}, vocabulary {vocab_size}, "
+    factors = f" with {cfg['factors']} factors" if cfg.get("factors") else ""
+    return (f"model: {cfg['cell'].upper()} {cfg['layers']}x{cfg['hidden']}{factors}, vocabulary {vocab_size}, "
             f"{model.num_parameters() / 1e6:.2f}M parameters (preset {cfg['preset']}); batch {cfg['batch']} x "
             f"seq-len {cfg['seq_len']}; {cfg['optimizer']} lr {cfg['lr']:g}; {clip}"
             + ("; loss summed over time" if cfg["loss_sum_over_time"] else ""))
@@ -436,7 +443,8 @@ def load_checkpoint(out):
         if meta.get("kind") != FORMAT:
             raise CheckpointError(f"{path} is not a `rnnfast char` checkpoint")
         cfg, vocab = meta["config"], meta["vocab"]
-        model = CharModel(len(vocab), cfg["cell"], cfg["hidden"], cfg["layers"], seed=cfg["seed"], init="default")
+        model = CharModel(len(vocab), cfg["cell"], cfg["hidden"], cfg["layers"], seed=cfg["seed"], init="default",
+                          factors=cfg.get("factors"))
         model.load_state_dict(decode(meta["weights"], arrays))
         meta["optimizer"] = decode(meta["optimizer"], arrays)
         meta["hidden"] = decode(meta["hidden"], arrays)
@@ -605,7 +613,7 @@ def train(args):
         corpus.update(description=desc, chars=len(text), sha256=text_sha256(text))
         rng = np.random.default_rng(cfg["seed"])
         model = CharModel(len(vocab), cfg["cell"], cfg["hidden"], cfg["layers"],
-                          seed=int(rng.integers(2**63 - 1)), init=cfg["init"])
+                          seed=int(rng.integers(2**63 - 1)), init=cfg["init"], factors=cfg["factors"])
         run = Run()
         meta = None
 

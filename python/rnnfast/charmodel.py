@@ -16,8 +16,9 @@ import numpy as np
 
 from . import nn
 from .layers import GRU, LSTM, RNN
+from .mrnn import MRNN
 
-CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
+CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU, "mrnn": MRNN}
 INITS = ("default", "min-char-rnn")
 
 
@@ -27,17 +28,23 @@ class CharModel:
     init="default" keeps the layers' own (PyTorch) initialisation; init="min-char-rnn" is Karpathy's
     min-char-rnn: weights N(0, 0.01^2), biases zero, and the recurrent layer's second bias (bias_hh; the
     lecture's RNN has one hidden bias) frozen at zero, see `freeze_extra_bias`.
+    cell="mrnn" is the multiplicative RNN with `factors` factors (default: hidden); `factors` is only for it.
     """
 
-    def __init__(self, vocab_size, cell="lstm", hidden=256, layers=1, seed=0, init="default", dtype="float32"):
+    def __init__(self, vocab_size, cell="lstm", hidden=256, layers=1, seed=0, init="default", dtype="float32",
+                 factors=None):
         if cell not in CELLS:
             raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}")
+        if factors is not None and cell != "mrnn":
+            raise ValueError(f"factors is for cell='mrnn', not {cell!r}")
         if init not in INITS:
             raise ValueError(f"init must be one of {INITS}, got {init!r}")
         self.vocab_size, self.cell, self.hidden, self.layers, self.init = vocab_size, cell, hidden, layers, init
         self.dtype = np.dtype(dtype)
         rng = np.random.default_rng(seed)
-        self.rnn = CELLS[cell](vocab_size, hidden, layers, dtype=dtype, seed=int(rng.integers(2**31)))
+        self.factors = (hidden if factors is None else factors) if cell == "mrnn" else None
+        extra = (self.factors,) if cell == "mrnn" else ()
+        self.rnn = CELLS[cell](vocab_size, hidden, *extra, layers, dtype=dtype, seed=int(rng.integers(2**31)))
         self.out = nn.Linear(hidden, vocab_size, dtype=dtype, seed=int(rng.integers(2**31)))
         if init == "min-char-rnn":
             for module in (self.rnn, self.out):

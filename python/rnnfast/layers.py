@@ -22,6 +22,9 @@ _WEIGHT_KEYS = (("weight_ih", "W_ih"), ("weight_hh", "W_hh"), ("bias_ih", "b_ih"
 
 class _RecurrentLayer(Module):
     _is_lstm = False
+    _engines = ENGINES            # engine name -> engine (see _engines.py); MRNN has its own
+    _has_cuda_engine = True       # device='cuda' runs rnnfast._cuda (MRNN: not yet)
+    _weight_keys = _WEIGHT_KEYS   # (parameter name prefix, engine's weight name)
 
     def __init__(self, cell, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  bidirectional=False, dtype="float32", *, learn_initial_state=False, engine="cpu",
@@ -34,8 +37,8 @@ class _RecurrentLayer(Module):
         self.bidirectional = _checks.boolean(bidirectional, "bidirectional")
         self.learn_initial_state = _checks.boolean(learn_initial_state, "learn_initial_state")
         self.dtype = _checks.as_dtype(dtype)
-        if not isinstance(engine, str) or engine not in ENGINES:
-            raise ValueError(f"engine must be one of {sorted(ENGINES)}, got {engine!r}")
+        if not isinstance(engine, str) or engine not in self._engines:
+            raise ValueError(f"engine must be one of {sorted(self._engines)}, got {engine!r}")
         self.engine = engine
         _check_device(device)  # the layer is built on the host, then moved (see the end of __init__)
         self.device = "cpu"
@@ -44,21 +47,16 @@ class _RecurrentLayer(Module):
         self._cache = None
         self._scratch = {}  # per (layer, direction): caches and workspaces reused across calls
 
-        G, H, D = GATES[cell], self.hidden_size, self.num_directions
-        # PyTorch's initialisation: every parameter uniform in (-1/sqrt(H), 1/sqrt(H)).
+        H, D = self.hidden_size, self.num_directions
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
             raise TypeError(f"seed must be an int or None, got {type(seed).__name__}")
         rng = np.random.default_rng(seed)
-        k = 1.0 / np.sqrt(H)
         self._params = {}
         for layer in range(self.num_layers):
             in_size = self.input_size if layer == 0 else D * H
             for d in range(D):
                 sfx = f"_l{layer}" + ("_reverse" if d else "")
-                shapes = {"weight_ih": (G * H, in_size), "weight_hh": (G * H, H)}
-                if self.bias:
-                    shapes.update(bias_ih=(G * H,), bias_hh=(G * H,))
-                for base, shape in shapes.items():
+                for base, (shape, k) in self._param_specs(in_size).items():
                     self._params[base + sfx] = rng.uniform(-k, k, shape).astype(self.dtype)
         if self.learn_initial_state:
             self._params["h0"] = np.zeros((self.num_layers * D, H), self.dtype)
@@ -77,9 +75,20 @@ class _RecurrentLayer(Module):
     # nn.Module: parameters by PyTorch name (live arrays), state dicts checked for names, shapes and
     # finiteness (e.g. a torch state dict converted with .numpy()), eval() saving nothing for backward.
 
+    def _param_specs(self, in_size):
+        """name prefix -> (shape, k) of one layer and direction, initialised uniform in (-k, k).
+
+        PyTorch's initialisation: every parameter with k = 1/sqrt(H).
+        """
+        GH, H = GATES[self._cell] * self.hidden_size, self.hidden_size
+        specs = {"weight_ih": (GH, in_size), "weight_hh": (GH, H)}
+        if self.bias:
+            specs.update(bias_ih=(GH,), bias_hh=(GH,))
+        return {base: (shape, 1.0 / np.sqrt(H)) for base, shape in specs.items()}
+
     def _weights(self, layer, d, store):
         sfx = f"_l{layer}" + ("_reverse" if d else "")
-        return {short: store.get(base + sfx) for base, short in _WEIGHT_KEYS}
+        return {short: store.get(base + sfx) for base, short in self._weight_keys}
 
     # ---- forward ------------------------------------------------------------------------------
     def forward(self, x, hx=None):
@@ -239,6 +248,8 @@ class _RecurrentLayer(Module):
         _check_device(device)
         if device == self.device:
             return self
+        if device == "cuda" and not self._has_cuda_engine:
+            raise NotImplementedError(f"{type(self).__name__} has no CUDA engine yet; use device='cpu'")
         if device == "cuda":
             from . import _cuda
             cp = _cuda.cupy()
@@ -269,7 +280,7 @@ class _RecurrentLayer(Module):
         if self.device == "cuda":
             from . import _cuda
             return _cuda.ENGINE
-        return ENGINES[self.engine]
+        return self._engines[self.engine]
 
     def __repr__(self):
         opts = [f"{self.input_size}", f"{self.hidden_size}"]

@@ -1,6 +1,7 @@
 """NumPy reference implementations (forward + backprop through time) of the
-single-layer, single-direction RNN / LSTM / GRU cells that rnnfast's fast
-kernels implement.  Pure NumPy; see :mod:`.cells` for the equations."""
+single-layer, single-direction RNN / LSTM / GRU / MRNN cells that rnnfast's fast
+kernels implement.  Pure NumPy; see :mod:`.cells` and :mod:`.mrnn` for the equations;
+:mod:`.rop` and :func:`mrnn_rop` give forward-mode R-ops (Jacobian-vector products)."""
 
 from .cells import (
     rnn_forward,
@@ -14,6 +15,8 @@ from .cells import (
 from .esn import reservoir_run, ridge_fit
 from .esn import spectral_radius as reservoir_spectral_radius
 from .min_char_rnn import MinCharRNN
+from .mrnn import mrnn_backward, mrnn_forward, mrnn_rop
+from .rop import rnn_rop
 
 __all__ = [
     "rnn_forward",
@@ -27,4 +30,8 @@ __all__ = [
     "reservoir_run",
     "ridge_fit",
     "reservoir_spectral_radius",
+    "mrnn_forward",
+    "mrnn_backward",
+    "mrnn_rop",
+    "rnn_rop",
 ]
