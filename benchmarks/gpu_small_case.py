@@ -16,7 +16,7 @@ failures = 0
 rng = np.random.default_rng(0)
 for make in (lambda **k: rnnfast.RNN(nonlinearity="tanh", **k), lambda **k: rnnfast.RNN(nonlinearity="relu", **k),
              rnnfast.LSTM, lambda **k: rnnfast.GRU(reset_after=True, **k),
-             lambda **k: rnnfast.GRU(reset_after=False, **k)):
+             lambda **k: rnnfast.GRU(reset_after=False, **k), lambda **k: rnnfast.MRNN(factors=6, **k)):
     for dtype in ("float32", "float64"):
         for N in (1, 3, 9):
             cpu = make(input_size=5, hidden_size=37, dtype=dtype, bidirectional=True, seed=N)

@@ -83,6 +83,35 @@ void reservoir_typed(int steps, int batch, int units, int population, ptr_t w_de
   rnnfast::reservoir_run_cuda<T>(p);
 }
 
+template <typename T>
+void mrnn_forward_typed(int steps, int batch, int hidden, int factors, bool reverse, bool training, ptr_t fx,
+                        ptr_t xh, ptr_t w_fh_t, ptr_t w_hf_t, ptr_t h0, ptr_t y, index_t ldy, ptr_t h_n, ptr_t h_prev,
+                        ptr_t h, ptr_t fh, ptr_t work, ptr_t stream) {
+  rnnfast::CudaMrnnForwardParams<T> p{};
+  p.steps = steps; p.batch = batch; p.hidden = hidden; p.factors = factors; p.reverse = reverse;
+  p.training = training;
+  p.fx = as<const T>(fx); p.xh = as<const T>(xh); p.w_fh_t = as<const T>(w_fh_t); p.w_hf_t = as<const T>(w_hf_t);
+  p.h0 = as<const T>(h0); p.y = as<T>(y); p.ldy = ldy; p.h_n = as<T>(h_n);
+  p.h_prev = as<T>(h_prev); p.h = as<T>(h); p.fh = as<T>(fh); p.work = as<T>(work);
+  p.stream = reinterpret_cast<void*>(stream);
+  py::gil_scoped_release release;
+  rnnfast::mrnn_forward_cuda<T>(p);
+}
+
+template <typename T>
+void mrnn_backward_typed(int steps, int batch, int hidden, int factors, bool reverse, ptr_t w_fh, ptr_t w_hf,
+                         ptr_t h, ptr_t fx, ptr_t fh, ptr_t dy, index_t lddy, ptr_t dh_n, ptr_t dA, ptr_t dFX,
+                         ptr_t dFH, ptr_t dh0, ptr_t work, ptr_t stream) {
+  rnnfast::CudaMrnnBackwardParams<T> p{};
+  p.steps = steps; p.batch = batch; p.hidden = hidden; p.factors = factors; p.reverse = reverse;
+  p.w_fh = as<const T>(w_fh); p.w_hf = as<const T>(w_hf); p.h = as<const T>(h); p.fx = as<const T>(fx);
+  p.fh = as<const T>(fh); p.dy = as<const T>(dy); p.lddy = lddy; p.dh_n = as<const T>(dh_n);
+  p.dA = as<T>(dA); p.dFX = as<T>(dFX); p.dFH = as<T>(dFH); p.dh0 = as<T>(dh0); p.work = as<T>(work);
+  p.stream = reinterpret_cast<void*>(stream);
+  py::gil_scoped_release release;
+  rnnfast::mrnn_backward_cuda<T>(p);
+}
+
 }  // namespace
 
 void register_cuda(py::module_& m) {
@@ -136,4 +165,36 @@ void register_cuda(py::module_& m) {
         py::arg("w_dense"), py::arg("indptr"), py::arg("indices"), py::arg("values"), py::arg("uproj"),
         py::arg("bias"), py::arg("sr_scale"), py::arg("in_scale"), py::arg("leak"), py::arg("x0"),
         py::arg("states"), py::arg("stream"));
+  m.def("cuda_mrnn_workspace_size", &rnnfast::cuda_mrnn_workspace_size, py::arg("batch"), py::arg("hidden"),
+        py::arg("factors"), py::arg("backward"));
+  m.def("cuda_mrnn_forward",
+        [](const std::string& dtype, int steps, int batch, int hidden, int factors, bool reverse, bool training,
+           ptr_t fx, ptr_t xh, ptr_t w_fh_t, ptr_t w_hf_t, ptr_t h0, ptr_t y, index_t ldy, ptr_t h_n, ptr_t h_prev,
+           ptr_t h, ptr_t fh, ptr_t work, ptr_t stream) {
+          check_sizes(steps, batch, hidden);
+          if (factors < 1) throw std::invalid_argument("rnnfast._core: factors must be >= 1");
+          (is_float32(dtype) ? mrnn_forward_typed<float> : mrnn_forward_typed<double>)(
+              steps, batch, hidden, factors, reverse, training, fx, xh, w_fh_t, w_hf_t, h0, y, ldy, h_n, h_prev, h,
+              fh, work, stream);
+        },
+        "Queue one layer, one direction of the multiplicative RNN forward on a CUDA stream.",
+        py::arg("dtype"), py::arg("steps"), py::arg("batch"), py::arg("hidden"), py::arg("factors"),
+        py::arg("reverse"), py::arg("training"), py::arg("fx"), py::arg("xh"), py::arg("w_fh_t"), py::arg("w_hf_t"),
+        py::arg("h0"), py::arg("y"), py::arg("ldy"), py::arg("h_n"), py::arg("h_prev"), py::arg("h"), py::arg("fh"),
+        py::arg("work"), py::arg("stream"));
+  m.def("cuda_mrnn_backward",
+        [](const std::string& dtype, int steps, int batch, int hidden, int factors, bool reverse, ptr_t w_fh,
+           ptr_t w_hf, ptr_t h, ptr_t fx, ptr_t fh, ptr_t dy, index_t lddy, ptr_t dh_n, ptr_t dA, ptr_t dFX,
+           ptr_t dFH, ptr_t dh0, ptr_t work, ptr_t stream) {
+          check_sizes(steps, batch, hidden);
+          if (factors < 1) throw std::invalid_argument("rnnfast._core: factors must be >= 1");
+          (is_float32(dtype) ? mrnn_backward_typed<float> : mrnn_backward_typed<double>)(
+              steps, batch, hidden, factors, reverse, w_fh, w_hf, h, fx, fh, dy, lddy, dh_n, dA, dFX, dFH, dh0,
+              work, stream);
+        },
+        "Queue one layer, one direction of the multiplicative RNN backward through time on a CUDA stream.",
+        py::arg("dtype"), py::arg("steps"), py::arg("batch"), py::arg("hidden"), py::arg("factors"),
+        py::arg("reverse"), py::arg("w_fh"), py::arg("w_hf"), py::arg("h"), py::arg("fx"), py::arg("fh"),
+        py::arg("dy"), py::arg("lddy"), py::arg("dh_n"), py::arg("dA"), py::arg("dFX"), py::arg("dFH"),
+        py::arg("dh0"), py::arg("work"), py::arg("stream"));
 }

@@ -15,6 +15,7 @@ CELLS = {
     "lstm": lambda **k: rnnfast.LSTM(**k),
     "gru": lambda **k: rnnfast.GRU(reset_after=True, **k),
     "gru_cho": lambda **k: rnnfast.GRU(reset_after=False, **k),
+    "mrnn": lambda **k: rnnfast.MRNN(factors=7, **k),
 }
 
 # (T, N, C, H, options): batch sizes around the kernels' row blocks (1, 4, 8), hidden sizes around the

@@ -22,24 +22,18 @@
 
 #include "rnnfast/cell_math.h"
 #include "rnnfast/recurrent_cuda.h"
+#include "step_kernel.cuh"
 
 namespace rnnfast {
 namespace {
 
-void cuda_check(cudaError_t err, const char* what, const char* file, int line) {
-  if (err != cudaSuccess)
-    throw std::runtime_error(std::string("CUDA error in ") + what + " (" + file + ":" + std::to_string(line) +
-                             "): " + cudaGetErrorString(err));
-}
-#define RNNFAST_CUDA_CHECK(expr) cuda_check((expr), #expr, __FILE__, __LINE__)
-
-constexpr int kWarps = 8;   // warps per block, each summing a share of k
-constexpr int kUnits = 32;  // hidden units per block, one per lane
+using namespace cuda_detail;
 
 // Everything one step's kernel reads and writes, with the per-step slices already offset to step t.
 template <typename T>
 struct StepArgs {
-  int N, H, GH;
+  using value_type = T;
+  int N, H, GH;  // H: the units a launch covers (one per lane) and the distance between a unit's gates
   // the product: out[n][g] = sum_{k<K} V[n*ldv + k] * M[k*ldm + col0 + g*H + j]; V == nullptr gives 0
   const T* V; index_t ldv;
   const T* M; index_t ldm;
@@ -251,89 +245,6 @@ struct InitialStateGradient {  // after the last step: dh0 = dGh_first W_hh + ca
     a.dh0[nh] = hp[0] + a.carry[nh];
   }
 };
-
-// ---- the step kernel --------------------------------------------------------------------------------
-// Shared memory: kWarps * GM * NB * 32 values (32 KB for float LSTM with NB = 8 and double with NB = 4).
-template <typename T, typename Epi, int NB>
-__global__ void __launch_bounds__(kWarps * 32) step_kernel(const StepArgs<T> a) {
-  constexpr int GM = Epi::GM;
-  __shared__ T partial[kWarps][GM * NB][kUnits];
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const int j = blockIdx.x * kUnits + lane;
-  const int n0 = blockIdx.y * NB;
-  const bool unit = j < a.H;
-
-  T acc[GM][NB];
-#pragma unroll
-  for (int g = 0; g < GM; ++g)
-#pragma unroll
-    for (int i = 0; i < NB; ++i) acc[g][i] = T(0);
-
-  if (a.V != nullptr && unit) {
-    const int k0 = int(index_t(a.K) * warp / kWarps), k1 = int(index_t(a.K) * (warp + 1) / kWarps);
-    const T* v[NB];
-#pragma unroll
-    for (int i = 0; i < NB; ++i) v[i] = a.V + index_t(min(n0 + i, a.N - 1)) * a.ldv;  // rows past N: discarded
-    const T* m = a.M + a.col0 + j;
-#pragma unroll 4
-    for (int k = k0; k < k1; ++k) {
-      T w[GM];
-#pragma unroll
-      for (int g = 0; g < GM; ++g) w[g] = m[index_t(k) * a.ldm + index_t(g) * a.H];
-#pragma unroll
-      for (int i = 0; i < NB; ++i) {
-        const T x = v[i][k];  // the same address across the warp: one broadcast load
-#pragma unroll
-        for (int g = 0; g < GM; ++g) acc[g][i] += w[g] * x;
-      }
-    }
-  }
-#pragma unroll
-  for (int g = 0; g < GM; ++g)
-#pragma unroll
-    for (int i = 0; i < NB; ++i) partial[warp][g * NB + i][lane] = acc[g][i];
-  __syncthreads();
-
-  for (int i = warp; i < NB; i += kWarps) {
-    const int n = n0 + i;
-    if (n >= a.N || !unit) continue;
-    T hp[GM];
-#pragma unroll
-    for (int g = 0; g < GM; ++g) {
-      T s = T(0);
-#pragma unroll
-      for (int q = 0; q < kWarps; ++q) s += partial[q][g * NB + i][lane];
-      hp[g] = s;
-    }
-    Epi::apply(a, n, j, hp);
-  }
-}
-
-template <typename T>
-constexpr int max_rows() {
-  return sizeof(T) == 4 ? 8 : 4;
-}
-
-template <typename T, typename Epi, int NB>
-void launch_rows(const StepArgs<T>& a, cudaStream_t stream) {
-  const dim3 grid((a.H + kUnits - 1) / kUnits, (a.N + NB - 1) / NB);
-  if (grid.y > 65535u) throw std::invalid_argument("recurrent CUDA engine: batch too large for one launch");
-  step_kernel<T, Epi, NB><<<grid, kWarps * 32, 0, stream>>>(a);
-  RNNFAST_CUDA_CHECK(cudaGetLastError());
-}
-
-template <typename T, typename Epi>
-void launch(const StepArgs<T>& a, cudaStream_t stream) {
-  if (a.N >= max_rows<T>()) launch_rows<T, Epi, max_rows<T>()>(a, stream);
-  else if (a.N > 1) launch_rows<T, Epi, 4>(a, stream);
-  else launch_rows<T, Epi, 1>(a, stream);
-}
-
-template <typename T>
-void copy_or_zero(T* dst, const T* src, index_t n, cudaStream_t stream) {
-  if (src) RNNFAST_CUDA_CHECK(cudaMemcpyAsync(dst, src, sizeof(T) * n, cudaMemcpyDeviceToDevice, stream));
-  else RNNFAST_CUDA_CHECK(cudaMemsetAsync(dst, 0, sizeof(T) * n, stream));  // all-zero bits are 0.0
-}
 
 template <typename T, Cell K>
 void forward_loop(const CudaForwardParams<T>& p) {

@@ -7,21 +7,14 @@
 // The input projection W_in u of all steps is one GEMM done by the caller (CuPy).
 #include <cuda_runtime.h>
 
-#include <stdexcept>
-#include <string>
-
 #include "rnnfast/cell_math.h"
 #include "rnnfast/recurrent_cuda.h"
+#include "step_kernel.cuh"
 
 namespace rnnfast {
 namespace {
 
-void cuda_check(cudaError_t err, const char* what, const char* file, int line) {
-  if (err != cudaSuccess)
-    throw std::runtime_error(std::string("CUDA error in ") + what + " (" + file + ":" + std::to_string(line) +
-                             "): " + cudaGetErrorString(err));
-}
-#define RNNFAST_CUDA_CHECK(expr) cuda_check((expr), #expr, __FILE__, __LINE__)
+using namespace cuda_detail;
 
 constexpr int kThreads = 256;
 

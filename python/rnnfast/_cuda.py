@@ -197,3 +197,72 @@ def reservoir_run(u3, w, indptr, indices, values, w_in, bias, sr_scale, in_scale
                              _ptr(bias_d), _ptr(sr_d), _ptr(in_d), _ptr(leak_d), _ptr(x0_d), _ptr(states),
                              cp.cuda.get_current_stream().ptr)
     return states, states[T - 1].copy()
+
+
+class MrnnCudaEngine:
+    """The multiplicative RNN on the GPU (csrc/cuda/mrnn.cu): the interface of rnnfast.mrnn's engines."""
+
+    name = "cuda"
+
+    def forward(self, cell, x, h0, c0, w, out, reverse, training, scratch=None):
+        cp = cupy()
+        T, N, C = x.shape
+        F, H = w["W_fh"].shape
+        dt = x.dtype
+        x2 = x.reshape(T * N, C)
+        fx = _buffer(cp, scratch, "fx", (T, N, F), dt)  # f_x of all steps (kept for backward)
+        cp.matmul(x2, w["W_fx"].T, out=fx.reshape(T * N, F))
+        xh = _buffer(cp, scratch, "xh", (T, N, H), dt)
+        cp.matmul(x2, w["W_hx"].T, out=xh.reshape(T * N, H))
+        if w["b"] is not None:
+            xh += w["b"]
+        w_fh_t = cp.ascontiguousarray(w["W_fh"].T)
+        w_hf_t = cp.ascontiguousarray(w["W_hf"].T)
+        h_prev = h = fh = None
+        if training:
+            h_prev = _buffer(cp, scratch, "h_prev", (T, N, H), dt)
+            h = _buffer(cp, scratch, "h", (T, N, H), dt)
+            fh = _buffer(cp, scratch, "fh", (T, N, F), dt)
+        work = _buffer(cp, scratch, "work", (_core.cuda_mrnn_workspace_size(N, H, F, False),), dt)
+        y = out["y"]
+        _core.cuda_mrnn_forward(dt.name, T, N, H, F, bool(reverse), bool(training), _ptr(fx), _ptr(xh),
+                                _ptr(w_fh_t), _ptr(w_hf_t), _ptr(h0), _ptr(y), _row_stride(y, "y"),
+                                _ptr(out["h_n"]), _ptr(h_prev), _ptr(h), _ptr(fh), _ptr(work),
+                                cp.cuda.get_current_stream().ptr)
+        if not training:
+            return None
+        return dict(x=x, w=w, h_prev=h_prev, h=h, fx=fx, fh=fh, reverse=reverse)
+
+    def backward(self, cache, dy, dh_n, dc_n, dx, accumulate_dx, dh0, dc0, grads, scratch=None):
+        cp = cupy()
+        x, w = cache["x"], cache["w"]
+        T, N, C = x.shape
+        F, H = w["W_fh"].shape
+        dt = x.dtype
+        dA = _buffer(cp, scratch, "dA", (T, N, H), dt)
+        dFX = _buffer(cp, scratch, "dFX", (T, N, F), dt)
+        dFH = _buffer(cp, scratch, "dFH", (T, N, F), dt)
+        work = _buffer(cp, scratch, "work_backward", (_core.cuda_mrnn_workspace_size(N, H, F, True),), dt)
+        _core.cuda_mrnn_backward(dt.name, T, N, H, F, bool(cache["reverse"]), _ptr(w["W_fh"]), _ptr(w["W_hf"]),
+                                 _ptr(cache["h"]), _ptr(cache["fx"]), _ptr(cache["fh"]), _ptr(dy),
+                                 0 if dy is None else _row_stride(dy, "dy"), _ptr(dh_n), _ptr(dA), _ptr(dFX),
+                                 _ptr(dFH), _ptr(dh0), _ptr(work), cp.cuda.get_current_stream().ptr)
+        # the large GEMMs over all steps (cuBLAS); m = f_x * f_h is recomputed rather than stored
+        dA2, dFX2, dFH2 = dA.reshape(T * N, H), dFX.reshape(T * N, F), dFH.reshape(T * N, F)
+        x2 = x.reshape(T * N, C)
+        m2 = (cache["fx"] * cache["fh"]).reshape(T * N, F)
+        grads["W_hf"] += dA2.T @ m2
+        grads["W_hx"] += dA2.T @ x2
+        grads["W_fx"] += dFX2.T @ x2
+        grads["W_fh"] += dFH2.T @ cache["h_prev"].reshape(T * N, H)
+        if grads["b"] is not None:
+            grads["b"] += dA2.sum(axis=0)
+        dx_new = dA2 @ w["W_hx"] + dFX2 @ w["W_fx"]
+        dx2 = dx.reshape(T * N, C)
+        if accumulate_dx:
+            dx2 += dx_new
+        else:
+            dx2[...] = dx_new
+
+
+MRNN_ENGINE = MrnnCudaEngine()

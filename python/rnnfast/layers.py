@@ -23,7 +23,8 @@ _WEIGHT_KEYS = (("weight_ih", "W_ih"), ("weight_hh", "W_hh"), ("bias_ih", "b_ih"
 class _RecurrentLayer(Module):
     _is_lstm = False
     _engines = ENGINES            # engine name -> engine (see _engines.py); MRNN has its own
-    _has_cuda_engine = True       # device='cuda' runs rnnfast._cuda (MRNN: not yet)
+    _has_cuda_engine = True       # device='cuda' runs rnnfast._cuda's engine named by _cuda_engine
+    _cuda_engine = "ENGINE"
     _weight_keys = _WEIGHT_KEYS   # (parameter name prefix, engine's weight name)
 
     def __init__(self, cell, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
@@ -279,7 +280,7 @@ class _RecurrentLayer(Module):
     def _engine(self):
         if self.device == "cuda":
             from . import _cuda
-            return _cuda.ENGINE
+            return getattr(_cuda, self._cuda_engine)
         return self._engines[self.engine]
 
     def __repr__(self):

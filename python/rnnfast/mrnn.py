@@ -98,7 +98,7 @@ class MRNN(_RecurrentLayer):
     """
 
     _engines = ENGINES
-    _has_cuda_engine = False
+    _cuda_engine = "MRNN_ENGINE"
     _weight_keys = (("weight_fx", "W_fx"), ("weight_fh", "W_fh"), ("weight_hf", "W_hf"), ("weight_hx", "W_hx"),
                     ("bias", "b"))
 

@@ -100,3 +100,58 @@ template <typename T>
 void reservoir_run_cuda(const CudaReservoirParams<T>& p);
 
 }  // namespace rnnfast
+
+namespace rnnfast {
+
+// The factored multiplicative RNN (rnnfast/mrnn.h) on the GPU. The caller computes, for all steps,
+// fx = x W_fx^T [T,N,F] and xh = x W_hx^T + b [T,N,H]; each step runs two fused launches:
+//   f_h = h W_fh^T, m = fx * f_h           (units: the F factors)
+//   h   = tanh(m W_hf^T + xh)              (units: the H hidden units)
+// Backward per step: da = (dy + dFH_next W_fh + carry) * (1 - h^2); dm = da W_hf; dFX = dm fh; dFH = dm fx;
+// the caller finishes with the weight GEMMs over all steps (dA: W_hf, W_hx, b; dFX: W_fx; dFH: W_fh).
+template <typename T>
+struct CudaMrnnForwardParams {
+  int steps, batch, hidden, factors;  // T, N, H, F
+  bool reverse, training;
+  const T* fx;                // [T,N,F]
+  const T* xh;                // [T,N,H]
+  const T* w_fh_t;            // [H,F]  W_fh transposed
+  const T* w_hf_t;            // [F,H]  W_hf transposed
+  const T* h0;                // [N,H] or nullptr
+  T* y; index_t ldy;          // [T,N,H] rows of ldy
+  T* h_n;                     // [N,H]
+  T* h_prev;                  // [T,N,H] cache (training)
+  T* h;                       // [T,N,H] cache (training)
+  T* fh;                      // [T,N,F] cache (training)
+  T* work;                    // cuda_mrnn_workspace_size(..., false)
+  void* stream;
+};
+
+template <typename T>
+struct CudaMrnnBackwardParams {
+  int steps, batch, hidden, factors;
+  bool reverse;
+  const T* w_fh;              // [F,H]
+  const T* w_hf;              // [H,F]
+  const T* h;                 // [T,N,H] forward cache
+  const T* fx;                // [T,N,F]
+  const T* fh;                // [T,N,F]
+  const T* dy; index_t lddy;  // [T,N,H] or nullptr
+  const T* dh_n;              // [N,H] or nullptr
+  T* dA;                      // [T,N,H] out: gradient on the pre-activation a
+  T* dFX;                     // [T,N,F] out
+  T* dFH;                     // [T,N,F] out
+  T* dh0;                     // [N,H] out
+  T* work;                    // cuda_mrnn_workspace_size(..., true)
+  void* stream;
+};
+
+index_t cuda_mrnn_workspace_size(int batch, int hidden, int factors, bool backward);
+
+template <typename T>
+void mrnn_forward_cuda(const CudaMrnnForwardParams<T>& p);
+
+template <typename T>
+void mrnn_backward_cuda(const CudaMrnnBackwardParams<T>& p);
+
+}  // namespace rnnfast

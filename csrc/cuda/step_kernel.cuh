@@ -1,0 +1,116 @@
+// The per-step kernel shared by the CUDA time loops (recurrent.cu, mrnn.cu): a block of 32 output
+// units (one per lane, so matrix rows are read coalesced) x 8 warps that each sum an eighth of k, for
+// NB batch rows; the partial sums meet in shared memory and each warp finishes one row through an
+// epilogue (Epi::apply(args, n, j, sums[GM])) that holds the cell's element-wise math.
+//
+//   sums[g] of (n, j) = sum_{k<K} V[n*ldv + k] * M[k*ldm + col0 + g*H + j]     (V == nullptr: zeros)
+//
+// Args: any struct with value_type and the fields N, H (units), V, ldv, M, ldm, col0, K.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <stdexcept>
+#include <string>
+
+#include "rnnfast/common.h"
+
+namespace rnnfast {
+namespace cuda_detail {
+
+inline void cuda_check(cudaError_t err, const char* what, const char* file, int line) {
+  if (err != cudaSuccess)
+    throw std::runtime_error(std::string("CUDA error in ") + what + " (" + file + ":" + std::to_string(line) +
+                             "): " + cudaGetErrorString(err));
+}
+#define RNNFAST_CUDA_CHECK(expr) cuda_check((expr), #expr, __FILE__, __LINE__)
+
+constexpr int kWarps = 8;   // warps per block, each summing a share of k
+constexpr int kUnits = 32;  // hidden units per block, one per lane
+
+// ---- the step kernel --------------------------------------------------------------------------------
+// Shared memory: kWarps * GM * NB * 32 values (32 KB for float LSTM with NB = 8 and double with NB = 4).
+template <typename Args, typename Epi, int NB>
+__global__ void __launch_bounds__(kWarps * 32) step_kernel(const Args a) {
+  using T = typename Args::value_type;
+  constexpr int GM = Epi::GM;
+  __shared__ T partial[kWarps][GM * NB][kUnits];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int j = blockIdx.x * kUnits + lane;
+  const int n0 = blockIdx.y * NB;
+  const bool unit = j < a.H;
+
+  T acc[GM][NB];
+#pragma unroll
+  for (int g = 0; g < GM; ++g)
+#pragma unroll
+    for (int i = 0; i < NB; ++i) acc[g][i] = T(0);
+
+  if (a.V != nullptr && unit) {
+    const int k0 = int(index_t(a.K) * warp / kWarps), k1 = int(index_t(a.K) * (warp + 1) / kWarps);
+    const T* v[NB];
+#pragma unroll
+    for (int i = 0; i < NB; ++i) v[i] = a.V + index_t(min(n0 + i, a.N - 1)) * a.ldv;  // rows past N: discarded
+    const T* m = a.M + a.col0 + j;
+#pragma unroll 4
+    for (int k = k0; k < k1; ++k) {
+      T w[GM];
+#pragma unroll
+      for (int g = 0; g < GM; ++g) w[g] = m[index_t(k) * a.ldm + index_t(g) * a.H];
+#pragma unroll
+      for (int i = 0; i < NB; ++i) {
+        const T x = v[i][k];  // the same address across the warp: one broadcast load
+#pragma unroll
+        for (int g = 0; g < GM; ++g) acc[g][i] += w[g] * x;
+      }
+    }
+  }
+#pragma unroll
+  for (int g = 0; g < GM; ++g)
+#pragma unroll
+    for (int i = 0; i < NB; ++i) partial[warp][g * NB + i][lane] = acc[g][i];
+  __syncthreads();
+
+  for (int i = warp; i < NB; i += kWarps) {
+    const int n = n0 + i;
+    if (n >= a.N || !unit) continue;
+    T hp[GM];
+#pragma unroll
+    for (int g = 0; g < GM; ++g) {
+      T s = T(0);
+#pragma unroll
+      for (int q = 0; q < kWarps; ++q) s += partial[q][g * NB + i][lane];
+      hp[g] = s;
+    }
+    Epi::apply(a, n, j, hp);
+  }
+}
+
+template <typename T>
+constexpr int max_rows() {
+  return sizeof(T) == 4 ? 8 : 4;
+}
+
+template <typename Args, typename Epi, int NB>
+void launch_rows(const Args& a, cudaStream_t stream) {
+  const dim3 grid((a.H + kUnits - 1) / kUnits, (a.N + NB - 1) / NB);
+  if (grid.y > 65535u) throw std::invalid_argument("recurrent CUDA engine: batch too large for one launch");
+  step_kernel<Args, Epi, NB><<<grid, kWarps * 32, 0, stream>>>(a);
+  RNNFAST_CUDA_CHECK(cudaGetLastError());
+}
+
+template <typename T, typename Epi, typename Args>
+void launch(const Args& a, cudaStream_t stream) {
+  if (a.N >= max_rows<T>()) launch_rows<Args, Epi, max_rows<T>()>(a, stream);
+  else if (a.N > 1) launch_rows<Args, Epi, 4>(a, stream);
+  else launch_rows<Args, Epi, 1>(a, stream);
+}
+
+template <typename T>
+inline void copy_or_zero(T* dst, const T* src, index_t n, cudaStream_t stream) {
+  if (src) RNNFAST_CUDA_CHECK(cudaMemcpyAsync(dst, src, sizeof(T) * n, cudaMemcpyDeviceToDevice, stream));
+  else RNNFAST_CUDA_CHECK(cudaMemsetAsync(dst, 0, sizeof(T) * n, stream));  // all-zero bits are 0.0
+}
+
+}  // namespace cuda_detail
+}  // namespace rnnfast
