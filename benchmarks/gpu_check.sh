@@ -14,7 +14,9 @@
 set -uo pipefail
 OUT="${1:?usage: gpu_check.sh OUT_DIR}"
 mkdir -p "$OUT"
+OUT="$(cd "$OUT" && pwd)"
 exec > >(tee -a "$OUT/gpu_check.log") 2>&1
+TEE_PID=$!
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3}"
 SITE=/tmp/rnnfast-site
@@ -54,8 +56,11 @@ cpu_tests() {  # the CPU suite on this machine too (quick; catches a build that 
 if [ "${STATUS[build]}" = pass ]; then
   run_check gpu_tests gpu_tests
   run_check cpu_layer_tests cpu_tests
+  export RNNFAST_NO_POOL=1  # exact allocations for the sanitizers (see gpu_small_case.py)
   run_check memcheck compute-sanitizer --tool memcheck --leak-check no --error-exitcode 3 "$PY" benchmarks/gpu_small_case.py
   run_check racecheck compute-sanitizer --tool racecheck --error-exitcode 3 "$PY" benchmarks/gpu_small_case.py
+  run_check initcheck compute-sanitizer --tool initcheck --error-exitcode 3 "$PY" benchmarks/gpu_small_case.py
+  unset RNNFAST_NO_POOL
   run_check bench timeout 240 "$PY" benchmarks/bench_gpu.py --out "$OUT/bench_gpu.json"
 fi
 
@@ -67,7 +72,7 @@ fi
   echo "  \"dirty\": $( [ -n "$(git status --porcelain 2>/dev/null)" ] && echo true || echo false),"
   echo "  \"checks\": {"
   first=1
-  for name in build gpu_tests cpu_layer_tests memcheck racecheck bench; do
+  for name in build gpu_tests cpu_layer_tests memcheck racecheck initcheck bench; do
     [ -n "${STATUS[$name]:-}" ] || continue
     [ $first = 1 ] || echo ","
     printf '    "%s": {"status": "%s", "seconds": %s}' "$name" "${STATUS[$name]}" "${SECONDS_OF[$name]}"
@@ -78,4 +83,8 @@ fi
   echo "}"
 } > "$OUT/gpu_check.json"
 cat "$OUT/gpu_check.json"
-for name in "${!STATUS[@]}"; do [ "${STATUS[$name]}" = pass ] || exit 1; done
+rc=0
+for name in "${!STATUS[@]}"; do [ "${STATUS[$name]}" = pass ] || rc=1; done
+exec >&- 2>&-
+wait "$TEE_PID" 2>/dev/null  # the log is complete before the folder is collected
+exit $rc

@@ -22,6 +22,8 @@ CELLS = {
 # 32-unit blocks, both directions, two layers, no bias.
 SHAPES = [
     (1, 1, 3, 5, {}),
+    (5, 1, 3, 20, {}),
+    (4, 1, 2, 12, {"batch_first": True}),
     (7, 3, 4, 33, {}),
     (5, 8, 6, 32, {"bidirectional": True}),
     (4, 17, 5, 40, {"num_layers": 2}),
@@ -132,6 +134,22 @@ def test_cuda_learned_initial_state_and_unbatched(cp):
     np.testing.assert_allclose(cp.asnumpy(y_g), y_c, rtol=1e-12, atol=1e-12)
     for k in ("h0", "c0", "weight_hh_l0"):
         np.testing.assert_allclose(cp.asnumpy(gpu.grads[k]), cpu.grads[k], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("cell", list(CELLS))
+def test_cuda_unbatched_matches_cpu(cp, cell):
+    rng = np.random.default_rng(6)
+    cpu = CELLS[cell](input_size=3, hidden_size=21, dtype="float64", seed=2)
+    gpu = CELLS[cell](input_size=3, hidden_size=21, dtype="float64").to("cuda")
+    gpu.load_state_dict(cpu.state_dict())
+    x, dy = rng.standard_normal((7, 3)), rng.standard_normal((7, 21))
+    y_c, _ = cpu(x)
+    dx_c, _ = cpu.backward(dy)
+    y_g, _ = gpu(cp.asarray(x))
+    dx_g, _ = gpu.backward(cp.asarray(dy))
+    np.testing.assert_allclose(cp.asnumpy(y_g), y_c, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(cp.asnumpy(dx_g), dx_c, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.gpu

@@ -5,6 +5,10 @@ it, and dx, dW_ih, dW_hh and the bias gradients after backward. The kernels run 
 nothing here synchronises the device or the host, so a forward + backward can be captured in a CUDA
 graph. Every array is allocated with CuPy (its memory pool); the C++ side only computes.
 
+A layer reuses its internal buffers (projections, cache, workspace) from one call to the next, ordered by
+the stream: call one layer from one stream at a time (as with a torch module), or synchronise between
+streams yourself.
+
 Imported only when a layer is put on device='cuda' (CuPy is an optional dependency: rnnfast[cuda]).
 """
 
@@ -14,8 +18,14 @@ from . import _checks, _core
 from ._engines import GATES, GRU, GRU_CHO, LSTM
 
 
+_CUPY = None
+
+
 def cupy():
     """The cupy module, or a clear error when it is missing or rnnfast has no usable GPU."""
+    global _CUPY
+    if _CUPY is not None:
+        return _CUPY
     from . import build_info
 
     info = build_info()
@@ -26,6 +36,7 @@ def cupy():
         import cupy as cp
     except ImportError:
         raise RuntimeError("device='cuda' needs CuPy: pip install 'rnnfast[cuda]' (or cupy-cuda13x)") from None
+    _CUPY = cp
     return cp
 
 
@@ -81,12 +92,19 @@ def _ptr(a):
 
 
 def _row_stride(a, name):
-    """Rows of a [T,N,H] view (possibly a column slice of [T,N,2H]): elements between rows, checked."""
+    """Elements between the rows of a [T,N,W] view (e.g. a column slice of [T,N,2H]), checked.
+
+    The kernels address row n of step t at t*N*ld + n*ld: with N == 1 the row stride comes from the time
+    axis (CuPy gives new or size-1 axes arbitrary strides), as the CPU bindings do.
+    """
+    T, N, W = a.shape
     item = a.dtype.itemsize
     st = a.strides
-    if st[2] != item or st[1] % item or st[0] != a.shape[1] * st[1]:
-        raise ValueError(f"{name} must be a [T,N,H] array with unit column stride and evenly spaced rows")
-    return st[1] // item
+    row = st[1] if N > 1 else (st[0] if T > 1 else W * item)
+    if (W > 1 and st[2] != item) or row % item or row // item < W or (T > 1 and st[0] != N * row):
+        raise ValueError(f"{name} must be a [T,N,W] array with unit column stride and evenly spaced rows, "
+                         f"got strides {st}")
+    return row // item
 
 
 def _buffer(cp, scratch, key, shape, dtype):
@@ -151,6 +169,8 @@ class CudaEngine:
         dG2 = dG.reshape(T * N, GH)
         dGh2 = dGh.reshape(T * N, GH)
         x2 = x.reshape(T * N, C)
+        if not dx.flags.c_contiguous:
+            raise ValueError("dx must be C-contiguous for the CUDA engine")
         dx2 = dx.reshape(T * N, C)
         if accumulate_dx:
             dx2 += dG2 @ w["W_ih"]
@@ -258,6 +278,8 @@ class MrnnCudaEngine:
         if grads["b"] is not None:
             grads["b"] += dA2.sum(axis=0)
         dx_new = dA2 @ w["W_hx"] + dFX2 @ w["W_fx"]
+        if not dx.flags.c_contiguous:
+            raise ValueError("dx must be C-contiguous for the CUDA engine")
         dx2 = dx.reshape(T * N, C)
         if accumulate_dx:
             dx2 += dx_new
