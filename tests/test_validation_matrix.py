@@ -398,6 +398,207 @@ for kind in LAYERS:
 
 
 # ---------------------------------------------------------------------------------------------
+# echo state networks
+# ---------------------------------------------------------------------------------------------
+
+I_ESN, N_RES, O_ESN, B_ESN = 2, 8, 1, 3
+U3 = x_of((4, B_ESN, I_ESN), np.float64, seed=3)   # (T, B, I): ndim-1 and ndim+1 are then errors
+Y3 = x_of((4, B_ESN, O_ESN), np.float64, seed=4)
+ESN_CONVERTS = {k: SameAs(astype(np.float64)) for k in ("int64", "int32", "float16", "other-float", "big-endian")}
+
+
+def make_esn(fitted=False, **kw):
+    e = ESN(I_ESN, N_RES, O_ESN, seed=0, density=0.5, **kw)
+    if fitted:
+        e.fit(U3, Y3)
+        e.reset()
+    return e
+
+
+FITTED = make_esn(fitted=True)
+
+array_arg("esn.run_reservoir", "u", lambda v: make_esn().run_reservoir(v), U3, override=ESN_CONVERTS)
+array_arg("esn.predict", "u", lambda v: ESN.predict(_fresh_fitted(), v), U3, override=ESN_CONVERTS)
+array_arg("esn.fit", "u", lambda v: make_esn().fit(v, Y3).W_out, U3, override=ESN_CONVERTS)
+array_arg("esn.fit", "y", lambda v: make_esn().fit(U3, v).W_out, Y3, override=ESN_CONVERTS)
+array_arg("esn.run_population", "u", lambda v: run_population(v, FITTED, spectral_radii=[0.5, 0.9]), U3,
+          override=ESN_CONVERTS)
+array_arg("esn.population_sweep", "u_train", lambda v: population_sweep(
+    FITTED, v, Y3, U3, Y3, spectral_radii=[0.5, 0.9])["scores"], U3, override=ESN_CONVERTS)
+
+
+def _fresh_fitted():
+    e = make_esn()
+    e.W_out, e.b_out = FITTED.W_out.copy(), FITTED.b_out.copy()
+    return e
+
+
+def _set_state(v):
+    e = make_esn()
+    e.state = v
+    return e.state
+
+
+array_arg("esn.state", "state", _set_state, x_of((B_ESN, N_RES), np.float64),
+          override=dict(ESN_CONVERTS, list=SameAs(np.asarray)),
+          skip=("py-float",))
+add("esn.state:state:py-float", lambda: _set_state(1.5), Raises(ValueError, "state"))
+
+FB = ESN(1, N_RES, 1, seed=0, feedback=True).fit(U3[:, :, :1], Y3)
+
+
+def _generate_fb(v):
+    e = ESN(1, N_RES, 1, seed=0, feedback=True)
+    e.W_out, e.b_out = FB.W_out.copy(), FB.b_out.copy()
+    return e.generate(4, inputs=v)
+
+
+array_arg("esn.generate", "inputs", _generate_fb, x_of((4, B_ESN, 1), np.float64, seed=5),
+          override=dict(ESN_CONVERTS, **{"ndim-1": Raises(ValueError, r"\binputs\b|\bu\b"),
+                                         "empty": Raises(ValueError, "inputs"),
+                                         "None": Raises(ValueError, "inputs"),  # needed when input_size > 0
+                                         "list": Raises(TypeError, "inputs")}),
+          match=r"\binputs\b|\bu\b")
+
+# supplied matrices
+W_GOOD = 0.2 * np.eye(N_RES) + 0.01
+for name, good, shape_kw in (("W", W_GOOD, "W"), ("W_in", x_of((N_RES, I_ESN), np.float64), "W_in"),
+                             ("bias", x_of((N_RES,), np.float64), "bias")):
+    def build(v, name=name):
+        e = ESN(I_ESN, N_RES, O_ESN, seed=0, **{name: v})
+        return e.W if name == "W" else getattr(e, name)
+
+    over = dict(ESN_CONVERTS, list=SameAs(np.asarray), broadcast=SameAs(),
+                **{"None": Check(lambda r, v: None),  # documented: None generates the matrix
+                   "py-float": Raises(ValueError, rf"\b{name}\b")})
+    if name == "bias":  # documented: a scalar bias is broadcast to every unit
+        over["py-float"] = Check(lambda r, v: np.testing.assert_array_equal(r, np.full(N_RES, 1.5)))
+        over["ndim-1"] = Raises(ValueError, "bias")
+    array_arg("esn.init", name, build, good, override=over, match=rf"\b{name}\b")
+
+
+def _sparse_w(dtype):
+    return lambda: ESN(I_ESN, N_RES, O_ESN, seed=0, W=sp.csr_matrix(W_GOOD.astype(dtype)))
+
+
+for dt in (np.complex128, np.bool_):
+    add(f"esn.init:W:sparse-{np.dtype(dt).name}", _sparse_w(dt), Raises(TypeError, r"\bW\b"))
+add("esn.init:W:sparse-float32", lambda: np.testing.assert_array_equal(
+    _sparse_w(np.float32)().W.toarray(), W_GOOD.astype(np.float32).astype(np.float64)), None)
+
+# RidgeAccumulator and spectral radius
+X_RA = x_of((5, N_RES), np.float64)
+
+
+def _ridge_add_x(v):
+    acc = RidgeAccumulator(N_RES, 1)
+    acc.add(v, np.ones((5, 1)))
+    return acc.solve(1e-3)
+
+
+array_arg("RidgeAccumulator.add", "X", _ridge_add_x, X_RA,
+          override=dict(ESN_CONVERTS, list=SameAs(np.asarray), **{"py-float": Raises(ValueError, r"\bX\b")}))
+array_arg("esn.spectral_radius", "W", esn_spectral_radius, W_GOOD,
+          override=dict(ESN_CONVERTS, list=SameAs(np.asarray), **{"py-float": Raises(ValueError, r"\bW\b")}))
+add("esn.spectral_radius:W:sparse-complex", lambda: esn_spectral_radius(sp.csr_matrix(np.eye(3, dtype=complex))),
+    Raises(TypeError, r"\bW\b"))
+
+# scalar arguments of the constructor and the calls
+ESN_SCALARS = {
+    "spectral_radius": {},
+    "leak_rate": {"list": Raises(ValueError, "leak_rate"), "array": Raises(ValueError, "leak_rate")},
+    "input_scaling": {"list": Raises(ValueError, "input_scaling"), "array": SameAs(lambda v: v)},
+    "bias_scaling": {},
+    "density": {},
+    "ridge": {"list": SameAs(lambda v: v), "array": SameAs(lambda v: v)},  # several ridges to choose from
+    "feedback_scaling": {},
+    "seed": {"None": SameAs(lambda v: v), "nan": Raises(TypeError, "seed"), "inf": Raises(TypeError, "seed")},
+}
+
+
+def _esn_kw(name):
+    def call(v):
+        e = ESN(I_ESN, N_RES, O_ESN, **{name: v})
+        return e.W_in.shape
+    return call
+
+
+for name, over in ESN_SCALARS.items():
+    scalar_arg("esn.init", name, _esn_kw(name), override=over,
+               extra=[("negative", -1, ValueError)] + ([("zero", 0, ValueError)]
+                                                      if name in ("spectral_radius", "density") else []))
+for name, bad in (("input_size", 10**12), ("reservoir_size", 10**12), ("output_size", 10**12)):
+    sizes = dict(dict(input_size=I_ESN, reservoir_size=N_RES, output_size=O_ESN), **{name: bad})
+    add(f"esn.init:{name}:absurd", lambda sizes=sizes: ESN(sizes["input_size"], sizes["reservoir_size"],
+                                                            sizes["output_size"]), Raises(ValueError, name))
+add("esn.init:reservoir_size:absurd-sparse", lambda: ESN(1, 10**6, 1, density=0.1),
+    Raises(ValueError, "reservoir_size"))
+add("esn.init:dtype:float16", lambda: ESN(1, 4, 1, dtype="float16"), Raises(TypeError, "dtype"))
+add("esn.init:device:cuda", lambda: ESN(1, 4, 1, device="cuda"), Raises(NotImplementedError, "cuda"))
+add("esn.init:device:None", lambda: ESN(1, 4, 1, device=None), Raises(ValueError, "device"))
+add("esn.init:W_fb:without-feedback", lambda: ESN(1, 4, 1, W_fb=np.ones((4, 1))), Raises(ValueError, "W_fb"))
+add("RidgeAccumulator:n_features:absurd", lambda: RidgeAccumulator(10**12, 1), Raises(ValueError, "n_features"))
+add("RidgeAccumulator:n_features:str", lambda: RidgeAccumulator("a", 1), Raises(TypeError, "n_features"))
+add("RidgeAccumulator:n_outputs:negative", lambda: RidgeAccumulator(3, -1), Raises(ValueError, "n_outputs"))
+def _ridge_solve(v):
+    acc = RidgeAccumulator(N_RES, 1)
+    acc.add(X_RA, np.ones((5, 1)))
+    return acc.solve(v)
+
+
+scalar_arg("RidgeAccumulator.solve", "ridge", _ridge_solve, extra=[("negative", -1.0, ValueError)])
+
+scalar_arg("esn.fit", "washout", lambda v: make_esn().fit(U3, Y3, washout=v),
+           override={"nan": Raises(TypeError, "washout"), "inf": Raises(TypeError, "washout")},
+           extra=[("negative", -1, ValueError), ("float", 1.0, TypeError), ("absurd", 10**12, ValueError)])
+scalar_arg("esn.fit", "ridge", lambda v: make_esn().fit(U3, Y3, ridge=v),
+           override={"list": SameAs(lambda v: v), "array": Raises(ValueError, "validation"),
+                     "None": SameAs(lambda v: v)},
+           extra=[("negative", -1.0, ValueError)])
+scalar_arg("esn.fit", "feedback_noise", lambda v: make_esn().fit(U3, Y3, feedback_noise=v),
+           extra=[("without-feedback", 0.1, ValueError), ("negative", -0.1, ValueError)])
+scalar_arg("esn.fit", "seed", lambda v: make_esn().fit(U3, Y3, seed=v),
+           override={"None": SameAs(lambda v: v), "nan": Raises(TypeError, "seed"), "inf": Raises(TypeError, "seed")},
+           extra=[("negative", -1, ValueError)])
+add("esn.fit:validation:list", lambda: make_esn().fit(U3, Y3, validation=[U3, Y3]), Raises(TypeError, "validation"))
+add("esn.fit:validation:mismatch", lambda: make_esn().fit(U3, Y3, validation=(U3, Y3[:2])),
+    Raises(ValueError, "validation"))
+scalar_arg("esn.generate", "n_steps", lambda v: _fresh_fitted().generate(v),
+           override={"nan": Raises(TypeError, "n_steps"), "inf": Raises(TypeError, "n_steps")},
+           extra=[("zero", 0, ValueError), ("float", 3.0, TypeError)])
+
+
+def _gen_square(n):
+    e = ESN(1, N_RES, 1, seed=0)
+    e.W_out, e.b_out = np.ones((N_RES, 1)), np.zeros(1)
+    return e.generate(n)
+
+
+add("esn.generate:n_steps:absurd", lambda: _gen_square(10**12), Raises(ValueError, "n_steps"))
+add("esn.predict:unfitted", lambda: make_esn().predict(U3), Raises(ValueError, "fit"))
+add("esn.generate:unfitted", lambda: make_esn().generate(3), Raises(ValueError, "fit"))
+add("esn.run_reservoir:y:without-feedback", lambda: make_esn().run_reservoir(U3, Y3), Raises(ValueError, r"\by\b"))
+add("esn.run_reservoir:u:empty-list", lambda: make_esn().run_reservoir([]), Raises(ValueError, r"\bu\b"))
+add("esn.run_reservoir:u:batch-after-other-batch", lambda: (lambda e: (e.run_reservoir(U3),
+                                                                       e.run_reservoir(U3[:, :2])))(make_esn()),
+    Raises(ValueError, "reset"))
+for name in ("spectral_radii", "input_scalings", "leak_rates"):
+    scalar_arg("esn.run_population", name, lambda v, name=name: run_population(U3, FITTED, **{name: v}),
+               override={"None": SameAs(lambda v: v), "list": SameAs(lambda v: v),
+                         "array": (SameAs(lambda v: v) if name != "leak_rates"
+                                   else Raises(ValueError, "leak_rates"))},
+               extra=[("empty-list", [], ValueError),
+                      ("above-1", [1.5], ValueError) if name == "leak_rates" else ("zero", [0.0], ValueError)])
+add("esn.run_population:esn:str", lambda: run_population(U3, "abc"), Raises(TypeError, "esn"))
+add("esn.run_population:esn:feedback", lambda: run_population(U3[:, :, :1], FB), Raises(ValueError, "feedback"))
+add("esn.run_population:lists:unequal", lambda: run_population(U3, FITTED, spectral_radii=[0.5, 0.9],
+                                                               input_scalings=[1.0]),
+    Raises(ValueError, "same length"))
+add("esn.population_sweep:washout:absurd", lambda: population_sweep(FITTED, U3, Y3, U3, Y3, washout=10**6),
+    Raises(ValueError, "washout"))
+
+
+# ---------------------------------------------------------------------------------------------
 # the test
 # ---------------------------------------------------------------------------------------------
 

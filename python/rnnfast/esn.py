@@ -146,7 +146,7 @@ class RidgeAccumulator:
     def add(self, X, Y):
         X, Y = _real_array(X, "X"), _real_array(Y, "Y")
         for a, name, width in ((X, "X", self.n_features), (Y, "Y", self.n_outputs)):
-            if a.ndim < 1 or a.shape[-1] != width:
+            if a.ndim != 2 or a.shape[-1] != width:
                 raise ValueError(f"{name} must have shape (S, {width}), got {a.shape}")
             if not np.isfinite(a).all():
                 raise ValueError(f"{name} contains NaN or Inf")
@@ -354,7 +354,7 @@ class ESN:
     @state.setter
     def state(self, value):
         value = _real_array(value, "state").astype(self.dtype)
-        if value.ndim not in (1, 2) or value.shape[-1] != self.reservoir_size:
+        if value.ndim not in (1, 2) or value.shape[-1] != self.reservoir_size or value.shape[0] == 0:
             raise ValueError(f"state must have shape (N,) or (B, N) with N={self.reservoir_size}, "
                              f"got {value.shape}")
         if not np.isfinite(value).all():
@@ -850,7 +850,9 @@ def _population_params(esn, spectral_radii, input_scalings, leak_rates):
                          f"length, got {({k: len(v) for k, v in lists.items()})}")
     P = sizes.pop() if sizes else 1
     if P == 0:
-        raise ValueError("the population must have at least one member")
+        empty = [k for k, v in lists.items() if len(v) == 0]
+        raise ValueError(f"{' and '.join(empty)} must not be empty: the population must have at least one "
+                         "member")
     N = esn.reservoir_size
     rho = esn.base_spectral_radius
     base_in = esn._W_in_base_scale

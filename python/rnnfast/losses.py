@@ -122,6 +122,7 @@ def target_mask(T, N, spec="all"):
             raise ValueError(f"spec k must be <= T={T}, got {k}")
     else:
         raise ValueError(f"spec must be 'all', 'last' or ('last', k), got {spec!r}")
+    _checks.check_memory(T * N, 1, f"target_mask(T={T}, N={N})")
     mask = np.zeros((T, N), bool)
     mask[T - k:] = True
     return mask
