@@ -193,12 +193,15 @@ def add(case_id, fn, expect, xfail=None, timeout=20):
     CASES.append(pytest.param(fn, expect, timeout, id=case_id, marks=marks))
 
 
-def array_arg(entry, name, call, good, kinds=ARRAY_KINDS, override=None, skip=(), match=None, xfail=None):
+def array_arg(entry, name, call, good, kinds=ARRAY_KINDS, override=None, skip=(), match=None, xfail=None,
+              updated_in_place=False):
     """Add one case per kind for argument `name` of `entry`; call(value) runs the entry point.
 
     override: kind -> expectation (documented behaviour that differs from the default); xfail:
     kind -> reason. The default: "value"/"finite" kinds -> ValueError, "type" -> TypeError, "same" ->
-    SameAs(contiguous copy); every error must name the argument (`match`, default the name).
+    SameAs(contiguous copy); every error must name the argument (`match`, default the name). Inputs must
+    come back unchanged, except an argument the entry point documents as `updated_in_place` (a parameter
+    that an optimizer steps).
     """
     override, xfail = override or {}, xfail or {}
     pattern = match or rf"\b{name}\b"
@@ -220,7 +223,7 @@ def array_arg(entry, name, call, good, kinds=ARRAY_KINDS, override=None, skip=()
                 ref = call(expect.transform(value))
                 got = call(value)
                 assert_same(got, ref)
-                if before is not None:
+                if before is not None and not updated_in_place:
                     np.testing.assert_array_equal(value, before)  # inputs are never written
                 return None
             return call(value)
@@ -599,6 +602,426 @@ add("esn.population_sweep:washout:absurd", lambda: population_sweep(FITTED, U3, 
 
 
 # ---------------------------------------------------------------------------------------------
+# losses
+# ---------------------------------------------------------------------------------------------
+
+K = 5
+LOGITS = x_of((T, N, K))
+TARGETS = np.random.default_rng(6).integers(0, K, (T, N))
+MASK = np.abs(x_of((T, N), seed=7)) + 0.1
+
+array_arg("softmax_cross_entropy", "logits", lambda v: losses.softmax_cross_entropy(v, TARGETS), LOGITS,
+          override={"other-float": dtype_is(np.float64),          # float32 and float64 both taken, kept
+                    "last-size+1": dtype_is(np.float32)})         # one more class is still valid
+array_arg("softmax_cross_entropy", "targets", lambda v: losses.softmax_cross_entropy(LOGITS, v), TARGETS,
+          kinds=INDEX_KINDS)
+MASK_CONVERTS = {k: SameAs(astype(np.float32)) for k in ("float16", "other-float", "big-endian", "bool")}
+array_arg("softmax_cross_entropy", "mask", lambda v: losses.softmax_cross_entropy(LOGITS, TARGETS, v), MASK,
+          override=dict(MASK_CONVERTS, **{"None": Check(lambda r, v: assert_same(
+              r, losses.softmax_cross_entropy(LOGITS, TARGETS)))}))
+array_arg("mse", "target", lambda v: losses.mse(LOGITS, v), LOGITS)
+array_arg("mse", "mask", lambda v: losses.mse(LOGITS, LOGITS * 0, v), np.abs(LOGITS) + 0.1,
+          override=dict(MASK_CONVERTS, **{"None": Check(lambda r, v: assert_same(r, losses.mse(LOGITS, LOGITS * 0))),
+                                          "ndim-1": dtype_is(np.float32)}))  # documented: a per-position mask
+add("softmax_cross_entropy:logits:no-classes", lambda: losses.softmax_cross_entropy(
+    np.zeros((T, N, 0), np.float32), TARGETS), Raises(ValueError, "logits"))
+add("softmax_cross_entropy:mask:all-masked", lambda: losses.softmax_cross_entropy(
+    LOGITS, TARGETS, np.zeros((T, N), bool)), Raises(ValueError, "mask"))
+for name in ("T", "N"):
+    scalar_arg("target_mask", name, lambda v, name=name: losses.target_mask(**dict(dict(T=3, N=2), **{name: v})),
+               override={"nan": Raises(TypeError, name), "inf": Raises(TypeError, name)},
+               extra=[("zero", 0, ValueError), ("float", 3.0, TypeError)], match=rf"\b{name}\b")
+add("target_mask:T,N:absurd", lambda: losses.target_mask(10**12, 10**6), Raises(ValueError, "T="))
+for spec, exc in ((("last", 0), ValueError), (("last", 4), ValueError), (("last", 1.0), TypeError),
+                  ("first", ValueError), (None, ValueError), (("first", 1), ValueError)):
+    add(f"target_mask:spec:{spec!r}", lambda spec=spec: losses.target_mask(3, 2, spec), Raises(exc, "spec"))
+
+
+# ---------------------------------------------------------------------------------------------
+# nn modules
+# ---------------------------------------------------------------------------------------------
+
+def _linear(v):
+    lin = nn.Linear(C, 2, seed=0)
+    return lin(v)
+
+
+def _linear_backward(v):
+    lin = nn.Linear(C, 2, seed=0)
+    lin(x_of((T, N, C)))
+    return lin.backward(v), {k: g.copy() for k, g in lin.grads.items()}
+
+
+array_arg("Linear.forward", "x", _linear, x_of((T, N, C)),
+          override={"ndim+1": dtype_is(np.float32), "empty": dtype_is(np.float32)})  # any leading dims
+array_arg("Linear.backward", "dy", _linear_backward, x_of((T, N, 2)))
+IDX = np.random.default_rng(8).integers(0, 5, (T, N))
+
+
+def _embedding(v):
+    return nn.Embedding(5, 3, seed=0)(v)
+
+
+def _embedding_backward(v):
+    emb = nn.Embedding(5, 3, seed=0)
+    emb(IDX)
+    emb.backward(v)
+    return emb.grads["weight"].copy()
+
+
+array_arg("Embedding.forward", "idx", _embedding, IDX, kinds=INDEX_KINDS,
+          override={"ndim+1": dtype_is(np.float32)})
+array_arg("Embedding.backward", "dy", _embedding_backward, x_of((T, N, 3)))
+array_arg("one_hot", "idx", lambda v: nn.one_hot(v, 5), IDX, kinds=INDEX_KINDS,
+          override={"ndim+1": dtype_is(np.float32)})
+COND = nn.Conditioned(rnnfast.RNN(C + 2, H, seed=0), cond_size=2)
+array_arg("Conditioned.forward", "v", lambda v: COND(x_of((T, N, C)), v), x_of((N, 2)))
+for cls, args, names in ((nn.Linear, (C, 2), ("in_features", "out_features")),
+                         (nn.Embedding, (5, 3), ("num_embeddings", "embedding_dim"))):
+    for i, name in enumerate(names):
+        def build(v, cls=cls, args=args, i=i):
+            a = list(args)
+            a[i] = v
+            return cls(*a)
+
+        scalar_arg(f"{cls.__name__}.init", name, build,
+                   override={"nan": Raises(TypeError, name), "inf": Raises(TypeError, name)},
+                   extra=[("zero", 0, ValueError), ("float", 3.0, TypeError), ("absurd", 10**12, ValueError)])
+    scalar_arg(f"{cls.__name__}.init", "seed", lambda v, cls=cls, args=args: cls(*args, seed=v),
+               override={"None": Check(lambda r, v: None), "nan": Raises(TypeError, "seed"),
+                         "inf": Raises(TypeError, "seed")},
+               extra=[("negative", -1, ValueError)])
+scalar_arg("one_hot", "num_classes", lambda v: nn.one_hot(IDX, v),
+           override={"nan": Raises(TypeError, "num_classes"), "inf": Raises(TypeError, "num_classes")},
+           extra=[("zero", 0, ValueError), ("absurd", 10**12, ValueError)])
+add("ParameterDict:arrays:list", lambda: nn.ParameterDict([1, 2]), Raises(TypeError, "arrays"))
+add("ModuleDict:modules:list", lambda: nn.ModuleDict([1]), Raises(TypeError, "modules"))
+add("ModuleDict:modules:str-module", lambda: nn.ModuleDict(a="abc"), Raises(TypeError, "'a'"))
+add("Conditioned:layer:str", lambda: nn.Conditioned("abc", 2), Raises(TypeError, "layer"))
+add("Conditioned:cond_size:too-large", lambda: nn.Conditioned(rnnfast.RNN(3, 2), 3), Raises(ValueError, "cond_size"))
+
+
+# ---------------------------------------------------------------------------------------------
+# optimizers and clipping
+# ---------------------------------------------------------------------------------------------
+
+OPTIMIZERS = {"SGD": dict(lr=0.1, momentum=0.5), "RMSprop": dict(lr=0.1), "Adagrad": dict(lr=0.1),
+              "Adam": dict(lr=0.1)}
+W_PARAM = x_of((3, 4))
+
+
+def _step(opt_name, p):
+    module = nn.ParameterDict(w=p)
+    module.grads["w"][...] = 0.5
+    opt = getattr(optim, opt_name)(module, **OPTIMIZERS[opt_name])
+    opt.step()
+    opt.step()
+    return p.copy() if isinstance(p, np.ndarray) else None
+
+
+READ_ONLY_PARAM = Raises(ValueError, r"'w'.*read-only")
+for opt_name, hp in OPTIMIZERS.items():
+    # the parameter array itself (updated in place: a strided view is updated like its contiguous copy)
+    array_arg(f"{opt_name}.step", "w", lambda v, o=opt_name: _step(o, v), W_PARAM,
+              override={"other-float": dtype_is(np.float64), "read-only": READ_ONLY_PARAM,
+                        "broadcast": READ_ONLY_PARAM, "fortran": SameAs(), "empty": dtype_is(np.float32),
+                        "ndim-1": dtype_is(np.float32), "ndim+1": dtype_is(np.float32),
+                        "last-size+1": dtype_is(np.float32)},
+              skip=("nan", "inf", "-inf"), match=r"'w'", updated_in_place=True)
+    names = list(OPTIMIZERS[opt_name]) + {"SGD": ["dampening", "weight_decay"],
+                                          "RMSprop": ["alpha", "eps", "momentum", "weight_decay"],
+                                          "Adagrad": ["lr_decay", "eps", "weight_decay",
+                                                      "initial_accumulator_value"],
+                                          "Adam": ["eps", "weight_decay"]}[opt_name]
+    for name in names:
+        def build(v, o=opt_name, name=name):
+            return getattr(optim, o)(nn.Linear(2, 2, seed=0), **dict(OPTIMIZERS[o], **{name: v}))
+
+        scalar_arg(f"{opt_name}", name, build, extra=[("negative", -1.0, ValueError)],
+                   override={"array": Raises(TypeError, name)})
+    add(f"{opt_name}:params:str", lambda o=opt_name: getattr(optim, o)("abc", lr=0.1), Raises(TypeError, "params"))
+    add(f"{opt_name}:params:empty", lambda o=opt_name: getattr(optim, o)([], lr=0.1), Raises(ValueError, "params"))
+    add(f"{opt_name}.load_state_dict:state_dict:str", lambda o=opt_name: getattr(optim, o)(
+        nn.Linear(2, 2), lr=0.1).load_state_dict("abc"), Raises(TypeError, "state_dict"))
+    add(f"{opt_name}.load_state_dict:buffer:None", lambda o=opt_name: getattr(optim, o)(
+        nn.Linear(2, 2), lr=0.1).load_state_dict({f"state.weight.{getattr(optim, o)._buffers[0]}": None}),
+        Raises(TypeError, "state.weight"))
+
+
+def _made_read_only_after_binding():
+    module = nn.ParameterDict(w=x_of((2, 2)))
+    opt = optim.SGD(module, lr=0.1)
+    module.parameters()["w"].flags.writeable = False
+    opt.step()
+
+
+add("SGD.step:w:read-only-after-binding", _made_read_only_after_binding, READ_ONLY_PARAM)
+add("Adam:betas:str", lambda: optim.Adam(nn.Linear(2, 2), betas="ab"), Raises(TypeError, "betas"))
+add("Adam:betas:one", lambda: optim.Adam(nn.Linear(2, 2), betas=(0.9,)), Raises(TypeError, "betas"))
+add("Adam:betas:above-1", lambda: optim.Adam(nn.Linear(2, 2), betas=(0.9, 1.0)), Raises(ValueError, "betas"))
+add("SGD:nesterov:str", lambda: optim.SGD(nn.Linear(2, 2), lr=0.1, nesterov="yes"), Raises(TypeError, "nesterov"))
+scalar_arg("clip_grad_norm_", "max_norm", lambda v: optim.clip_grad_norm_(nn.Linear(2, 2), v),
+           extra=[("negative", -1.0, ValueError)], override={"array": Raises(TypeError, "max_norm")})
+for bad in (1, "inf", None, True, 3.0):
+    add(f"clip_grad_norm_:norm_type:{bad!r}", lambda bad=bad: optim.clip_grad_norm_(nn.Linear(2, 2), 1.0, bad),
+        Raises(ValueError, "norm_type"))
+add("clip_grad_norm_:error_if_nonfinite:str", lambda: optim.clip_grad_norm_(
+    nn.Linear(2, 2), 1.0, error_if_nonfinite="no"), Raises(TypeError, "error_if_nonfinite"))
+scalar_arg("clip_grad_value_", "clip_value", lambda v: optim.clip_grad_value_(nn.Linear(2, 2), v),
+           extra=[("zero", 0.0, ValueError)], override={"array": Raises(TypeError, "clip_value")})
+for fn_name, fn in (("clip_grad_norm_", lambda m: optim.clip_grad_norm_(m, 1e-3)),
+                    ("clip_grad_value_", lambda m: optim.clip_grad_value_(m, 1e-3))):
+    add(f"{fn_name}:params:None", lambda fn=fn: fn(None), Raises(TypeError, "params"))
+
+    def read_only_grad(fn=fn):
+        m = nn.Linear(2, 2, seed=0)
+        m.grads["weight"][...] = 5
+        m.grads["weight"].flags.writeable = False
+        fn(m)
+
+    add(f"{fn_name}:grads:read-only", read_only_grad, Raises(ValueError, r"grads\['weight'\].*read-only"))
+
+
+# ---------------------------------------------------------------------------------------------
+# init and diagnostics
+# ---------------------------------------------------------------------------------------------
+
+W_SQ = np.array([[0.5, 0.2], [-0.1, 0.4]])
+INT_OK = {"int64": SameAs(astype(np.float64)), "int32": SameAs(astype(np.float64))}
+array_arg("init.spectral_radius", "W", init.spectral_radius, W_SQ,
+          override=dict(INT_OK, **{"float16": dtype_is(np.float16) if False else Check(lambda r, v: None),
+                                   "other-float": Check(lambda r, v: None),
+                                   "big-endian": SameAs(astype(np.float64))}))
+array_arg("init.scale_to_spectral_radius", "W", lambda v: init.scale_to_spectral_radius(v, 0.9), W_SQ,
+          override={"float16": dtype_is(np.float16), "other-float": dtype_is(np.float32),
+                    "big-endian": Check(lambda r, v: None)})  # documented: a new array of W's dtype
+scalar_arg("init.spectral_radius", "iters", lambda v: init.spectral_radius(W_SQ, iters=v),
+           override={"nan": Raises(TypeError, "iters"), "inf": Raises(TypeError, "iters")},
+           extra=[("zero", 0, ValueError)])
+scalar_arg("init.spectral_radius", "seed", lambda v: init.spectral_radius(W_SQ, seed=v),
+           override={"None": Check(lambda r, v: None), "nan": Raises(TypeError, "seed"),
+                     "inf": Raises(TypeError, "seed")},
+           extra=[("negative", -1, ValueError)])
+add("init.spectral_radius:method:str", lambda: init.spectral_radius(W_SQ, method="x"), Raises(ValueError, "method"))
+scalar_arg("init.scale_to_spectral_radius", "rho", lambda v: init.scale_to_spectral_radius(W_SQ, v),
+           extra=[("zero", 0.0, ValueError)], override={"array": Raises(TypeError, "rho"),
+                                                        "nan": Raises(ValueError, "rho")})
+scalar_arg("init.orthogonal", "gain", lambda v: init.orthogonal((3, 3), gain=v),
+           override={"nan": Raises(TypeError, "gain"), "inf": Raises(TypeError, "gain")})
+scalar_arg("init.orthogonal", "rng", lambda v: init.orthogonal((3, 3), rng=v),
+           override={"None": Check(lambda r, v: None), "nan": Raises(TypeError, "rng"), "inf": Raises(TypeError, "rng")},
+           extra=[("negative", -1, ValueError)])
+for shape, exc in ((3, ValueError), ((3,), ValueError), ((0, 3), ValueError), (("a", 3), TypeError),
+                   ((10**6, 10**6), ValueError), (None, ValueError)):
+    add(f"init.orthogonal:shape:{shape!r}", lambda shape=shape: init.orthogonal(shape), Raises(exc, "shape"))
+add("init.orthogonal:dtype:float16", lambda: init.orthogonal((2, 2), dtype="float16"), Raises(TypeError, "dtype"))
+for name, extra in (("spectral_radius", [("zero", 0.0, ValueError)]), ("density", [("above-1", 2.0, ValueError)]),
+                    ("input_scale", [("negative", -1.0, ValueError)]), ("bias", []), ("seed", [("negative", -1, ValueError)])):
+    over = {"array": Raises(TypeError, name)}
+    if name in ("density", "bias"):
+        over["None"] = Check(lambda r, v: None)  # documented: None = 15 connections per unit / leave biases
+    if name in ("spectral_radius", "density", "input_scale"):
+        over["nan"] = Raises(ValueError, name)
+    if name == "seed":
+        over.update({"None": Check(lambda r, v: None), "nan": Raises(TypeError, name), "inf": Raises(TypeError, name)})
+    scalar_arg("init.init_recurrent_esn", name,
+               lambda v, name=name: init.init_recurrent_esn(rnnfast.LSTM(2, 4, seed=0), **{name: v}),
+               override=over, extra=extra)
+for fn_name, fn in (("init.init_recurrent_esn", init.init_recurrent_esn), ("init.recurrent_blocks", init.recurrent_blocks),
+                    ("diagnostics.recurrent_spectral_radius", diagnostics.recurrent_spectral_radius)):
+    add(f"{fn_name}:layer:str", lambda fn=fn: fn("abc"), Raises(TypeError, "layer"))
+    add(f"{fn_name}:layer:Linear", lambda fn=fn: fn(nn.Linear(2, 2)), Raises(ValueError, "recurrent"))
+DIAG_LAYER = rnnfast.GRU(C, H, seed=0)
+array_arg("diagnostics.gradient_norms_per_step", "x", lambda v: diagnostics.gradient_norms_per_step(DIAG_LAYER, v),
+          x_of((T, N, C)))
+array_arg("diagnostics.gradient_norms_per_step", "direction", lambda v: diagnostics.gradient_norms_per_step(
+    DIAG_LAYER, x_of((T, N, C)), direction=v), x_of((N, H)),
+    override={"None": Check(lambda r, v: None)})  # documented: None = all ones
+add("diagnostics.gradient_norms_per_step:layer:str", lambda: diagnostics.gradient_norms_per_step("abc", x_of((T, N, C))),
+    Raises(TypeError, "layer"))
+
+
+# ---------------------------------------------------------------------------------------------
+# datasets
+# ---------------------------------------------------------------------------------------------
+
+Y_TRUE = x_of((6, 2), np.float64)
+NRMSE_OVER = {k: SameAs(astype(np.float64)) for k in ("int64", "int32", "float16", "other-float", "big-endian")}
+NRMSE_OVER.update({"list": SameAs(np.asarray), "py-float": Raises(ValueError, "y_pred")})
+array_arg("datasets.nrmse", "y_pred", lambda v: datasets.nrmse(Y_TRUE, v), Y_TRUE + 0.1, override=NRMSE_OVER)
+add("datasets.nrmse:y_true:empty-list", lambda: datasets.nrmse([], []), Raises(ValueError, "y_true"))
+add("datasets.nrmse:norm:str", lambda: datasets.nrmse(Y_TRUE, Y_TRUE, norm="max"), Raises(ValueError, "norm"))
+for fn_name, fn in (("mackey_glass", datasets.mackey_glass), ("narma", datasets.narma),
+                    ("sine_frequency", datasets.sine_frequency)):
+    scalar_arg(f"datasets.{fn_name}", "n_steps", lambda v, fn=fn: fn(v),
+               override={"nan": Raises(TypeError, "n_steps"), "inf": Raises(TypeError, "n_steps")},
+               extra=[("zero", 0, ValueError), ("float", 5.0, TypeError), ("absurd", 10**12, ValueError)])
+    scalar_arg(f"datasets.{fn_name}", "seed", lambda v, fn=fn: fn(5, seed=v),
+               override={"None": Check(lambda r, v: None), "nan": Raises(TypeError, "seed"),
+                         "inf": Raises(TypeError, "seed")},
+               extra=[("negative", -1, ValueError)])
+for name in ("tau", "h", "dt", "a", "x0"):
+    scalar_arg("datasets.mackey_glass", name, lambda v, name=name: datasets.mackey_glass(5, **{name: v}),
+               skip=("list",), override={"array": Raises(TypeError, name)})
+scalar_arg("datasets.mackey_glass", "discard", lambda v: datasets.mackey_glass(5, discard=v),
+           override={"nan": Raises(TypeError, "discard"), "inf": Raises(TypeError, "discard")},
+           extra=[("negative", -1, ValueError), ("absurd", 10**12, ValueError)])
+add("datasets.mackey_glass:dt:absurd", lambda: datasets.mackey_glass(10, dt=1e-12, h=1.0, tau=1.0),
+    Raises(ValueError, "dt"))
+for hold, exc in (((5, 5), ValueError), ((0, 3), ValueError), (None, TypeError), ((1.5, 3), TypeError),
+                  ("ab", TypeError)):
+    add(f"datasets.sine_frequency:hold:{hold!r}", lambda hold=hold: datasets.sine_frequency(10, hold=hold),
+        Raises(exc, "hold"))
+for name in ("f_min", "f_max"):
+    scalar_arg("datasets.sine_frequency", name, lambda v, name=name: datasets.sine_frequency(10, **{name: v}),
+               skip=("list",), override={"array": Raises(TypeError, name)})
+add("datasets.narma:order:zero", lambda: datasets.narma(10, order=0), Raises(ValueError, "order"))
+
+
+# ---------------------------------------------------------------------------------------------
+# checkpoints and the command line
+# ---------------------------------------------------------------------------------------------
+
+def _tmpdir():
+    import tempfile
+    return tempfile.mkdtemp(prefix="rnnfast-matrix-")
+
+
+for bad in (None, 3, ["a"], 1.5):
+    add(f"checkpoint.load:path:{type(bad).__name__}", lambda bad=bad: checkpoint.load(bad), Raises(TypeError, "path"))
+    add(f"checkpoint.save:path:{type(bad).__name__}", lambda bad=bad: checkpoint.save(bad, {}, {}),
+        Raises(TypeError, "path"))
+add("checkpoint.load:path:directory", lambda: checkpoint.load(_tmpdir()), Raises(checkpoint.CheckpointError, "checkpoint"))
+add("checkpoint.save:arrays:None", lambda: checkpoint.save(os.path.join(_tmpdir(), "c.npz"), {}, None),
+    Raises(TypeError, "arrays"))
+add("checkpoint.save:arrays:object", lambda: checkpoint.save(os.path.join(_tmpdir(), "c.npz"), {},
+                                                             {"a": np.array([None, 1], object)}),
+    Raises(TypeError, r"arrays\['a'\]"))
+add("checkpoint.save:meta:object", lambda: checkpoint.save(os.path.join(_tmpdir(), "c.npz"), {"a": object()}, {}),
+    Raises(TypeError, "JSON serializable"))
+
+
+def _header_file(header_bytes):
+    path = os.path.join(_tmpdir(), "c.npz")
+    np.savez(path, __header__=np.frombuffer(header_bytes, np.uint8))
+    return path
+
+
+add("checkpoint.load:header:no-meta", lambda: checkpoint.load(_header_file(
+    b'{"format": "rnnfast-checkpoint", "version": 1}')), Raises(checkpoint.CheckpointError, "meta"))
+add("checkpoint.load:header:list", lambda: checkpoint.load(_header_file(b"[1, 2]")),
+    Raises(checkpoint.CheckpointError, "not an rnnfast checkpoint"))
+add("checkpoint.load:header:binary", lambda: checkpoint.load(_header_file(b"\xff\xfe\x00")),
+    Raises(checkpoint.CheckpointError, "corrupted"))
+
+
+def _text_file():
+    path = os.path.join(_tmpdir(), "t.txt")
+    words = ["the", "quick", "fox", "dog", "runs"]
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(" ".join(np.random.default_rng(0).choice(words, 600)) + "\n")
+    return path
+
+
+CLI_TINY = ["--cell", "gru", "--hidden", "8", "--layers", "1", "--seq-len", "8", "--batch", "2", "--steps", "2",
+            "--no-progress", "--val-every", "0", "--sample-every", "0", "--save-every", "0"]
+
+
+def run_cli(argv):
+    """(exit status, stderr) of `rnnfast ...` run in-process through its main()."""
+    from rnnfast.__main__ import main
+    err, out = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+        try:
+            code = main(argv)
+        except SystemExit as e:
+            code = e.code
+    return code, err.getvalue()
+
+
+class CliError:
+    """Exit status != 0 and exactly one line `error: ...` on stderr that names `name` (no traceback)."""
+
+    def __init__(self, name):
+        self.name = name
+
+
+def cli_case(case_id, argv_fn, name):
+    def fn():
+        code, err = run_cli(argv_fn())
+        assert code not in (0, None), (code, err)
+        lines = err.strip("\n").split("\n")
+        assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
+        assert name in err, err
+    add(f"cli:{case_id}", fn, None, timeout=60)
+
+
+for flag, value in (("--hidden", "1000000000000"), ("--layers", "1000000000"), ("--seed", "-1"), ("--seed", "1.5"),
+                    ("--hidden", "0"), ("--hidden", "abc"), ("--steps", "-1"), ("--batch", "0"), ("--lr", "nan"),
+                    ("--lr", "inf"), ("--clip", "-1"), ("--momentum", "nan"), ("--encoding", "nonsense"),
+                    ("--seq-len", "1000000000000"), ("--batch", "1000000000000"), ("--val-every", "-1")):
+    cli_case(f"train:{flag}={value}", lambda flag=flag, value=value: [
+        "char", "train", "--text", _text_file(), "--out", os.path.join(_tmpdir(), "o"), *CLI_TINY, flag, value],
+        flag if flag != "--layers" else "--layers")
+cli_case("train:--out-is-a-file", lambda: ["char", "train", "--text", _text_file(), "--out", _text_file(), *CLI_TINY],
+         "--out")
+cli_case("train:--text-missing", lambda: ["char", "train", "--text", os.path.join(_tmpdir(), "nope.txt"),
+                                          "--out", os.path.join(_tmpdir(), "o"), *CLI_TINY], "--text")
+_RUN_DIR = []
+
+
+def _trained_run():
+    if not _RUN_DIR:
+        out = os.path.join(_tmpdir(), "run")
+        code, err = run_cli(["char", "train", "--text", _text_file(), "--out", out, *CLI_TINY])
+        assert code == 0, err
+        _RUN_DIR.append(out)
+    return _RUN_DIR[0]
+
+
+for flag, value in (("--seed", "-1"), ("--length", "-1"), ("--temperature", "0"), ("--temperature", "nan"),
+                    ("--temperature", "-1"), ("--length", "abc")):
+    cli_case(f"sample:{flag}={value}", lambda flag=flag, value=value: ["char", "sample", _trained_run(), flag, value],
+             flag)
+cli_case("sample:dir-missing", lambda: ["char", "sample", os.path.join(_tmpdir(), "nope")], "no such directory")
+
+
+def _sample_greedy():
+    """A tiny temperature is greedy sampling (it used to compute inf - inf = NaN probabilities)."""
+    code, err = run_cli(["char", "sample", _trained_run(), "--temperature", "1e-300", "--length", "20",
+                         "--seed", "0", "--prime", "the"])
+    assert code == 0, err
+    from rnnfast import char
+    _, model = char.load_checkpoint(_trained_run())
+    vocab = char.load_checkpoint(_trained_run())[0]["vocab"]
+    idx = model.sample(char.encode_text("the", vocab).tolist(), 20, 1e-300, np.random.default_rng(0))
+    greedy, state = [], model.initial_state(1)
+    model.train(False)
+    x = char.encode_text("the", vocab).astype(np.int64)[:, None]
+    for _ in range(20):
+        logits, state = model.forward(x, state)
+        greedy.append(int(np.argmax(logits[-1, 0])))
+        x = np.array([[greedy[-1]]])
+    assert idx == greedy
+
+
+add("cli:sample:--temperature=1e-300", _sample_greedy, None, timeout=60)
+
+
+def _subprocess_absurd_hidden():
+    """End to end: the absurd size is refused before allocating, as one line, in a fresh process."""
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(rnnfast.__file__))))
+    r = subprocess.run([sys.executable, "-m", "rnnfast", "char", "train", "--text", _text_file(), "--out",
+                        os.path.join(_tmpdir(), "o"), *CLI_TINY, "--hidden", "1000000000000"],
+                       capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 1 and r.stderr.startswith("error: ") and r.stderr.count("\n") == 1, r.stderr
+    assert "--hidden" in r.stderr
+
+
+add("cli:subprocess:--hidden=absurd", _subprocess_absurd_hidden, None, timeout=90)
+
+
+# ---------------------------------------------------------------------------------------------
 # the test
 # ---------------------------------------------------------------------------------------------
 
@@ -627,7 +1050,7 @@ def alarm(seconds):
 
 def test_case_count():
     print(f"\nvalidation matrix: {len(CASES)} cases")
-    assert len(CASES) >= 800
+    assert len(CASES) >= 2000
 
 
 @pytest.mark.parametrize("fn,expect,timeout", CASES)

@@ -40,7 +40,10 @@ def _as_real_array(a, name):
     if isinstance(a, (list, tuple)):
         if len(a) == 0:
             raise ValueError(f"{name} is an empty list")
-        parts = [_as_real_array(p, f"{name}[{k}]") for k, p in enumerate(a)]
+        if all(isinstance(p, numbers.Real) and not isinstance(p, bool) for p in a):
+            return _as_real_array(np.asarray(a), name)  # a plain list of numbers: one 1-D series
+        parts = [_as_real_array(p if isinstance(p, np.ndarray) else np.asarray(p), f"{name}[{k}]")
+                 for k, p in enumerate(a)]
         return np.concatenate([p.reshape(-1, p.shape[-1] if p.ndim else 1) for p in parts])
     if isinstance(a, (str, bytes)) or a is None or not (isinstance(a, (np.ndarray, numbers.Real))
                                                         or hasattr(a, "__array__")):
