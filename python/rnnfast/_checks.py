@@ -1,5 +1,7 @@
 """Argument checks shared by the public API: every failure names the argument and what was expected."""
 
+import os
+
 import numpy as np
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -26,6 +28,47 @@ def positive_int(value, name, minimum=1):
     return int(value)
 
 
+def seed(value, name="seed"):
+    """None or an int >= 0 (what numpy.random.default_rng takes as a plain seed)."""
+    if value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int >= 0 or None, got {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"{name} must be an int >= 0 or None, got {value}")
+    return int(value)
+
+
+def _memory_bytes():
+    """This machine's physical memory in bytes (2**48 where the OS does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return 1 << 48
+
+
+def _human(nbytes):
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if nbytes < 1024 or unit == "PiB":
+            return f"{nbytes:.3g} {unit}"
+        nbytes /= 1024
+    return f"{nbytes:.3g} EiB"
+
+
+def check_memory(n_elements, itemsize, what):
+    """Refuse, before allocating, arrays that could never fit: more bytes than the machine's memory.
+
+    n_elements may be a huge Python int (sizes multiplied together); `what` names the arguments that
+    decide it, e.g. "hidden_size=10**12 (the weights)". Raises ValueError; returns n_elements * itemsize.
+    """
+    nbytes = int(n_elements) * int(itemsize)
+    limit = _memory_bytes()
+    if nbytes > limit:
+        raise ValueError(f"{what} would need {_human(nbytes)}, more than this machine's memory "
+                         f"({_human(limit)})")
+    return nbytes
+
+
 def boolean(value, name):
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
@@ -47,7 +90,10 @@ def check_array(a, name, dtype, shape, finite=True):
             hint = " (GPU arrays need a layer on device='cuda')"
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(a).__name__}{hint}")
     if a.dtype != dtype:
-        raise TypeError(f"{name} must have dtype {np.dtype(dtype).name}, got {a.dtype.name}")
+        got = a.dtype.name
+        if a.dtype.newbyteorder("=") == np.dtype(dtype):  # same name, other byte order: say so
+            got += f" in non-native byte order ({a.dtype.str!r}; use a.astype({np.dtype(dtype).name!r}))"
+        raise TypeError(f"{name} must have dtype {np.dtype(dtype).name}, got {got}")
     if a.ndim != len(shape) or any(s is not None and s != d for s, d in zip(shape, a.shape)):
         raise ValueError(f"{name} must have shape {shape_str(shape)}, got {tuple(a.shape)}")
     if finite and not np.isfinite(a).all():

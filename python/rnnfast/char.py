@@ -136,7 +136,7 @@ def add_parser(subparsers):
     t.add_argument("--clip-mode", type=_choice("clip mode", ("norm", "value")),
                    help="norm: global L2 norm; value: each element to [-X, X]")
     t.add_argument("--device", type=_choice("device", DEVICES), default="auto", help="auto | cpu | cuda")
-    t.add_argument("--seed", type=int, help="seed of the initialisation (default 0)")
+    t.add_argument("--seed", type=_nonneg_int, help="seed of the initialisation (default 0)")
     t.add_argument("--val-fraction", type=_float(0, high=0.5), metavar="F",
                    help="held-out tail of the text for validation (default 0.05)")
     t.add_argument("--val-every", type=_nonneg_int, default=250, metavar="N", help="validate every N steps")
@@ -159,7 +159,7 @@ def add_parser(subparsers):
     s.add_argument("--prime", default="", help="text to start with; burnt into the hidden state first")
     s.add_argument("--length", type=_nonneg_int, default=500, metavar="N", help="characters to sample")
     s.add_argument("--temperature", type=_float(0, low_open=True), default=1.0, metavar="T")
-    s.add_argument("--seed", type=int, default=None, help="sampling seed (default: fresh randomness)")
+    s.add_argument("--seed", type=_nonneg_int, default=None, help="sampling seed (default: fresh randomness)")
     p.set_defaults(char_parser=p)
     return p
 
@@ -612,8 +612,11 @@ def train(args):
         vocab = "".join(sorted(set(text)))
         corpus.update(description=desc, chars=len(text), sha256=text_sha256(text))
         rng = np.random.default_rng(cfg["seed"])
-        model = CharModel(len(vocab), cfg["cell"], cfg["hidden"], cfg["layers"],
-                          seed=int(rng.integers(2**63 - 1)), init=cfg["init"], factors=cfg["factors"])
+        try:
+            model = CharModel(len(vocab), cfg["cell"], cfg["hidden"], cfg["layers"],
+                              seed=int(rng.integers(2**63 - 1)), init=cfg["init"], factors=cfg["factors"])
+        except ValueError as e:  # e.g. an absurd --hidden: refused before allocating
+            raise CharError(f"--hidden {cfg['hidden']} --layers {cfg['layers']}: {e}") from None
         run = Run()
         meta = None
 

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from . import nn
+from . import _checks, nn
 from .layers import GRU, LSTM, RNN
 from .mrnn import MRNN
 
@@ -39,8 +39,22 @@ class CharModel:
             raise ValueError(f"factors is for cell='mrnn', not {cell!r}")
         if init not in INITS:
             raise ValueError(f"init must be one of {INITS}, got {init!r}")
+        vocab_size = _checks.positive_int(vocab_size, "vocab_size")
+        hidden = _checks.positive_int(hidden, "hidden")
+        layers = _checks.positive_int(layers, "layers")
         self.vocab_size, self.cell, self.hidden, self.layers, self.init = vocab_size, cell, hidden, layers, init
-        self.dtype = np.dtype(dtype)
+        self.dtype = _checks.as_dtype(dtype)
+        # parameters, gradients and up to two optimizer buffers each, refused before allocating anything
+        if cell == "mrnn":  # per layer: W_fx (F, C), W_fh (F, H), W_hf (H, F), W_hx (H, C), b (H)
+            F = hidden if factors is None else _checks.positive_int(factors, "factors")
+            n_params = F * (vocab_size + 2 * hidden) + hidden * (vocab_size + 1)
+            n_params += (layers - 1) * (3 * F * hidden + hidden * (hidden + 1))
+        else:
+            G = {"rnn": 1, "lstm": 4, "gru": 3}[cell]
+            n_params = G * hidden * (vocab_size + hidden + 2) + (layers - 1) * G * hidden * (2 * hidden + 2)
+        n_params += vocab_size * (hidden + 1)
+        _checks.check_memory(4 * n_params, 8,
+                             f"a {cell} model with hidden={hidden}, layers={layers} and {vocab_size} characters")
         rng = np.random.default_rng(seed)
         self.factors = (hidden if factors is None else factors) if cell == "mrnn" else None
         extra = (self.factors,) if cell == "mrnn" else ()
@@ -163,8 +177,9 @@ class CharModel:
             x = np.asarray(prime_idx, dtype=np.int64)[:, None]
             for _ in range(length):
                 logits, state = self.forward(x, state)
-                z = logits[-1, 0].astype(np.float64) / temperature
-                p = np.exp(z - z.max())
+                z = logits[-1, 0].astype(np.float64)
+                # shift before dividing: a tiny temperature then gives -inf, not inf - inf = NaN (greedy)
+                p = np.exp((z - z.max()) / temperature)
                 c = np.cumsum(p)
                 i = min(int(np.searchsorted(c, rng.random() * c[-1], side="right")), self.vocab_size - 1)
                 out.append(i)

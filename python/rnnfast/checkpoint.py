@@ -112,17 +112,26 @@ def _hashable(k):
 # ---- save / load -------------------------------------------------------------------------------
 def save(path, meta, arrays):
     """Write meta (a JSON-able dict) and arrays (name -> ndarray) to `path` atomically."""
+    path = _path(path)
+    if not hasattr(arrays, "items"):
+        raise TypeError(f"arrays must be a dict of name -> array, got {type(arrays).__name__}")
     header = json.dumps({"format": FORMAT, "version": VERSION, "meta": meta}, allow_nan=True)
     entries = {"__header__": np.frombuffer(header.encode("utf-8"), dtype=np.uint8)}
     for name, a in arrays.items():
-        entries["x_" + name] = np.asarray(a)
+        if not isinstance(name, str):
+            raise TypeError(f"arrays must be keyed by str, got {name!r}")
+        a = np.asarray(a)
+        if a.dtype.hasobject:  # load() never unpickles: such an entry could not be read back
+            raise TypeError(f"arrays[{name!r}] has dtype {a.dtype}, which a checkpoint cannot store "
+                            "without pickling")
+        entries["x_" + name] = a
 
     atomic_write(path, lambda f: np.savez(f, **entries))
 
 
 def load(path):
     """(meta, arrays) from a checkpoint written by save(); CheckpointError if it cannot be read."""
-    path = os.fspath(path)
+    path = _path(path)
     if not os.path.isfile(path):
         raise CheckpointError(f"no checkpoint at {path}")
     try:
@@ -142,7 +151,15 @@ def load(path):
     if header.get("version") != VERSION:
         raise CheckpointError(f"{path} has checkpoint format version {header.get('version')!r}; this rnnfast "
                               f"reads version {VERSION}")
+    if "meta" not in header:
+        raise CheckpointError(f"{path} is corrupted (its header has no 'meta')")
     return header["meta"], arrays
+
+
+def _path(path):
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
+    return os.fspath(path)
 
 
 def zlib_error():

@@ -9,7 +9,11 @@ Every function returns float64 arrays of shape (n_steps, 1) (time major, one fea
 rnnfast.ESN takes.
 """
 
+import numbers
+
 import numpy as np
+
+from . import _checks
 
 __all__ = ["mackey_glass", "narma", "sine_frequency", "nrmse"]
 
@@ -20,6 +24,37 @@ def _steps(n_steps):
     if n_steps < 1:
         raise ValueError(f"n_steps must be >= 1, got {n_steps}")
     return int(n_steps)
+
+
+def _real(value, name):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    return value
+
+
+def _as_real_array(a, name):
+    """y_true / y_pred -> float64 array; TypeError for non-numbers, ValueError for NaN/Inf."""
+    if isinstance(a, (list, tuple)):
+        if len(a) == 0:
+            raise ValueError(f"{name} is an empty list")
+        if all(isinstance(p, numbers.Real) and not isinstance(p, bool) for p in a):
+            return _as_real_array(np.asarray(a), name)  # a plain list of numbers: one 1-D series
+        parts = [_as_real_array(p if isinstance(p, np.ndarray) else np.asarray(p), f"{name}[{k}]")
+                 for k, p in enumerate(a)]
+        return np.concatenate([p.reshape(-1, p.shape[-1] if p.ndim else 1) for p in parts])
+    if isinstance(a, (str, bytes)) or a is None or not (isinstance(a, (np.ndarray, numbers.Real))
+                                                        or hasattr(a, "__array__")):
+        raise TypeError(f"{name} must be a numpy array of real numbers, got {type(a).__name__}")
+    arr = np.asarray(a)
+    if arr.dtype == np.bool_ or arr.dtype.kind not in "fiu":
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    arr = arr.astype(np.float64)
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} contains NaN or Inf")
+    return arr
 
 
 def mackey_glass(n_steps, tau=17, a=0.2, b=0.1, n=10, x0=1.2, h=1.0, dt=0.1, seed=None, discard=0):
@@ -33,12 +68,19 @@ def mackey_glass(n_steps, tau=17, a=0.2, b=0.1, n=10, x0=1.2, h=1.0, dt=0.1, see
     Returns (n_steps, 1) float64; with tau=17 the series is chaotic, in about [0.2, 1.4].
     """
     n_steps = _steps(n_steps)
+    tau, a, b, n, x0, h, dt = (_real(v, k) for k, v in (("tau", tau), ("a", a), ("b", b), ("n", n), ("x0", x0),
+                                                           ("h", h), ("dt", dt)))
+    seed = _checks.seed(seed)
+    discard = _checks.positive_int(discard, "discard", minimum=0)
     if tau <= 0 or h <= 0 or dt <= 0:
         raise ValueError("tau, h and dt must be > 0")
     sub = int(round(h / dt))
     D = int(round(tau / dt))
     if abs(sub * dt - h) > 1e-9 * h or abs(D * dt - tau) > 1e-9 * max(tau, 1):
         raise ValueError(f"h/dt and tau/dt must be whole numbers, got h={h}, tau={tau}, dt={dt}")
+    # the fine grid is kept twice (array and list of floats, ~4x8 bytes per step)
+    _checks.check_memory(4 * (D + (n_steps + discard) * sub + 1), 8,
+                         f"mackey_glass(n_steps={n_steps}, discard={discard}, tau={tau}, h={h}, dt={dt})")
     total = (n_steps + int(discard)) * sub
     x = np.empty(D + total + 1)
     if seed is None:
@@ -77,7 +119,8 @@ def narma(n_steps, order=10, seed=None):
     n_steps = _steps(n_steps)
     if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or order < 1:
         raise ValueError(f"order must be an int >= 1, got {order!r}")
-    rng = np.random.default_rng(seed)
+    _checks.check_memory(3 * n_steps, 8, f"narma(n_steps={n_steps})")
+    rng = np.random.default_rng(_checks.seed(seed))
     u = rng.uniform(0.0, 0.5, n_steps)
     y = np.zeros(n_steps + 1)
     for t in range(n_steps):
@@ -99,15 +142,23 @@ def sine_frequency(n_steps, seed=None, f_min=1 / 40, f_max=1 / 10, hold=(100, 30
     learns it and then generates the sine in closed loop for any given frequency input.
     """
     n_steps = _steps(n_steps)
+    f_min, f_max = _real(f_min, "f_min"), _real(f_max, "f_max")
     if not 0 < f_min < f_max < 0.5:
         raise ValueError(f"need 0 < f_min < f_max < 0.5, got {f_min}, {f_max}")
-    rng = np.random.default_rng(seed)
+    if not (isinstance(hold, (tuple, list)) and len(hold) == 2):
+        raise TypeError(f"hold must be a pair (min_steps, max_steps), got {hold!r}")
+    lo = _checks.positive_int(hold[0], "hold[0]")
+    hi = _checks.positive_int(hold[1], "hold[1]")
+    if hi <= lo:
+        raise ValueError(f"hold must have hold[0] < hold[1], got {tuple(hold)}")
+    _checks.check_memory(4 * n_steps, 8, f"sine_frequency(n_steps={n_steps})")
+    rng = np.random.default_rng(_checks.seed(seed))
     f = np.empty(n_steps)
     ramp = 40
     t = 0
     level = rng.uniform(f_min, f_max)
     while t < n_steps:
-        n_hold = int(rng.integers(hold[0], hold[1]))
+        n_hold = int(rng.integers(lo, hi))
         f[t:t + n_hold] = level
         t += n_hold
         nxt = rng.uniform(f_min, f_max)
@@ -126,12 +177,10 @@ def nrmse(y_true, y_pred, norm="std"):
     norm: 'std' (standard deviation of y_true, the usual choice for Mackey-Glass / NARMA) or 'minmax'
     (max - min of y_true, reservoirpy's default). Lists of sequences are concatenated.
     """
-    if isinstance(y_true, (list, tuple)):
-        y_true = np.concatenate([np.asarray(a, dtype=np.float64).reshape(-1, np.shape(a)[-1]) for a in y_true])
-    if isinstance(y_pred, (list, tuple)):
-        y_pred = np.concatenate([np.asarray(a, dtype=np.float64).reshape(-1, np.shape(a)[-1]) for a in y_pred])
-    yt = np.asarray(y_true, dtype=np.float64)
-    yp = np.asarray(y_pred, dtype=np.float64)
+    yt = _as_real_array(y_true, "y_true")
+    yp = _as_real_array(y_pred, "y_pred")
+    if yt.ndim == 0:
+        raise ValueError("y_true must have at least one dimension, got a scalar")
     if yt.shape != yp.shape:
         raise ValueError(f"y_true and y_pred must have the same shape, got {yt.shape} and {yp.shape}")
     if yt.size == 0:

@@ -52,5 +52,6 @@ def gradient_norms_per_step(layer, x, hx=None, direction=None):
 def recurrent_spectral_radius(layer):
     """{key: spectral radius} of every hidden->hidden block; keys as init.recurrent_blocks
     ("weight_hh_l0", or "weight_hh_l0[f]" per gate for LSTM/GRU)."""
+    blocks = recurrent_blocks(layer)  # checks layer first
     params = layer.parameters()
-    return {key: spectral_radius(params[name][rows]) for key, name, rows in recurrent_blocks(layer)}
+    return {key: spectral_radius(params[name][rows]) for key, name, rows in blocks}

@@ -73,12 +73,32 @@ def _real_scalar(value, name):
     return value
 
 
+def _real_array(value, name):
+    """A list/tuple/array of real numbers -> float64 ndarray; TypeError naming `name` for anything else
+    (strings, None, complex, bool, objects), never a silent cast."""
+    try:
+        a = np.asarray(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must hold real numbers, got {type(value).__name__}") from None
+    if a.dtype == np.bool_ or a.dtype.kind not in "fiu":
+        raise TypeError(f"{name} must hold real numbers, got dtype {a.dtype}")
+    return a.astype(np.float64)
+
+
 def spectral_radius(W):
     """Largest |eigenvalue| of W (dense or scipy.sparse), computed deterministically.
 
     N <= 512: dense ``numpy.linalg.eigvals``. Larger: ARPACK ``eigs(k=1, which='LM')`` with a fixed start
     vector and tol 1e-10 (a dense solve when ARPACK does not converge).
     """
+    if not sp.issparse(W):
+        W = _real_array(W, "W")
+    elif W.dtype == np.bool_ or W.dtype.kind not in "fiu":
+        raise TypeError(f"W must hold real numbers, got dtype {W.dtype}")
+    if W.ndim != 2 or W.shape[0] != W.shape[1] or W.shape[0] == 0:
+        raise ValueError(f"W must be a non-empty square matrix (N, N), got shape {W.shape}")
+    if not np.isfinite(W.data if sp.issparse(W) else W).all():
+        raise ValueError("W contains NaN or Inf")
     N = W.shape[0]
     if N <= _DENSE_EIG_MAX:
         dense = W.toarray() if sp.issparse(W) else np.asarray(W)
@@ -110,7 +130,11 @@ class RidgeAccumulator:
     """
 
     def __init__(self, n_features, n_outputs):
-        self.n_features, self.n_outputs = int(n_features), int(n_outputs)
+        n_features = _checks.positive_int(n_features, "n_features")
+        n_outputs = _checks.positive_int(n_outputs, "n_outputs")
+        _checks.check_memory(n_features * (n_features + n_outputs), 8,
+                             f"RidgeAccumulator(n_features={n_features}, n_outputs={n_outputs})")
+        self.n_features, self.n_outputs = n_features, n_outputs
         self.xx = np.zeros((n_features, n_features))
         self.xy = np.zeros((n_features, n_outputs))
         self.xs = np.zeros(n_features)
@@ -120,8 +144,14 @@ class RidgeAccumulator:
         self._cy = None
 
     def add(self, X, Y):
-        X = np.asarray(X, dtype=np.float64).reshape(-1, self.n_features)
-        Y = np.asarray(Y, dtype=np.float64).reshape(-1, self.n_outputs)
+        X, Y = _real_array(X, "X"), _real_array(Y, "Y")
+        for a, name, width in ((X, "X", self.n_features), (Y, "Y", self.n_outputs)):
+            if a.ndim != 2 or a.shape[-1] != width:
+                raise ValueError(f"{name} must have shape (S, {width}), got {a.shape}")
+            if not np.isfinite(a).all():
+                raise ValueError(f"{name} contains NaN or Inf")
+        X = X.reshape(-1, self.n_features)
+        Y = Y.reshape(-1, self.n_outputs)
         if X.shape[0] != Y.shape[0]:
             raise ValueError(f"X has {X.shape[0]} rows but Y has {Y.shape[0]}")
         if X.shape[0] == 0:
@@ -137,6 +167,9 @@ class RidgeAccumulator:
         self.n += X.shape[0]
 
     def solve(self, ridge):
+        ridge = _real_scalar(ridge, "ridge")
+        if ridge < 0:
+            raise ValueError(f"ridge must be >= 0, got {ridge}")
         if self.n == 0:
             raise ValueError("no training samples (is washout longer than the sequences?)")
         n = self.n
@@ -217,8 +250,14 @@ class ESN:
         dens = _real_scalar(density, "density")
         if not 0 < dens <= 1:
             raise ValueError(f"density must be in (0, 1], got {dens}")
+        # Refuse absurd sizes before allocating: a generated W (dense N*N, sparse ~12 bytes per nonzero),
+        # W_in, W_fb and the readout (N*O), in float64 while they are built.
+        I, O = self.input_size, self.output_size
+        n_w = (N * N if dens >= 1 else 2 * round(dens * N * N)) if W is None else 0
+        _checks.check_memory(n_w + N * (I + 2 * O + 2), 8,
+                             f"ESN(input_size={I}, reservoir_size={N}, output_size={O}, density={dens})")
         if isinstance(input_scaling, (list, tuple, np.ndarray)):
-            in_sc = np.asarray(input_scaling, dtype=np.float64)
+            in_sc = _real_array(input_scaling, "input_scaling")
             if in_sc.shape != (self.input_size,):
                 raise ValueError(f"input_scaling must be a scalar or have shape ({self.input_size},), "
                                  f"got {in_sc.shape}")
@@ -236,9 +275,7 @@ class ESN:
             raise ValueError(f"feedback_scaling must be > 0, got {fb_sc}")
         _ridge_list(ridge)
         self.ridge = ridge
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
-            raise TypeError(f"seed must be an int or None, got {type(seed).__name__}")
-        self.seed = seed
+        self.seed = seed = _checks.seed(seed)
         self.density = dens
         self.input_scaling = in_sc
         self.bias_scaling = b_sc
@@ -316,8 +353,8 @@ class ESN:
 
     @state.setter
     def state(self, value):
-        value = np.array(value, dtype=self.dtype)
-        if value.ndim not in (1, 2) or value.shape[-1] != self.reservoir_size:
+        value = _real_array(value, "state").astype(self.dtype)
+        if value.ndim not in (1, 2) or value.shape[-1] != self.reservoir_size or value.shape[0] == 0:
             raise ValueError(f"state must have shape (N,) or (B, N) with N={self.reservoir_size}, "
                              f"got {value.shape}")
         if not np.isfinite(value).all():
@@ -348,7 +385,7 @@ class ESN:
         lr = self.leak_rate
         N = self.reservoir_size
         if isinstance(lr, (list, tuple, np.ndarray)):
-            v = np.asarray(lr, dtype=np.float64)
+            v = _real_array(lr, "leak_rate")
             if v.shape != (N,):
                 raise ValueError(f"leak_rate must be a scalar or have shape ({N},), got {v.shape}")
         else:
@@ -616,8 +653,10 @@ class ESN:
                                      "feedback=True")
                 B = None if (self._state is None or self._state.ndim == 1) else self._state.shape[0]
                 inputs = np.zeros((n_steps, 0) if B is None else (n_steps, B, 0), self.dtype)
-            inputs = np.asarray(inputs)
-            if inputs.shape[0] != n_steps:
+            if not isinstance(inputs, np.ndarray):
+                raise TypeError(f"inputs must be a numpy.ndarray (n_steps, {self.input_size}) or "
+                                f"(n_steps, B, {self.input_size}), got {type(inputs).__name__}")
+            if inputs.ndim not in (2, 3) or inputs.shape[0] != n_steps:
                 raise ValueError(f"inputs must have n_steps={n_steps} steps, got shape {inputs.shape}")
             return self._closed_loop(inputs, want="outputs")
         if inputs is not None:
@@ -631,6 +670,8 @@ class ESN:
         s = self._state
         batch = s is not None and s.ndim == 2
         B = s.shape[0] if batch else 1
+        _checks.check_memory(n_steps * B * self.output_size, self.dtype.itemsize,
+                             f"generate(n_steps={n_steps}) with output_size={self.output_size}")
         x = np.zeros((B, self.reservoir_size), self.dtype) if s is None else np.array(s).reshape(B, -1)
         w_args, w_in = self._w_args(), self._w_in_engine()
         out = np.empty((n_steps, B, self.output_size), self.dtype)
@@ -678,7 +719,7 @@ class ESN:
                 raise TypeError("validation must be a tuple (u_val, y_val)")
             vk, vg, vl = self._inputs(validation[0], "validation[0] (u_val)", self.input_size)
             vys = self._targets_like(vk, vg, vl, validation[1], name="validation[1] (y_val)")
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(_checks.seed(seed))
 
         N, O, dt = self.reservoir_size, self.output_size, self.dtype
         acc = RidgeAccumulator(N, O)
@@ -749,6 +790,8 @@ def spectral_radius_of(W):
 
 def _as_w(W, N, dt):
     if sp.issparse(W):
+        if W.dtype == np.bool_ or W.dtype.kind not in "fiu":
+            raise TypeError(f"W must hold real numbers, got dtype {W.dtype}")
         if W.shape != (N, N):
             raise ValueError(f"W must have shape ({N}, {N}), got {W.shape}")
         W = sp.csr_matrix(W, dtype=dt, copy=True)  # never sort or merge the caller's matrix in place
@@ -807,7 +850,9 @@ def _population_params(esn, spectral_radii, input_scalings, leak_rates):
                          f"length, got {({k: len(v) for k, v in lists.items()})}")
     P = sizes.pop() if sizes else 1
     if P == 0:
-        raise ValueError("the population must have at least one member")
+        empty = [k for k, v in lists.items() if len(v) == 0]
+        raise ValueError(f"{' and '.join(empty)} must not be empty: the population must have at least one "
+                         "member")
     N = esn.reservoir_size
     rho = esn.base_spectral_radius
     base_in = esn._W_in_base_scale
@@ -838,7 +883,7 @@ def _population_params(esn, spectral_radii, input_scalings, leak_rates):
 
 def _leak_of(lr, N):
     if isinstance(lr, (list, tuple, np.ndarray)):
-        v = np.asarray(lr, dtype=np.float64)
+        v = _real_array(lr, "leak_rates")
         if v.shape != (N,):
             raise ValueError(f"each leak_rates entry must be a scalar or have shape ({N},), got {v.shape}")
     else:

@@ -52,6 +52,7 @@ def spectral_radius(W, iters=1000, seed=0, method="auto"):
     if method not in ("auto", "eig", "arnoldi", "power"):
         raise ValueError(f"method must be 'auto', 'eig', 'arnoldi' or 'power', got {method!r}")
     n = W.shape[0]
+    seed = _checks.seed(seed)
     if method == "eig" or (method == "auto" and n <= 2000):
         return float(np.max(np.abs(np.linalg.eigvals(W))))
     rng = np.random.default_rng(seed)
@@ -82,8 +83,10 @@ def spectral_radius(W, iters=1000, seed=0, method="auto"):
 
 
 def scale_to_spectral_radius(W, rho):
-    """W * (rho / spectral_radius(W)): a new array of W's dtype and array module."""
+    """W * (rho / spectral_radius(W)): a new array of W's dtype and array module (W floating point)."""
     rho = _positive(rho, "rho")
+    if hasattr(W, "dtype") and W.dtype.kind in "iu":  # W.dtype.type(rho / r) would truncate to 0
+        raise TypeError(f"W must be a floating-point array to be scaled, got {W.dtype.name}")
     r = spectral_radius(W)
     if r == 0:
         raise ValueError("W has spectral radius 0 (e.g. nilpotent or zero): it cannot be scaled to rho")
@@ -102,7 +105,7 @@ def _rng(rng, name="rng"):
     if isinstance(rng, np.random.Generator):
         return rng
     if rng is None or (isinstance(rng, (int, np.integer)) and not isinstance(rng, (bool, np.bool_))):
-        return np.random.default_rng(rng)
+        return np.random.default_rng(_checks.seed(rng, name))
     raise TypeError(f"{name} must be a numpy Generator, an int seed or None, got {type(rng).__name__}")
 
 
@@ -117,7 +120,8 @@ def orthogonal(shape, gain=1.0, rng=None, dtype="float32"):
     if gain is None or not np.isfinite(gain):
         raise TypeError("gain must be a finite real number")
     dtype = _checks.as_dtype(dtype)
-    rows, cols = shape[0], int(np.prod(shape[1:]))
+    rows, cols = shape[0], int(np.prod(shape[1:], dtype=object))
+    _checks.check_memory(3 * rows * cols, 8, f"orthogonal(shape={shape})")
     a = _rng(rng).standard_normal((rows, cols))
     if rows < cols:
         a = a.T
@@ -184,10 +188,14 @@ def init_recurrent_esn(layer, spectral_radius=1.1, density=None, input_scale=1.0
             raise ValueError(f"density must be in (0, 1], got {density}")
     input_scale = _positive(input_scale, "input_scale")
     if bias is not None:
+        if isinstance(bias, (bool, np.bool_)) or not isinstance(bias, (int, float, np.integer, np.floating)):
+            raise TypeError(f"bias must be a real number or None, got {type(bias).__name__}")
+        if not np.isfinite(bias):
+            raise ValueError(f"bias must be finite, got {bias}")
         bias = float(bias)
     rng = np.random.default_rng(_seed(seed))
-    params = layer.parameters()
     blocks = recurrent_blocks(layer)
+    params = layer.parameters()
     companions = set()
     for _, name, rows in blocks:
         W = params[name]
@@ -208,6 +216,4 @@ def init_recurrent_esn(layer, spectral_radius=1.1, density=None, input_scale=1.0
 
 
 def _seed(seed):
-    if seed is not None and (isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer))):
-        raise TypeError(f"seed must be an int or None, got {type(seed).__name__}")
-    return seed
+    return _checks.seed(seed)

@@ -61,7 +61,11 @@ def softmax_cross_entropy(logits, targets, mask=None):
     """
     xp, logits = _float_input(logits, "logits")
     K = logits.shape[-1]
-    if not hasattr(targets, "shape") or tuple(targets.shape) != logits.shape[:-1]:
+    if K == 0:
+        raise ValueError(f"logits must have at least one class (last axis), got shape {logits.shape}")
+    if array_module(targets) is not xp or not hasattr(targets, "dtype"):
+        raise TypeError(f"targets must be a {xp.__name__} integer array, got {type(targets).__name__}")
+    if tuple(targets.shape) != logits.shape[:-1]:
         raise ValueError(f"targets must have shape {logits.shape[:-1]} (logits without the class axis), got "
                          f"{getattr(targets, 'shape', type(targets).__name__)}")
     targets = _check_index(targets, "targets", xp, K, "number of classes")
@@ -118,6 +122,7 @@ def target_mask(T, N, spec="all"):
             raise ValueError(f"spec k must be <= T={T}, got {k}")
     else:
         raise ValueError(f"spec must be 'all', 'last' or ('last', k), got {spec!r}")
+    _checks.check_memory(T * N, 1, f"target_mask(T={T}, N={N})")
     mask = np.zeros((T, N), bool)
     mask[T - k:] = True
     return mask

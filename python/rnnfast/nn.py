@@ -28,9 +28,7 @@ def array_module(a):
 
 
 def _rng(seed):
-    if seed is not None and (isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer))):
-        raise TypeError(f"seed must be an int or None, got {type(seed).__name__}")
-    return np.random.default_rng(seed)
+    return np.random.default_rng(_checks.seed(seed))
 
 
 def _check_float(a, name, xp, dtype, shape):
@@ -68,6 +66,7 @@ def load_arrays(params, state_dict, strict=True):
     """
     if not hasattr(state_dict, "items"):
         raise TypeError(f"state_dict must be a dict of arrays, got {type(state_dict).__name__}")
+    strict = _checks.boolean(strict, "strict")
     unknown = sorted(set(state_dict) - set(params))
     missing = sorted(set(params) - set(state_dict))
     if unknown:
@@ -78,13 +77,20 @@ def load_arrays(params, state_dict, strict=True):
     for name, value in state_dict.items():
         dst = params[name]
         xp = array_module(dst)
-        arr = xp.asarray(value)
+        try:
+            arr = xp.asarray(value)
+        except (TypeError, ValueError):  # e.g. a ragged nested list
+            raise TypeError(f"state_dict[{name!r}] must be a floating-point array, got "
+                            f"{type(value).__name__}") from None
+        if arr.dtype.kind != "f":  # before the shape: None or a str is a wrong type, not a wrong shape
+            raise TypeError(f"state_dict[{name!r}] must be floating point, got {arr.dtype}")
         if arr.shape != dst.shape:
             raise ValueError(f"state_dict[{name!r}] must have shape {dst.shape}, got {arr.shape}")
-        if arr.dtype.kind != "f":
-            raise TypeError(f"state_dict[{name!r}] must be floating point, got {arr.dtype}")
         if not bool(xp.isfinite(arr).all()):
             raise ValueError(f"state_dict[{name!r}] contains NaN or Inf")
+        if not getattr(getattr(dst, "flags", None), "writeable", True):
+            raise ValueError(f"parameter {name!r} is read-only (flags.writeable is False): load_state_dict "
+                             "writes the parameters in place")
         converted[name] = arr
     for name, arr in converted.items():
         params[name][...] = arr
@@ -101,8 +107,12 @@ class Module:
         return dict(self._params)
 
     def zero_grad(self):
-        for g in self.grads.values():
-            g.fill(0)
+        for name, g in self.grads.items():
+            try:
+                g.fill(0)
+            except ValueError:  # NumPy: "assignment destination is read-only"
+                raise ValueError(f"grads[{name!r}] is read-only (flags.writeable is False): zero_grad() "
+                                 "clears the gradients in place") from None
 
     def train(self, mode=True):
         """Training mode (default) keeps what backward needs; eval mode keeps nothing."""
@@ -131,6 +141,8 @@ class ParameterDict(Module):
     """A module over given arrays (kept, not copied): e.g. a learned vector, or a test's parameters."""
 
     def __init__(self, arrays=None, **kwargs):
+        if arrays is not None and not hasattr(arrays, "items"):
+            raise TypeError(f"arrays must be a dict of name -> array, got {type(arrays).__name__}")
         arrays = dict(arrays or {}, **kwargs)
         for name, a in arrays.items():
             if not hasattr(a, "dtype") or a.dtype.kind != "f":
@@ -148,6 +160,8 @@ class Linear(Module):
         self.out_features = _checks.positive_int(out_features, "out_features")
         self.bias = _checks.boolean(bias, "bias")
         self.dtype = _checks.as_dtype(dtype)
+        _checks.check_memory(2 * (self.out_features * (self.in_features + 1)), 8,
+                             f"Linear(in_features={self.in_features}, out_features={self.out_features})")
         rng = _rng(seed)
         k = 1.0 / np.sqrt(self.in_features)  # PyTorch: U(-1/sqrt(in), 1/sqrt(in)) for weight and bias
         self._params = {"weight": rng.uniform(-k, k, (self.out_features, self.in_features)).astype(self.dtype)}
@@ -195,6 +209,9 @@ class Embedding(Module):
         self.num_embeddings = _checks.positive_int(num_embeddings, "num_embeddings")
         self.embedding_dim = _checks.positive_int(embedding_dim, "embedding_dim")
         self.dtype = _checks.as_dtype(dtype)
+        _checks.check_memory(2 * self.num_embeddings * self.embedding_dim, 8,
+                             f"Embedding(num_embeddings={self.num_embeddings}, "
+                             f"embedding_dim={self.embedding_dim})")
         rng = _rng(seed)
         self._params = {"weight": rng.standard_normal((self.num_embeddings, self.embedding_dim))
                         .astype(self.dtype)}
@@ -234,6 +251,8 @@ def one_hot(idx, num_classes, dtype="float32"):
     dtype = _checks.as_dtype(dtype)
     xp = array_module(idx)
     idx = _check_index(idx, "idx", xp, num_classes, "num_classes")
+    _checks.check_memory(idx.size * num_classes, 8, f"one_hot with num_classes={num_classes} and "
+                         f"{idx.size} indices")
     return (idx[..., None] == xp.arange(num_classes)).astype(dtype)
 
 
@@ -247,6 +266,8 @@ class ModuleDict(Module):
     """
 
     def __init__(self, modules=None, /, **kwargs):
+        if modules is not None and not hasattr(modules, "items"):
+            raise TypeError(f"modules must be a dict of name -> module, got {type(modules).__name__}")
         mods = dict(modules or {}, **kwargs)
         if not mods:
             raise ValueError("modules must name at least one module")

@@ -86,6 +86,11 @@ def _named(modules):
     return out
 
 
+def _check_writeable(a, what):
+    if not getattr(getattr(a, "flags", None), "writeable", True):  # CuPy arrays have no such flag
+        raise ValueError(f"{what} is read-only (flags.writeable is False): it is updated in place")
+
+
 def _triples(params):
     """(name, param, grad) triples of params; an Optimizer's bound list when given one."""
     return params.named_parameters() if isinstance(params, Optimizer) else _named(_modules(params))
@@ -122,6 +127,10 @@ class Optimizer:
         self._triples = triples
         if not triples:
             raise ValueError("params has no parameters to optimize")
+        for name, p, _ in triples:
+            if p.dtype not in (np.float32, np.float64):  # float16 state underflows (Adam's eps is 0 there)
+                raise TypeError(f"parameter {name!r} must be float32 or float64, got {p.dtype}")
+            _check_writeable(p, f"parameter {name!r}")
         self.param_names = [name for name, _, _ in triples]
         self.defaults = self._validate(defaults)
         self.state = {name: {"step": 0} for name in self.param_names}
@@ -148,6 +157,8 @@ class Optimizer:
     def step(self):
         triples = self.named_parameters()
         _check_finite(triples)
+        for name, p, _ in triples:  # made read-only after construction: refuse before changing anything
+            _check_writeable(p, f"parameter {name!r}")
         for name, p, g in triples:
             st = self.state[name]
             st["step"] += 1
@@ -201,6 +212,8 @@ class Optimizer:
             p = params[name]
             xp = array_module(p)
             arr = xp.asarray(value)
+            if arr.dtype.kind not in "fiu" or arr.dtype == np.bool_:
+                raise TypeError(f"state_dict[{key!r}] must be a floating-point array, got {arr.dtype}")
             if arr.shape != p.shape:
                 raise ValueError(f"state_dict[{key!r}] must have shape {p.shape}, got {arr.shape}")
             if arr.dtype.kind != "f" or not bool(xp.isfinite(arr).all()):
@@ -378,9 +391,12 @@ def clip_grad_norm_(params, max_norm, norm_type=2.0, error_if_nonfinite=True):
     if isinstance(norm_type, (bool, np.bool_)) or norm_type not in (2, math.inf):
         raise ValueError(f"norm_type must be 2 or inf, got {norm_type!r}")
     norm_type = float(norm_type)
+    error_if_nonfinite = _flag(error_if_nonfinite, "error_if_nonfinite")
     triples = _triples(params)
     if not triples:
         return 0.0
+    for name, _, g in triples:
+        _check_writeable(g, f"grads[{name!r}]")
     if norm_type == 2.0:
         parts = [(g.astype(np.float64) ** 2).sum() for _, _, g in triples]
     else:
@@ -402,5 +418,8 @@ def clip_grad_norm_(params, max_norm, norm_type=2.0, error_if_nonfinite=True):
 def clip_grad_value_(params, clip_value):
     """Clip every gradient element to [-clip_value, clip_value] in place (torch.nn.utils.clip_grad_value_)."""
     clip_value = _real(clip_value, "clip_value", low=0, low_open=True)
-    for _, _, g in _triples(params):
+    triples = _triples(params)
+    for name, _, g in triples:
+        _check_writeable(g, f"grads[{name!r}]")
+    for _, _, g in triples:
         array_module(g).clip(g, -clip_value, clip_value, out=g)
