@@ -49,9 +49,15 @@ class _RecurrentLayer(Module):
         self._scratch = {}  # per (layer, direction): caches and workspaces reused across calls
 
         H, D = self.hidden_size, self.num_directions
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
-            raise TypeError(f"seed must be an int or None, got {type(seed).__name__}")
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(_checks.seed(seed))
+        # absurd sizes are refused before anything is allocated (closed form: no loop over the layers)
+        def count(in_size):
+            return sum(int(np.prod([int(s) for s in shape], dtype=object)) for shape, _ in
+                       self._param_specs(in_size).values())
+        n_params = D * (count(self.input_size) + (self.num_layers - 1) * count(D * H))
+        _checks.check_memory(2 * n_params, self.dtype.itemsize,
+                             f"{type(self).__name__}(input_size={self.input_size}, hidden_size={H}, "
+                             f"num_layers={self.num_layers}) (its parameters and gradients)")
         self._params = {}
         for layer in range(self.num_layers):
             in_size = self.input_size if layer == 0 else D * H
