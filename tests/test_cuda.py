@@ -255,3 +255,23 @@ def test_cuda_memory_pool_flat_over_many_calls(cp):
         layer.backward(dy)
     cp.cuda.Device().synchronize()
     assert pool.used_bytes() <= used + (1 << 20), (used, pool.used_bytes())  # flat: no growth per call
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dense", [False, True])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_cuda_reservoir_matches_cpu(cp, dense, dtype):
+    from rnnfast.esn import run_population
+
+    rng = np.random.default_rng(7)
+    kw = dict(spectral_radius=0.9, leak_rate=0.3, input_scaling=0.5, bias_scaling=0.2, seed=3, dtype=dtype,
+              density=1.0 if dense else 0.1)
+    cpu = rnnfast.ESN(2, 70, 1, **kw)
+    gpu = rnnfast.ESN(2, 70, 1, device="cuda", W=cpu.W, W_in=cpu.W_in, bias=cpu.bias, **kw)
+    u = rng.standard_normal((30, 5, 2)).astype(dtype)  # a batch of 5 sequences
+    tol = 1e-12 if dtype == "float64" else 1e-5
+    np.testing.assert_allclose(gpu.run_reservoir(u), cpu.run_reservoir(u), rtol=tol, atol=tol)
+    np.testing.assert_allclose(gpu.run_reservoir(u), cpu.run_reservoir(u), rtol=tol, atol=tol)  # stateful
+    got = run_population(u, gpu, spectral_radii=[0.5, 1.1], input_scalings=[1.0, 0.2], leak_rates=[0.2, 0.9])
+    want = run_population(u, cpu, spectral_radii=[0.5, 1.1], input_scalings=[1.0, 0.2], leak_rates=[0.2, 0.9])
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol)

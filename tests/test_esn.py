@@ -377,7 +377,7 @@ def test_datasets():
     (dict(W_fb=np.ones((20, 1))), ValueError, "W_fb"),
     (dict(seed=1.5), TypeError, "seed"),
     (dict(device="tpu"), ValueError, "device"),
-    (dict(device="cuda"), NotImplementedError, "cuda"),
+    (dict(device="cuda"), RuntimeError, "cuda_available"),
 ])
 def test_constructor_errors(kwargs, exc, match):
     with pytest.raises(exc, match=match):

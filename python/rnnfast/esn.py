@@ -224,7 +224,8 @@ class ESN:
       ridge (>= 0, or a list to choose from by validation in fit).
       feedback: feed the previous output back through W_fb.
       seed: int or None. dtype: 'float32' or 'float64' (states and engine arithmetic; the readout is
-        always trained in float64). device: 'cpu' ('cuda' is refused: no CUDA reservoir in this build).
+        always trained in float64). device: 'cpu', or 'cuda' (the reservoir loop runs on the GPU, csrc/cuda/reservoir.cu; inputs,
+        states and the float64 readout stay NumPy on the host).
       W, W_in, bias, W_fb: supplied matrices, used as they are.
 
     State: like reservoirpy's nodes the ESN is stateful. ``run_reservoir``, ``predict``, ``fit`` and
@@ -243,7 +244,7 @@ class ESN:
         self.output_size = _checks.positive_int(output_size, "output_size")
         self.dtype = _checks.as_dtype(dtype)
         _check_device(device)
-        self.device = "cpu"
+        self.device = device
         sr = _real_scalar(spectral_radius, "spectral_radius")
         if sr <= 0:
             raise ValueError(f"spectral_radius must be > 0, got {sr}")
@@ -420,6 +421,13 @@ class ESN:
         states = np.empty((T, P, B, N), dt)
         x_last = np.empty((P, B, N), dt)
         w, ip, ix, vals = self._w_args() if w_args is None else w_args
+        if self.device == "cuda":  # the reservoir loop on the GPU; states come back for the host readout
+            from . import _cuda
+            states_d, x_last_d = _cuda.reservoir_run(
+                np.ascontiguousarray(u3, dtype=dt), w, ip, ix, vals,
+                self._w_in_engine() if w_in is None else w_in, np.ascontiguousarray(self.bias, dtype=dt),
+                sr_scale, in_scale, leak, None if x0 is None else np.ascontiguousarray(x0, dtype=dt))
+            return states_d.get(), x_last_d.get()
         _core.reservoir_run(np.ascontiguousarray(u3, dtype=dt), w, ip, ix, vals,
                             self._w_in_engine() if w_in is None else w_in,
                             np.ascontiguousarray(self.bias, dtype=dt), sr_scale, in_scale, leak,
@@ -827,8 +835,9 @@ def _check_device(device):
     if device == "cpu":
         return
     if device == "cuda":
-        raise NotImplementedError("device='cuda': the reservoir engine of this build runs on the CPU only "
-                                  "(no CUDA reservoir); use device='cpu'")
+        from . import _cuda
+        _cuda.cupy()  # a clear error without a GPU, CUDA support or CuPy
+        return
     raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
 
 
