@@ -27,3 +27,9 @@ def reservoir_run(
     w_in: Array, bias: Optional[Array], sr_scale: Array, in_scale: Array, leak: Array, x0: Optional[Array],
     states: Array, x_last: Array,
 ) -> None: ...
+def char_rnn_workspace_size(vocab: int, hidden: int, seq_len: int, dtype: Any) -> int: ...
+def char_rnn_train(
+    params: list[Array], sums: list[Array], h: Array, data: Array, seq_len: int, pos: int, steps: int,
+    lr: float, eps: float, eps_inside_sqrt: bool, clip: float, loss_scale: float, freeze_b_hh: bool,
+    losses: Array, work: Array,
+) -> tuple[int, int, int, int, int]: ...
