@@ -9,7 +9,9 @@
     Reported: chars/s over the training steps only (the CLI's own `chars_per_s`: sum of per-step times; the
     NumPy loop: the K step() calls), and the loss in nats/char averaged over the last 200 steps.
     In-process, the same CLI loop is also run from MinCharRNN's own initial weights (equal-init check: the
-    loss curves must agree) and timed section by section (where a step's time goes), plus a cProfile.
+    loss curves must agree) and timed section by section (where a step's time goes), plus a cProfile; these
+    run the general layers' step. The CLI itself runs the fused loop (charmodel.FusedMinCharRNN) for this
+    preset; it is also run in-process from the same initial weights (its equal-init check and chars/s).
 (b) Time to a validation loss, `small` preset (LSTM 1x256 on one-hot characters, Linear read-out, batch 32 x
     seq-len 64, Adam lr 2e-3, global-norm clip 5, truncated BPTT with the state carried): rnnfast's training
     loop (char.py's loop, in a worker process) against the same model and optimiser in PyTorch CPU (2
@@ -280,6 +282,19 @@ def worker_rnnfast_minchar(spec):
         ttot += pc() - t0
         losses_.append(loss)
     out.update(steps=K, train_seconds=ttot, chars_per_s=K * T * N / ttot, loss_per_step=losses_)
+
+    # 1b. the fused loop char.py uses for this configuration (charmodel.FusedMinCharRNN), same init and data
+    from rnnfast.charmodel import FusedMinCharRNN
+    model, opt = make()
+    fused = FusedMinCharRNN.create(model, opt, train_data, T, cfg["clip"], True, True)
+    if fused is not None:
+        state, pos, fl = model.initial_state(N).copy(), 0, []
+        t0 = pc()
+        while len(fl) < K:
+            ls, pos, _ = fused.train(min(fused.MAX_STEPS, K - len(fl)), state, pos)
+            fl += ls
+        tf = pc() - t0
+        out.update(fused_train_seconds=tf, fused_chars_per_s=K * T * N / tf, fused_loss_per_step=fl)
 
     # 2. the same loop with a timer around each section
     model, opt = make()
@@ -696,6 +711,17 @@ def part_a(args, np, char, workdir, log):
         first_step=float(diffs[0]), max_first_100=float(diffs[:100].max()),
         mean_last=float(np.mean(inproc["loss_per_step"][-LAST_STEPS:]) - np.mean(ref_losses[-LAST_STEPS:])))
     inproc["loss_last"] = float(np.mean(inproc["loss_per_step"][-LAST_STEPS:]))
+    if "fused_loss_per_step" in inproc:
+        fd = np.abs(np.asarray(inproc["fused_loss_per_step"]) - np.asarray(ref_losses))
+        inproc["fused_equal_init_loss_diff"] = dict(
+            first_step=float(fd[0]), max_first_10=float(fd[:10].max()), max_first_100=float(fd[:100].max()),
+            mean_last=float(np.mean(inproc["fused_loss_per_step"][-LAST_STEPS:]) - np.mean(ref_losses[-LAST_STEPS:])))
+        inproc["fused_loss_last"] = float(np.mean(inproc["fused_loss_per_step"][-LAST_STEPS:]))
+        log(f"  in-process fused loop (MinCharRNN's init): {inproc['fused_chars_per_s']:,.0f} chars/s, loss(last "
+            f"{LAST_STEPS}) {inproc['fused_loss_last']:.3f}; loss diff to NumPy: first step {fd[0]:.2e}, max over "
+            f"the first 10 {fd[:10].max():.2e}")
+        inproc["fused_loss_per_step"] = inproc["fused_loss_per_step"][:100] + ["..."] + \
+            inproc["fused_loss_per_step"][-10:]
     log(f"  in-process (MinCharRNN's init): {inproc['chars_per_s']:,.0f} chars/s, loss(last {LAST_STEPS}) "
         f"{inproc['loss_last']:.3f} (NumPy same init {np.mean(ref_losses[-LAST_STEPS:]):.3f}); first-step loss "
         f"diff {diffs[0]:.2e}; sections sum {inproc['sections_total_us_per_step']:.0f} us/step")
@@ -708,6 +734,8 @@ def part_a(args, np, char, workdir, log):
         steps=K, text_chars=len(text), vocab_size=len(vocab), corpus=desc,
         numpy_chars_per_s_median=numpy_cps, cli_chars_per_s_median=cli_cps, ratio=cli_cps / numpy_cps,
         inproc_chars_per_s=inproc["chars_per_s"], inproc_ratio=inproc["chars_per_s"] / numpy_cps,
+        inproc_fused_chars_per_s=inproc.get("fused_chars_per_s"),
+        inproc_fused_ratio=inproc["fused_chars_per_s"] / numpy_cps if "fused_chars_per_s" in inproc else None,
         numpy_loss_last_median=statistics.median(r["numpy"]["loss_last"] for r in rounds),
         cli_loss_last_median=statistics.median(r["cli"]["loss_last"] for r in rounds),
         numpy_us_per_step=25 / numpy_cps * 1e6, cli_us_per_step=25 / cli_cps * 1e6,

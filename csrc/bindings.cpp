@@ -13,6 +13,8 @@
 #include "rnnfast/recurrent.h"
 #include "rnnfast/reservoir.h"
 
+void register_char(pybind11::module_& m);  // csrc/bindings_char.cpp
+
 #ifdef RNNFAST_WITH_CUDA
 #include "rnnfast/cuda_device.h"
 void register_cuda(pybind11::module_& m);  // csrc/bindings_cuda.cpp
@@ -335,6 +337,7 @@ PYBIND11_MODULE(_core, m) {
   register_info(m);
   register_recurrent(m);
   register_reservoir(m);
+  register_char(m);
 #ifdef RNNFAST_WITH_CUDA
   register_cuda(m);
 #endif

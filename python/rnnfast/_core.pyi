@@ -38,3 +38,9 @@ def mrnn_backward(
     dy: Optional[Array], dh_n: Optional[Array], dx: Array, accumulate_dx: bool, dh0: Array, dw_fx: Array,
     dw_fh: Array, dw_hf: Array, dw_hx: Array, db: Optional[Array], work: Array, reverse: bool,
 ) -> None: ...
+def char_rnn_workspace_size(vocab: int, hidden: int, seq_len: int, dtype: Any) -> int: ...
+def char_rnn_train(
+    params: list[Array], sums: list[Array], h: Array, data: Array, seq_len: int, pos: int, steps: int,
+    lr: float, eps: float, eps_inside_sqrt: bool, clip: float, loss_scale: float, freeze_b_hh: bool,
+    losses: Array, work: Array,
+) -> tuple[int, int, int, int, int]: ...

@@ -62,6 +62,10 @@ MODEL_KEYS = ("cell", "factors", "hidden", "layers", "seq_len", "batch", "optimi
 
 STDLIB_CAP = 2 * 1024 * 1024
 
+# Train the min-char-rnn configuration with the fused engine loop (charmodel.FusedMinCharRNN) when it
+# applies; False runs every configuration through the general layers (tests compare the two).
+USE_FUSED = True
+
 
 class CharError(Exception):
     """A bad input or state the user can fix: printed as one `error: ...` line, exit status 1."""
@@ -712,46 +716,65 @@ def train(args):
     session_t0, session_chars, shown = time.perf_counter(), 0, 0.0
     sum_over_time = cfg["loss_sum_over_time"]
     clip, clip_mode = cfg["clip"], cfg["clip_mode"]
+    # min-char-rnn's configuration (batch 1, elementwise clip, Adagrad, 1-layer tanh RNN on the CPU) runs
+    # many whole steps per engine call, with the same math and the same arrays updated in place
+    fused = None
+    if USE_FUSED and device == "cpu" and N == 1 and (clip_mode == "value" or not clip):
+        from .charmodel import FusedMinCharRNN
+
+        fused = FusedMinCharRNN.create(model, opt, train_data, T, clip, sum_over_time,
+                                       freeze_extra_bias=cfg["init"] == "min-char-rnn")
+        if fused is not None:
+            state = np.array(state, dtype=model.dtype, order="C")  # owned: the engine updates it in place
+    events = [e for e in (args.val_every, args.sample_every, args.save_every) if e]
     try:
         with _Stop() as stop:
             while run.step < target:
                 t0 = time.perf_counter()
-                # min-char-rnn's rule: restart the streams (and zero the state) when the next chunk would
-                # run past their segment
-                if run.pos + T + 1 >= seg and run.pos > 0:
-                    run.pos, run.epochs = 0, run.epochs + 1
-                    state = model.initial_state(N)
-                chunk = train_data[offsets[None, :] + (run.pos + steps_t)]       # (T+1, N)
-                opt.zero_grad()
-                logits, state = model.forward(chunk[:-1], state)
-                loss, dlogits = losses.softmax_cross_entropy(logits, chunk[1:])
-                if sum_over_time:
-                    dlogits *= T
-                model.backward(dlogits)
-                if cfg["init"] == "min-char-rnn":
-                    model.freeze_extra_bias()
-                if clip:
-                    if clip_mode == "value":
-                        optim.clip_grad_value_(opt, clip)  # the optimizer's bound parameter list
-                    else:
-                        optim.clip_grad_norm_(opt, clip)
-                opt.step()
-                run.step += 1
-                run.pos += T
-                run.chars += T * N
-                session_chars += T * N
+                if fused is not None:
+                    # every step up to the next event (validation, sample, save, the end) in one call
+                    k = min([target, run.step + fused.MAX_STEPS] + [(run.step // e + 1) * e for e in events])
+                    step_losses, run.pos, restarts = fused.train(k - run.step, state, run.pos)
+                    run.epochs += restarts
+                else:
+                    # min-char-rnn's rule: restart the streams (and zero the state) when the next chunk would
+                    # run past their segment
+                    if run.pos + T + 1 >= seg and run.pos > 0:
+                        run.pos, run.epochs = 0, run.epochs + 1
+                        state = model.initial_state(N)
+                    chunk = train_data[offsets[None, :] + (run.pos + steps_t)]       # (T+1, N)
+                    opt.zero_grad()
+                    logits, state = model.forward(chunk[:-1], state)
+                    loss, dlogits = losses.softmax_cross_entropy(logits, chunk[1:])
+                    if sum_over_time:
+                        dlogits *= T
+                    model.backward(dlogits)
+                    if cfg["init"] == "min-char-rnn":
+                        model.freeze_extra_bias()
+                    if clip:
+                        if clip_mode == "value":
+                            optim.clip_grad_value_(opt, clip)  # the optimizer's bound parameter list
+                        else:
+                            optim.clip_grad_norm_(opt, clip)
+                    opt.step()
+                    run.pos += T
+                    step_losses = (loss,)
+                for loss in step_losses:
+                    run.step += 1
+                    run.ema = 0.98 * run.ema + 0.02 * loss  # debiased: the mean of roughly the last 50 steps
+                    run.acc_loss += loss
+                    run.acc_n += 1
+                    if run.acc_n >= args.log_every:
+                        run.history.append([run.step, run.acc_loss / run.acc_n])
+                        run.acc_loss, run.acc_n = 0.0, 0
+                run.chars += T * N * len(step_losses)
+                session_chars += T * N * len(step_losses)
                 run.last_loss = loss
-                run.ema = 0.98 * run.ema + 0.02 * loss  # debiased: the mean of roughly the last 50 steps
                 run.smooth_loss = run.ema / (1 - 0.98 ** run.step)
-                run.acc_loss += loss
-                run.acc_n += 1
-                if run.acc_n >= args.log_every:
-                    run.history.append([run.step, run.acc_loss / run.acc_n])
-                    run.acc_loss, run.acc_n = 0.0, 0
                 run.train_time += time.perf_counter() - t0
 
                 if bar is not None:
-                    bar.update(1)
+                    bar.update(len(step_losses))
                     now = time.perf_counter()
                     if now - shown > 0.5 or run.step == target:
                         shown = now

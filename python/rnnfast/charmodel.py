@@ -191,3 +191,90 @@ class CharModel:
 
 def bits(nats):
     return nats / math.log(2)
+
+
+# ---- min-char-rnn's training step fused in the engine ----------------------------------------------
+_FUSED_NAMES = ("rnn.weight_ih_l0", "rnn.weight_hh_l0", "rnn.bias_ih_l0", "rnn.bias_hh_l0", "out.weight", "out.bias")
+
+
+class FusedMinCharRNN:
+    """Training steps of a min-char-rnn-shaped CharModel in one engine call (`_core.char_rnn_train`).
+
+    The same math as char.py's step on the general layers (one-hot -> tanh RNN -> Linear -> softmax
+    cross-entropy, BPTT through the chunk, elementwise clip, Adagrad, min-char-rnn's data order) for batch 1,
+    many steps per call: the step's ~210 us of Python and per-call NumPy overhead on small arrays
+    becomes a few microseconds per call. The model's parameter arrays, the optimizer's Adagrad sums and
+    the hidden state are updated in place, so checkpoints, evaluation and sampling see the usual arrays.
+
+        fused = FusedMinCharRNN.create(model, opt, train_data, seq_len, clip, loss_sum_over_time)  # or None
+        losses, pos, restarts = fused.train(steps, state, pos)   # state: (1, 1, H), updated in place
+
+    create() returns None unless the configuration is exactly this one: CPU, 1-layer unidirectional tanh
+    RNN with biases and no learned initial state, one-hot input (CharModel), Adagrad without lr decay or
+    weight decay, and the caller's batch 1 with elementwise clipping.
+    """
+
+    MAX_STEPS = 256  # per call: keeps progress, Ctrl-C and the stop flag responsive (~10 ms)
+
+    @classmethod
+    def create(cls, model, opt, train_data, seq_len, clip, loss_sum_over_time, freeze_extra_bias):
+        from . import _core, optim
+
+        rnn = model.rnn
+        if not (hasattr(_core, "char_rnn_train") and model.cell == "rnn" and getattr(rnn, "nonlinearity", None) == "tanh"
+                and rnn.num_layers == 1 and not rnn.bidirectional and rnn.bias and not rnn.learn_initial_state
+                and rnn.engine == "cpu" and rnn.device == "cpu" and model.dtype in (np.float32, np.float64)
+                and type(opt) is optim.Adagrad and opt.defaults["lr_decay"] == 0
+                and opt.defaults["weight_decay"] == 0 and tuple(opt.param_names) == _FUSED_NAMES
+                and len(train_data) >= seq_len + 1):
+            return None
+        return cls(model, opt, train_data, seq_len, clip, loss_sum_over_time, freeze_extra_bias)
+
+    def __init__(self, model, opt, train_data, seq_len, clip, loss_sum_over_time, freeze_extra_bias):
+        from . import _core
+
+        self._core = _core
+        self.model, self.opt, self.seq_len = model, opt, int(seq_len)
+        self.clip = float(clip or 0.0)
+        # softmax_cross_entropy's gradient is the mean's (1/T); min-char-rnn sums over time (x T)
+        self.loss_scale = 1.0 if loss_sum_over_time else 1.0 / self.seq_len
+        self.freeze_extra_bias = bool(freeze_extra_bias)
+        self.data = np.ascontiguousarray(train_data, dtype=np.int32)
+        self.params = [p for _, p, _ in opt.named_parameters()]
+        V, H = model.vocab_size, model.hidden
+        self.work = np.empty(_core.char_rnn_workspace_size(V, H, self.seq_len, model.dtype), model.dtype)
+        self.losses = np.empty(self.MAX_STEPS, np.float64)
+
+    def _sums(self):
+        """The optimizer's Adagrad sums, created as its first step() would create them."""
+        out = []
+        init = self.opt.defaults["initial_accumulator_value"]
+        for name, p in zip(self.opt.param_names, self.params):
+            st = self.opt.state[name]
+            if "sum" not in st:
+                st["sum"] = np.full_like(p, init)
+            out.append(st["sum"])
+        return out
+
+    def train(self, steps, state, pos):
+        """Run `steps` (<= MAX_STEPS) steps from data position pos; state (1, 1, H) is updated in place.
+        Returns (per-step mean losses in nats/char as a list of floats, new pos, restarts)."""
+        if not 0 <= steps <= self.MAX_STEPS:
+            raise ValueError(f"steps must be in [0, {self.MAX_STEPS}], got {steps}")
+        h = state.reshape(-1)
+        if not np.shares_memory(h, state):
+            raise ValueError("state must be contiguous: it is updated in place")
+        hd = self.opt.defaults
+        done, pos, restarts, status, detail = self._core.char_rnn_train(
+            self.params, self._sums(), h, self.data, self.seq_len, int(pos), int(steps), hd["lr"], hd["eps"],
+            hd["eps_inside_sqrt"], self.clip, self.loss_scale, self.freeze_extra_bias, self.losses, self.work)
+        for name in self.opt.param_names:
+            self.opt.state[name]["step"] += done
+        if status == 1:
+            name = self.opt.param_names[detail]
+            raise ValueError(f"gradient of parameter {name!r} contains NaN or Inf (non-finite gradients: "
+                             f"[{name!r}]); nothing was updated")
+        if status == 2:
+            raise ValueError(f"the training data holds {int(self.data[detail])} at position {detail}, outside the "
+                             f"vocabulary [0, {self.model.vocab_size})")
+        return self.losses[:done].tolist(), pos, restarts
