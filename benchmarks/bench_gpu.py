@@ -7,7 +7,8 @@ LSTM and GRU at T=100, N in {1, 8, 64, 256}, H in {256, 1024}, and LSTM at N=16,
 FlashRNN reports 8.22 ms and cuDNN fp16 5.19 ms forward+backward on an H100). cuDNN runs in true float32
 (TF32 off), as rnnfast does. Also measures the device's float32 GEMM rate (TF32 off) so achieved TFLOP/s
 can be read against it. The CPU engine is timed at the small sizes only (it is minutes per call at the
-large ones). Correctness is the tests' job (tests/test_cuda.py); each config here is also checked
+large ones). Then the ESN reservoir engine on the GPU (N up to 16k, batches up to 1024, states kept on the
+device) against the CPU engine, in steps/s and neuron updates/s. Correctness is the tests' job (tests/test_cuda.py); each config here is also checked
 against cuDNN in float32 before it is timed
 (a warning is printed, and the error recorded, when they differ by more than 1e-3).
 """
@@ -54,6 +55,44 @@ def flops(cell, T, N, C, H, backward):
     G = {"rnn_tanh": 1, "lstm": 4, "gru": 3}[cell]
     fwd = 2 * T * N * G * H * (C + H)
     return fwd * (3 if backward else 1)
+
+
+def bench_esn(cp, quick):
+    """The reservoir engine on the GPU (states stay on the device) against the CPU engine, steps/s."""
+    import rnnfast
+    from rnnfast import _cuda
+
+    configs = [(1000, 0.1, 1, 2000), (1000, 0.1, 64, 500), (2000, 1.0, 64, 200), (4000, 0.1, 256, 100),
+               (16000, 0.01, 1024, 20), (16000, 0.1, 1024, 5)]
+    if quick:
+        configs = configs[:2]
+    rows = []
+    print(f"{'ESN N':>7} {'density':>7} {'B':>5} {'T':>5} | {'GPU steps/s':>12} {'updates/s':>10} | "
+          f"{'CPU steps/s':>12} {'x':>7}", flush=True)
+    for N, density, B, T in configs:
+        esn = rnnfast.ESN(4, N, 1, density=density, spectral_radius=0.9, leak_rate=0.3, seed=0, dtype="float32")
+        u = np.random.default_rng(0).standard_normal((T, B, 4)).astype(np.float32)
+        w, ip, ix, vals = esn._w_args()
+        args = (u, w, ip, ix, vals, esn._w_in_engine(), esn.bias.astype(np.float32), np.ones(1, np.float32),
+                np.ones(1, np.float32), esn._leak_vector()[None, :].astype(np.float32), None)
+        ms = _events_ms(cp, lambda: _cuda.reservoir_run(*args), warmup=2, repeat=5)
+        row = dict(N=N, density=density, B=B, T=T, gpu_steps_per_s=T / (ms * 1e-3))
+        row["gpu_updates_per_s"] = row["gpu_steps_per_s"] * B * N
+        row["cpu_steps_per_s"] = None
+        if N * N * density * B * T <= 2e9:  # the CPU engine at ~1-10 GMAC/s: seconds at most
+            times = []
+            for _ in range(3):
+                esn.reset()
+                t0 = time.perf_counter()
+                esn.run_reservoir(u if B > 1 else u[:, 0])
+                times.append(time.perf_counter() - t0)
+            row["cpu_steps_per_s"] = T / float(np.median(times))
+        rows.append(row)
+        cpu = f"{row['cpu_steps_per_s']:12.0f} {row['gpu_steps_per_s'] / row['cpu_steps_per_s']:7.1f}" \
+            if row["cpu_steps_per_s"] else f"{'-':>12} {'-':>7}"
+        print(f"{N:7d} {density:7.2f} {B:5d} {T:5d} | {row['gpu_steps_per_s']:12.0f} "
+              f"{row['gpu_updates_per_s']:10.2e} | {cpu}", flush=True)
+    return rows
 
 
 def main():
@@ -148,6 +187,9 @@ def main():
               flush=True)
         with open(args.out, "w") as f:
             json.dump(results, f, indent=1)
+    results["esn"] = bench_esn(cp, args.quick)
+    with open(args.out, "w") as f:
+        json.dump(results, f, indent=1)
 
 
 if __name__ == "__main__":

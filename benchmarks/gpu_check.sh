@@ -61,7 +61,7 @@ if [ "${STATUS[build]}" = pass ]; then
   run_check racecheck compute-sanitizer --tool racecheck --error-exitcode 3 "$PY" benchmarks/gpu_small_case.py
   run_check initcheck compute-sanitizer --tool initcheck --error-exitcode 3 "$PY" benchmarks/gpu_small_case.py
   unset RNNFAST_NO_POOL
-  run_check bench timeout 240 "$PY" benchmarks/bench_gpu.py --out "$OUT/bench_gpu.json"
+  run_check bench timeout 270 "$PY" benchmarks/bench_gpu.py --out "$OUT/bench_gpu.json"
 fi
 
 {
