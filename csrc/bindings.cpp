@@ -12,6 +12,7 @@
 #include "rnnfast/parallel.h"
 #include "rnnfast/recurrent.h"
 #include "rnnfast/reservoir.h"
+#include "bindings_util.h"
 
 void register_char(pybind11::module_& m);  // csrc/bindings_char.cpp
 
@@ -22,74 +23,9 @@ void register_cuda(pybind11::module_& m);  // csrc/bindings_cuda.cpp
 
 namespace py = pybind11;
 using rnnfast::index_t;
+using namespace rnnfast::bindings;
 
 namespace {
-
-[[noreturn]] void bad(const std::string& name, const std::string& what) {
-  throw std::invalid_argument("rnnfast._core: argument '" + name + "' " + what);
-}
-
-template <typename T>
-py::array as_array(const py::object& o, const std::string& name) {
-  if (!py::isinstance<py::array>(o)) bad(name, "must be a numpy.ndarray");
-  py::array a = py::reinterpret_borrow<py::array>(o);
-  if (a.dtype().num() != py::dtype::of<T>().num())
-    bad(name, std::string("must have dtype ") + (sizeof(T) == 4 ? "float32" : "float64"));
-  return a;
-}
-
-std::string shape_str(const std::vector<index_t>& s) {
-  std::string r = "(";
-  for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
-  return r + (s.size() == 1 ? ",)" : ")");
-}
-
-// A C-contiguous array of exactly `shape`, or nullptr for None when allowed.
-template <typename T>
-T* dense(const py::object& o, const std::string& name, const std::vector<index_t>& shape, bool writable,
-         bool allow_none) {
-  if (o.is_none()) {
-    if (allow_none) return nullptr;
-    bad(name, "is required");
-  }
-  py::array a = as_array<T>(o, name);
-  bool ok = a.ndim() == static_cast<py::ssize_t>(shape.size());
-  for (size_t i = 0; ok && i < shape.size(); ++i) ok = a.shape(i) == shape[i];
-  if (!ok) bad(name, "must have shape " + shape_str(shape));
-  if (!(a.flags() & py::array::c_style)) bad(name, "must be C-contiguous");
-  if (writable) {
-    if (!a.writeable()) bad(name, "must be writable");
-    return static_cast<T*>(a.mutable_data());
-  }
-  return const_cast<T*>(static_cast<const T*>(a.data()));
-}
-
-// A sequence [T,N,width] whose rows are contiguous and `ld` apart (a column slice of a C-contiguous
-// [T,N,ld] array is accepted, so directions of a bidirectional output are written in place).
-template <typename T>
-T* sequence(const py::object& o, const std::string& name, index_t steps, index_t batch, index_t width,
-            bool writable, bool allow_none, index_t* ld) {
-  if (o.is_none()) {
-    if (allow_none) { *ld = width; return nullptr; }
-    bad(name, "is required");
-  }
-  py::array a = as_array<T>(o, name);
-  if (a.ndim() != 3 || a.shape(0) != steps || a.shape(1) != batch || a.shape(2) != width)
-    bad(name, "must have shape " + shape_str({steps, batch, width}));
-  // Element (t, n, j) must lie at (t*N + n)*ld + j; strides of length-1 dimensions do not matter.
-  const index_t es = sizeof(T);
-  const index_t s0 = a.strides(0), s1 = a.strides(1), s2 = a.strides(2);
-  const index_t row = batch > 1 ? s1 : (steps > 1 ? s0 : width * es);
-  const bool ok = (width == 1 || s2 == es) && row % es == 0 && row / es >= width &&
-                  (steps == 1 || s0 == batch * row);
-  if (!ok) bad(name, "must have contiguous rows (a C-contiguous array or a column slice of one)");
-  *ld = row / es;
-  if (writable) {
-    if (!a.writeable()) bad(name, "must be writable");
-    return static_cast<T*>(a.mutable_data());
-  }
-  return const_cast<T*>(static_cast<const T*>(a.data()));
-}
 
 struct Dims {
   index_t steps, batch, input_size, hidden;
@@ -98,9 +34,9 @@ struct Dims {
 // T, N, C from x: [T,N,C] and H from w_hh: [G*H,H], checked to be >= 1 and within 32-bit BLAS indices.
 template <typename T>
 Dims recurrent_dims(rnnfast::Cell cell, const py::object& x, const py::object& w_hh) {
-  const py::array xa = as_array<T>(x, "x");
+  const py::array xa = typed<T>(x, "x");
   if (xa.ndim() != 3) bad("x", "must be 3-D (T, N, C)");
-  const py::array wa = as_array<T>(w_hh, "w_hh");
+  const py::array wa = typed<T>(w_hh, "w_hh");
   if (wa.ndim() != 2) bad("w_hh", "must be 2-D (G*H, H)");
   const Dims d{xa.shape(0), xa.shape(1), xa.shape(2), wa.shape(1)};
   if (d.steps < 1 || d.batch < 1 || d.input_size < 1 || d.hidden < 1) bad("x", "must have T, N, C >= 1 and H >= 1");
@@ -185,13 +121,6 @@ void backward_typed(int cell_i, const py::object& x, const py::object& w_ih, con
   recurrent_backward_cpu<T>(p);
 }
 
-bool is_float32(const py::object& x) {
-  if (!py::isinstance<py::array>(x)) bad("x", "must be a numpy.ndarray");
-  const int num = py::reinterpret_borrow<py::array>(x).dtype().num();
-  if (num == py::dtype::of<float>().num()) return true;
-  if (num == py::dtype::of<double>().num()) return false;
-  bad("x", "must have dtype float32 or float64");
-}
 
 void register_recurrent(py::module_& m) {
   m.def("recurrent_workspace_size",
@@ -203,7 +132,7 @@ void register_recurrent(py::module_& m) {
         [](int cell, py::object x, py::object h0, py::object c0, py::object w_ih, py::object w_hh,
            py::object b_ih, py::object b_hh, py::object y, py::object h_n, py::object c_n, py::object h_prev,
            py::object c_prev, py::object gates, py::object extra, py::object work, bool reverse, bool training) {
-          (is_float32(x) ? forward_typed<float> : forward_typed<double>)(
+          (float32_of(x, "x") ? forward_typed<float> : forward_typed<double>)(
               cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, y, h_n, c_n, h_prev, c_prev, gates, extra, work, reverse,
               training);
         },
@@ -217,7 +146,7 @@ void register_recurrent(py::module_& m) {
            py::object gates, py::object extra, py::object dy, py::object dh_n, py::object dc_n, py::object dx,
            bool accumulate_dx, py::object dh0, py::object dc0, py::object dw_ih, py::object dw_hh,
            py::object db_ih, py::object db_hh, py::object work, bool reverse) {
-          (is_float32(x) ? backward_typed<float> : backward_typed<double>)(
+          (float32_of(x, "x") ? backward_typed<float> : backward_typed<double>)(
               cell, x, w_ih, w_hh, h_prev, c_prev, gates, extra, dy, dh_n, dc_n, dx, accumulate_dx, dh0, dc0,
               dw_ih, dw_hh, db_ih, db_hh, work, reverse);
         },
@@ -235,11 +164,11 @@ void reservoir_typed(const py::object& u, const py::object& w, const py::object&
                      const py::object& x0, const py::object& states, const py::object& x_last) {
   using namespace rnnfast;
   ReservoirParams<T> p{};
-  const py::array ua = as_array<T>(u, "u");
+  const py::array ua = typed<T>(u, "u");
   if (ua.ndim() != 3) bad("u", "must be 3-D (T, B, I)");
-  const py::array wia = as_array<T>(w_in, "w_in");
+  const py::array wia = typed<T>(w_in, "w_in");
   if (wia.ndim() != 2) bad("w_in", "must be 2-D (N, I)");
-  const py::array sa = as_array<T>(sr_scale, "sr_scale");
+  const py::array sa = typed<T>(sr_scale, "sr_scale");
   if (sa.ndim() != 1) bad("sr_scale", "must be 1-D (P,)");
   const index_t Ts = ua.shape(0), B = ua.shape(1), I = ua.shape(2), N = wia.shape(0), P = sa.shape(0);
   if (Ts < 1 || B < 1 || I < 1 || N < 1 || P < 1) bad("u", "must have T, B, I >= 1 (and N, P >= 1)");
@@ -282,13 +211,6 @@ void reservoir_typed(const py::object& u, const py::object& w, const py::object&
   reservoir_run_cpu<T>(p);
 }
 
-bool float32_of(const py::object& a, const char* name) {
-  if (!py::isinstance<py::array>(a)) bad(name, "must be a numpy.ndarray");
-  const int num = py::reinterpret_borrow<py::array>(a).dtype().num();
-  if (num == py::dtype::of<float>().num()) return true;
-  if (num == py::dtype::of<double>().num()) return false;
-  bad(name, "must have dtype float32 or float64");
-}
 
 void register_reservoir(py::module_& m) {
   m.def("reservoir_run",

@@ -10,69 +10,13 @@
 #include <vector>
 
 #include "rnnfast/mrnn.h"
+#include "bindings_util.h"
 
 namespace py = pybind11;
 using rnnfast::index_t;
+using namespace rnnfast::bindings;
 
 namespace {
-
-[[noreturn]] void bad(const std::string& name, const std::string& what) {
-  throw std::invalid_argument("rnnfast._core.mrnn: argument '" + name + "' " + what);
-}
-
-template <typename T>
-py::array typed(const py::object& o, const std::string& name) {
-  if (!py::isinstance<py::array>(o)) bad(name, "must be a numpy.ndarray");
-  py::array a = py::reinterpret_borrow<py::array>(o);
-  if (a.dtype().num() != py::dtype::of<T>().num())
-    bad(name, std::string("must have dtype ") + (sizeof(T) == 4 ? "float32" : "float64") + " like x");
-  return a;
-}
-
-std::string shape_str(const std::vector<index_t>& s) {
-  std::string r = "(";
-  for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
-  return r + (s.size() == 1 ? ",)" : ")");
-}
-
-// A C-contiguous array of exactly `shape` (nullptr for None when allowed).
-template <typename T>
-T* dense(const py::object& o, const std::string& name, const std::vector<index_t>& shape, bool writable,
-         bool allow_none = false) {
-  if (o.is_none()) {
-    if (allow_none) return nullptr;
-    bad(name, "is required");
-  }
-  py::array a = typed<T>(o, name);
-  bool ok = a.ndim() == static_cast<py::ssize_t>(shape.size());
-  for (size_t i = 0; ok && i < shape.size(); ++i) ok = a.shape(i) == shape[i];
-  if (!ok) bad(name, "must have shape " + shape_str(shape));
-  if (!(a.flags() & py::array::c_style)) bad(name, "must be C-contiguous");
-  if (writable && !a.writeable()) bad(name, "must be writable");
-  return static_cast<T*>(const_cast<void*>(a.data()));
-}
-
-// A sequence [T,N,width] with contiguous rows `ld` apart (a column slice of a C-contiguous [T,N,ld] array
-// is accepted: a direction of a bidirectional output is addressed in place).
-template <typename T>
-T* sequence(const py::object& o, const std::string& name, index_t steps, index_t batch, index_t width,
-            bool writable, bool allow_none, index_t* ld) {
-  *ld = width;
-  if (o.is_none()) {
-    if (allow_none) return nullptr;
-    bad(name, "is required");
-  }
-  py::array a = typed<T>(o, name);
-  if (a.ndim() != 3 || a.shape(0) != steps || a.shape(1) != batch || a.shape(2) != width)
-    bad(name, "must have shape " + shape_str({steps, batch, width}));
-  const index_t es = sizeof(T), s0 = a.strides(0), s1 = a.strides(1), s2 = a.strides(2);
-  const index_t row = batch > 1 ? s1 : (steps > 1 ? s0 : width * es);
-  const bool ok = (width == 1 || s2 == es) && row % es == 0 && row / es >= width && (steps == 1 || s0 == batch * row);
-  if (!ok) bad(name, "must have contiguous rows (a C-contiguous array or a column slice of one)");
-  if (writable && !a.writeable()) bad(name, "must be writable");
-  *ld = row / es;
-  return static_cast<T*>(const_cast<void*>(a.data()));
-}
 
 struct Dims {
   index_t T, N, C, H, F;
@@ -92,13 +36,6 @@ Dims mrnn_dims(const py::object& x, const py::object& w_fh) {
   return d;
 }
 
-bool is_float32(const py::object& x) {
-  if (!py::isinstance<py::array>(x)) bad("x", "must be a numpy.ndarray");
-  const int num = py::reinterpret_borrow<py::array>(x).dtype().num();
-  if (num == py::dtype::of<float>().num()) return true;
-  if (num == py::dtype::of<double>().num()) return false;
-  bad("x", "must have dtype float32 or float64");
-}
 
 template <typename T>
 void forward_typed(const py::object& x, const py::object& h0, const py::object& w_fx, const py::object& w_fh,
@@ -182,7 +119,7 @@ void register_mrnn(py::module_& m) {
         [](py::object x, py::object h0, py::object w_fx, py::object w_fh, py::object w_hf, py::object w_hx,
            py::object b, py::object y, py::object h_n, py::object h_prev, py::object h, py::object fx, py::object fh,
            py::object work, bool reverse, bool training) {
-          (is_float32(x) ? forward_typed<float> : forward_typed<double>)(x, h0, w_fx, w_fh, w_hf, w_hx, b, y, h_n,
+          (float32_of(x, "x") ? forward_typed<float> : forward_typed<double>)(x, h0, w_fx, w_fh, w_hf, w_hx, b, y, h_n,
                                                                          h_prev, h, fx, fh, work, reverse, training);
         },
         "One layer, one direction of the multiplicative RNN forward on the CPU (see rnnfast/mrnn.h).",
@@ -194,7 +131,7 @@ void register_mrnn(py::module_& m) {
            py::object h, py::object fx, py::object fh, py::object dy, py::object dh_n, py::object dx,
            bool accumulate_dx, py::object dh0, py::object dw_fx, py::object dw_fh, py::object dw_hf,
            py::object dw_hx, py::object db, py::object work, bool reverse) {
-          (is_float32(x) ? backward_typed<float> : backward_typed<double>)(
+          (float32_of(x, "x") ? backward_typed<float> : backward_typed<double>)(
               x, w_fx, w_fh, w_hf, w_hx, h_prev, h, fx, fh, dy, dh_n, dx, accumulate_dx, dh0, dw_fx, dw_fh, dw_hf,
               dw_hx, db, work, reverse);
         },

@@ -2,6 +2,8 @@
 
 import os
 
+import numbers
+
 import numpy as np
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -99,3 +101,13 @@ def check_array(a, name, dtype, shape, finite=True):
     if finite and not np.isfinite(a).all():
         raise ValueError(f"{name} contains NaN or Inf")
     return np.ascontiguousarray(a)
+
+
+def real(value, name):
+    """A finite real Python/NumPy number (not bool) -> float; TypeError/ValueError naming `name`."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    return value

@@ -15,7 +15,7 @@ Imported only when a layer is put on device='cuda' (CuPy is an optional dependen
 import numpy as np
 
 from . import _checks, _core
-from ._engines import GATES, GRU, GRU_CHO, LSTM
+from ._engines import GATES, GRU, GRU_CHO, LSTM, _buffer
 
 
 _CUPY = None
@@ -107,15 +107,6 @@ def _row_stride(a, name):
     return row // item
 
 
-def _buffer(cp, scratch, key, shape, dtype):
-    if scratch is None:
-        return cp.empty(shape, dtype)
-    a = scratch.get(key)
-    if a is None or a.shape != shape or a.dtype != dtype:
-        a = scratch[key] = cp.empty(shape, dtype)
-    return a
-
-
 class CudaEngine:
     """The engine interface of rnnfast._engines (forward, backward) on CuPy arrays."""
 
@@ -128,19 +119,19 @@ class CudaEngine:
         G = GATES[cell]
         dt = x.dtype
         # input projections of all steps: one GEMM (cuBLAS)
-        xp = _buffer(cp, scratch, "xp", (T, N, G * H), dt)
+        xp = _buffer(scratch, "xp", (T, N, G * H), dt, cp)
         cp.matmul(x.reshape(T * N, C), w["W_ih"].T, out=xp.reshape(T * N, G * H))
         if w["b_ih"] is not None:
             xp += w["b_ih"]
-        w_hh_t = _buffer(cp, scratch, "w_hh_t", (H, G * H), dt)
+        w_hh_t = _buffer(scratch, "w_hh_t", (H, G * H), dt, cp)
         w_hh_t[...] = w["W_hh"].T
         h_prev = c_prev = gates = extra = None
         if training:
-            h_prev = _buffer(cp, scratch, "h_prev", (T, N, H), dt)
-            c_prev = _buffer(cp, scratch, "c_prev", (T, N, H), dt) if cell == LSTM else None
-            gates = _buffer(cp, scratch, "gates", (T, N, G * H), dt)
-            extra = _buffer(cp, scratch, "extra", (T, N, H), dt) if G == 3 else None
-        work = _buffer(cp, scratch, "work", (_core.cuda_workspace_size(cell, N, H, False),), dt)
+            h_prev = _buffer(scratch, "h_prev", (T, N, H), dt, cp)
+            c_prev = _buffer(scratch, "c_prev", (T, N, H), dt, cp) if cell == LSTM else None
+            gates = _buffer(scratch, "gates", (T, N, G * H), dt, cp)
+            extra = _buffer(scratch, "extra", (T, N, H), dt, cp) if G == 3 else None
+        work = _buffer(scratch, "work", (_core.cuda_workspace_size(cell, N, H, False),), dt, cp)
         y = out["y"]
         _core.cuda_recurrent_forward(
             dt.name, cell, T, N, H, bool(reverse), bool(training), _ptr(xp), _ptr(w_hh_t), _ptr(w["b_hh"]),
@@ -157,9 +148,9 @@ class CudaEngine:
         H = w["W_hh"].shape[1]
         G = GATES[cell]
         GH, dt = G * H, x.dtype
-        dG = _buffer(cp, scratch, "dG", (T, N, GH), dt)
-        dGh = _buffer(cp, scratch, "dGh", (T, N, GH), dt) if cell == GRU else dG
-        work = _buffer(cp, scratch, "work_backward", (_core.cuda_workspace_size(cell, N, H, True),), dt)
+        dG = _buffer(scratch, "dG", (T, N, GH), dt, cp)
+        dGh = _buffer(scratch, "dGh", (T, N, GH), dt, cp) if cell == GRU else dG
+        work = _buffer(scratch, "work_backward", (_core.cuda_workspace_size(cell, N, H, True),), dt, cp)
         _core.cuda_recurrent_backward(
             dt.name, cell, T, N, H, bool(cache["reverse"]), _ptr(w["W_hh"]), _ptr(cache["h_prev"]),
             _ptr(cache["c_prev"]), _ptr(cache["gates"]), _ptr(cache["extra"]), _ptr(dy),
@@ -230,9 +221,9 @@ class MrnnCudaEngine:
         F, H = w["W_fh"].shape
         dt = x.dtype
         x2 = x.reshape(T * N, C)
-        fx = _buffer(cp, scratch, "fx", (T, N, F), dt)  # f_x of all steps (kept for backward)
+        fx = _buffer(scratch, "fx", (T, N, F), dt, cp)  # f_x of all steps (kept for backward)
         cp.matmul(x2, w["W_fx"].T, out=fx.reshape(T * N, F))
-        xh = _buffer(cp, scratch, "xh", (T, N, H), dt)
+        xh = _buffer(scratch, "xh", (T, N, H), dt, cp)
         cp.matmul(x2, w["W_hx"].T, out=xh.reshape(T * N, H))
         if w["b"] is not None:
             xh += w["b"]
@@ -240,10 +231,10 @@ class MrnnCudaEngine:
         w_hf_t = cp.ascontiguousarray(w["W_hf"].T)
         h_prev = h = fh = None
         if training:
-            h_prev = _buffer(cp, scratch, "h_prev", (T, N, H), dt)
-            h = _buffer(cp, scratch, "h", (T, N, H), dt)
-            fh = _buffer(cp, scratch, "fh", (T, N, F), dt)
-        work = _buffer(cp, scratch, "work", (_core.cuda_mrnn_workspace_size(N, H, F, False),), dt)
+            h_prev = _buffer(scratch, "h_prev", (T, N, H), dt, cp)
+            h = _buffer(scratch, "h", (T, N, H), dt, cp)
+            fh = _buffer(scratch, "fh", (T, N, F), dt, cp)
+        work = _buffer(scratch, "work", (_core.cuda_mrnn_workspace_size(N, H, F, False),), dt, cp)
         y = out["y"]
         _core.cuda_mrnn_forward(dt.name, T, N, H, F, bool(reverse), bool(training), _ptr(fx), _ptr(xh),
                                 _ptr(w_fh_t), _ptr(w_hf_t), _ptr(h0), _ptr(y), _row_stride(y, "y"),
@@ -259,10 +250,10 @@ class MrnnCudaEngine:
         T, N, C = x.shape
         F, H = w["W_fh"].shape
         dt = x.dtype
-        dA = _buffer(cp, scratch, "dA", (T, N, H), dt)
-        dFX = _buffer(cp, scratch, "dFX", (T, N, F), dt)
-        dFH = _buffer(cp, scratch, "dFH", (T, N, F), dt)
-        work = _buffer(cp, scratch, "work_backward", (_core.cuda_mrnn_workspace_size(N, H, F, True),), dt)
+        dA = _buffer(scratch, "dA", (T, N, H), dt, cp)
+        dFX = _buffer(scratch, "dFX", (T, N, F), dt, cp)
+        dFH = _buffer(scratch, "dFH", (T, N, F), dt, cp)
+        work = _buffer(scratch, "work_backward", (_core.cuda_mrnn_workspace_size(N, H, F, True),), dt, cp)
         _core.cuda_mrnn_backward(dt.name, T, N, H, F, bool(cache["reverse"]), _ptr(w["W_fh"]), _ptr(w["W_hf"]),
                                  _ptr(cache["h"]), _ptr(cache["fx"]), _ptr(cache["fh"]), _ptr(dy),
                                  0 if dy is None else _row_stride(dy, "dy"), _ptr(dh_n), _ptr(dA), _ptr(dFX),

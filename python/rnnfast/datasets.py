@@ -26,13 +26,7 @@ def _steps(n_steps):
     return int(n_steps)
 
 
-def _real(value, name):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    value = float(value)
-    if not np.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    return value
+_real = _checks.real
 
 
 def _as_real_array(a, name):

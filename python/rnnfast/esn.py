@@ -64,13 +64,7 @@ _DENSE_EIG_MAX = 512           # spectral radius by dense eigvals up to this siz
 # helpers
 # ---------------------------------------------------------------------------------------------
 
-def _real_scalar(value, name):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    value = float(value)
-    if not np.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    return value
+_real_scalar = _checks.real
 
 
 def _real_array(value, name):
