@@ -266,8 +266,10 @@ def test_cuda_reservoir_matches_cpu(cp, dense, dtype):
     rng = np.random.default_rng(7)
     kw = dict(spectral_radius=0.9, leak_rate=0.3, input_scaling=0.5, bias_scaling=0.2, seed=3, dtype=dtype,
               density=1.0 if dense else 0.1)
-    cpu = rnnfast.ESN(2, 70, 1, **kw)
-    gpu = rnnfast.ESN(2, 70, 1, device="cuda", W=cpu.W, W_in=cpu.W_in, bias=cpu.bias, **kw)
+    base = rnnfast.ESN(2, 70, 1, **kw)  # both built from the same supplied matrices (same population scales)
+    mats = dict(W=base.W, W_in=base.W_in, bias=base.bias)
+    cpu = rnnfast.ESN(2, 70, 1, **mats, **kw)
+    gpu = rnnfast.ESN(2, 70, 1, device="cuda", **mats, **kw)
     u = rng.standard_normal((30, 5, 2)).astype(dtype)  # a batch of 5 sequences
     tol = 1e-12 if dtype == "float64" else 1e-5
     np.testing.assert_allclose(gpu.run_reservoir(u), cpu.run_reservoir(u), rtol=tol, atol=tol)

@@ -58,10 +58,8 @@ void reservoir_run_cuda(const CudaReservoirParams<T>& a) {
   if (blocks > 0x7fffffff) throw std::invalid_argument("reservoir CUDA engine: population * batch * units too large");
   for (int t = 0; t < a.steps; ++t) {
     const T* x_prev = t == 0 ? a.x0 : a.states + (t - 1) * PBN;
-    if (a.w_dense)
-      reservoir_step<T, true><<<unsigned(blocks), kThreads, 0, stream>>>(a, x_prev, a.uproj + t * BN, a.states + t * PBN);
-    else
-      reservoir_step<T, false><<<unsigned(blocks), kThreads, 0, stream>>>(a, x_prev, a.uproj + t * BN, a.states + t * PBN);
+    auto* kernel = a.w_dense ? &reservoir_step<T, true> : &reservoir_step<T, false>;
+    RNNFAST_LAUNCH(kernel, unsigned(blocks), kThreads, stream, a, x_prev, a.uproj + t * BN, a.states + t * PBN);
     RNNFAST_CUDA_CHECK(cudaGetLastError());
   }
 }

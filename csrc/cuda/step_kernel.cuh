@@ -15,6 +15,12 @@
 
 #include "rnnfast/common.h"
 
+// Kernel launches go through this macro so that tests/cuda_emulation can run the kernels on the CPU
+// (its cuda_runtime.h defines RNNFAST_LAUNCH to an emulated launch).
+#ifndef RNNFAST_LAUNCH
+#define RNNFAST_LAUNCH(kernel, grid, block, stream, ...) kernel<<<(grid), (block), 0, (stream)>>>(__VA_ARGS__)
+#endif
+
 namespace rnnfast {
 namespace cuda_detail {
 
@@ -95,7 +101,8 @@ template <typename Args, typename Epi, int NB>
 void launch_rows(const Args& a, cudaStream_t stream) {
   const dim3 grid((a.H + kUnits - 1) / kUnits, (a.N + NB - 1) / NB);
   if (grid.y > 65535u) throw std::invalid_argument("recurrent CUDA engine: batch too large for one launch");
-  step_kernel<Args, Epi, NB><<<grid, kWarps * 32, 0, stream>>>(a);
+  auto* kernel = &step_kernel<Args, Epi, NB>;
+  RNNFAST_LAUNCH(kernel, grid, kWarps * 32, stream, a);
   RNNFAST_CUDA_CHECK(cudaGetLastError());
 }
 

@@ -82,13 +82,20 @@ def check_array(a, name, dtype, shape):
     if a.ndim != len(shape) or any(s is not None and s != d for s, d in zip(shape, a.shape)):
         raise ValueError(f"{name} must have shape {_checks.shape_str(shape)}, got {tuple(a.shape)}")
     current = cp.cuda.Device().id
-    if a.device.id != current:
-        raise ValueError(f"{name} is on CUDA device {a.device.id} but the current device is {current}")
+    device = getattr(getattr(a, "device", None), "id", current)
+    if device != current:
+        raise ValueError(f"{name} is on CUDA device {device} but the current device is {current}")
     return cp.ascontiguousarray(a)
 
 
 def _ptr(a):
-    return 0 if a is None else int(a.data.ptr)
+    """The device address of a's first element (0 for None); host arrays only in the CPU emulation of the
+    kernels that tests/test_cuda_emulation.py runs."""
+    if a is None:
+        return 0
+    if isinstance(a, np.ndarray):
+        return int(a.__array_interface__["data"][0])
+    return int(a.data.ptr)
 
 
 def _row_stride(a, name):

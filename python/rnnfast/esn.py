@@ -421,7 +421,8 @@ class ESN:
                 np.ascontiguousarray(u3, dtype=dt), w, ip, ix, vals,
                 self._w_in_engine() if w_in is None else w_in, np.ascontiguousarray(self.bias, dtype=dt),
                 sr_scale, in_scale, leak, None if x0 is None else np.ascontiguousarray(x0, dtype=dt))
-            return states_d.get(), x_last_d.get()
+            cp = _cuda.cupy()
+            return cp.asnumpy(states_d), cp.asnumpy(x_last_d)
         _core.reservoir_run(np.ascontiguousarray(u3, dtype=dt), w, ip, ix, vals,
                             self._w_in_engine() if w_in is None else w_in,
                             np.ascontiguousarray(self.bias, dtype=dt), sr_scale, in_scale, leak,

@@ -1,0 +1,126 @@
+"""The CUDA engine's kernels run on the CPU: the GPU tests' checks, on every machine.
+
+tests/cuda_emulation/cuda_runtime.h stands in for the CUDA runtime: g++ compiles csrc/cuda/*.cu as C++,
+each CUDA thread becomes a fiber, __syncthreads and warp shuffles are real barriers between them, and
+"device memory" is host memory. The bindings (csrc/bindings_cuda.cpp) are built around them as module
+_core_emu, and a NumPy stand-in for CuPy (allocations poisoned with NaN) takes CuPy's place, so the layers
+on device='cuda', rnnfast/_cuda.py and the kernels run end to end and are compared with the CPU engine
+and the float64 reference by the same test bodies as tests/test_cuda.py.
+
+What this cannot show: anything about the real device (its memory model beyond barriers, warp
+scheduling, speed, nvcc's code generation); the device's transcendental functions differ from the
+host's polynomial ones used here. Those are gpu_check.sh's job.
+"""
+
+import importlib.util
+import shutil
+import subprocess
+import sys
+import sysconfig
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import rnnfast
+from rnnfast import _cuda
+
+sys.path.insert(0, str(Path(__file__).parent))
+import test_cuda as gpu_tests  # noqa: E402  (the test bodies; tests/ has no __init__.py)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def core_emu(tmp_path_factory):
+    cxx = shutil.which("g++")
+    if cxx is None:
+        pytest.skip("g++ not found")
+    pybind11 = pytest.importorskip("pybind11")
+    out = tmp_path_factory.mktemp("cuda_emu") / ("_core_emu" + sysconfig.get_config_var("EXT_SUFFIX"))
+    cmd = [cxx, "-std=c++20", "-O1", "-shared", "-fPIC", "-w",
+           "-I", str(ROOT / "tests" / "cuda_emulation"), "-I", str(ROOT / "csrc" / "include"),
+           "-I", pybind11.get_include(), "-I", sysconfig.get_paths()["include"],
+           "-x", "c++", *(str(ROOT / "csrc" / "cuda" / f) for f in ("recurrent.cu", "mrnn.cu", "reservoir.cu")),
+           "-x", "none", str(ROOT / "csrc" / "bindings_cuda.cpp"), str(ROOT / "tests" / "cuda_emulation" / "module.cpp"),
+           "-o", str(out)]
+    subprocess.run(cmd, check=True, timeout=600)
+    spec = importlib.util.spec_from_file_location("_core_emu", out)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _poisoned_empty(shape, dtype=float, order="C"):
+    if np.dtype(dtype).kind == "f":
+        return np.full(shape, np.nan, dtype, order)
+    return np.empty(shape, dtype, order)
+
+
+FAKE_CUPY = types.SimpleNamespace(
+    __name__="cupy (NumPy stand-in)", ndarray=np.ndarray, empty=_poisoned_empty, zeros=np.zeros,
+    zeros_like=np.zeros_like, ones=np.ones, asarray=np.asarray, ascontiguousarray=np.ascontiguousarray,
+    broadcast_to=np.broadcast_to, matmul=np.matmul, asnumpy=np.asarray, float32=np.float32,
+    float64=np.float64,
+    cuda=types.SimpleNamespace(get_current_stream=lambda: types.SimpleNamespace(ptr=0),
+                               Device=lambda *a: types.SimpleNamespace(id=0)))
+
+
+@pytest.fixture
+def cp(core_emu, monkeypatch):
+    monkeypatch.setattr(_cuda, "cupy", lambda: FAKE_CUPY)
+    monkeypatch.setattr(_cuda, "_core", core_emu)
+    return FAKE_CUPY
+
+
+# a subset of tests/test_cuda.py's cases (the emulation runs ~100x slower than the CPU engine)
+SHAPES = [s for s in gpu_tests.SHAPES if s[0] * s[1] * s[3] <= 2000] + [(3, 9, 3, 37, {"bidirectional": True})]
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "T{}N{}C{}H{}{}".format(*s[:4], "".join(s[4])))
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("cell", list(gpu_tests.CELLS))
+def test_emulated_cuda_matches_cpu_engine_and_float64_reference(cp, cell, dtype, shape):
+    gpu_tests.test_cuda_matches_cpu_engine_and_float64_reference(cp, cell, dtype, shape)
+
+
+@pytest.mark.parametrize("cell", list(gpu_tests.CELLS))
+def test_emulated_cuda_unbatched(cp, cell):
+    gpu_tests.test_cuda_unbatched_matches_cpu(cp, cell)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn_tanh"])
+def test_emulated_cuda_eval_mode(cp, cell):
+    gpu_tests.test_cuda_eval_mode_and_default_state(cp, cell)
+
+
+def test_emulated_cuda_learned_initial_state(cp):
+    gpu_tests.test_cuda_learned_initial_state_and_unbatched(cp)
+
+
+@pytest.mark.parametrize("dense", [False, True])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_emulated_cuda_reservoir(cp, dense, dtype):
+    gpu_tests.test_cuda_reservoir_matches_cpu(cp, dense, dtype)
+
+
+def test_emulation_catches_a_wrong_kernel(cp, monkeypatch):
+    """The check is not vacuous: a kernel result that is off (here: dG scaled after the call) fails it."""
+    real = cp
+    orig = _cuda._core.cuda_recurrent_backward
+
+    def broken(*args):
+        orig(*args)
+        # args[15] is the dG pointer: scale the W_ih-side gate gradients of the first step
+        dtype, T, N, H = args[0], args[2], args[3], args[4]
+        import ctypes
+        n = N * H  # one step's rows of a single-gate cell
+        buf = (ctypes.c_double if dtype == "float64" else ctypes.c_float) * n
+        view = np.frombuffer(buf.from_address(args[15]), dtype=dtype)
+        view *= 1.01
+
+    monkeypatch.setattr(_cuda._core, "cuda_recurrent_backward", broken, raising=False)
+    with pytest.raises(AssertionError):
+        gpu_tests.test_cuda_matches_cpu_engine_and_float64_reference(real, "rnn_tanh", "float64",
+                                                                      (3, 2, 3, 5, {}))
