@@ -29,13 +29,13 @@ train_seconds / steps (training steps only, validation excluded; the runs altern
 the same machine load); each run's val curve is put on that time axis (time = step x time per step) and
 read (linear interpolation) at the common budget = the smaller of the two cells' whole-run times. Each
 run's own final val bpc and measured train_seconds are recorded as well. The CLI has no wall-time limit,
-so the budget is met by step counts chosen ahead (S_rnn = 2 S_mrnn: the RNN's step is 1.5-2.5x cheaper
-on two cores).
+so the budget is met by step counts chosen ahead (S_rnn = 2 S_mrnn: the RNN's step was 1.3-2.9x cheaper
+on the shared two-core machine, depending on its load).
 
 Then every trained model completes primes through `rnnfast char sample DIR --prime P --length 200
 --seed 0` (temperature 1), as Sutskever, Martens & Hinton (2011) did from "The meaning of life is".
 
-    python benchmarks/bench_mrnn_char.py               # ~4 min on 2 idle cores (3 seeds), ~8 min when shared
+    python benchmarks/bench_mrnn_char.py               # 4-7 min on 2 shared cores (3 seeds)
     python benchmarks/bench_mrnn_char.py --quick       # smoke run, ~1 min
 """
 
