@@ -1,6 +1,7 @@
 """NumPy reference implementations (forward + backprop through time) of the
 single-layer, single-direction RNN / LSTM / GRU cells that rnnfast's fast
-kernels implement.  Pure NumPy; see :mod:`.cells` for the equations."""
+kernels implement, and forward-mode R-ops (:mod:`.rop`) for Gauss-Newton
+products.  Pure NumPy; see :mod:`.cells` for the equations."""
 
 from .cells import (
     rnn_forward,
@@ -14,10 +15,12 @@ from .cells import (
 from .esn import reservoir_run, ridge_fit
 from .esn import spectral_radius as reservoir_spectral_radius
 from .min_char_rnn import MinCharRNN
+from .rop import rnn_rop
 
 __all__ = [
     "rnn_forward",
     "rnn_backward",
+    "rnn_rop",
     "lstm_forward",
     "lstm_backward",
     "gru_forward",
