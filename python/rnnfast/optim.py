@@ -18,7 +18,7 @@ import numpy as np
 
 from .nn import array_module
 
-__all__ = ["Optimizer", "SGD", "RMSprop", "Adagrad", "Adam", "clip_grad_norm_", "clip_grad_value_"]
+__all__ = ["Optimizer", "SGD", "RMSprop", "Adagrad", "Adam", "HessianFree", "clip_grad_norm_", "clip_grad_value_"]
 
 
 # ---- arguments ---------------------------------------------------------------------------------
@@ -404,3 +404,6 @@ def clip_grad_value_(params, clip_value):
     clip_value = _real(clip_value, "clip_value", low=0, low_open=True)
     for _, _, g in _triples(params):
         array_module(g).clip(g, -clip_value, clip_value, out=g)
+
+
+from .hessian_free import HessianFree  # noqa: E402  (second order, own file; it uses the checks above)
