@@ -241,8 +241,9 @@ def conjugate_gradient(matvec, g, x0=None, precond=None, max_iters=250, tol=5e-4
     keep = _save_points(max_iters)
     saved = []
     i = 0
+    tiny = 1e-12 * np.linalg.norm(g)
     while i < max_iters:
-        if ry == 0:
+        if ry == 0 or np.linalg.norm(r) <= tiny:
             stop = "converged"
             break
         Ad = matvec(d)
@@ -421,10 +422,11 @@ class HessianFree:
 
     def loss(self, x, y, mask=None):
         """The loss at the current parameters (a float; inf when it is not finite)."""
-        out, _ = self.model.forward(x)
-        if not np.isfinite(out).all():
-            return math.inf
-        value = self._loss(out, y, mask)[0]
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            out, _ = self.model.forward(x)
+            if not np.isfinite(out).all():
+                return math.inf
+            value = self._loss(out, y, mask)[0]
         return value if math.isfinite(value) else math.inf
 
     def _loss_at(self, theta, x, y, mask):
@@ -457,8 +459,11 @@ class HessianFree:
         def gv(vec, damped=True):
             v = flat.split(vec)
             Rout, Rh = model.rop(cache, v)
+            dout = hess_out(Rout)
             dh = (mu * lam / n) * Rh if damped and mu > 0 else None
-            out_v = flat.join(model.backward(cache, hess_out(Rout), dh))
+            if not (np.isfinite(dout).all() and (dh is None or np.isfinite(dh).all())):
+                return np.full_like(vec, np.nan)               # overflow in J v: CG stops on it
+            out_v = flat.join(model.backward(cache, dout, dh))
             return out_v + lam * vec if damped else out_v
         return gv
 
@@ -482,13 +487,24 @@ class HessianFree:
 
     # ---- the step -----------------------------------------------------------------------------------
     def step(self, batch_x, batch_y, mask=None, curvature_subset="default"):
-        """One HF step on this batch; returns a dict of statistics (see the keys below).
+        """One HF step on this batch; returns a dict of statistics.
 
         batch_x: the model's input (e.g. (T, N, C)); batch_y: targets like the outputs (mse) or class
         indices without the class axis (cross_entropy); mask: as the loss takes it (e.g.
         losses.target_mask(T, N, "last")). curvature_subset: the sequences the curvature is measured on
         (None: all; a fraction; a count; an index array); by default the constructor's.
+
+        Stats: loss_before, loss_after (the batch's mean loss), rho, damping_used (this step's lambda),
+        damping (the next one), cg_iterations, cg_stop (max_iters | progress | converged |
+        curvature_nonfinite | nonpositive_curvature), cg_backtrack (the CG iteration taken), step_size
+        (0 when rejected), accepted, grad_norm, curvature_sequences.
         """
+        # Overflow in a trial point or a curvature product is expected and handled (the point is
+        # rejected), so NumPy's floating-point warnings are silenced inside the step.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            return self._step(batch_x, batch_y, mask, curvature_subset)
+
+    def _step(self, batch_x, batch_y, mask, curvature_subset):
         self._check_batch(batch_x, batch_y, mask)
         if isinstance(curvature_subset, str) and curvature_subset == "default":
             curvature_subset = self.curvature_subset
