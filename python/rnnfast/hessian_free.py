@@ -362,6 +362,7 @@ class HessianFree:
         self.curvature_subset = curvature_subset
         self._rng = np.random.default_rng(seed)
         self._warm = None                                      # the last CG solution (float64)
+        self._counts = {"curvature_products": 0, "loss_evaluations": 0}
         self.steps = 0
 
     # ---- arguments ------------------------------------------------------------------------------
@@ -430,6 +431,7 @@ class HessianFree:
         return value if math.isfinite(value) else math.inf
 
     def _loss_at(self, theta, x, y, mask):
+        self._counts["loss_evaluations"] += 1
         self._flat.set(theta)
         if not all(np.isfinite(p).all() for p in self._flat.params.values()):  # overflow in the cast
             return math.inf
@@ -457,6 +459,7 @@ class HessianFree:
         n = x.shape[model.batch_axis]
 
         def gv(vec, damped=True):
+            self._counts["curvature_products"] += 1
             v = flat.split(vec)
             Rout, Rh = model.rop(cache, v)
             dout = hess_out(Rout)
@@ -497,7 +500,9 @@ class HessianFree:
         Stats: loss_before, loss_after (the batch's mean loss), rho, damping_used (this step's lambda),
         damping (the next one), cg_iterations, cg_stop (max_iters | progress | converged |
         curvature_nonfinite | nonpositive_curvature), cg_backtrack (the CG iteration taken), step_size
-        (0 when rejected), accepted, grad_norm, curvature_sequences.
+        (0 when rejected), accepted, grad_norm, curvature_sequences, curvature_products (G v products on
+        the curvature subset, CG's and rho's) and loss_evaluations (forward passes on the batch at trial
+        points: CG-backtracking and line search).
         """
         # Overflow in a trial point or a curvature product is expected and handled (the point is
         # rejected), so NumPy's floating-point warnings are silenced inside the step.
@@ -510,6 +515,7 @@ class HessianFree:
             curvature_subset = self.curvature_subset
         N = batch_x.shape[self.model.batch_axis]
         idx = self._subset(curvature_subset, N)
+        self._counts = {"curvature_products": 0, "loss_evaluations": 0}
         model, flat, lam = self.model, self._flat, self.damping
 
         theta = flat.get()
@@ -581,6 +587,7 @@ class HessianFree:
             raise
         self.damping = min(max(lam, self.min_damping), self.max_damping)
         stats["damping"] = self.damping
+        stats.update(self._counts)
         self.steps += 1
         return stats
 
