@@ -268,6 +268,8 @@ class _Wrapped:
             out = out + 1e3 * d2 * np.sign(out - self.target)   # zero value and slope at theta0
         elif self.kind == "nan" and d2 > 0:
             out = out * np.nan
+        elif self.kind == "far_nan" and d2 > self.radius2:
+            out = out * np.nan
         return out, cache
 
     def backward(self, cache, dout, dhidden=None):
@@ -296,6 +298,19 @@ def test_rejected_steps_raise_damping_and_leave_parameters_unchanged(kind):
             np.testing.assert_array_equal(p, before[k])
     if kind == "rop_overflow":
         assert stats["cg_stop"] == "curvature_nonfinite" and stats["cg_iterations"] == 0
+
+
+def test_cg_backtracking_walks_past_non_finite_iterates():
+    x, y = regression_task(Nn=8)
+    probe = optim.HessianFree(make_model(seed=5), damping=0.05, preconditioner=False)
+    probe.step(x, y)
+    model = _Wrapped(make_model(seed=5), "far_nan", y)
+    model.radius2 = 0.3 * float(probe._warm @ probe._warm)     # the last CG iterates give NaN
+    opt = optim.HessianFree(model, damping=0.05, preconditioner=False)
+    stats = opt.step(x, y)
+    assert stats["accepted"] and 0 < stats["cg_backtrack"] < stats["cg_iterations"]
+    assert stats["loss_after"] < stats["loss_before"]
+    assert all(np.isfinite(p).all() for p in model.parameters().values())
 
 
 def test_non_finite_loss_at_the_start_is_an_error_and_nothing_changes():

@@ -542,13 +542,15 @@ class HessianFree:
                      cg_iterations=info["iterations"], cg_stop=info["stop"], cg_backtrack=0, step_size=0.0, accepted=False,
                      grad_norm=float(np.linalg.norm(g)), curvature_sequences=n_c)
         try:
-            # CG-backtracking: walk back from the last saved iterate while the loss keeps falling.
+            # CG-backtracking: walk back from the last saved iterate while the loss keeps falling
+            # (past iterates whose loss is not finite: an earlier, shorter one may still be good).
             best_f, best_p, best_i = math.inf, None, 0
             for i, p in reversed(saved):
                 f = self._loss_at(theta + p, batch_x, batch_y, mask)
-                if f >= best_f:
+                if best_p is not None and f >= best_f:
                     break
-                best_f, best_p, best_i = f, p, i
+                if f < best_f:
+                    best_f, best_p, best_i = f, p, i
             flat.set(theta)
             step_size = 0.0
             if best_p is not None:
@@ -558,12 +560,14 @@ class HessianFree:
                 stats["rho"] = float(rho)
                 gp = g @ best_p
                 a, f = 1.0, best_f
-                for _ in range(20 if self.line_search else 1):
-                    if math.isfinite(f) and f <= f0 + 1e-2 * a * gp:
+                tries = 20 if self.line_search else 1                # a >= 0.8^19 = 0.014
+                for t in range(tries):
+                    if math.isfinite(f) and f <= f0 + 1e-2 * a * gp:   # Armijo
                         step_size = a
                         break
-                    a *= 0.8
-                    f = self._loss_at(theta + a * best_p, batch_x, batch_y, mask)
+                    if t + 1 < tries:
+                        a *= 0.8
+                        f = self._loss_at(theta + a * best_p, batch_x, batch_y, mask)
                 if step_size > 0:
                     new = theta + step_size * best_p
                     flat.set(new)
