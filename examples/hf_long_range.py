@@ -52,21 +52,18 @@ def test_mse(model, data):
 
 
 def train_adam(model, T, budget, seed, batch, lr, clip):
+    """Adam on the layer and readout themselves (the library's first-order loop), clipped gradients."""
     rng = np.random.default_rng(seed)
-    mods = {"rnn": model.rnn, "out": model.readout}
-    opt = optim.Adam(mods, lr=lr)
+    rnn, readout = model.rnn, model.readout
+    opt = optim.Adam([rnn, readout], lr=lr)
     mask = losses.target_mask(T, batch, "last")
-    used = 0.0
+    used = 0
     while used < budget:
         x, y = make_batch(rng, T, batch)
-        for m in mods.values():
-            m.zero_grad()
-        out, cache = model.forward(x)
-        _, dout = losses.mse(out, y, mask)
-        grads = model.backward(cache, dout)                  # fresh arrays: copy them into the modules'
-        for name, g in grads.items():
-            mod, key = name.split(".", 1)
-            mods["rnn" if mod == "rnn" else "out"].grads[key][...] = g
+        opt.zero_grad()
+        h, _ = rnn(x)
+        _, dout = losses.mse(readout(h), y, mask)
+        rnn.backward(readout.backward(dout))
         optim.clip_grad_norm_(opt, clip)
         opt.step()
         used += batch

@@ -41,7 +41,10 @@ The model protocol (implemented by SequenceModel; another recurrent cell plugs i
     model.rop(cache, v) -> (Rout, Rhidden)    J v for the outputs and the hidden states; v: name -> array
     model.batch_axis                          the axis of x, targets and masks that indexes sequences
 
-cache is only valid at the parameters forward() saw; HF restores the parameters exactly before reusing it.
+Rhidden may have any shape (it is what structural damping penalises: its squares are summed over all
+elements and divided by the number of sequences); backward's dhidden has the same shape. cache is only
+valid at the parameters forward() saw; HF restores the parameters exactly before reusing it. A
+multiplicative RNN plugs in with a model whose rop() calls its own R-op (e.g. reference.mrnn_rop).
 """
 
 import math
