@@ -89,21 +89,21 @@ def train_hf(model, T, budget, seed, batch, curv, mu, damping, verbose=False):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--quick", action="store_true", help="T=30, 2 seeds, a small budget")
+    p.add_argument("--quick", action="store_true", help="T=30, 2 seeds, a budget of 2e5 passes")
     p.add_argument("--length", type=int, default=100)
     p.add_argument("--hidden", type=int, default=32)
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--budget", type=float, default=1e6, help="sequence passes per run")
     p.add_argument("--batch", type=int, default=500, help="HF gradient batch (Adam uses 50)")
     p.add_argument("--curvature", type=int, default=100, help="HF curvature subset")
-    p.add_argument("--structural", type=float, default=1 / 30)
+    p.add_argument("--structural", type=float, default=0.3)
     p.add_argument("--damping", type=float, default=1.0)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--only", choices=["adam", "hf"], default=None)
     p.add_argument("--verbose", action="store_true")
     args = p.parse_args(argv)
     if args.quick:
-        args.length, args.seeds, args.budget, args.hidden = 30, 2, 2e5, 16
+        args.length, args.seeds, args.budget = 30, 2, 2e5
     T, threshold = args.length, 0.01
     data = make_batch(np.random.default_rng(12345), T, 1000)
     print(f"addition problem, T={T}, vanilla tanh RNN with {args.hidden} units; budget {args.budget:.0f} "

@@ -318,6 +318,8 @@ class HessianFree:
     loss: "mse" (losses.mse, 0.5 mean squared error) or "cross_entropy" (losses.softmax_cross_entropy).
     damping: the initial Tikhonov damping lambda > 0, adapted each step by rho (bounded to
         [min_damping, max_damping]). structural_damping: mu >= 0 (Martens & Sutskever use 1/30 to 1).
+        Use it for RNNs: on the addition problem at T=30 (examples/hf_long_range.py, 4 seeds) mu=0 never
+        got below predicting the mean, while mu=1/30, 0.3 and 1 solved it in most runs.
     cg_max_iters, cg_tol: Martens' CG stopping rule (max iterations, relative progress 5e-4).
     cg_decay: warm start from cg_decay times the last solution (0 disables warm starts).
     preconditioner: Martens' diagonal (diag(empirical Fisher) + lambda)^precond_power, from squared
