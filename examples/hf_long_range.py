@@ -11,6 +11,11 @@ same budget of sequence passes: a forward and backward pass over one sequence co
 
     python examples/hf_long_range.py            # T=100, 3 seeds (several minutes)
     python examples/hf_long_range.py --quick    # a short version (under a minute)
+
+Measured (2 shared, loaded cores): T=100, 1e6 passes per run: Adam (lr 1e-3, batch 50, clip 1) 0/3
+(test MSE 0.165-0.168, i.e. the mean; lr 1e-2 also 0/2), HF 2/3 (0.00097, 0.0058; seed 2 stayed at the
+mean), 519 s in all. --quick (T=30, 2e5 passes): Adam 0/2 (0.166, 0.012), HF 2/2, 36 s. HF's success
+depends on the seed: at T=100 structural damping 1/30 also gave 2/3, 0.3 with 64 units 1/4.
 """
 
 import argparse
