@@ -31,3 +31,8 @@ def test_sequence_classifier_learns_from_the_last_step():
 def test_image_captioning_names_the_digits():
     out = run_example("image_captioning.py")
     assert "exact captions" in out
+
+
+def test_hf_long_range_quick_runs_both_optimizers():
+    out = run_example("hf_long_range.py", "--quick")
+    assert "adam: success rate" in out and "hf: success rate" in out

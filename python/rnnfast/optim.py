@@ -18,7 +18,7 @@ import numpy as np
 
 from .nn import array_module
 
-__all__ = ["Optimizer", "SGD", "RMSprop", "Adagrad", "Adam", "clip_grad_norm_", "clip_grad_value_"]
+__all__ = ["Optimizer", "SGD", "RMSprop", "Adagrad", "Adam", "HessianFree", "clip_grad_norm_", "clip_grad_value_"]
 
 
 # ---- arguments ---------------------------------------------------------------------------------
@@ -423,3 +423,6 @@ def clip_grad_value_(params, clip_value):
         _check_writeable(g, f"grads[{name!r}]")
     for _, _, g in triples:
         array_module(g).clip(g, -clip_value, clip_value, out=g)
+
+
+from .hessian_free import HessianFree  # noqa: E402  (second order, own file; it uses the checks above)
