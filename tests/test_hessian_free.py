@@ -67,6 +67,39 @@ def test_sequence_model_rop_matches_finite_differences(batch_first, learned):
         assert np.abs(R - fd).max() <= 1e-7 * np.abs(fd).max()
 
 
+@pytest.mark.parametrize("batch_first,learned", [(False, False), (True, True)])
+def test_mrnn_sequence_model_rop_matches_finite_differences(batch_first, learned):
+    rnn = rnnfast.MRNN(C, H, 3, dtype="float64", batch_first=batch_first, learn_initial_state=learned, seed=4)
+    if learned:
+        rnn.parameters()["h0"][...] = np.random.default_rng(9).uniform(-0.5, 0.5, (1, H))
+    model = SequenceModel(rnn, nn.Linear(H, K, dtype="float64", seed=5))
+    x = np.random.default_rng(1).standard_normal((N, T, C) if batch_first else (T, N, C))
+    params = model.parameters()
+    v = random_like(params, 3)
+    _, cache = model.forward(x)
+    Rout, Rh = model.rop(cache, v)
+    eps = 1e-6
+    plus = outputs_at(model, {k: p + eps * v[k] for k, p in params.items()}, x)
+    minus = outputs_at(model, {k: p - eps * v[k] for k, p in params.items()}, x)
+    for R, hi, lo in ((Rout, plus[0], minus[0]), (Rh, plus[1], minus[1])):
+        fd = (hi - lo) / (2 * eps)
+        assert np.abs(R - fd).max() <= 1e-7 * np.abs(fd).max()
+
+
+def test_hessian_free_trains_an_mrnn():
+    rng = np.random.default_rng(0)
+    rnn = rnnfast.MRNN(C, H, 4, dtype="float64", seed=1)
+    model = SequenceModel(rnn, nn.Linear(H, K, dtype="float64", seed=2))
+    x = rng.standard_normal((T, 16, C))
+    target = np.tanh(np.cumsum(x[..., :K], axis=0) * 0.5)  # depends on the past: the recurrence must learn
+    opt = optim.HessianFree(model, loss="mse", damping=1.0, structural_damping=0.3)
+    first = opt.step(x, target)["loss_before"]
+    for _ in range(8):
+        stats = opt.step(x, target)
+    assert np.isfinite(stats["loss_after"]) and stats["loss_after"] < 0.5 * first
+    assert all(np.isfinite(p).all() for p in model.parameters().values())
+
+
 # ---- Gauss-Newton products ------------------------------------------------------------------------
 def jacobians(model, x, names):
     """Explicit d(outputs)/d(theta) and d(hidden)/d(theta) by central differences, (outputs, P)."""

@@ -53,6 +53,7 @@ import numpy as np
 
 from . import losses
 from .optim import _flag, _real
+from .reference.mrnn import mrnn_rop
 from .reference.rop import rnn_rop
 
 __all__ = ["HessianFree", "SequenceModel", "conjugate_gradient"]
@@ -60,18 +61,23 @@ __all__ = ["HessianFree", "SequenceModel", "conjugate_gradient"]
 
 # ---- the model -----------------------------------------------------------------------------------
 class SequenceModel:
-    """A one-layer, one-direction rnnfast.RNN (tanh or relu) and an nn.Linear readout on every step.
+    """A one-layer, one-direction rnnfast.RNN (tanh or relu) or rnnfast.MRNN and an nn.Linear readout on
+    every step.
 
     out_t = readout(h_t): (T, N, C) -> (T, N, K), or (N, T, C) -> (N, T, K) with batch_first. Forward and
     backward passes run on the layer's engine (the C++ engine by default); the R-op is
-    rnnfast.reference.rnn_rop (NumPy). Parameter names: "rnn.<layer name>", "readout.weight", "readout.bias".
+    rnnfast.reference.rnn_rop or mrnn_rop (NumPy). Parameter names: "rnn.<layer name>", "readout.weight", "readout.bias".
     The layer's and the readout's grads dicts are used as scratch (HF keeps its gradients itself).
     """
 
     def __init__(self, rnn, readout):
-        if not (hasattr(rnn, "nonlinearity") and hasattr(rnn, "num_layers") and hasattr(rnn, "backward")):
-            raise TypeError(f"rnn must be an rnnfast.RNN layer (tanh or relu): the R-op exists for it only, "
-                            f"got {type(rnn).__name__}")
+        from .mrnn import MRNN
+
+        self._mrnn = isinstance(rnn, MRNN)
+        if not (self._mrnn or (hasattr(rnn, "nonlinearity") and hasattr(rnn, "num_layers")
+                               and hasattr(rnn, "backward"))):
+            raise TypeError(f"rnn must be an rnnfast.RNN (tanh or relu) or rnnfast.MRNN layer: the R-ops exist "
+                            f"for them only, got {type(rnn).__name__}")
         if rnn.num_layers != 1 or rnn.bidirectional:
             raise ValueError("rnn must have num_layers=1 and bidirectional=False (the R-op covers one layer, "
                              "one direction)")
@@ -135,14 +141,25 @@ class SequenceModel:
         T, N, H = y.shape
         learned = "h0" in rp
         h0 = np.broadcast_to(rp["h0"][0], (N, H)) if learned else np.zeros((N, H), self.dtype)
-        ref = dict(x=x, h0=h0, y=y, W_ih=rp["weight_ih_l0"], W_hh=rp["weight_hh_l0"],
-                   nonlinearity=self.rnn.nonlinearity, has_bias="bias_ih_l0" in rp)
-        direction = {"W_ih": v.get("rnn.weight_ih_l0"), "W_hh": v.get("rnn.weight_hh_l0"),
-                     "b_ih": v.get("rnn.bias_ih_l0"), "b_hh": v.get("rnn.bias_hh_l0")}
         dh0 = None
         if learned and v.get("rnn.h0") is not None:
             dh0 = np.broadcast_to(v["rnn.h0"][0], (N, H))
-        Ry = rnn_rop(ref, direction, dh0=dh0)
+        if self._mrnn:  # the reference MRNN cache from the engine's states: f_x, f_h are two GEMMs
+            W = {k: rp[f"weight_{k[2:]}_l0"] for k in ("W_fx", "W_fh", "W_hf", "W_hx")}
+            C, F = x.shape[2], W["W_fh"].shape[0]
+            h_prev = np.concatenate([h0[None], y[:-1]], axis=0)
+            ref = dict(x=x, h0=h0, y=y, FX=(x.reshape(T * N, C) @ W["W_fx"].T).reshape(T, N, F),
+                       FH=(h_prev.reshape(T * N, H) @ W["W_fh"].T).reshape(T, N, F), has_bias="bias_l0" in rp,
+                       **W)
+            direction = {k: v.get(f"rnn.weight_{k[2:]}_l0") for k in W}
+            direction["b"] = v.get("rnn.bias_l0")
+            Ry = mrnn_rop(ref, direction, dh0=dh0)
+        else:
+            ref = dict(x=x, h0=h0, y=y, W_ih=rp["weight_ih_l0"], W_hh=rp["weight_hh_l0"],
+                       nonlinearity=self.rnn.nonlinearity, has_bias="bias_ih_l0" in rp)
+            direction = {"W_ih": v.get("rnn.weight_ih_l0"), "W_hh": v.get("rnn.weight_hh_l0"),
+                         "b_ih": v.get("rnn.bias_ih_l0"), "b_hh": v.get("rnn.bias_hh_l0")}
+            Ry = rnn_rop(ref, direction, dh0=dh0)
         if self.rnn.batch_first:
             Ry, y = Ry.transpose(1, 0, 2), cache["y"]
         else:
