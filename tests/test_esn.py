@@ -86,10 +86,10 @@ def test_engine_parallel_path_matches_reference():
 
 
 
-# The engine's CSR layouts: SELL slices for one long sequence (T >= 32, padding small enough, else CSR
-# rows), tiled SpMM for wide batches (population x batch >= 4 vectors, density high enough), the input
-# term computed in the loop (I <= 32) or by one GEMM before it (I > 32). N is no multiple of the slice,
-# block or tile sizes, and the batch width no multiple of the tile's lanes.
+# The engine's CSR paths: SELL slices for one long sequence (T >= 32 and padding small enough, else CSR
+# rows), the batched SpMM (whole chunks of 4 vectors, single vectors and scalar lanes), the input term
+# computed in the loop (I <= 32) or by one GEMM before it (I > 32), the in-register transpose of the
+# batched states. N is no multiple of the slice or block sizes, the batch width no multiple of 4 vectors.
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("N,density,T,B,P,I", [
     (203, 0.1, 40, 1, 1, 2),      # SELL, several slices and column blocks, ragged last ones
@@ -97,9 +97,9 @@ def test_engine_parallel_path_matches_reference():
     (37, 0.3, 33, 1, 1, 1),       # SELL, one column block
     (300, 0.004, 40, 1, 1, 1),    # too sparse for SELL: CSR rows
     (203, 0.1, 31, 1, 1, 2),      # too short for SELL: CSR rows
-    (150, 0.2, 12, 40, 2, 3),     # tiled SpMM, 80 lanes (a tail past the whole chunks)
-    (130, 0.2, 10, 64, 1, 1),     # tiled SpMM, whole chunks only
-    (300, 0.004, 10, 64, 1, 1),   # too sparse for tiles: rows
+    (150, 0.2, 12, 40, 2, 3),     # batched, 80 lanes (a tail past the whole chunks)
+    (130, 0.2, 10, 64, 1, 1),     # batched, whole chunks only
+    (300, 0.004, 10, 67, 1, 1),   # batched, very sparse, 67 lanes (scalar tail)
     (203, 0.1, 40, 1, 1, 40),     # I > 32: input GEMM before the loop, one sequence
     (150, 0.2, 12, 40, 2, 40),    # I > 32, batched
 ])

@@ -126,97 +126,6 @@ void csr_row_times_block(index_t k0, index_t k1, const std::int32_t* __restrict 
   }
 }
 
-// ---- the batched SpMM, tiled -----------------------------------------------------------------------
-// With the state [N, PB], each nonzero W[i,j] reads a row of x_prev of PB values (256 bytes for 64
-// floats). Row by row, the whole x_prev (256 KB at N = 1000) streams from L2 for every ~N/nnz_per_column
-// rows and the loop runs at L2 bandwidth (~5 cycles per nonzero on Zen 5). Tiled, each thread's rows in
-// blocks of kTile and the columns in blocks of kTile, a column block of x_prev (kTile rows of 4 vectors,
-// 16 KB in float32) and the accumulators of the row block stay in L1, and each (row, column block)
-// segment of nonzeros accumulates in registers. Worth it while segments hold a few nonzeros (density
-// >= ~3%); sparser W runs row by row.
-constexpr int kTile = 64;
-
-template <typename T>
-struct TiledW {
-  int blocks = 0;                  // column blocks of kTile
-  std::vector<std::int32_t> start; // [N, blocks + 1] first nonzero of row i in column block b, then its end
-  std::vector<std::int32_t> cols;  // [nnz] each row's column indices, grouped by column block
-  std::vector<T> values;           // [nnz]
-};
-
-template <typename T>
-bool pack_tiled(TiledW<T>& w, int N, const std::int32_t* indptr, const std::int32_t* indices, const T* values) {
-  const int NB = (N + kTile - 1) / kTile;
-  const index_t nnz = indptr[N];
-  if (nnz < 2 * index_t(N) * NB) return false;  // segments of fewer than 2 nonzeros on average
-  w.blocks = NB;
-  w.start.resize(index_t(N) * (NB + 1));
-  w.cols.resize(nnz);
-  w.values.resize(nnz);
-  std::vector<std::int32_t> pos(NB);
-  for (int i = 0; i < N; ++i) {
-    std::fill(pos.begin(), pos.end(), 0);
-    for (index_t k = indptr[i]; k < indptr[i + 1]; ++k) ++pos[indices[k] / kTile];
-    std::int32_t* st = w.start.data() + index_t(i) * (NB + 1);
-    std::int32_t next = indptr[i];
-    for (int b = 0; b < NB; ++b) {
-      st[b] = next;
-      next += pos[b];
-      pos[b] = st[b];
-    }
-    st[NB] = next;
-    for (index_t k = indptr[i]; k < indptr[i + 1]; ++k) {
-      const std::int32_t j = pos[indices[k] / kTile]++;
-      w.cols[j] = indices[k];
-      w.values[j] = values[k];
-    }
-  }
-  return true;
-}
-
-// acc[0:4L] = (first ? 0 : acc) + sum over the nonzeros [k0, k1) of v * x[j*ld : j*ld + 4L]
-template <typename T>
-inline void segment_fma(index_t k0, index_t k1, const std::int32_t* __restrict cols, const T* __restrict values,
-                        const T* __restrict x, index_t ld, bool first, T* __restrict acc) {
-  using V = typename Vec<T>::type;
-  V* out = reinterpret_cast<V*>(acc);
-  V a0 = V{}, a1 = V{}, a2 = V{}, a3 = V{}, b0 = V{}, b1 = V{}, b2 = V{}, b3 = V{};
-  if (!first) { a0 = out[0]; a1 = out[1]; a2 = out[2]; a3 = out[3]; }
-  index_t k = k0;
-  for (; k + 2 <= k1; k += 2) {
-    const T v = values[k], u = values[k + 1];
-    const V* xr = reinterpret_cast<const V*>(x + index_t(cols[k]) * ld);
-    const V* yr = reinterpret_cast<const V*>(x + index_t(cols[k + 1]) * ld);
-    a0 += v * xr[0]; a1 += v * xr[1]; a2 += v * xr[2]; a3 += v * xr[3];
-    b0 += u * yr[0]; b1 += u * yr[1]; b2 += u * yr[2]; b3 += u * yr[3];
-  }
-  if (k < k1) {
-    const T v = values[k];
-    const V* xr = reinterpret_cast<const V*>(x + index_t(cols[k]) * ld);
-    a0 += v * xr[0]; a1 += v * xr[1]; a2 += v * xr[2]; a3 += v * xr[3];
-  }
-  out[0] = a0 + b0; out[1] = a1 + b1; out[2] = a2 + b2; out[3] = a3 + b3;
-}
-
-// acc[i - i0, 0:PB] = (W x)[i, 0:PB] for the rows [i0, i1), i1 - i0 <= kTile (acc: [kTile, PB])
-template <typename T>
-void tiled_rows_times_block(const TiledW<T>& w, const std::int32_t* indptr, const std::int32_t* indices,
-                            const T* values, int i0, int i1, const T* __restrict x, int PB, T* __restrict acc) {
-  constexpr int CW = 4 * lanes<T>();
-  const int NB = w.blocks;
-  int c = 0;
-  for (; c + CW <= PB; c += CW)
-    for (int b = 0; b < NB; ++b)
-      for (int i = i0; i < i1; ++i) {
-        const std::int32_t* st = w.start.data() + index_t(i) * (NB + 1) + b;
-        if (b > 0 && st[0] == st[1]) continue;
-        segment_fma(st[0], st[1], w.cols.data(), w.values.data(), x + c, PB, b == 0, acc + index_t(i - i0) * PB + c);
-      }
-  if (c < PB)  // the lanes past the last whole chunk, row by row
-    for (int i = i0; i < i1; ++i)
-      csr_row_times_block(indptr[i], indptr[i + 1], indices, values, x + c, PB, PB - c, acc + index_t(i - i0) * PB + c);
-}
-
 // ---- SELL: the one-sequence SpMV without gathers --------------------------------------------------
 // Rows in slices of L (one vector: 16 floats or 8 doubles); within a slice, the columns in blocks of
 // CB = 4L. An entry is L values, one per row of the slice (zero where a row has fewer nonzeros in the
@@ -229,6 +138,7 @@ void tiled_rows_times_block(const TiledW<T>& w, const std::int32_t* indptr, cons
 // layout is used only where the padding stays small (kSellMaxPadding) and the sequence is long enough
 // to pay for the packing (kSellMinSteps).
 constexpr int kSellMinSteps = 32;
+constexpr index_t kSellSplitBytes = index_t(1) << 20;
 constexpr int kSellMaxPadding = 4;  // slots per nonzero: break-even with CSR is ~7 (per the costs above)
 
 template <typename T>
@@ -389,6 +299,55 @@ __attribute__((noinline)) void leaky_rows(int n, const T* __restrict xp, const T
   }
 }
 
+// st[r, i] = x[i, r] for the rows [i0, i1): the step's states ([P*B, N] layout) from the batched state
+// ([N, P*B]), in blocks of 64 rows (16 x 16 in-register transposes for float32 under AVX-512).
+template <typename T>
+void states_from_rows(const T* __restrict x, int PB, int N, int i0, int i1, T* __restrict st) {
+  for (int b0 = i0; b0 < i1; b0 += 64) {
+    const int b1 = std::min(i1, b0 + 64);
+    for (int r = 0; r < PB; ++r) {
+      T* __restrict dst = st + index_t(r) * N;
+      for (int i = b0; i < b1; ++i) dst[i] = x[index_t(i) * PB + r];
+    }
+  }
+}
+
+#if defined(__AVX512F__)
+template <>
+void states_from_rows<float>(const float* __restrict x, int PB, int N, int i0, int i1, float* __restrict st) {
+  int i = i0;
+  for (; i + 16 <= i1; i += 16) {
+    int r = 0;
+    for (; r + 16 <= PB; r += 16) {
+      __m512 t[16], u[16];
+      for (int k = 0; k < 16; k += 2) {  // rows i+k, i+k+1: pairs interleaved within 128-bit lanes
+        const __m512 a = _mm512_loadu_ps(x + index_t(i + k) * PB + r), b = _mm512_loadu_ps(x + index_t(i + k + 1) * PB + r);
+        t[k] = _mm512_unpacklo_ps(a, b);
+        t[k + 1] = _mm512_unpackhi_ps(a, b);
+      }
+      for (int m = 0; m < 4; ++m) {  // u[4m + c], 128-bit lane l: column 4l + c of rows i+4m .. i+4m+3
+        u[4 * m + 0] = _mm512_shuffle_ps(t[4 * m], t[4 * m + 2], 0x44);
+        u[4 * m + 1] = _mm512_shuffle_ps(t[4 * m], t[4 * m + 2], 0xEE);
+        u[4 * m + 2] = _mm512_shuffle_ps(t[4 * m + 1], t[4 * m + 3], 0x44);
+        u[4 * m + 3] = _mm512_shuffle_ps(t[4 * m + 1], t[4 * m + 3], 0xEE);
+      }
+      for (int c = 0; c < 4; ++c) {  // column 4l + c of all 16 rows
+        const __m512 w0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88), w1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xDD);
+        const __m512 v0 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88), v1 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xDD);
+        _mm512_storeu_ps(st + index_t(r + c) * N + i, _mm512_shuffle_f32x4(w0, v0, 0x88));
+        _mm512_storeu_ps(st + index_t(r + 4 + c) * N + i, _mm512_shuffle_f32x4(w1, v1, 0x88));
+        _mm512_storeu_ps(st + index_t(r + 8 + c) * N + i, _mm512_shuffle_f32x4(w0, v0, 0xDD));
+        _mm512_storeu_ps(st + index_t(r + 12 + c) * N + i, _mm512_shuffle_f32x4(w1, v1, 0xDD));
+      }
+    }
+    for (; r < PB; ++r)
+      for (int k = 0; k < 16; ++k) st[index_t(r) * N + i + k] = x[index_t(i + k) * PB + r];
+  }
+  for (int r = 0; r < PB; ++r)
+    for (int k = i; k < i1; ++k) st[index_t(r) * N + k] = x[index_t(k) * PB + r];
+}
+#endif
+
 // ---- the CSR time loop ---------------------------------------------------------------------------
 // One sequence: x_prev is a vector and each row a sparse dot product (SELL or CSR), followed by the
 // vectorised leaky update of the thread's rows. Several (population x batch): the state is kept as
@@ -402,8 +361,6 @@ void run_csr(const ReservoirParams<T>& p, const InputTerm<T>& in) {
   const index_t nnz = indptr[N];
   SellW<T> sell;
   const bool use_sell = kHaveSell && PB == 1 && Ts >= kSellMinSteps && pack_sell(sell, N, indptr, indices, values);
-  TiledW<T> tiled;
-  const bool use_tiled = PB >= 4 * lanes<T>() && pack_tiled(tiled, N, indptr, indices, values);
   constexpr int CB = SellW<T>::CB;
   const index_t NX = use_sell ? index_t(sell.blocks) * CB : N;  // x padded with zeros to whole blocks
   std::vector<T> xa(NX * PB, T(0)), xb(NX * PB, T(0));
@@ -420,8 +377,13 @@ void run_csr(const ReservoirParams<T>& p, const InputTerm<T>& in) {
       for (int r = 0; r < PB; ++r) lane_leak[index_t(i) * PB + r] = p.leak[index_t(r / B) * N + i];
   }
   // One parallel region for the whole time loop: each thread owns a fixed range of rows (balanced by
-  // work) and the threads meet at a spin barrier once per step.
-  const bool parallel = (nnz + N) * index_t(PB) >= 20000;
+  // work) and the threads meet at a spin barrier once per step. The SELL step is split only when its
+  // matrix outgrows one core's L2 (kSellSplitBytes): below, a step takes a few microseconds on one core,
+  // and the barrier makes every step wait for the slower thread, so a thread descheduled by another
+  // process stalls the loop (measured on a busy 2-core machine at N = 1000, density 0.1, float32:
+  // 6.6k steps/s on two threads against 88k on one).
+  const index_t sell_bytes = use_sell ? sell.slice_start[sell.slices] * SellW<T>::L * index_t(sizeof(T) + 1) : 0;
+  const bool parallel = use_sell ? sell_bytes > kSellSplitBytes : (nnz + N) * index_t(PB) >= 20000;
   T* const buf[2] = {xa.data(), xb.data()};
   parallel_region(parallel ? 2 : 1, [&](int tid, int nt, SpinBarrier& barrier) {
     int r0 = 0, r1 = N;
@@ -432,7 +394,7 @@ void run_csr(const ReservoirParams<T>& p, const InputTerm<T>& in) {
     else
       balanced_rows(tid, nt, N, 1, [&](int i) { return index_t(indptr[i]) + i; }, r0, r1);
     const int rows = r1 - r0;
-    std::vector<T> dot(rows + SellW<T>::L), term(std::max(rows, B)), uT(index_t(I) * B), lane_in(PB), acc(PB > 1 ? index_t(kTile) * PB : 0);
+    std::vector<T> dot(rows + SellW<T>::L), term(std::max(rows, B)), uT(index_t(I) * B), lane_in(PB), acc(PB);
     for (int t = 0; t < Ts; ++t) {
       const T* __restrict xprev = buf[t & 1];
       T* __restrict xnext = buf[(t + 1) & 1];
@@ -455,42 +417,25 @@ void run_csr(const ReservoirParams<T>& p, const InputTerm<T>& in) {
         T* __restrict li = lane_in.data();
         T* __restrict w = term.data();
         const T* __restrict sr = lane_sr.data();
-        for (int i0 = r0; i0 < r1; i0 += kTile) {
-          const int i1 = std::min(r1, i0 + kTile);
-          if (use_tiled) {
-            tiled_rows_times_block(tiled, indptr, indices, values, i0, i1, xprev, PB, a);
-          } else {
-            for (int i = i0; i < i1; ++i)
-              csr_row_times_block(indptr[i], indptr[i + 1], indices, values, xprev, PB, PB, a + index_t(i - i0) * PB);
+        for (int i = r0; i < r1; ++i) {
+          csr_row_times_block(indptr[i], indptr[i + 1], indices, values, xprev, PB, PB, a);
+          in.column(t, i, uT.data(), w);
+          for (int m = 0; m < P; ++m) {
+            const T c = p.in_scale[m];
+            for (int b = 0; b < B; ++b) li[m * B + b] = c * w[b];
           }
-          for (int i = i0; i < i1; ++i) {
-            in.column(t, i, uT.data(), w);
-            for (int m = 0; m < P; ++m) {
-              const T c = p.in_scale[m];
-              for (int b = 0; b < B; ++b) li[m * B + b] = c * w[b];
-            }
-            const T bi = p.bias ? p.bias[i] : T(0);
-            const T* __restrict ai = a + index_t(i - i0) * PB;
-            const T* __restrict lk = lane_leak.data() + index_t(i) * PB;
-            const T* __restrict xp = xprev + index_t(i) * PB;
-            T* __restrict xn = xnext + index_t(i) * PB;
-            for (int r = 0; r < PB; ++r) xn[r] = leaky_unit(xp[r], sr[r] * ai[r] + li[r] + bi, lk[r]);
-          }
+          const T bi = p.bias ? p.bias[i] : T(0);
+          const T* __restrict lk = lane_leak.data() + index_t(i) * PB;
+          const T* __restrict xp = xprev + index_t(i) * PB;
+          T* __restrict xn = xnext + index_t(i) * PB;
+          for (int r = 0; r < PB; ++r) xn[r] = leaky_unit(xp[r], sr[r] * a[r] + li[r] + bi, lk[r]);
         }
-        // this thread's rows of the step's states ([P*B, N] layout), in blocks of 64 rows
-        for (int b0 = r0; b0 < r1; b0 += 64) {
-          const int b1 = std::min(r1, b0 + 64);
-          for (int r = 0; r < PB; ++r) {
-            T* __restrict dst = st + index_t(r) * N;
-            for (int i = b0; i < b1; ++i) dst[i] = xnext[index_t(i) * PB + r];
-          }
-        }
+        states_from_rows(xnext, PB, N, r0, r1, st);  // this thread's rows of the step's states
       }
       barrier.wait();  // every row of x_t is written before any thread reads it
     }
   });
 }
-
 
 // Dense W, state layout [P*B, N] (row r = p*B + b), which is also the layout of one step of `states`.
 template <typename T>
