@@ -73,9 +73,9 @@ def test_engine_matches_reference(dtype, density, B, P):
 
 
 def test_engine_parallel_path_matches_reference():
-    # large enough population x batch for the engine's row-parallel CSR path
+    # large enough population x batch for the engine's row-parallel CSR path (2^16 vector FMAs per step)
     rng = np.random.default_rng(2)
-    N, I, T, B, P = 200, 2, 20, 4, 2
+    N, I, T, B, P = 600, 2, 20, 20, 2
     W, W_in, bias = _matrices(rng, N, I, 0.1, np.float64)
     u = rng.normal(size=(T, B, I))
     sr, ins = np.array([0.8, 1.1]), np.array([1.0, 0.5])
@@ -93,13 +93,14 @@ def test_engine_parallel_path_matches_reference():
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("N,density,T,B,P,I", [
     (203, 0.1, 40, 1, 1, 2),      # SELL, several slices and column blocks, ragged last ones
-    (1000, 0.05, 40, 1, 1, 1),    # SELL on two threads (rows split by slices)
+    (1500, 0.1, 40, 1, 1, 1),     # SELL on two threads (its matrix > 1 MiB; rows split by slices)
     (37, 0.3, 33, 1, 1, 1),       # SELL, one column block
     (300, 0.004, 40, 1, 1, 1),    # too sparse for SELL: CSR rows
     (203, 0.1, 31, 1, 1, 2),      # too short for SELL: CSR rows
     (150, 0.2, 12, 40, 2, 3),     # batched, 80 lanes (a tail past the whole chunks)
     (130, 0.2, 10, 64, 1, 1),     # batched, whole chunks only
     (300, 0.004, 10, 67, 1, 1),   # batched, very sparse, 67 lanes (scalar tail)
+    (500, 0.2, 6, 64, 1, 2),      # batched on two threads
     (203, 0.1, 40, 1, 1, 40),     # I > 32: input GEMM before the loop, one sequence
     (150, 0.2, 12, 40, 2, 40),    # I > 32, batched
 ])

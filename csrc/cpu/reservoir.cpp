@@ -139,6 +139,7 @@ void csr_row_times_block(index_t k0, index_t k1, const std::int32_t* __restrict 
 // to pay for the packing (kSellMinSteps).
 constexpr int kSellMinSteps = 32;
 constexpr index_t kSellSplitBytes = index_t(1) << 20;
+constexpr index_t kSplitWork = index_t(1) << 16;
 constexpr int kSellMaxPadding = 4;  // slots per nonzero: break-even with CSR is ~7 (per the costs above)
 
 template <typename T>
@@ -377,13 +378,16 @@ void run_csr(const ReservoirParams<T>& p, const InputTerm<T>& in) {
       for (int r = 0; r < PB; ++r) lane_leak[index_t(i) * PB + r] = p.leak[index_t(r / B) * N + i];
   }
   // One parallel region for the whole time loop: each thread owns a fixed range of rows (balanced by
-  // work) and the threads meet at a spin barrier once per step. The SELL step is split only when its
-  // matrix outgrows one core's L2 (kSellSplitBytes): below, a step takes a few microseconds on one core,
-  // and the barrier makes every step wait for the slower thread, so a thread descheduled by another
-  // process stalls the loop (measured on a busy 2-core machine at N = 1000, density 0.1, float32:
-  // 6.6k steps/s on two threads against 88k on one).
+  // work) and the threads meet at a spin barrier once per step. The barrier makes every step wait for
+  // the slower thread, and for a descheduled one whenever another process takes a core, so a step is
+  // split only when it is long: the SELL step when its matrix outgrows one core's L2 (kSellSplitBytes;
+  // then the halves fit), the CSR steps from kSplitWork vector multiply-adds (~30 us on one core).
+  // Measured on a busy 2-core machine: N = 1000, density 0.1, B = 1, float32: 88k steps/s on one thread,
+  // 6.6k on two; N = 100, B = 64: 13 us per step on one thread, 250 on two. (On an idle machine, two
+  // threads ran the first 1.9x faster.)
   const index_t sell_bytes = use_sell ? sell.slice_start[sell.slices] * SellW<T>::L * index_t(sizeof(T) + 1) : 0;
-  const bool parallel = use_sell ? sell_bytes > kSellSplitBytes : (nnz + N) * index_t(PB) >= 20000;
+  const index_t step_work = nnz * ((PB + lanes<T>() - 1) / lanes<T>());
+  const bool parallel = use_sell ? sell_bytes > kSellSplitBytes : step_work >= kSplitWork;
   T* const buf[2] = {xa.data(), xb.data()};
   parallel_region(parallel ? 2 : 1, [&](int tid, int nt, SpinBarrier& barrier) {
     int r0 = 0, r1 = N;
