@@ -159,6 +159,8 @@ bool pack_sell(SellW<T>& s, int N, const std::int32_t* indptr, const std::int32_
   const index_t nnz = indptr[N];
   s.slices = (N + L - 1) / L;
   s.blocks = (N + CB - 1) / CB;
+  // every step visits each (slice, block) pair: not worth it (nor its memory) for a large, very sparse W
+  if (index_t(s.slices) * s.blocks > nnz) return false;
   s.count.assign(index_t(s.slices) * s.blocks, 0);
   s.slice_start.assign(s.slices + 1, 0);
   std::vector<std::int32_t> fill(s.blocks, 0);  // per block, for the row at hand (reset nonzero by nonzero)
