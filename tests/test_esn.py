@@ -73,9 +73,9 @@ def test_engine_matches_reference(dtype, density, B, P):
 
 
 def test_engine_parallel_path_matches_reference():
-    # large enough population x batch for the engine's row-parallel CSR path
+    # large enough population x batch for the engine's row-parallel CSR path (2^16 vector FMAs per step)
     rng = np.random.default_rng(2)
-    N, I, T, B, P = 200, 2, 20, 4, 2
+    N, I, T, B, P = 600, 2, 20, 20, 2
     W, W_in, bias = _matrices(rng, N, I, 0.1, np.float64)
     u = rng.normal(size=(T, B, I))
     sr, ins = np.array([0.8, 1.1]), np.array([1.0, 0.5])
@@ -83,6 +83,74 @@ def test_engine_parallel_path_matches_reference():
     states, _ = _engine(u, W, W_in, bias, sr, ins, leak, None)
     rs, _ = ref.reservoir_run(u, W, W_in, bias, sr, ins, leak)
     assert rel_err(states, rs) <= 1e-12
+
+
+
+# The engine's CSR paths: SELL slices for one long sequence (T >= 32 and padding small enough, else CSR
+# rows), the batched SpMM (whole chunks of 4 vectors, single vectors and scalar lanes), the input term
+# computed in the loop (I <= 32) or by one GEMM before it (I > 32), the in-register transpose of the
+# batched states. N is no multiple of the slice or block sizes, the batch width no multiple of 4 vectors.
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("N,density,T,B,P,I", [
+    (203, 0.1, 40, 1, 1, 2),      # SELL, several slices and column blocks, ragged last ones
+    (1500, 0.1, 40, 1, 1, 1),     # SELL on two threads (its matrix > 1 MiB; rows split by slices)
+    (37, 0.3, 33, 1, 1, 1),       # SELL, one column block
+    (300, 0.004, 40, 1, 1, 1),    # too sparse for SELL: CSR rows
+    (203, 0.1, 31, 1, 1, 2),      # too short for SELL: CSR rows
+    (150, 0.2, 12, 40, 2, 3),     # batched, 80 lanes (a tail past the whole chunks)
+    (130, 0.2, 10, 64, 1, 1),     # batched, whole chunks only
+    (300, 0.004, 10, 67, 1, 1),   # batched, very sparse, 67 lanes (scalar tail)
+    (500, 0.2, 6, 64, 1, 2),      # batched on two threads
+    (203, 0.1, 40, 1, 1, 40),     # I > 32: input GEMM before the loop, one sequence
+    (150, 0.2, 12, 40, 2, 40),    # I > 32, batched
+])
+def test_engine_csr_paths_match_reference(dtype, N, density, T, B, P, I):
+    rng = np.random.default_rng(3)
+    dt = DT[dtype]
+    W, W_in, bias = _matrices(rng, N, I, density, dt)
+    u = rng.normal(size=(T, B, I)).astype(dt)
+    sr = rng.uniform(0.5, 1.5, P).astype(dt)
+    ins = rng.uniform(0.5, 2.0, P).astype(dt)
+    leak = rng.uniform(0.1, 1.0, (P, N)).astype(dt)
+    x0 = rng.uniform(-0.5, 0.5, (P, B, N)).astype(dt)
+    tol = 1e-12 if dtype == "float64" else 1e-4
+    for b, x in ((bias, x0), (None, None)):
+        states, x_last = _engine(u, W, W_in, b, sr, ins, leak, x)
+        rs, rl = ref.reservoir_run(u.astype(np.float64), W.astype(np.float64), W_in, b, sr, ins, leak, x)
+        assert rel_err(states, rs) <= tol
+        assert rel_err(x_last, rl) <= tol
+
+
+def test_engine_unsorted_duplicate_csr_indices():
+    # the engine's layouts take CSR as given: unsorted columns and duplicate entries (summed)
+    rng = np.random.default_rng(4)
+    N, T = 100, 40
+    rows = rng.integers(0, N, 1500)
+    cols = rng.integers(0, N, 1500)
+    vals = rng.uniform(-0.05, 0.05, 1500)
+    W = sp.csr_matrix((vals, (rows, cols)), shape=(N, N))
+    W.sum_duplicates()
+    dense = W.toarray()
+    perm = [np.r_[W.indptr[i]:W.indptr[i + 1]][::-1] for i in range(N)]     # reversed within rows
+    order = np.concatenate(perm)
+    ix, vv = W.indices[order], W.data[order]
+    ix = np.concatenate([ix, ix[:1]])                                         # a duplicate of row 0..
+    vv = np.concatenate([vv, [0.01]])
+    indptr = W.indptr.copy()
+    indptr[1:] += 1
+    ix = np.concatenate([ix[-1:], ix[:-1]])
+    vv = np.concatenate([vv[-1:], vv[:-1]])
+    dense[0, ix[0]] += 0.01
+    W_in, bias = rng.uniform(-1, 1, (N, 1)), rng.uniform(-0.2, 0.2, N)
+    sr, ins, leak = np.ones(1), np.ones(1), np.full((1, N), 0.5)
+    for B in (1, 64):
+        u = rng.normal(size=(T, B, 1))
+        states = np.empty((T, 1, B, N))
+        x_last = np.empty((1, B, N))
+        _core.reservoir_run(u, None, indptr.astype(np.int32), ix.astype(np.int32), vv, W_in, bias, sr, ins,
+                            leak, None, states, x_last)
+        rs, _ = ref.reservoir_run(u, dense, W_in, bias, sr, ins, leak)
+        assert rel_err(states, rs) <= 1e-12
 
 
 # ---------------------------------------------------------------------------------------------

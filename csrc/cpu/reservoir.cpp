@@ -1,10 +1,14 @@
 // The CPU reservoir engine: the whole sequence in one call, for a batch of sequences and a population of
-// reservoirs sharing one W (see rnnfast/reservoir.h). The input projection of all steps is one GEMM;
-// inside the loop, one W·x per step (dense: the packed kernel; CSR: a row-parallel SpMV/SpMM) fused with
-// the leaky-integrator update from the shared cell math.
+// reservoirs sharing one W (see rnnfast/reservoir.h). Inside the loop, one W·x per step (dense: the packed
+// kernel; CSR: a row-parallel SpMV or SpMM, or for one long sequence the SELL layout below) fused with the
+// leaky-integrator update from the shared cell math.
 #include <algorithm>
 #include <cstring>
 #include <vector>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 #include "rnnfast/cell_math.h"
 #include "rnnfast/parallel.h"
@@ -14,6 +18,430 @@
 
 namespace rnnfast {
 namespace {
+
+// ---- the input term ------------------------------------------------------------------------------
+// W_in u_t of one step. With few inputs (I <= kInlineInputs, the usual ESN) it is computed inside the row
+// loop from W_in^T (I multiply-adds per unit and sequence), so the [T*B, N] buffer of all steps is never
+// allocated nor written (for T*B*N = 32M floats that buffer's page faults and writes alone cost as much
+// as the reservoir loop). With many inputs it is one GEMM before the loop, as for dense W.
+constexpr int kInlineInputs = 32;
+
+template <typename T>
+struct InputTerm {
+  const T* up = nullptr;  // [T*B, N] = u · W_in^T, or nullptr: computed from w_in_t and u
+  std::vector<T> w_in_t;  // [I, N]
+  const T* u = nullptr;   // [T, B, I]
+  int B = 0, I = 0, N = 0;
+
+  // out[i - i0] = (W_in u_{t,0})_i for the rows [i0, i1) of sequence 0
+  void rows(int t, int i0, int i1, T* __restrict out) const {
+    const int n = i1 - i0;
+    if (up) {
+      std::memcpy(out, up + index_t(t) * B * N + i0, sizeof(T) * n);
+      return;
+    }
+    const T* ut = u + index_t(t) * B * I;
+    const T* __restrict w = w_in_t.data() + i0;
+    for (int i = 0; i < n; ++i) out[i] = ut[0] * w[i];
+    for (int k = 1; k < I; ++k)
+      for (int i = 0; i < n; ++i) out[i] += ut[k] * w[index_t(k) * N + i];
+  }
+  // out[b] = (W_in u_{t,b})_i for every sequence b; uT: [I, B], this step's inputs transposed
+  void column(int t, int i, const T* __restrict uT, T* __restrict out) const {
+    if (up) {
+      for (int b = 0; b < B; ++b) out[b] = up[(index_t(t) * B + b) * N + i];
+      return;
+    }
+    const T w0 = w_in_t[i];
+    for (int b = 0; b < B; ++b) out[b] = w0 * uT[b];
+    for (int k = 1; k < I; ++k) {
+      const T wk = w_in_t[index_t(k) * N + i];
+      for (int b = 0; b < B; ++b) out[b] += wk * uT[index_t(k) * B + b];
+    }
+  }
+};
+
+// ---- CSR kernels ---------------------------------------------------------------------------------
+// The sparse dot product of one row with x. Kept scalar with four accumulators: vectorised, it becomes
+// AVX-512 gathers, which are slower than scalar loads on AMD Zen (measured 1.7x in float32).
+template <typename T>
+__attribute__((optimize("no-tree-vectorize"), noinline)) T csr_row_dot(
+    index_t k, index_t end, const std::int32_t* __restrict indices, const T* __restrict values,
+    const T* __restrict x) {
+  T s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  for (; k + 4 <= end; k += 4) {
+    s0 += values[k] * x[indices[k]];
+    s1 += values[k + 1] * x[indices[k + 1]];
+    s2 += values[k + 2] * x[indices[k + 2]];
+    s3 += values[k + 3] * x[indices[k + 3]];
+  }
+  for (; k < end; ++k) s0 += values[k] * x[indices[k]];
+  return (s0 + s1) + (s2 + s3);
+}
+
+// acc[0:PB] = sum over the row's nonzeros of v * x[j, 0:PB], x: rows `ld` apart. Chunks of 4 vectors
+// stay in registers across the nonzeros; two nonzeros per iteration into two sets of accumulators, so
+// the multiply-adds are not one dependency chain (with one set, a nonzero costs an FMA latency, 4 cycles).
+template <typename T>
+void csr_row_times_block(index_t k0, index_t k1, const std::int32_t* __restrict indices, const T* __restrict values,
+                         const T* __restrict x, index_t ld, int PB, T* __restrict acc) {
+  using V = typename Vec<T>::type;
+  constexpr int L = lanes<T>(), CW = 4 * L;
+  int c = 0;
+  for (; c + CW <= PB; c += CW) {
+    V a0 = V{}, a1 = V{}, a2 = V{}, a3 = V{}, b0 = V{}, b1 = V{}, b2 = V{}, b3 = V{};
+    index_t k = k0;
+    for (; k + 2 <= k1; k += 2) {
+      const T v = values[k], w = values[k + 1];
+      const V* xr = reinterpret_cast<const V*>(x + index_t(indices[k]) * ld + c);
+      const V* yr = reinterpret_cast<const V*>(x + index_t(indices[k + 1]) * ld + c);
+      a0 += v * xr[0]; a1 += v * xr[1]; a2 += v * xr[2]; a3 += v * xr[3];
+      b0 += w * yr[0]; b1 += w * yr[1]; b2 += w * yr[2]; b3 += w * yr[3];
+    }
+    if (k < k1) {
+      const T v = values[k];
+      const V* xr = reinterpret_cast<const V*>(x + index_t(indices[k]) * ld + c);
+      a0 += v * xr[0]; a1 += v * xr[1]; a2 += v * xr[2]; a3 += v * xr[3];
+    }
+    V* out = reinterpret_cast<V*>(acc + c);
+    out[0] = a0 + b0; out[1] = a1 + b1; out[2] = a2 + b2; out[3] = a3 + b3;
+  }
+  for (; c + L <= PB; c += L) {
+    V a0 = V{}, b0 = V{};
+    index_t k = k0;
+    for (; k + 2 <= k1; k += 2) {
+      a0 += values[k] * *reinterpret_cast<const V*>(x + index_t(indices[k]) * ld + c);
+      b0 += values[k + 1] * *reinterpret_cast<const V*>(x + index_t(indices[k + 1]) * ld + c);
+    }
+    if (k < k1) a0 += values[k] * *reinterpret_cast<const V*>(x + index_t(indices[k]) * ld + c);
+    *reinterpret_cast<V*>(acc + c) = a0 + b0;
+  }
+  if (c < PB) {
+    for (int r = c; r < PB; ++r) acc[r] = T(0);
+    for (index_t k = k0; k < k1; ++k) {
+      const T v = values[k];
+      const T* __restrict xr = x + index_t(indices[k]) * ld;
+      for (int r = c; r < PB; ++r) acc[r] += v * xr[r];
+    }
+  }
+}
+
+// ---- SELL: the one-sequence SpMV without gathers --------------------------------------------------
+// Rows in slices of L (one vector: 16 floats or 8 doubles); within a slice, the columns in blocks of
+// CB = 4L. An entry is L values, one per row of the slice (zero where a row has fewer nonzeros in the
+// block), and their L column offsets within the block (a byte each). x's block is held in 4 registers,
+// so an entry's x values come from two two-register permutes and a blend instead of L indexed loads
+// (AVX-512 gathers are slower than scalar loads on AMD Zen). An entry costs about as much as 2 nonzeros
+// of the scalar CSR row dot, and holds up to L: at N = 1000, density 0.1, one float32 SpMV takes 6.4 us
+// instead of 27 (one thread, Zen 5). The price is padding: each entry is as long as the fullest row of
+// the slice in the block, 1.7x the nonzeros at density 0.1 and much more for very sparse W, so the
+// layout is used only where the padding stays small (kSellMaxPadding) and the sequence is long enough
+// to pay for the packing (kSellMinSteps).
+constexpr int kSellMinSteps = 32;
+constexpr index_t kSellSplitBytes = index_t(1) << 20;
+constexpr index_t kSplitWork = index_t(1) << 16;
+constexpr int kSellMaxPadding = 4;  // slots per nonzero: break-even with CSR is ~7 (per the costs above)
+
+template <typename T>
+struct SellW {
+  static constexpr int L = 64 / int(sizeof(T)), CB = 4 * L;
+  int slices = 0, blocks = 0;
+  std::vector<std::int32_t> count;   // [slices, blocks] entries of slice s in column block b
+  std::vector<index_t> slice_start;  // [slices + 1] first entry of each slice
+  std::vector<T> values;             // [entries, L]
+  std::vector<std::uint8_t> cols;    // [entries, L] column - b * CB
+};
+
+// Packs W (CSR) when the padding is small enough; returns false (and packs nothing) otherwise.
+template <typename T>
+bool pack_sell(SellW<T>& s, int N, const std::int32_t* indptr, const std::int32_t* indices, const T* values) {
+  constexpr int L = SellW<T>::L, CB = SellW<T>::CB;
+  const index_t nnz = indptr[N];
+  s.slices = (N + L - 1) / L;
+  s.blocks = (N + CB - 1) / CB;
+  // every step visits each (slice, block) pair: not worth it (nor its memory) for a large, very sparse W
+  if (index_t(s.slices) * s.blocks > nnz) return false;
+  s.count.assign(index_t(s.slices) * s.blocks, 0);
+  s.slice_start.assign(s.slices + 1, 0);
+  std::vector<std::int32_t> fill(s.blocks, 0);  // per block, for the row at hand (reset nonzero by nonzero)
+  index_t entries = 0;
+  for (int sl = 0; sl < s.slices; ++sl) {
+    std::int32_t* c = s.count.data() + index_t(sl) * s.blocks;
+    for (int i = sl * L; i < std::min(N, sl * L + L); ++i) {
+      for (index_t k = indptr[i]; k < indptr[i + 1]; ++k) ++fill[indices[k] / CB];
+      for (index_t k = indptr[i]; k < indptr[i + 1]; ++k) {
+        const int b = indices[k] / CB;
+        c[b] = std::max(c[b], fill[b]);
+      }
+      for (index_t k = indptr[i]; k < indptr[i + 1]; ++k) fill[indices[k] / CB] = 0;
+    }
+    for (int b = 0; b < s.blocks; ++b) entries += c[b];
+    s.slice_start[sl + 1] = entries;
+  }
+  if (nnz == 0 || entries * L > kSellMaxPadding * nnz) return false;
+  s.values.assign(entries * L, T(0));
+  s.cols.assign(entries * L, 0);
+  std::vector<index_t> first(s.blocks);
+  for (int sl = 0; sl < s.slices; ++sl) {
+    const std::int32_t* c = s.count.data() + index_t(sl) * s.blocks;
+    index_t e = s.slice_start[sl];
+    for (int b = 0; b < s.blocks; ++b) { first[b] = e; e += c[b]; }
+    for (int i = sl * L; i < std::min(N, sl * L + L); ++i) {
+      const int lane = i - sl * L;
+      for (index_t k = indptr[i]; k < indptr[i + 1]; ++k) {
+        const int b = indices[k] / CB;
+        const index_t slot = (first[b] + fill[b]++) * L + lane;
+        s.values[slot] = values[k];
+        s.cols[slot] = static_cast<std::uint8_t>(indices[k] - b * CB);
+      }
+      for (index_t k = indptr[i]; k < indptr[i + 1]; ++k) fill[indices[k] / CB] = 0;
+    }
+  }
+  return true;
+}
+
+#if defined(__AVX512F__)
+// One vector of T, the entry's x values picked from a block x0..x3 (4L values) by L byte offsets.
+struct SellF32 {
+  using V = __m512;
+  static V zero() { return _mm512_setzero_ps(); }
+  static V load(const float* p) { return _mm512_loadu_ps(p); }
+  static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  static V add(V a, V b) { return _mm512_add_ps(a, b); }
+  static void store(float* p, V a) { _mm512_storeu_ps(p, a); }
+  static V pick(const std::uint8_t* cols, V x0, V x1, V x2, V x3) {
+    const __m512i j = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(cols)));
+    const __mmask16 upper = _mm512_test_epi32_mask(j, _mm512_set1_epi32(32));  // offset >= 32: x2, x3
+    return _mm512_mask_blend_ps(upper, _mm512_permutex2var_ps(x0, j, x1), _mm512_permutex2var_ps(x2, j, x3));
+  }
+};
+struct SellF64 {
+  using V = __m512d;
+  static V zero() { return _mm512_setzero_pd(); }
+  static V load(const double* p) { return _mm512_loadu_pd(p); }
+  static V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
+  static V add(V a, V b) { return _mm512_add_pd(a, b); }
+  static void store(double* p, V a) { _mm512_storeu_pd(p, a); }
+  static V pick(const std::uint8_t* cols, V x0, V x1, V x2, V x3) {
+    const __m512i j = _mm512_cvtepu8_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(cols)));
+    const __mmask8 upper = _mm512_test_epi64_mask(j, _mm512_set1_epi64(16));  // offset >= 16: x2, x3
+    return _mm512_mask_blend_pd(upper, _mm512_permutex2var_pd(x0, j, x1), _mm512_permutex2var_pd(x2, j, x3));
+  }
+};
+template <typename T> struct SellOps;
+template <> struct SellOps<float> : SellF32 {};
+template <> struct SellOps<double> : SellF64 {};
+
+// dot[0:L] = the slice's L rows of W times x (x: [blocks * CB], zero beyond N)
+template <typename T>
+void sell_slice_dot(const SellW<T>& s, int sl, const T* __restrict x, T* __restrict dot) {
+  using O = SellOps<T>;
+  constexpr int L = SellW<T>::L, CB = SellW<T>::CB;
+  const std::int32_t* cnt = s.count.data() + index_t(sl) * s.blocks;
+  const T* __restrict v = s.values.data();
+  const std::uint8_t* __restrict c = s.cols.data();
+  index_t e = s.slice_start[sl];
+  typename O::V a0 = O::zero(), a1 = O::zero();
+  for (int b = 0; b < s.blocks; ++b) {
+    const index_t end = e + cnt[b];
+    if (e == end) continue;
+    const T* xb = x + index_t(b) * CB;
+    const typename O::V x0 = O::load(xb), x1 = O::load(xb + L), x2 = O::load(xb + 2 * L), x3 = O::load(xb + 3 * L);
+    for (; e + 2 <= end; e += 2) {
+      a0 = O::fma(O::load(v + e * L), O::pick(c + e * L, x0, x1, x2, x3), a0);
+      a1 = O::fma(O::load(v + (e + 1) * L), O::pick(c + (e + 1) * L, x0, x1, x2, x3), a1);
+    }
+    if (e < end) {
+      a0 = O::fma(O::load(v + e * L), O::pick(c + e * L, x0, x1, x2, x3), a0);
+      ++e;
+    }
+  }
+  O::store(dot, O::add(a0, a1));
+}
+constexpr bool kHaveSell = true;
+#else
+template <typename T>
+void sell_slice_dot(const SellW<T>&, int, const T*, T*) {}
+constexpr bool kHaveSell = false;
+#endif
+
+// Rows [r0, r1) of thread tid of nt, cut at multiples of `grain` where cost(i) (the work of rows [0, i),
+// nondecreasing) crosses tid / nt of the total.
+template <typename Cost>
+void balanced_rows(int tid, int nt, int N, int grain, Cost cost, int& r0, int& r1) {
+  const double total = double(cost(N));
+  auto cut = [&](int k) {
+    if (k <= 0) return 0;
+    if (k >= nt) return N;
+    int i = 0;
+    while (i < N && double(cost(i)) < total * k / nt) i += grain;
+    return std::min(i, N);
+  };
+  r0 = cut(tid);
+  r1 = cut(tid + 1);
+}
+
+// The update of n units of one sequence: x = leaky(x_prev, s * Wx + c * W_in u + bias, leak), written to
+// the next state (xn) and to the step's states (so). A function of its own with restrict pointers, so the
+// loop (with the polynomial tanh) is vectorised.
+template <typename T>
+__attribute__((noinline)) void leaky_rows(int n, const T* __restrict xp, const T* __restrict wx, T s, const T* __restrict win, T c,
+                const T* __restrict bias, const T* __restrict leak, T* __restrict xn, T* __restrict so) {
+  if (bias) {
+    for (int i = 0; i < n; ++i) {
+      const T x = leaky_unit(xp[i], s * wx[i] + c * win[i] + bias[i], leak[i]);
+      xn[i] = x;
+      so[i] = x;
+    }
+  } else {
+    for (int i = 0; i < n; ++i) {
+      const T x = leaky_unit(xp[i], s * wx[i] + c * win[i], leak[i]);
+      xn[i] = x;
+      so[i] = x;
+    }
+  }
+}
+
+// st[r, i] = x[i, r] for the rows [i0, i1): the step's states ([P*B, N] layout) from the batched state
+// ([N, P*B]), in blocks of 64 rows (16 x 16 in-register transposes for float32 under AVX-512).
+template <typename T>
+void states_from_rows(const T* __restrict x, int PB, int N, int i0, int i1, T* __restrict st) {
+  for (int b0 = i0; b0 < i1; b0 += 64) {
+    const int b1 = std::min(i1, b0 + 64);
+    for (int r = 0; r < PB; ++r) {
+      T* __restrict dst = st + index_t(r) * N;
+      for (int i = b0; i < b1; ++i) dst[i] = x[index_t(i) * PB + r];
+    }
+  }
+}
+
+#if defined(__AVX512F__)
+template <>
+void states_from_rows<float>(const float* __restrict x, int PB, int N, int i0, int i1, float* __restrict st) {
+  int i = i0;
+  for (; i + 16 <= i1; i += 16) {
+    int r = 0;
+    for (; r + 16 <= PB; r += 16) {
+      __m512 t[16], u[16];
+      for (int k = 0; k < 16; k += 2) {  // rows i+k, i+k+1: pairs interleaved within 128-bit lanes
+        const __m512 a = _mm512_loadu_ps(x + index_t(i + k) * PB + r), b = _mm512_loadu_ps(x + index_t(i + k + 1) * PB + r);
+        t[k] = _mm512_unpacklo_ps(a, b);
+        t[k + 1] = _mm512_unpackhi_ps(a, b);
+      }
+      for (int m = 0; m < 4; ++m) {  // u[4m + c], 128-bit lane l: column 4l + c of rows i+4m .. i+4m+3
+        u[4 * m + 0] = _mm512_shuffle_ps(t[4 * m], t[4 * m + 2], 0x44);
+        u[4 * m + 1] = _mm512_shuffle_ps(t[4 * m], t[4 * m + 2], 0xEE);
+        u[4 * m + 2] = _mm512_shuffle_ps(t[4 * m + 1], t[4 * m + 3], 0x44);
+        u[4 * m + 3] = _mm512_shuffle_ps(t[4 * m + 1], t[4 * m + 3], 0xEE);
+      }
+      for (int c = 0; c < 4; ++c) {  // column 4l + c of all 16 rows
+        const __m512 w0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88), w1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xDD);
+        const __m512 v0 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88), v1 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xDD);
+        _mm512_storeu_ps(st + index_t(r + c) * N + i, _mm512_shuffle_f32x4(w0, v0, 0x88));
+        _mm512_storeu_ps(st + index_t(r + 4 + c) * N + i, _mm512_shuffle_f32x4(w1, v1, 0x88));
+        _mm512_storeu_ps(st + index_t(r + 8 + c) * N + i, _mm512_shuffle_f32x4(w0, v0, 0xDD));
+        _mm512_storeu_ps(st + index_t(r + 12 + c) * N + i, _mm512_shuffle_f32x4(w1, v1, 0xDD));
+      }
+    }
+    for (; r < PB; ++r)
+      for (int k = 0; k < 16; ++k) st[index_t(r) * N + i + k] = x[index_t(i + k) * PB + r];
+  }
+  for (int r = 0; r < PB; ++r)
+    for (int k = i; k < i1; ++k) st[index_t(r) * N + k] = x[index_t(k) * PB + r];
+}
+#endif
+
+// ---- the CSR time loop ---------------------------------------------------------------------------
+// One sequence: x_prev is a vector and each row a sparse dot product (SELL or CSR), followed by the
+// vectorised leaky update of the thread's rows. Several (population x batch): the state is kept as
+// [N, P*B] so each nonzero W[i,j] scales one contiguous row x_prev[j, :], read once per step for all.
+template <typename T>
+void run_csr(const ReservoirParams<T>& p, const InputTerm<T>& in) {
+  const int Ts = p.steps, B = p.batch, N = p.units, P = p.population, PB = P * B, I = p.inputs;
+  const std::int32_t* __restrict indptr = p.indptr;
+  const std::int32_t* __restrict indices = p.indices;
+  const T* __restrict values = p.values;
+  const index_t nnz = indptr[N];
+  SellW<T> sell;
+  const bool use_sell = kHaveSell && PB == 1 && Ts >= kSellMinSteps && pack_sell(sell, N, indptr, indices, values);
+  constexpr int CB = SellW<T>::CB;
+  const index_t NX = use_sell ? index_t(sell.blocks) * CB : N;  // x padded with zeros to whole blocks
+  std::vector<T> xa(NX * PB, T(0)), xb(NX * PB, T(0));
+  if (p.x0)  // [P,B,N] -> [N,PB]
+    for (int r = 0; r < PB; ++r)
+      for (int i = 0; i < N; ++i) xa[index_t(i) * PB + r] = p.x0[index_t(r) * N + i];
+  // per-lane constants of the batched path: lane r = m*B + b of member m
+  std::vector<T> lane_sr, lane_leak;
+  if (PB > 1) {
+    lane_sr.resize(PB);
+    lane_leak.resize(index_t(N) * PB);  // [N, PB]
+    for (int r = 0; r < PB; ++r) lane_sr[r] = p.sr_scale[r / B];
+    for (int i = 0; i < N; ++i)
+      for (int r = 0; r < PB; ++r) lane_leak[index_t(i) * PB + r] = p.leak[index_t(r / B) * N + i];
+  }
+  // One parallel region for the whole time loop: each thread owns a fixed range of rows (balanced by
+  // work) and the threads meet at a spin barrier once per step. The barrier makes every step wait for
+  // the slower thread, and for a descheduled one whenever another process takes a core, so a step is
+  // split only when it is long: the SELL step when its matrix outgrows one core's L2 (kSellSplitBytes;
+  // then the halves fit), the CSR steps from kSplitWork vector multiply-adds (~30 us on one core).
+  // Measured on a busy 2-core machine: N = 1000, density 0.1, B = 1, float32: 88k steps/s on one thread,
+  // 6.6k on two; N = 100, B = 64: 13 us per step on one thread, 250 on two. (On an idle machine, two
+  // threads ran the first 1.9x faster.)
+  const index_t sell_bytes = use_sell ? sell.slice_start[sell.slices] * SellW<T>::L * index_t(sizeof(T) + 1) : 0;
+  const index_t step_work = nnz * ((PB + lanes<T>() - 1) / lanes<T>());
+  const bool parallel = use_sell ? sell_bytes > kSellSplitBytes : step_work >= kSplitWork;
+  T* const buf[2] = {xa.data(), xb.data()};
+  parallel_region(parallel ? 2 : 1, [&](int tid, int nt, SpinBarrier& barrier) {
+    int r0 = 0, r1 = N;
+    if (use_sell)
+      balanced_rows(tid, nt, N, SellW<T>::L, [&](int i) {
+        const int sl = std::min((i + SellW<T>::L - 1) / SellW<T>::L, sell.slices);
+        return sell.slice_start[sl] * SellW<T>::L + i; }, r0, r1);
+    else
+      balanced_rows(tid, nt, N, 1, [&](int i) { return index_t(indptr[i]) + i; }, r0, r1);
+    const int rows = r1 - r0;
+    std::vector<T> dot(rows + SellW<T>::L), term(std::max(rows, B)), uT(index_t(I) * B), lane_in(PB), acc(PB);
+    for (int t = 0; t < Ts; ++t) {
+      const T* __restrict xprev = buf[t & 1];
+      T* __restrict xnext = buf[(t + 1) & 1];
+      T* st = p.states + index_t(t) * PB * N;
+      if (PB == 1) {
+        T* __restrict d = dot.data();
+        if (use_sell) {
+          for (int i = r0; i < r1; i += SellW<T>::L) sell_slice_dot(sell, i / SellW<T>::L, xprev, d + (i - r0));
+        } else {
+          for (int i = r0; i < r1; ++i) d[i - r0] = csr_row_dot(indptr[i], indptr[i + 1], indices, values, xprev);
+        }
+        in.rows(t, r0, r1, term.data());
+        leaky_rows(rows, xprev + r0, d, p.sr_scale[0], term.data(), p.in_scale[0], p.bias ? p.bias + r0 : nullptr,
+                   p.leak + r0, xnext + r0, st + r0);
+      } else {
+        const T* ut = p.u + index_t(t) * B * I;  // [B, I] -> uT [I, B]
+        for (int b = 0; b < B; ++b)
+          for (int k = 0; k < I; ++k) uT[index_t(k) * B + b] = ut[index_t(b) * I + k];
+        T* __restrict a = acc.data();
+        T* __restrict li = lane_in.data();
+        T* __restrict w = term.data();
+        const T* __restrict sr = lane_sr.data();
+        for (int i = r0; i < r1; ++i) {
+          csr_row_times_block(indptr[i], indptr[i + 1], indices, values, xprev, PB, PB, a);
+          in.column(t, i, uT.data(), w);
+          for (int m = 0; m < P; ++m) {
+            const T c = p.in_scale[m];
+            for (int b = 0; b < B; ++b) li[m * B + b] = c * w[b];
+          }
+          const T bi = p.bias ? p.bias[i] : T(0);
+          const T* __restrict lk = lane_leak.data() + index_t(i) * PB;
+          const T* __restrict xp = xprev + index_t(i) * PB;
+          T* __restrict xn = xnext + index_t(i) * PB;
+          for (int r = 0; r < PB; ++r) xn[r] = leaky_unit(xp[r], sr[r] * a[r] + li[r] + bi, lk[r]);
+        }
+        states_from_rows(xnext, PB, N, r0, r1, st);  // this thread's rows of the step's states
+      }
+      barrier.wait();  // every row of x_t is written before any thread reads it
+    }
+  });
+}
 
 // Dense W, state layout [P*B, N] (row r = p*B + b), which is also the layout of one step of `states`.
 template <typename T>
@@ -45,136 +473,30 @@ void run_dense(const ReservoirParams<T>& p, const T* up) {
   }
 }
 
-// The sparse dot product of one row with x. Kept scalar with four accumulators: vectorised, it becomes
-// AVX-512 gathers, which are slower than scalar loads on AMD Zen (measured 1.7x in float32).
-template <typename T>
-__attribute__((optimize("no-tree-vectorize"), noinline)) T csr_row_dot(
-    index_t k, index_t end, const std::int32_t* __restrict indices, const T* __restrict values,
-    const T* __restrict x) {
-  T s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-  for (; k + 4 <= end; k += 4) {
-    s0 += values[k] * x[indices[k]];
-    s1 += values[k + 1] * x[indices[k + 1]];
-    s2 += values[k + 2] * x[indices[k + 2]];
-    s3 += values[k + 3] * x[indices[k + 3]];
-  }
-  for (; k < end; ++k) s0 += values[k] * x[indices[k]];
-  return (s0 + s1) + (s2 + s3);
-}
-
-// acc[0:PB] = sum over the row's nonzeros of v * x[j, 0:PB], x: [N, PB]. Chunks of 4 vectors stay in
-// registers across the nonzeros (a plain loop over PB reloads and stores acc for every nonzero).
-template <typename T>
-void csr_row_times_block(index_t k0, index_t k1, const std::int32_t* __restrict indices, const T* __restrict values,
-                         const T* __restrict x, int PB, T* __restrict acc) {
-  using V = typename Vec<T>::type;
-  constexpr int L = lanes<T>(), CW = 4 * L;
-  int c = 0;
-  for (; c + CW <= PB; c += CW) {
-    V a0 = V{}, a1 = V{}, a2 = V{}, a3 = V{};
-    for (index_t k = k0; k < k1; ++k) {
-      const T v = values[k];
-      const V* xr = reinterpret_cast<const V*>(x + index_t(indices[k]) * PB + c);
-      a0 += v * xr[0];
-      a1 += v * xr[1];
-      a2 += v * xr[2];
-      a3 += v * xr[3];
-    }
-    V* out = reinterpret_cast<V*>(acc + c);
-    out[0] = a0; out[1] = a1; out[2] = a2; out[3] = a3;
-  }
-  if (c < PB) {
-    for (int r = c; r < PB; ++r) acc[r] = T(0);
-    for (index_t k = k0; k < k1; ++k) {
-      const T v = values[k];
-      const T* __restrict xr = x + index_t(indices[k]) * PB;
-      for (int r = c; r < PB; ++r) acc[r] += v * xr[r];
-    }
-  }
-}
-
-// CSR W. One sequence: x_prev is a vector and each row is a sparse dot product (gather). Several
-// (population x batch): the state is kept as [N, P*B] so each nonzero W[i,j] scales one contiguous row
-// x_prev[j, :], and is read once per step for all of them.
-template <typename T>
-void run_csr(const ReservoirParams<T>& p, const T* up) {
-  const int Ts = p.steps, B = p.batch, N = p.units, P = p.population, PB = P * B;
-  const std::int32_t* __restrict indptr = p.indptr;
-  const std::int32_t* __restrict indices = p.indices;
-  const T* __restrict values = p.values;
-  const index_t nnz = indptr[N];
-  std::vector<T> xa(index_t(N) * PB, T(0)), xb(index_t(N) * PB);
-  if (p.x0)  // [P,B,N] -> [N,PB]
-    for (int r = 0; r < PB; ++r)
-      for (int i = 0; i < N; ++i) xa[index_t(i) * PB + r] = p.x0[index_t(r) * N + i];
-  // One parallel region for the whole time loop: each thread owns a fixed range of rows (balanced by
-  // nonzeros) and the threads meet at a spin barrier once per step.
-  const bool parallel = (nnz + N) * index_t(PB) >= 20000;
-  T* const buf[2] = {xa.data(), xb.data()};
-  parallel_region(parallel ? 2 : 1, [&](int tid, int nt, SpinBarrier& barrier) {
-    const index_t per = (nnz + N + nt - 1) / nt;
-    int r0 = 0, r1 = N;  // rows [r0, r1) of this thread: the cut where indptr[i] + i crosses tid * per
-    for (int k = 0, i = 0; k <= nt; ++k) {
-      while (i < N && index_t(indptr[i]) + i < index_t(k) * per) ++i;
-      if (k == tid) r0 = i;
-      if (k == tid + 1) { r1 = i; break; }
-    }
-    if (tid == nt - 1) r1 = N;
-    std::vector<T> acc(PB);
-    for (int t = 0; t < Ts; ++t) {
-      const T* __restrict xprev = buf[t & 1];
-      T* __restrict xnext = buf[(t + 1) & 1];
-      T* st = p.states + index_t(t) * PB * N;
-      const T* ut = up + index_t(t) * B * N;
-      if (PB == 1) {
-        const T s = p.sr_scale[0], c = p.in_scale[0];
-        for (int i = r0; i < r1; ++i) {
-          const T dot = csr_row_dot(indptr[i], indptr[i + 1], indices, values, xprev);
-          const T bi = p.bias ? p.bias[i] : T(0);
-          const T x = leaky_unit(xprev[i], s * dot + c * ut[i] + bi, p.leak[i]);
-          xnext[i] = x;
-          st[i] = x;
-        }
-      } else {
-        T* __restrict a = acc.data();
-        for (int i = r0; i < r1; ++i) {
-          const T bi = p.bias ? p.bias[i] : T(0);
-          csr_row_times_block(indptr[i], indptr[i + 1], indices, values, xprev, PB, a);
-          const T* __restrict xp = xprev + index_t(i) * PB;
-          T* __restrict xn = xnext + index_t(i) * PB;
-          for (int r = 0; r < PB; ++r) {
-            const int m = r / B, b = r % B;
-            const T pre = p.sr_scale[m] * a[r] + p.in_scale[m] * ut[index_t(b) * N + i] + bi;
-            xn[r] = leaky_unit(xp[r], pre, p.leak[index_t(m) * N + i]);
-          }
-        }
-        // this thread's rows of the step's states ([P*B, N] layout), in blocks of 64 rows
-        for (int b0 = r0; b0 < r1; b0 += 64) {
-          const int b1 = std::min(r1, b0 + 64);
-          for (int r = 0; r < PB; ++r) {
-            T* __restrict dst = st + index_t(r) * N;
-            for (int i = b0; i < b1; ++i) dst[i] = xnext[index_t(i) * PB + r];
-          }
-        }
-      }
-      barrier.wait();  // every row of x_t is written before any thread reads it
-    }
-  });
-}
-
 }  // namespace
 
 template <typename T>
 void reservoir_run_cpu(const ReservoirParams<T>& p) {
   const EngineCall in_flight;
   const int Ts = p.steps, B = p.batch, I = p.inputs, N = p.units, PB = p.population * p.batch;
-  // W_in u for every step and sequence, shared by the population: up[T*B, N] = u · W_in^T
-  std::vector<T> up(index_t(Ts) * B * N);
-  PackedB<T> w_in;
-  pack_b(w_in, p.w_in, I, I, N, true);
-  small_gemm(Ts * B, p.u, I, w_in, up.data(), N, false);
+  // W_in u, shared by the population: inside the CSR loop for few inputs, else for every step and
+  // sequence by one GEMM before the loop, up[T*B, N] = u · W_in^T
+  InputTerm<T> in;
+  in.u = p.u; in.B = B; in.I = I; in.N = N;
+  std::vector<T> up;
+  if (p.w_dense || I > kInlineInputs) {
+    up.resize(index_t(Ts) * B * N);
+    PackedB<T> w_in;
+    pack_b(w_in, p.w_in, I, I, N, true);
+    small_gemm(Ts * B, p.u, I, w_in, up.data(), N, false);
+    in.up = up.data();
+  } else {
+    in.w_in_t.resize(index_t(I) * N);
+    for (int i = 0; i < N; ++i)
+      for (int k = 0; k < I; ++k) in.w_in_t[index_t(k) * N + i] = p.w_in[index_t(i) * I + k];
+  }
   if (p.w_dense) run_dense(p, up.data());
-  else run_csr(p, up.data());
+  else run_csr(p, in);
   std::memcpy(p.x_last, p.states + index_t(Ts - 1) * PB * N, sizeof(T) * index_t(PB) * N);
 }
 
