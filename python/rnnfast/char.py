@@ -309,7 +309,11 @@ def _device(name):
             _check_device("cuda")
         except (RuntimeError, NotImplementedError) as e:
             raise CharError(f"--device cuda: {e}; use --device cpu") from None
-    return "cpu"  # 'auto' is the CPU until the CUDA layers exist
+        # the layers run on CUDA, but the char model's embedding, loss and optimizer loop are NumPy-only:
+        # refuse rather than silently train on the CPU
+        raise CharError("--device cuda: the char job trains on the CPU only in this version (the layers "
+                        "themselves run on CUDA: rnnfast.LSTM(...).to('cuda')); use --device cpu")
+    return "cpu"  # 'auto': the CPU until the char model runs on CUDA
 
 
 def resolve_config(args):
