@@ -1,4 +1,5 @@
-"""A small forward + backward of every cell and dtype on the GPU, checked against the CPU engine.
+"""A small forward + backward of every cell and dtype on the GPU, and a small reservoir population, checked
+against the CPU engine.
 
 Run under compute-sanitizer by benchmarks/gpu_check.sh (memcheck, racecheck): small sizes so the
 sanitizers finish quickly, but sizes that cover partial blocks (H not a multiple of 32, N not a multiple
@@ -41,6 +42,23 @@ for make in (lambda **k: rnnfast.RNN(nonlinearity="tanh", **k), lambda **k: rnnf
                 if not np.isfinite(a).all() or not np.allclose(a, b, rtol=tol, atol=tol):
                     failures += 1
                     print(f"MISMATCH {type(cpu).__name__} {dtype} N={N} {name}: max err {np.abs(a - b).max():.3e}")
+# the reservoir kernel (CSR and dense W), a batch and a population
+from rnnfast.esn import run_population  # noqa: E402
+
+for density in (0.1, 1.0):
+    for dtype in ("float32", "float64"):
+        base = rnnfast.ESN(3, 45, 1, density=density, seed=1, dtype=dtype, leak_rate=0.4)
+        mats = dict(W=base.W, W_in=base.W_in, bias=base.bias)
+        cpu = rnnfast.ESN(3, 45, 1, dtype=dtype, leak_rate=0.4, **mats)
+        gpu = rnnfast.ESN(3, 45, 1, dtype=dtype, leak_rate=0.4, device="cuda", **mats)
+        u = rng.standard_normal((6, 3, 3)).astype(dtype)
+        tol = 1e-4 if dtype == "float32" else 1e-10
+        a = run_population(u, gpu, spectral_radii=[0.5, 1.0], input_scalings=[1.0, 0.3], leak_rates=[0.3, 1.0])
+        b = run_population(u, cpu, spectral_radii=[0.5, 1.0], input_scalings=[1.0, 0.3], leak_rates=[0.3, 1.0])
+        if not np.isfinite(a).all() or not np.allclose(a, b, rtol=tol, atol=tol):
+            failures += 1
+            print(f"MISMATCH ESN density={density} {dtype}: max err {np.abs(a - b).max():.3e}")
+
 cp.cuda.Device().synchronize()
 print("small case:", "FAIL" if failures else "ok", f"({failures} mismatches)")
 sys.exit(1 if failures else 0)
