@@ -33,7 +33,9 @@ inline float exp_poly(float x) {
   p = p * r + 0.5f;
   p = p * r + 1.0f;
   p = p * r + 1.0f;
-  const std::int32_t bits = (static_cast<std::int32_t>(n) + 127) << 23;
+  // NaN in x: NaN in r and p carries it to the result; the exponent must still come from a finite n
+  // (casting NaN to an integer is undefined), and the shift is done unsigned (n + 127 >= 0 after the clamp)
+  const std::uint32_t bits = static_cast<std::uint32_t>(static_cast<std::int32_t>(n == n ? n : 0.0f) + 127) << 23;
   float scale;
   std::memcpy(&scale, &bits, sizeof(scale));
   return p * scale;
@@ -58,7 +60,7 @@ inline double exp_poly(double x) {
   p = p * r + 0.5;
   p = p * r + 1.0;
   p = p * r + 1.0;
-  const std::int64_t bits = (static_cast<std::int64_t>(n) + 1023) << 52;
+  const std::uint64_t bits = static_cast<std::uint64_t>(static_cast<std::int64_t>(n == n ? n : 0.0) + 1023) << 52;
   double scale;
   std::memcpy(&scale, &bits, sizeof(scale));
   return p * scale;
