@@ -72,7 +72,8 @@ void mrnn_rop_typed(const py::object& x, const py::object& h0, const py::object&
                     const py::object& ry, const py::object& work, bool reverse) {
   using namespace rnnfast;
   const auto [Ts, N, C, H, F] = rop_dims<T>(x, w_fh, "w_fh", false);
-  if (fx.is_none() != fh.is_none()) bad(fx.is_none() ? "fx" : "fh", "must be given together with the other (or both None)");
+  if (fx.is_none() != fh.is_none())
+    bad(fx.is_none() ? "fx" : "fh", "must be given together with the other (or both None)");
   MrnnRopParams<T> p{};
   p.steps = int(Ts); p.batch = int(N); p.input_size = int(C); p.hidden = int(H); p.factors = int(F);
   p.reverse = reverse;
