@@ -43,8 +43,9 @@ The model protocol (implemented by SequenceModel; another recurrent cell plugs i
 
 Rhidden may have any shape (it is what structural damping penalises: its squares are summed over all
 elements and divided by the number of sequences); backward's dhidden has the same shape. cache is only
-valid at the parameters forward() saw; HF restores the parameters exactly before reusing it. A
-multiplicative RNN plugs in with a model whose rop() calls its own R-op (e.g. reference.mrnn_rop).
+valid at the parameters forward() saw; HF restores the parameters exactly before reusing it (so
+SequenceModel.rop keeps the MRNN's f_x, f_h in it after the first call). SequenceModel's R-op runs on
+the C++ engine (rnnfast.rop) by default, or on the NumPy reference with rop="reference".
 """
 
 import math
