@@ -6,11 +6,20 @@ For a SequenceModel (one-layer RNN tanh or MRNN + linear readout on every step) 
 
   rop   model.rop(cache, v): the R-op (J v for the outputs and the hidden states) alone;
   gv    HessianFree's damped curvature product (G + lambda I + structural damping) v: the R-op, the
-        loss's Hessian, and a backward pass through the C++ engine (the same in both variants).
+        loss's Hessian, and a backward pass through the C++ engine (the same in both variants). The
+        layer's backward consumes its forward cache, so SequenceModel.backward re-runs the forward in
+        every product after the first: gv = R-op + forward + backward + NumPy readout work.
 
 Writes benchmarks/results/bench_hf_rop.json and prints a table with the engine / reference ratio.
 
     PYTHONPATH=python python benchmarks/bench_hf_rop.py [--repeats 15] [--dtype float32 float64]
+    OPENBLAS_NUM_THREADS=1 PYTHONPATH=python python benchmarks/bench_hf_rop.py \
+        --out benchmarks/results/bench_hf_rop_numpy1.json
+
+NumPy's own OpenBLAS threads (the readout's and the loss's matmuls in gv) keep spinning after their
+calls and take the cores from the engine's threads in the next engine call; with OPENBLAS_NUM_THREADS=1
+(NumPy single-threaded; the engine keeps its own two threads) every gv is faster and the engine R-op's
+gain shows in it (see RESULTS.md).
 """
 
 import argparse
@@ -20,7 +29,7 @@ import statistics
 import time
 
 import numpy as np
-from _machine import cpu_snapshot, host_facts, other_load
+from _machine import cpu_snapshot, host_facts, other_load, wait_idle
 
 import rnnfast
 from rnnfast import nn, optim
@@ -65,6 +74,7 @@ def main():
     args = ap.parse_args()
     T, N, C, H, F, K = 100, 100, 32, 128, 128, 10
     rows = []
+    wait_idle(60, print)
     snap0 = cpu_snapshot()
     for dtype in args.dtype:
         for kind in args.cells:
@@ -82,6 +92,7 @@ def main():
     load, steal = other_load(snap0, cpu_snapshot())
     out = dict(shape=dict(T=T, N=N, C=C, H=H, F=F, K=K), repeats=args.repeats, rows=rows,
                other_processes_cores=load, steal_cores=steal, threads=os.environ.get("RNNFAST_NUM_THREADS"),
+               openblas_num_threads=os.environ.get("OPENBLAS_NUM_THREADS"),
                **host_facts(np))
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
