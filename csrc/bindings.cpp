@@ -264,4 +264,5 @@ PYBIND11_MODULE(_core, m) {
   register_cuda(m);
 #endif
   { void register_mrnn(py::module_&); register_mrnn(m); }  // multiplicative RNN: csrc/bindings_mrnn.cpp
+  { void register_rop(py::module_&); register_rop(m); }  // R-ops (J v) of the RNN and MRNN: csrc/bindings_rop.cpp
 }

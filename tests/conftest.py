@@ -72,3 +72,12 @@ def numerical_grad(f, arr, eps=1e-6):
         arr[idx] = old
         g[idx] = (fp - fm) / (2 * eps)
     return g
+
+
+def fd_direction(run, theta, v, eps=1e-6):
+    """(y(theta + eps v) - y(theta - eps v)) / 2 eps for dicts theta, v (v's None: no change): central
+    differences of an R-op's forward (tests/test_mrnn.py, tests/test_rop_engine.py)."""
+    def at(s):
+        return run({k: (a if v.get(k) is None else a + s * eps * v[k]) if a is not None else None
+                    for k, a in theta.items()})
+    return (at(1) - at(-1)) / (2 * eps)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import rnnfast
-from conftest import numerical_grad, randn, rel_err
+from conftest import fd_direction, numerical_grad, randn, rel_err
 from rnnfast import _core, reference
 from rnnfast.reference.mrnn import MRNN_KEYS
 from rnnfast.reference.rop import RNN_KEYS
@@ -102,14 +102,6 @@ def test_reference_dtype_float32_and_bad_inputs():
 # ---------------------------------------------------------------------------------------------
 # R-ops (forward-mode directional derivatives) against finite differences of y(theta + eps v)
 # ---------------------------------------------------------------------------------------------
-
-def fd_direction(run, theta, v, eps=1e-6):
-    """(y(theta + eps v) - y(theta - eps v)) / 2 eps for dicts theta, v (v's None: no change)."""
-    def at(s):
-        return run({k: (a if v.get(k) is None else a + s * eps * v[k]) if a is not None else None
-                    for k, a in theta.items()})
-    return (at(1) - at(-1)) / (2 * eps)
-
 
 ROP_CASES = {
     "all": dict(keys=None, dx=True, dh0=True, bias=True),

@@ -38,6 +38,18 @@ def mrnn_backward(
     dy: Optional[Array], dh_n: Optional[Array], dx: Array, accumulate_dx: bool, dh0: Array, dw_fx: Array,
     dw_fh: Array, dw_hf: Array, dw_hx: Array, db: Optional[Array], work: Array, reverse: bool,
 ) -> None: ...
+def rnn_rop(
+    x: Array, h0: Optional[Array], y: Array, w_ih: Array, w_hh: Array, v_ih: Optional[Array],
+    v_hh: Optional[Array], v_b_ih: Optional[Array], v_b_hh: Optional[Array], rx: Optional[Array],
+    rh0: Optional[Array], ry: Array, nonlinearity: str, reverse: bool,
+) -> None: ...
+def mrnn_rop_workspace_size(steps: int, batch: int, factors: int, have_factors: bool) -> int: ...
+def mrnn_rop(
+    x: Array, h0: Optional[Array], y: Array, fx: Optional[Array], fh: Optional[Array], w_fx: Array, w_fh: Array,
+    w_hf: Array, w_hx: Array, v_fx: Optional[Array], v_fh: Optional[Array], v_hf: Optional[Array],
+    v_hx: Optional[Array], v_b: Optional[Array], rx: Optional[Array], rh0: Optional[Array], ry: Array, work: Array,
+    reverse: bool,
+) -> None: ...
 def char_rnn_workspace_size(vocab: int, hidden: int, seq_len: int, dtype: Any) -> int: ...
 def char_rnn_train(
     params: list[Array], sums: list[Array], h: Array, data: Array, seq_len: int, pos: int, steps: int,

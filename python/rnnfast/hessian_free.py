@@ -43,8 +43,9 @@ The model protocol (implemented by SequenceModel; another recurrent cell plugs i
 
 Rhidden may have any shape (it is what structural damping penalises: its squares are summed over all
 elements and divided by the number of sequences); backward's dhidden has the same shape. cache is only
-valid at the parameters forward() saw; HF restores the parameters exactly before reusing it. A
-multiplicative RNN plugs in with a model whose rop() calls its own R-op (e.g. reference.mrnn_rop).
+valid at the parameters forward() saw; HF restores the parameters exactly before reusing it (so
+SequenceModel.rop keeps the MRNN's f_x, f_h in it after the first call). SequenceModel's R-op runs on
+the C++ engine (rnnfast.rop) by default, or on the NumPy reference with rop="reference".
 """
 
 import math
@@ -55,6 +56,7 @@ from . import losses
 from .optim import _flag, _real
 from .reference.mrnn import mrnn_rop
 from .reference.rop import rnn_rop
+from .rop import mrnn_rop_engine, rnn_rop_engine
 
 __all__ = ["HessianFree", "SequenceModel", "conjugate_gradient"]
 
@@ -65,13 +67,21 @@ class SequenceModel:
     every step.
 
     out_t = readout(h_t): (T, N, C) -> (T, N, K), or (N, T, C) -> (N, T, K) with batch_first. Forward and
-    backward passes run on the layer's engine (the C++ engine by default); the R-op is
-    rnnfast.reference.rnn_rop or mrnn_rop (NumPy). Parameter names: "rnn.<layer name>", "readout.weight", "readout.bias".
-    The layer's and the readout's grads dicts are used as scratch (HF keeps its gradients itself).
+    backward passes run on the layer's engine (the C++ engine by default); the R-op on the C++ engine
+    (rop="engine": rnnfast.rop.rnn_rop_engine / mrnn_rop_engine) or on the NumPy reference
+    (rop="reference": rnnfast.reference.rnn_rop / mrnn_rop). Parameter names: "rnn.<layer name>",
+    "readout.weight", "readout.bias". The layer's and the readout's grads dicts are used as scratch (HF
+    keeps its gradients itself).
     """
 
-    def __init__(self, rnn, readout):
+    _ROPS = {"engine": (rnn_rop_engine, mrnn_rop_engine), "reference": (rnn_rop, mrnn_rop)}
+
+    def __init__(self, rnn, readout, rop="engine"):
         from .mrnn import MRNN
+
+        if not isinstance(rop, str) or rop not in self._ROPS:
+            raise ValueError(f"rop must be one of {sorted(self._ROPS)}, got {rop!r}")
+        self.rop_impl = rop
 
         self._mrnn = isinstance(rnn, MRNN)
         if not (self._mrnn or (hasattr(rnn, "nonlinearity") and hasattr(rnn, "num_layers")
@@ -144,22 +154,25 @@ class SequenceModel:
         dh0 = None
         if learned and v.get("rnn.h0") is not None:
             dh0 = np.broadcast_to(v["rnn.h0"][0], (N, H))
-        if self._mrnn:  # the reference MRNN cache from the engine's states: f_x, f_h are two GEMMs
+        rnn_rop_fn, mrnn_rop_fn = self._ROPS[self.rop_impl]
+        if self._mrnn:  # the R-op cache from the engine's states: f_x, f_h are two GEMMs, once per forward
             W = {k: rp[f"weight_{k[2:]}_l0"] for k in ("W_fx", "W_fh", "W_hf", "W_hx")}
-            C, F = x.shape[2], W["W_fh"].shape[0]
-            h_prev = np.concatenate([h0[None], y[:-1]], axis=0)
-            ref = dict(x=x, h0=h0, y=y, FX=(x.reshape(T * N, C) @ W["W_fx"].T).reshape(T, N, F),
-                       FH=(h_prev.reshape(T * N, H) @ W["W_fh"].T).reshape(T, N, F), has_bias="bias_l0" in rp,
-                       **W)
+            if "rop_factors" not in cache:  # valid while the parameters are the forward's (see the protocol)
+                C, F = x.shape[2], W["W_fh"].shape[0]
+                h_prev = np.concatenate([h0[None], y[:-1]], axis=0)
+                cache["rop_factors"] = ((x.reshape(T * N, C) @ W["W_fx"].T).reshape(T, N, F),
+                                        (h_prev.reshape(T * N, H) @ W["W_fh"].T).reshape(T, N, F))
+            FX, FH = cache["rop_factors"]
+            ref = dict(x=x, h0=h0, y=y, FX=FX, FH=FH, has_bias="bias_l0" in rp, **W)
             direction = {k: v.get(f"rnn.weight_{k[2:]}_l0") for k in W}
             direction["b"] = v.get("rnn.bias_l0")
-            Ry = mrnn_rop(ref, direction, dh0=dh0)
+            Ry = mrnn_rop_fn(ref, direction, dh0=dh0)
         else:
             ref = dict(x=x, h0=h0, y=y, W_ih=rp["weight_ih_l0"], W_hh=rp["weight_hh_l0"],
                        nonlinearity=self.rnn.nonlinearity, has_bias="bias_ih_l0" in rp)
             direction = {"W_ih": v.get("rnn.weight_ih_l0"), "W_hh": v.get("rnn.weight_hh_l0"),
                          "b_ih": v.get("rnn.bias_ih_l0"), "b_hh": v.get("rnn.bias_hh_l0")}
-            Ry = rnn_rop(ref, direction, dh0=dh0)
+            Ry = rnn_rop_fn(ref, direction, dh0=dh0)
         if self.rnn.batch_first:
             Ry, y = Ry.transpose(1, 0, 2), cache["y"]
         else:

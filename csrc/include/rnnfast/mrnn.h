@@ -83,4 +83,10 @@ RNNFAST_HD void mrnn_factor_backward(T dm, T fx, T fh, T& dfx, T& dfh) {
   dfh = dm * fx;
 }
 
+// Forward-mode derivative (R-op) of m = fx * fh: R m from the directions rfx, rfh (rnnfast/rop.h).
+template <typename T>
+RNNFAST_HD T mrnn_factor_rop(T fx, T fh, T rfx, T rfh) {
+  return rfx * fh + fx * rfh;
+}
+
 }  // namespace rnnfast

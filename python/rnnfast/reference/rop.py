@@ -13,8 +13,9 @@ __all__ = ["rnn_rop", "RNN_KEYS"]
 RNN_KEYS = ("W_ih", "W_hh", "b_ih", "b_hh")
 
 
-def _direction(v, keys, shapes, dtype):
-    """v as a dict over `keys`: missing/None entries zero (None where shapes[k] is None: absent parameter).
+def _direction(v, keys, shapes, dtype, zeros=True):
+    """v as a dict over `keys`: missing/None entries zero (None where shapes[k] is None: absent parameter;
+    None for every missing entry when zeros=False, as rnnfast.rop passes them to the engine).
 
     Unknown keys, wrong shapes, and a direction on an absent parameter are errors naming the key.
     """
@@ -32,7 +33,7 @@ def _direction(v, keys, shapes, dtype):
             out[k] = None
             continue
         if a is None:
-            out[k] = np.zeros(shapes[k], dtype)
+            out[k] = np.zeros(shapes[k], dtype) if zeros else None
             continue
         a = np.asarray(a)
         if a.shape != shapes[k]:
