@@ -51,31 +51,22 @@ def outputs_at(model, theta_dict, x):
 
 
 # ---- R-op (reference.rnn_rop itself is checked against finite differences in tests/test_mrnn.py) ----
-@pytest.mark.parametrize("batch_first,learned", [(False, False), (True, True)])
-def test_sequence_model_rop_matches_finite_differences(batch_first, learned):
-    model = make_model(batch_first=batch_first, learn_initial_state=learned)
-    x = np.random.default_rng(1).standard_normal((N, T, C) if batch_first else (T, N, C))
-    params = model.parameters()
-    v = random_like(params, 2)
-    _, cache = model.forward(x)
-    Rout, Rh = model.rop(cache, v)
-    eps = 1e-6
-    plus = outputs_at(model, {k: p + eps * v[k] for k, p in params.items()}, x)
-    minus = outputs_at(model, {k: p - eps * v[k] for k, p in params.items()}, x)
-    for R, hi, lo in ((Rout, plus[0], minus[0]), (Rh, plus[1], minus[1])):
-        fd = (hi - lo) / (2 * eps)
-        assert np.abs(R - fd).max() <= 1e-7 * np.abs(fd).max()
-
-
-@pytest.mark.parametrize("batch_first,learned", [(False, False), (True, True)])
-def test_mrnn_sequence_model_rop_matches_finite_differences(batch_first, learned):
+def _model_of(cell, batch_first, learned):
+    if cell == "rnn":
+        return make_model(batch_first=batch_first, learn_initial_state=learned)
     rnn = rnnfast.MRNN(C, H, 3, dtype="float64", batch_first=batch_first, learn_initial_state=learned, seed=4)
     if learned:
         rnn.parameters()["h0"][...] = np.random.default_rng(9).uniform(-0.5, 0.5, (1, H))
-    model = SequenceModel(rnn, nn.Linear(H, K, dtype="float64", seed=5))
+    return SequenceModel(rnn, nn.Linear(H, K, dtype="float64", seed=5))
+
+
+@pytest.mark.parametrize("cell", ["rnn", "mrnn"])
+@pytest.mark.parametrize("batch_first,learned", [(False, False), (True, True)])
+def test_sequence_model_rop_matches_finite_differences(cell, batch_first, learned):
+    model = _model_of(cell, batch_first, learned)
     x = np.random.default_rng(1).standard_normal((N, T, C) if batch_first else (T, N, C))
     params = model.parameters()
-    v = random_like(params, 3)
+    v = random_like(params, 2)
     _, cache = model.forward(x)
     Rout, Rh = model.rop(cache, v)
     eps = 1e-6
