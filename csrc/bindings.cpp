@@ -342,4 +342,5 @@ PYBIND11_MODULE(_core, m) {
   register_cuda(m);
 #endif
   { void register_mrnn(py::module_&); register_mrnn(m); }  // multiplicative RNN: csrc/bindings_mrnn.cpp
+  { void register_train(py::module_&); register_train(m); }  // training-step kernels: csrc/bindings_train.cpp
 }

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstring>
 #include <utility>
+#include <vector>
 
 #include "rnnfast/blas.h"
 #include "rnnfast/cell_math.h"
@@ -37,6 +38,40 @@ void add_column_sums(T* db, const T* g, index_t rows, int cols, index_t ld) {
     const T* __restrict gr = g + r * ld;
     for (int j = 0; j < cols; ++j) db[j] += gr[j];
   }
+}
+
+// One-hot input: table[c, g] = W_ih[g, c] + b_ih[g], so that row c of the table is the input projection
+// of a one-hot x with its 1 at c (the GEMM computes b + (0 + ... + 1·W[g,c] + ... + 0): the same number).
+template <typename T>
+void onehot_table(const T* w_ih, const T* b_ih, int C, int GH, std::vector<T>& table) {
+  table.resize(index_t(C) * GH);
+  for (int g = 0; g < GH; ++g) {
+    const T* w = w_ih + index_t(g) * C;
+    const T b = b_ih ? b_ih[g] : T(0);
+    for (int c = 0; c < C; ++c) table[index_t(c) * GH + g] = b_ih ? w[c] + b : w[c];
+  }
+}
+
+// dW_ih[g, c] += sum over rows r with idx[r] == c of dG[r, g]: the one-hot x's dW_ih = dG^T x as a
+// scatter-add into a [C,GH] table (rows in order, so the sums do not depend on the thread count), then
+// added transposed. Each task owns a block of gate columns g, in the table and in dW_ih.
+template <typename T>
+void add_onehot_weight_grad(const std::int32_t* idx, index_t rows, int C, int GH, const T* dG, T* dw_ih) {
+  constexpr int kCols = 64;
+  const int tasks = (GH + kCols - 1) / kCols;
+  std::vector<T> acc(index_t(C) * GH, T(0));
+  parallel_for(tasks, double(rows) * GH > 1e5, [&](int task) {
+    const int j0 = task * kCols, w = std::min(kCols, GH - j0);
+    for (index_t r = 0; r < rows; ++r) {
+      T* __restrict a = acc.data() + index_t(idx[r]) * GH + j0;
+      const T* __restrict g = dG + r * GH + j0;
+      for (int j = 0; j < w; ++j) a[j] += g[j];
+    }
+    for (int j = j0; j < j0 + w; ++j) {
+      T* d = dw_ih + index_t(j) * C;
+      for (int c = 0; c < C; ++c) d[c] += acc[index_t(c) * GH + j];
+    }
+  });
 }
 
 struct ForwardWork {
@@ -201,13 +236,21 @@ void forward_impl(const RecurrentForwardParams<T>& p) {
   T* c_run = h_run + NH;                         // [N,H]    running cell state (LSTM)
   T* extra_scratch = c_run + NH;                 // [N,H]    GRU hn or r*h when not training
 
-  // input projection of all steps, xp = x W_ih^T + b_ih: the same kernel as the per-step GEMM
-  fill_rows(xp, index_t(Ts) * N, GH, GH, p.b_ih);
-  {
+  // input projection of all steps, xp = x W_ih^T + b_ih: the same kernel as the per-step GEMM; for one-hot
+  // input, the table W_ih^T + b_ih whose rows the loop reads directly (xp stays unused)
+  std::vector<T> table;
+  if (p.x_index) {
+    onehot_table(p.w_ih, p.b_ih, C, GH, table);
+  } else {
+    fill_rows(xp, index_t(Ts) * N, GH, GH, p.b_ih);
     PackedB<T> w_in;
     pack_b(w_in, p.w_ih, C, C, GH, true);
     small_gemm(Ts * N, p.x, p.ldx, w_in, xp, GH, p.b_ih != nullptr);
   }
+  // the input projection row of (t, n): [GH]
+  const auto x_row = [&](int t, int n) -> const T* {
+    return p.x_index ? table.data() + index_t(p.x_index[index_t(t) * N + n]) * GH : xp + t * NGH + index_t(n) * GH;
+  };
   // W_hh^T packed once for the per-step GEMM (the Cho GRU: its r, z rows and its n rows separately)
   const int rec_cols = K == Cell::GruCho ? 2 * H : GH;
   PackedB<T> w_rec, w_n;
@@ -228,7 +271,6 @@ void forward_impl(const RecurrentForwardParams<T>& p) {
     const int n0 = int(index_t(N) * tid / nt), n1 = int(index_t(N) * (tid + 1) / nt);
     for (int k = 0; k < Ts; ++k) {
       const int t = p.reverse ? Ts - 1 - k : k;
-      const T* xpt = xp + t * NGH;
       T* gt = p.training ? p.gates + t * NGH : gate_scratch;
       T* et = p.training ? p.extra + t * NH : extra_scratch;
       T* yt = p.y + index_t(t) * N * ldy;
@@ -241,7 +283,7 @@ void forward_impl(const RecurrentForwardParams<T>& p) {
         small_gemm_task(task, N, h_run, H, w_rec, hp, GH, false, b_rec);
       barrier.wait();
       for (int n = n0; n < n1; ++n) {
-        const T* xr = xpt + index_t(n) * GH;
+        const T* xr = x_row(t, n);
         const T* hr = hp + index_t(n) * GH;
         T* g = gt + index_t(n) * GH;
         T* e = et + index_t(n) * H;
@@ -265,7 +307,7 @@ void forward_impl(const RecurrentForwardParams<T>& p) {
         barrier.wait();
         for (int n = n0; n < n1; ++n) {
           T* g = gt + index_t(n) * GH;
-          gru_cho_n_forward(H, xpt + index_t(n) * GH + 2 * H, hp + index_t(n) * GH + 2 * H, g + H, g + 2 * H,
+          gru_cho_n_forward(H, x_row(t, n) + 2 * H, hp + index_t(n) * GH + 2 * H, g + H, g + 2 * H,
                             h_run + index_t(n) * H, yt + index_t(n) * ldy);
         }
       }
@@ -353,13 +395,15 @@ void backward_impl(const RecurrentBackwardParams<T>& p) {
   if (K == Cell::Lstm) std::memcpy(p.dc0, dc_run, sizeof(T) * NH);
 
   // the large GEMMs over all steps
-  {
+  if (p.dx) {
     PackedB<T> w_in;  // dx = dG · W_ih
     pack_b(w_in, p.w_ih, C, GH, C, false);
     small_gemm(Ts * N, dG, GH, w_in, p.dx, p.lddx, p.accumulate_dx);
   }
-  // weight gradients through BLAS: dW_ih += dG^T x, dW_hh += dGh^T h_prev (Cho GRU: n rows use r*h)
-  gemm_parallel(true, false, GH, C, Ts * N, T(1), dG, GH, p.x, p.ldx, T(1), p.dw_ih, C);
+  // weight gradients through BLAS: dW_ih += dG^T x, dW_hh += dGh^T h_prev (Cho GRU: n rows use r*h);
+  // one-hot input: dW_ih[:, c] += the sum of dG's rows whose index is c
+  if (p.x_index) add_onehot_weight_grad(p.x_index, TN, C, GH, dG, p.dw_ih);
+  else gemm_parallel(true, false, GH, C, Ts * N, T(1), dG, GH, p.x, p.ldx, T(1), p.dw_ih, C);
   if constexpr (K == Cell::GruCho) {
     gemm_parallel(true, false, 2 * H, H, Ts * N, T(1), dG, GH, p.h_prev, H, T(1), p.dw_hh, H);
     gemm_parallel(true, false, H, H, Ts * N, T(1), dG + 2 * H, GH, p.extra, H, T(1),
