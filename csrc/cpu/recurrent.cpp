@@ -54,9 +54,12 @@ void onehot_table(const T* w_ih, const T* b_ih, int C, int GH, std::vector<T>& t
 
 // dW_ih[g, c] += sum over rows r with idx[r] == c of dG[r, g]: the one-hot x's dW_ih = dG^T x as a
 // scatter-add into a [C,GH] table (rows in order, so the sums do not depend on the thread count), then
-// added transposed. Each task owns a block of gate columns g, in the table and in dW_ih.
+// added transposed. The bias gradients come with it: db_ih = sum_r dG[r] = sum_c table[c] (C rows instead
+// of T*N), and so db_hh where the W_hh side's gradients are dG's (db_hh_too). Each task owns a block of gate
+// columns g, in the table, dW_ih and the biases.
 template <typename T>
-void add_onehot_weight_grad(const std::int32_t* idx, index_t rows, int C, int GH, const T* dG, T* dw_ih) {
+void add_onehot_weight_grad(const std::int32_t* idx, index_t rows, int C, int GH, const T* dG, T* dw_ih, T* db_ih,
+                            T* db_hh) {
   constexpr int kCols = 64;
   const int tasks = (GH + kCols - 1) / kCols;
   std::vector<T> acc(index_t(C) * GH, T(0));
@@ -70,6 +73,17 @@ void add_onehot_weight_grad(const std::int32_t* idx, index_t rows, int C, int GH
     for (int j = j0; j < j0 + w; ++j) {
       T* d = dw_ih + index_t(j) * C;
       for (int c = 0; c < C; ++c) d[c] += acc[index_t(c) * GH + j];
+    }
+    if (db_ih || db_hh) {
+      T sum[kCols] = {};
+      for (int c = 0; c < C; ++c) {
+        const T* __restrict a = acc.data() + index_t(c) * GH + j0;
+        for (int j = 0; j < w; ++j) sum[j] += a[j];
+      }
+      for (int j = 0; j < w; ++j) {
+        if (db_ih) db_ih[j0 + j] += sum[j];
+        if (db_hh) db_hh[j0 + j] += sum[j];
+      }
     }
   });
 }
@@ -402,8 +416,16 @@ void backward_impl(const RecurrentBackwardParams<T>& p) {
   }
   // weight gradients through BLAS: dW_ih += dG^T x, dW_hh += dGh^T h_prev (Cho GRU: n rows use r*h);
   // one-hot input: dW_ih[:, c] += the sum of dG's rows whose index is c
-  if (p.x_index) add_onehot_weight_grad(p.x_index, TN, C, GH, dG, p.dw_ih);
-  else gemm_parallel(true, false, GH, C, Ts * N, T(1), dG, GH, p.x, p.ldx, T(1), p.dw_ih, C);
+  // (with the bias gradients, where they are sums of dG: see add_onehot_weight_grad)
+  T* db_ih = p.db_ih;
+  T* db_hh = p.db_hh;
+  if (p.x_index) {
+    add_onehot_weight_grad(p.x_index, TN, C, GH, dG, p.dw_ih, db_ih, dGh == dG ? db_hh : nullptr);
+    db_ih = nullptr;
+    if (dGh == dG) db_hh = nullptr;
+  } else {
+    gemm_parallel(true, false, GH, C, Ts * N, T(1), dG, GH, p.x, p.ldx, T(1), p.dw_ih, C);
+  }
   if constexpr (K == Cell::GruCho) {
     gemm_parallel(true, false, 2 * H, H, Ts * N, T(1), dG, GH, p.h_prev, H, T(1), p.dw_hh, H);
     gemm_parallel(true, false, H, H, Ts * N, T(1), dG + 2 * H, GH, p.extra, H, T(1),
@@ -411,8 +433,8 @@ void backward_impl(const RecurrentBackwardParams<T>& p) {
   } else {
     gemm_parallel(true, false, GH, H, Ts * N, T(1), dGh, GH, p.h_prev, H, T(1), p.dw_hh, H);
   }
-  if (p.db_ih) add_column_sums(p.db_ih, dG, TN, GH, GH);
-  if (p.db_hh) add_column_sums(p.db_hh, dGh, TN, GH, GH);
+  if (db_ih) add_column_sums(db_ih, dG, TN, GH, GH);
+  if (db_hh) add_column_sums(db_hh, dGh, TN, GH, GH);
 }
 
 }  // namespace
