@@ -138,15 +138,18 @@ class CharModel:
         y_idx (T, N) from x_idx (T, N), the final state); the gradient of loss_scale x that mean is added
         to the parameters' grads.
 
-        fused=True runs the read-out Linear, softmax cross-entropy and their backward in one engine call
-        (`_core.readout_xent`: the GEMMs on the engine's threads, one pass over the logits); fused=False
-        runs forward(), losses.softmax_cross_entropy and backward(): the same math, equal to float rounding.
+        fused=True gives the recurrent stack the indices (a gather of weight_ih_l0's columns, a scatter-add
+        for its gradient, no dx) and runs the read-out Linear, softmax cross-entropy and their backward in one
+        engine call (`_core.readout_xent`: the GEMMs on the engine's threads, one pass over the logits).
+        fused=False is the general path: the one-hot matrix through the layers, nn.Linear and
+        losses.softmax_cross_entropy. The two are the same math, equal to float rounding.
         """
         if not fused:
             from . import losses
 
-            logits, state = self.forward(x_idx, state)
-            loss, dlogits = losses.softmax_cross_entropy(logits, y_idx)
+            x = nn.one_hot(x_idx, self.vocab_size, dtype=self.dtype)
+            y, state = self.rnn.forward(x, state)
+            loss, dlogits = losses.softmax_cross_entropy(self.out.forward(y), y_idx)
             if loss_scale != 1.0:
                 dlogits *= loss_scale
             self.backward(dlogits)

@@ -115,9 +115,10 @@ class _RecurrentLayer(Module):
         index_input = x.dtype.kind in "iu"
         if index_input:
             from .nn import _check_index, one_hot
-            if x.ndim not in (1, 2):
-                raise ValueError(f"integer x (one-hot indices) must be 2-D ({'N, T' if self.batch_first else 'T, N'})"
-                                 f" or 1-D (T,), got shape {x.shape}")
+            if x.ndim not in (1, 2):  # a (T, N, C) array of the wrong dtype, most likely
+                raise TypeError(f"x must have dtype {dt.name}, got {x.dtype.name} (integer x stands for one-hot "
+                                f"indices, 2-D ({'N, T' if self.batch_first else 'T, N'}) or 1-D (T,); got shape "
+                                f"{x.shape})")
             _check_index(x, "x", xp, self.input_size, "input_size")
             batched = x.ndim == 2
             x = x if batched else x[:, None]
