@@ -288,9 +288,12 @@ void forward_impl(const RecurrentForwardParams<T>& p) {
       T* gt = p.training ? p.gates + t * NGH : gate_scratch;
       T* et = p.training ? p.extra + t * NH : extra_scratch;
       T* yt = p.y + index_t(t) * N * ldy;
-      if (p.training && tid == 0) {
-        std::memcpy(p.h_prev + t * NH, h_run, sizeof(T) * NH);
-        if (K == Cell::Lstm) std::memcpy(p.c_prev + t * NH, c_run, sizeof(T) * NH);
+      // the cache: the state step t starts from, each thread its own rows (h_run rows n0..n1 are only
+      // written by this thread, and the barrier at the end of the previous step has passed)
+      if (p.training && n1 > n0) {
+        std::memcpy(p.h_prev + t * NH + index_t(n0) * H, h_run + index_t(n0) * H, sizeof(T) * (n1 - n0) * H);
+        if (K == Cell::Lstm)
+          std::memcpy(p.c_prev + t * NH + index_t(n0) * H, c_run + index_t(n0) * H, sizeof(T) * (n1 - n0) * H);
       }
       // recurrent projection hp = h W_hh^T + b_hh (for the Cho GRU only the r, z rows: its n rows need r)
       for (int task = tid; task < gemm_tasks; task += nt)
