@@ -367,8 +367,12 @@ class Adam(Optimizer):
     def _update(self, p, g, st, xp):
         hp = self.defaults
         b1, b2 = hp["betas"]
-        m = st.setdefault("exp_avg", xp.zeros_like(p))
-        v = st.setdefault("exp_avg_sq", xp.zeros_like(p))
+        # (not st.setdefault(..., zeros_like(p)): that allocates the zeros at every step)
+        m, v = st.get("exp_avg"), st.get("exp_avg_sq")
+        if m is None:
+            m = st["exp_avg"] = xp.zeros_like(p)
+        if v is None:
+            v = st["exp_avg_sq"] = xp.zeros_like(p)
         t = st["step"]
         if xp is np and p.flags.c_contiguous and g.flags.c_contiguous:
             # one pass in C++ with the same operations and roundings as the NumPy code below
