@@ -61,29 +61,35 @@ void onehot_table(const T* w_ih, const T* b_ih, int C, int GH, std::vector<T>& t
 // scatter-add into a [C,GH] table (rows in order, so the sums do not depend on the thread count), then
 // added transposed. The bias gradients come with it: db_ih = sum_r dG[r] = sum_c table[c] (C rows instead
 // of T*N), and so db_hh where the W_hh side's gradients are dG's (db_hh_too). Each task owns a block of gate
-// columns g, in the table, dW_ih and the biases.
+// columns g, in the table, dW_ih and the biases: one block per thread, so that each reads long contiguous
+// pieces of dG's rows (dG, T*N*GH, is far larger than the caches: narrow blocks read it in 256-byte pieces
+// 4 KiB apart, which the prefetchers do not follow).
 template <typename T>
 void add_onehot_weight_grad(const std::int32_t* idx, index_t rows, int C, int GH, const T* dG, T* dw_ih, T* db_ih,
                             T* db_hh) {
-  constexpr int kCols = 64;
-  const int tasks = (GH + kCols - 1) / kCols;
+  const bool parallel = double(rows) * GH > 1e5;
+  const int parts = parallel ? std::max(1, std::min(engine_threads(), GH / 64)) : 1;
+  const int cols = ((GH + parts - 1) / parts + 15) / 16 * 16;
+  const int tasks = (GH + cols - 1) / cols;
   std::vector<T> acc(index_t(C) * GH, T(0));
-  parallel_for(tasks, double(rows) * GH > 1e5, [&](int task) {
-    const int j0 = task * kCols, w = std::min(kCols, GH - j0);
+  parallel_for(tasks, parallel, [&](int task) {
+    const int j0 = task * cols, w = std::min(cols, GH - j0);
     for (index_t r = 0; r < rows; ++r) {
       T* __restrict a = acc.data() + index_t(idx[r]) * GH + j0;
       const T* __restrict g = dG + r * GH + j0;
       for (int j = 0; j < w; ++j) a[j] += g[j];
     }
-    for (int j = j0; j < j0 + w; ++j) {
-      T* d = dw_ih + index_t(j) * C;
-      for (int c = 0; c < C; ++c) d[c] += acc[index_t(c) * GH + j];
-    }
+    for (int jb = j0; jb < j0 + w; jb += 16)  // the transposed add in 16-column strips
+      for (int c = 0; c < C; ++c) {
+        const T* __restrict a = acc.data() + index_t(c) * GH;
+        for (int j = jb; j < std::min(j0 + w, jb + 16); ++j) dw_ih[index_t(j) * C + c] += a[j];
+      }
     if (db_ih || db_hh) {
-      T sum[kCols] = {};
+      std::vector<T> sum(w, T(0));
       for (int c = 0; c < C; ++c) {
         const T* __restrict a = acc.data() + index_t(c) * GH + j0;
-        for (int j = 0; j < w; ++j) sum[j] += a[j];
+        T* __restrict s = sum.data();
+        for (int j = 0; j < w; ++j) s[j] += a[j];
       }
       for (int j = 0; j < w; ++j) {
         if (db_ih) db_ih[j0 + j] += sum[j];
