@@ -249,3 +249,45 @@ def test_cli_small_preset_with_and_without_the_fast_paths(tmp_path, capsys, monk
     wa, wb = ma_model.state_dict(), mb_model.state_dict()
     for k in wa:
         np.testing.assert_allclose(wa[k], wb[k], rtol=0, atol=1e-4)
+
+
+_THREADS_RUN = r"""
+import sys
+import numpy as np
+import rnnfast
+rng = np.random.default_rng(0)
+out = {}
+for name, make in [("lstm", lambda: rnnfast.LSTM(19, 24, seed=1)), ("gru", lambda: rnnfast.GRU(19, 24, seed=1)),
+                   ("gru-cho", lambda: rnnfast.GRU(19, 24, reset_after=False, seed=1)),
+                   ("rnn", lambda: rnnfast.RNN(19, 24, seed=1))]:
+    for N in (8, 40):   # 40: each of 2 threads gets its own batch rows (the by-rows schedule); 8: shared steps
+        layer = make()
+        idx = rng.integers(0, 19, (9, N))
+        y, _ = layer.forward(idx)
+        layer.backward(rng.standard_normal(y.shape).astype(np.float32))
+        out[f"{name}{N}.y"] = y
+        out.update({f"{name}{N}.{k}": g for k, g in layer.grads.items()})
+np.savez(sys.argv[1], **out)
+"""
+
+
+def test_results_do_not_depend_on_the_thread_count(tmp_path):
+    """The by-rows schedule cuts the batch at multiples of the GEMM's register tile: the same sums as on one
+    thread, bit for bit (big enough that the engine does use 2 threads)."""
+    import os
+    import subprocess
+    import sys
+
+    files = {}
+    for threads in ("1", "2"):
+        files[threads] = tmp_path / f"t{threads}.npz"
+        env = dict(os.environ, RNNFAST_NUM_THREADS=threads)
+        code = _THREADS_RUN.replace("rnnfast.LSTM(19, 24", "rnnfast.LSTM(19, 256").replace(
+            "rnnfast.GRU(19, 24", "rnnfast.GRU(19, 256").replace("rnnfast.RNN(19, 24", "rnnfast.RNN(19, 512")
+        proc = subprocess.run([sys.executable, "-c", code, str(files[threads])], env=env, capture_output=True,
+                              text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+    a, b = np.load(files["1"]), np.load(files["2"])
+    assert a.files == b.files
+    for k in a.files:
+        assert np.array_equal(a[k], b[k]), k
