@@ -481,9 +481,7 @@ def worker_rnnfast_small(spec):
 
     def step_fn(chunk):  # char.py's training step for the small preset
         opt.zero_grad()
-        logits, st["state"] = model.forward(chunk[:-1], st["state"])
-        loss, dlogits = losses.softmax_cross_entropy(logits, chunk[1:])
-        model.backward(dlogits)
+        loss, st["state"] = model.loss_and_backward(chunk[:-1], chunk[1:], st["state"], fused=char.USE_FUSED)
         optim.clip_grad_norm_(opt, clip)
         opt.step()
         return loss
@@ -494,6 +492,7 @@ def worker_rnnfast_small(spec):
     res = _train_b(spec, step_fn, validate_fn, reset_state, spec["log_first"])
     res["numpy_blas_libraries_limited_to_1_thread"] = limited
     res["optimizer"] = repr(opt)
+    res["step"] = f"CharModel.loss_and_backward(fused={char.USE_FUSED}), clip_grad_norm_, Adam.step (char.py's)"
     return res
 
 
@@ -561,7 +560,7 @@ def worker_torch_small(spec):
 def worker_rnnfast_small_sections(spec):
     """Where one small-preset step's time goes in rnnfast (char.py's step, timed section by section)."""
     import numpy as np
-    from rnnfast import char, losses, nn, optim
+    from rnnfast import _core, char, optim
     from rnnfast.charmodel import CharModel
 
     char.limit_numpy_blas_threads(1)
@@ -573,8 +572,9 @@ def worker_rnnfast_small_sections(spec):
     train_data, _ = split(np.load(spec["data"]))
     streams = Streams(np, train_data, T, N)
     state = model.initial_state(N)
-    names = ["data", "zero_grad", "one_hot", "rnn.forward", "out.forward (Linear)", "loss",
-             "out.backward (Linear)", "rnn.backward", "clip_grad_norm_", "opt.step (Adam)"]
+    names = ["data", "zero_grad", "rnn.forward (index input)", "read-out + loss, fwd + bwd (fused)",
+             "rnn.backward", "clip_grad_norm_", "opt.step (Adam)"]
+    R, H = T * N, cfg["hidden"]
     acc = dict.fromkeys(names, 0.0)
     pc = time.perf_counter
     n, warm = spec["steps"], 5
@@ -585,12 +585,12 @@ def worker_rnnfast_small_sections(spec):
         t = [pc()]
         chunk, _ = streams.next(); t.append(pc())
         opt.zero_grad(); t.append(pc())
-        x = nn.one_hot(chunk[:-1], V, dtype=model.dtype); t.append(pc())
-        y, state = model.rnn.forward(x, state); t.append(pc())
-        logits = model.out.forward(y); t.append(pc())
-        loss, dlogits = losses.softmax_cross_entropy(logits, chunk[1:]); t.append(pc())
-        dy = model.out.backward(dlogits); t.append(pc())
-        model.rnn.backward(dy, None); t.append(pc())
+        # CharModel.loss_and_backward's steps, one by one
+        y, state = model.rnn.forward(chunk[:-1], state); t.append(pc())
+        buf, W, g = model._readout_buffers(R), model.out.parameters(), model.out.grads
+        _core.readout_xent(y.reshape(R, H), W["weight"], W["bias"], np.ascontiguousarray(chunk[1:], np.int32).reshape(R),
+                           1.0 / R, buf["logits"], buf["nll"], g["weight"], g["bias"], buf["dy"]); t.append(pc())
+        model.rnn.backward(buf["dy"].reshape(T, N, H), None); t.append(pc())
         optim.clip_grad_norm_(opt, cfg["clip"]); t.append(pc())
         opt.step(); t.append(pc())
         if i >= warm:

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstring>
 #include <utility>
+#include <vector>
 
 #include "rnnfast/blas.h"
 #include "rnnfast/cell_math.h"
@@ -37,6 +38,65 @@ void add_column_sums(T* db, const T* g, index_t rows, int cols, index_t ld) {
     const T* __restrict gr = g + r * ld;
     for (int j = 0; j < cols; ++j) db[j] += gr[j];
   }
+}
+
+// One-hot input: table[c, g] = W_ih[g, c] + b_ih[g], so that row c of the table is the input projection
+// of a one-hot x with its 1 at c (the GEMM computes b + (0 + ... + 1·W[g,c] + ... + 0): the same number).
+template <typename T>
+void onehot_table(const T* w_ih, const T* b_ih, int C, int GH, std::vector<T>& table) {
+  table.resize(index_t(C) * GH);
+  // a blocked transpose: kB x kB blocks, so neither the reads nor the writes stride through memory
+  constexpr int kB = 16;
+  for (int g0 = 0; g0 < GH; g0 += kB)
+    for (int c0 = 0; c0 < C; c0 += kB) {
+      const int g1 = std::min(GH, g0 + kB), c1 = std::min(C, c0 + kB);
+      for (int c = c0; c < c1; ++c) {
+        T* __restrict dst = table.data() + index_t(c) * GH;
+        for (int g = g0; g < g1; ++g) dst[g] = b_ih ? w_ih[index_t(g) * C + c] + b_ih[g] : w_ih[index_t(g) * C + c];
+      }
+    }
+}
+
+// dW_ih[g, c] += sum over rows r with idx[r] == c of dG[r, g]: the one-hot x's dW_ih = dG^T x as a
+// scatter-add into a [C,GH] table (rows in order, so the sums do not depend on the thread count), then
+// added transposed. The bias gradients come with it: db_ih = sum_r dG[r] = sum_c table[c] (C rows instead
+// of T*N), and so db_hh where the W_hh side's gradients are dG's (db_hh_too). Each task owns a block of gate
+// columns g, in the table, dW_ih and the biases: one block per thread, so that each reads long contiguous
+// pieces of dG's rows (dG, T*N*GH, is far larger than the caches: narrow blocks read it in 256-byte pieces
+// 4 KiB apart, which the prefetchers do not follow).
+template <typename T>
+void add_onehot_weight_grad(const std::int32_t* idx, index_t rows, int C, int GH, const T* dG, T* dw_ih, T* db_ih,
+                            T* db_hh) {
+  const bool parallel = double(rows) * GH > 1e5;
+  const int parts = parallel ? std::max(1, std::min(engine_threads(), GH / 64)) : 1;
+  const int cols = ((GH + parts - 1) / parts + 15) / 16 * 16;
+  const int tasks = (GH + cols - 1) / cols;
+  std::vector<T> acc(index_t(C) * GH, T(0));
+  parallel_for(tasks, parallel, [&](int task) {
+    const int j0 = task * cols, w = std::min(cols, GH - j0);
+    for (index_t r = 0; r < rows; ++r) {
+      T* __restrict a = acc.data() + index_t(idx[r]) * GH + j0;
+      const T* __restrict g = dG + r * GH + j0;
+      for (int j = 0; j < w; ++j) a[j] += g[j];
+    }
+    for (int jb = j0; jb < j0 + w; jb += 16)  // the transposed add in 16-column strips
+      for (int c = 0; c < C; ++c) {
+        const T* __restrict a = acc.data() + index_t(c) * GH;
+        for (int j = jb; j < std::min(j0 + w, jb + 16); ++j) dw_ih[index_t(j) * C + c] += a[j];
+      }
+    if (db_ih || db_hh) {
+      std::vector<T> sum(w, T(0));
+      for (int c = 0; c < C; ++c) {
+        const T* __restrict a = acc.data() + index_t(c) * GH + j0;
+        T* __restrict s = sum.data();
+        for (int j = 0; j < w; ++j) s[j] += a[j];
+      }
+      for (int j = 0; j < w; ++j) {
+        if (db_ih) db_ih[j0 + j] += sum[j];
+        if (db_hh) db_hh[j0 + j] += sum[j];
+      }
+    }
+  });
 }
 
 struct ForwardWork {
@@ -188,6 +248,52 @@ RNNFAST_ROW_FN void gru_r_before_backward(int H, const T* __restrict drh, const 
 // Steps with at least this many gate elements split the batch rows over the threads.
 constexpr index_t kParallelElements = 32768;
 
+// How the threads of a time loop share each step (decided once per call):
+//  - by batch rows (by_rows): the rows of a batch are independent sequences, so each thread runs its own
+//    rows through every step (the recurrent GEMM for its rows, then their cell update) with no barrier and
+//    no data crossing cores; each thread reads all of W_hh every step (it stays in L2 or streams from L3).
+//    Used when every thread gets >= 16 rows. Splitting by columns instead made each step pass half of the
+//    projections and of h between the cores and meet twice: ~20 us a step at N = 32, H = 256 (forward
+//    3.7 ms on 2 threads, its GEMMs alone 2.2 ms).
+//  - otherwise the recurrent GEMM's column blocks are shared, then the rows of the cell update, with
+//    barriers between (small batches, where a thread's rows would be too few for the register tiles).
+// Row blocks start at multiples of small_gemm's 8-row tile, so every product is summed exactly as on one
+// thread: the results do not depend on the thread count.
+struct StepSplit {
+  bool by_rows;
+  int n0, n1;  // this thread's batch rows (of the cell update; with by_rows of everything)
+};
+
+inline StepSplit step_split(int N, int tid, int nt) {
+  constexpr int kTileRows = 8;
+  if (nt > 1 && N >= 16 * nt) {
+    const auto cut = [&](int i) { return i == nt ? N : int(index_t(N) * i / nt) / kTileRows * kTileRows; };
+    return {true, cut(tid), cut(tid + 1)};
+  }
+  return {false, int(index_t(N) * tid / nt), int(index_t(N) * (tid + 1) / nt)};
+}
+
+// C[N, M] (+)= A · B (+ bias) inside a time loop's region: this thread's rows (by_rows) or its share of the
+// column tasks of all rows.
+template <typename T>
+void step_gemm(const StepSplit& s, int tid, int nt, int N, const T* A, index_t lda, const PackedB<T>& B, T* C,
+               index_t ldc, bool accumulate, const T* bias) {
+  if (s.by_rows) {
+    const int rows = s.n1 - s.n0;
+    const int tasks = rows > 0 ? small_gemm_tasks(rows, B) : 0;
+    for (int task = 0; task < tasks; ++task)
+      small_gemm_task(task, rows, A + index_t(s.n0) * lda, lda, B, C + index_t(s.n0) * ldc, ldc, accumulate, bias);
+  } else {
+    const int tasks = small_gemm_tasks(N, B);
+    for (int task = tid; task < tasks; task += nt) small_gemm_task(task, N, A, lda, B, C, ldc, accumulate, bias);
+  }
+}
+
+// A barrier between the phases of a step, needed only when the threads share the step's data.
+inline void step_sync(const StepSplit& s, SpinBarrier& barrier) {
+  if (!s.by_rows) barrier.wait();
+}
+
 
 template <typename T, Cell K>
 void forward_impl(const RecurrentForwardParams<T>& p) {
@@ -201,13 +307,21 @@ void forward_impl(const RecurrentForwardParams<T>& p) {
   T* c_run = h_run + NH;                         // [N,H]    running cell state (LSTM)
   T* extra_scratch = c_run + NH;                 // [N,H]    GRU hn or r*h when not training
 
-  // input projection of all steps, xp = x W_ih^T + b_ih: the same kernel as the per-step GEMM
-  fill_rows(xp, index_t(Ts) * N, GH, GH, p.b_ih);
-  {
+  // input projection of all steps, xp = x W_ih^T + b_ih: the same kernel as the per-step GEMM; for one-hot
+  // input, the table W_ih^T + b_ih whose rows the loop reads directly (xp stays unused)
+  std::vector<T> table;
+  if (p.x_index) {
+    onehot_table(p.w_ih, p.b_ih, C, GH, table);
+  } else {
+    fill_rows(xp, index_t(Ts) * N, GH, GH, p.b_ih);
     PackedB<T> w_in;
     pack_b(w_in, p.w_ih, C, C, GH, true);
     small_gemm(Ts * N, p.x, p.ldx, w_in, xp, GH, p.b_ih != nullptr);
   }
+  // the input projection row of (t, n): [GH]
+  const auto x_row = [&](int t, int n) -> const T* {
+    return p.x_index ? table.data() + index_t(p.x_index[index_t(t) * N + n]) * GH : xp + t * NGH + index_t(n) * GH;
+  };
   // W_hh^T packed once for the per-step GEMM (the Cho GRU: its r, z rows and its n rows separately)
   const int rec_cols = K == Cell::GruCho ? 2 * H : GH;
   PackedB<T> w_rec, w_n;
@@ -216,32 +330,32 @@ void forward_impl(const RecurrentForwardParams<T>& p) {
   copy_or_zero(h_run, p.h0, NH);
   if (K == Cell::Lstm) copy_or_zero(c_run, p.c0, NH);
 
-  // The time loop runs inside one parallel region (threads are woken once per call, not per step):
-  // each step, the threads share the recurrent GEMM's tasks, meet at a barrier, share the batch rows of
-  // the element-wise step, and meet again.
-  const int gemm_tasks = small_gemm_tasks(N, w_rec);
+  // The time loop runs inside one parallel region (threads are woken once per call, not per step), the
+  // step shared as step_split says.
   const bool parallel = double(N) * rec_cols * H > 1e6 || NGH >= kParallelElements;
   const T* b_rec = p.b_hh;
   const T* b_n = p.b_hh ? p.b_hh + 2 * H : nullptr;
   const index_t ldy = p.ldy;
   parallel_region(parallel ? 2 : 1, [&](int tid, int nt, SpinBarrier& barrier) {
-    const int n0 = int(index_t(N) * tid / nt), n1 = int(index_t(N) * (tid + 1) / nt);
+    const StepSplit split = step_split(N, tid, nt);
+    const int n0 = split.n0, n1 = split.n1;
     for (int k = 0; k < Ts; ++k) {
       const int t = p.reverse ? Ts - 1 - k : k;
-      const T* xpt = xp + t * NGH;
       T* gt = p.training ? p.gates + t * NGH : gate_scratch;
       T* et = p.training ? p.extra + t * NH : extra_scratch;
       T* yt = p.y + index_t(t) * N * ldy;
-      if (p.training && tid == 0) {
-        std::memcpy(p.h_prev + t * NH, h_run, sizeof(T) * NH);
-        if (K == Cell::Lstm) std::memcpy(p.c_prev + t * NH, c_run, sizeof(T) * NH);
+      // the cache: the state step t starts from, each thread its own rows (h_run rows n0..n1 are only
+      // written by this thread, in the previous step)
+      if (p.training && n1 > n0) {
+        std::memcpy(p.h_prev + t * NH + index_t(n0) * H, h_run + index_t(n0) * H, sizeof(T) * (n1 - n0) * H);
+        if (K == Cell::Lstm)
+          std::memcpy(p.c_prev + t * NH + index_t(n0) * H, c_run + index_t(n0) * H, sizeof(T) * (n1 - n0) * H);
       }
       // recurrent projection hp = h W_hh^T + b_hh (for the Cho GRU only the r, z rows: its n rows need r)
-      for (int task = tid; task < gemm_tasks; task += nt)
-        small_gemm_task(task, N, h_run, H, w_rec, hp, GH, false, b_rec);
-      barrier.wait();
+      step_gemm(split, tid, nt, N, h_run, H, w_rec, hp, GH, false, b_rec);
+      step_sync(split, barrier);
       for (int n = n0; n < n1; ++n) {
-        const T* xr = xpt + index_t(n) * GH;
+        const T* xr = x_row(t, n);
         const T* hr = hp + index_t(n) * GH;
         T* g = gt + index_t(n) * GH;
         T* e = et + index_t(n) * H;
@@ -258,18 +372,16 @@ void forward_impl(const RecurrentForwardParams<T>& p) {
         }
       }
       if constexpr (K == Cell::GruCho) {  // stage 2: hn' = W_hn (r*h) + b_hn, then n and h
-        barrier.wait();
-        const int n_tasks = small_gemm_tasks(N, w_n);
-        for (int task = tid; task < n_tasks; task += nt)
-          small_gemm_task(task, N, et, H, w_n, hp + 2 * H, GH, false, b_n);
-        barrier.wait();
+        step_sync(split, barrier);
+        step_gemm(split, tid, nt, N, et, H, w_n, hp + 2 * H, GH, false, b_n);
+        step_sync(split, barrier);
         for (int n = n0; n < n1; ++n) {
           T* g = gt + index_t(n) * GH;
-          gru_cho_n_forward(H, xpt + index_t(n) * GH + 2 * H, hp + index_t(n) * GH + 2 * H, g + H, g + 2 * H,
+          gru_cho_n_forward(H, x_row(t, n) + 2 * H, hp + index_t(n) * GH + 2 * H, g + H, g + 2 * H,
                             h_run + index_t(n) * H, yt + index_t(n) * ldy);
         }
       }
-      barrier.wait();  // h_run is complete before the next step reads it
+      step_sync(split, barrier);  // h_run is complete before the next step reads it
     }
   });
   std::memcpy(p.h_n, h_run, sizeof(T) * NH);
@@ -297,11 +409,11 @@ void backward_impl(const RecurrentBackwardParams<T>& p) {
   pack_b(w_rec, p.w_hh, H, rec_rows, H, false);
   if (K == Cell::GruCho) pack_b(w_n, p.w_hh + index_t(2) * H * H, H, H, H, false);
 
-  // As in forward: one parallel region for the whole loop, barriers between the phases of a step.
-  const int gemm_tasks = small_gemm_tasks(N, w_rec);
+  // As in forward: one parallel region for the whole loop, the step shared as step_split says.
   const bool parallel = double(N) * rec_rows * H > 1e6 || NGH >= kParallelElements;
   parallel_region(parallel ? 2 : 1, [&](int tid, int nt, SpinBarrier& barrier) {
-    const int n0 = int(index_t(N) * tid / nt), n1 = int(index_t(N) * (tid + 1) / nt);
+    const StepSplit split = step_split(N, tid, nt);
+    const int n0 = split.n0, n1 = split.n1;
     T* dh_cur = dh_run;  // each thread swaps its own copies of the two pointers, identically
     T* dh_nxt = dh_next;
     for (int k = Ts - 1; k >= 0; --k) {
@@ -331,20 +443,17 @@ void backward_impl(const RecurrentBackwardParams<T>& p) {
       if constexpr (K == Cell::GruCho) {
         // drh = dn_pre · W_hn  ([N,H] x [H,H]); then r's gradient and r*h's share of dh_prev
         T* dGt = dG + t * NGH;
-        barrier.wait();
-        const int n_tasks = small_gemm_tasks(N, w_n);
-        for (int task = tid; task < n_tasks; task += nt)
-          small_gemm_task(task, N, dGt + 2 * H, GH, w_n, drh, H, false, (const T*)nullptr);
-        barrier.wait();
+        step_sync(split, barrier);
+        step_gemm(split, tid, nt, N, (const T*)dGt + 2 * H, GH, w_n, drh, H, false, (const T*)nullptr);
+        step_sync(split, barrier);
         for (int n = n0; n < n1; ++n)
           gru_r_before_backward(H, drh + index_t(n) * H, p.gates + t * NGH + index_t(n) * GH,
                                 p.h_prev + t * NH + index_t(n) * H, dGt + index_t(n) * GH, dh_nxt + index_t(n) * H);
       }
-      barrier.wait();
+      step_sync(split, barrier);
       // dh_prev (+)= dGh_t · W_hh   ([N,GH] x [GH,H]; the Cho GRU's n rows were handled above)
-      for (int task = tid; task < gemm_tasks; task += nt)
-        small_gemm_task(task, N, dGh + t * NGH, GH, w_rec, dh_nxt, H, kGru, (const T*)nullptr);
-      barrier.wait();
+      step_gemm(split, tid, nt, N, (const T*)dGh + t * NGH, GH, w_rec, dh_nxt, H, kGru, (const T*)nullptr);
+      step_sync(split, barrier);
       std::swap(dh_cur, dh_nxt);
     }
   });
@@ -353,13 +462,23 @@ void backward_impl(const RecurrentBackwardParams<T>& p) {
   if (K == Cell::Lstm) std::memcpy(p.dc0, dc_run, sizeof(T) * NH);
 
   // the large GEMMs over all steps
-  {
+  if (p.dx) {
     PackedB<T> w_in;  // dx = dG · W_ih
     pack_b(w_in, p.w_ih, C, GH, C, false);
     small_gemm(Ts * N, dG, GH, w_in, p.dx, p.lddx, p.accumulate_dx);
   }
-  // weight gradients through BLAS: dW_ih += dG^T x, dW_hh += dGh^T h_prev (Cho GRU: n rows use r*h)
-  gemm_parallel(true, false, GH, C, Ts * N, T(1), dG, GH, p.x, p.ldx, T(1), p.dw_ih, C);
+  // weight gradients through BLAS: dW_ih += dG^T x, dW_hh += dGh^T h_prev (Cho GRU: n rows use r*h);
+  // one-hot input: dW_ih[:, c] += the sum of dG's rows whose index is c
+  // (with the bias gradients, where they are sums of dG: see add_onehot_weight_grad)
+  T* db_ih = p.db_ih;
+  T* db_hh = p.db_hh;
+  if (p.x_index) {
+    add_onehot_weight_grad(p.x_index, TN, C, GH, dG, p.dw_ih, db_ih, dGh == dG ? db_hh : nullptr);
+    db_ih = nullptr;
+    if (dGh == dG) db_hh = nullptr;
+  } else {
+    gemm_parallel(true, false, GH, C, Ts * N, T(1), dG, GH, p.x, p.ldx, T(1), p.dw_ih, C);
+  }
   if constexpr (K == Cell::GruCho) {
     gemm_parallel(true, false, 2 * H, H, Ts * N, T(1), dG, GH, p.h_prev, H, T(1), p.dw_hh, H);
     gemm_parallel(true, false, H, H, Ts * N, T(1), dG + 2 * H, GH, p.extra, H, T(1),
@@ -367,8 +486,8 @@ void backward_impl(const RecurrentBackwardParams<T>& p) {
   } else {
     gemm_parallel(true, false, GH, H, Ts * N, T(1), dGh, GH, p.h_prev, H, T(1), p.dw_hh, H);
   }
-  if (p.db_ih) add_column_sums(p.db_ih, dG, TN, GH, GH);
-  if (p.db_hh) add_column_sums(p.db_hh, dGh, TN, GH, GH);
+  if (db_ih) add_column_sums(db_ih, dG, TN, GH, GH);
+  if (db_hh) add_column_sums(db_hh, dGh, TN, GH, GH);
 }
 
 }  // namespace

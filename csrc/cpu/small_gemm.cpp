@@ -96,7 +96,9 @@ void pack_b(PackedB<T>& out, const T* B, index_t ldb, int K, int M, bool transpo
   out.M = M;
   out.panels = (M + PW - 1) / PW;
   out.data.resize(index_t(out.panels) * K * PW);
-  for (int p = 0; p < out.panels; ++p) {
+  // panels are independent: split over the engine's threads when the copy is large (a 256 x 1024 W_hh^T,
+  // packed at the start of every forward and backward, took ~0.2 ms on one thread)
+  parallel_for(out.panels, double(K) * M >= 65536, [&](int p) {
     T* dst = out.data.data() + index_t(p) * K * PW;
     const int m0 = p * PW, w = std::min(PW, M - m0);
     if (w < PW)  // zero padding of the last panel
@@ -109,7 +111,7 @@ void pack_b(PackedB<T>& out, const T* B, index_t ldb, int K, int M, bool transpo
     } else {
       for (int k = 0; k < K; ++k) std::memcpy(dst + index_t(k) * PW, B + index_t(k) * ldb + m0, sizeof(T) * w);
     }
-  }
+  });
 }
 
 constexpr int kRowBlock = 16 * kMR;  // rows of A per task: B's panel is reused across them from L1/L2

@@ -57,6 +57,25 @@ def char_rnn_train(
     losses: Array, work: Array,
 ) -> tuple[int, int, int, int, int]: ...
 
+# training-step kernels (csrc/bindings_train.cpp); x_index, targets: int32
+def recurrent_forward_onehot(
+    cell: int, x_index: Array, h0: Array | None, c0: Array | None, w_ih: Array, w_hh: Array, b_ih: Array | None,
+    b_hh: Array | None, y: Array, h_n: Array, c_n: Array | None, h_prev: Array | None, c_prev: Array | None,
+    gates: Array | None, extra: Array | None, work: Array, reverse: bool, training: bool,
+) -> None: ...
+def recurrent_backward_onehot(
+    cell: int, x_index: Array, w_ih: Array, w_hh: Array, h_prev: Array, c_prev: Array | None, gates: Array,
+    extra: Array | None, dy: Array | None, dh_n: Array | None, dc_n: Array | None, dh0: Array, dc0: Array | None,
+    dw_ih: Array, dw_hh: Array, db_ih: Array | None, db_hh: Array | None, work: Array, reverse: bool,
+) -> None: ...
+def readout_xent(
+    x: Array, w: Array, b: Array | None, targets: Array, scale: float, logits: Array, nll: Array,
+    dw: Array | None, db: Array | None, dx: Array | None,
+) -> float: ...
+def adam_update(p: Array, g: Array, m: Array, v: Array, b1: float, omb1: float, b2: float, omb2: float, eps: float,
+                wd: float, step_size: float, bias2_sqrt: float) -> None: ...
+def sum_squares(g: Array) -> float: ...
+
 # ---- CUDA builds only (csrc/bindings_cuda.cpp): device pointers as ints (0 = none), the caller's stream
 def cuda_workspace_size(cell: int, batch: int, hidden: int, backward: bool) -> int: ...
 def cuda_recurrent_forward(dtype: str, cell: int, steps: int, batch: int, hidden: int, reverse: bool,

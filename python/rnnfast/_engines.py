@@ -40,10 +40,11 @@ class CpuEngine:
     name = "cpu"
 
     def forward(self, cell, x, h0, c0, w, out, reverse, training, scratch=None):
-        T, N, _ = x.shape
+        """x: [T,N,C] float, or int32 [T,N] one-hot indices (rnnfast/recurrent.h's x_index)."""
+        T, N = x.shape[:2]
         H = w["W_hh"].shape[1]
         G = GATES[cell]
-        dt = x.dtype
+        dt = w["W_hh"].dtype
         cache = None
         h_prev = c_prev = gates = extra = None
         if training:
@@ -52,19 +53,27 @@ class CpuEngine:
             gates = _buffer(scratch, "gates", (T, N, G * H), dt)
             extra = _buffer(scratch, "extra", (T, N, H), dt) if G == 3 else None
         work = _buffer(scratch, "work", (_core.recurrent_workspace_size(cell, T, N, H, False),), dt)
-        _core.recurrent_forward(cell, x, h0, c0, w["W_ih"], w["W_hh"], w["b_ih"], w["b_hh"], out["y"],
-                                out["h_n"], out.get("c_n"), h_prev, c_prev, gates, extra, work, reverse,
-                                training)
+        run = _core.recurrent_forward_onehot if x.dtype == np.int32 else _core.recurrent_forward
+        run(cell, x, h0, c0, w["W_ih"], w["W_hh"], w["b_ih"], w["b_hh"], out["y"], out["h_n"], out.get("c_n"),
+            h_prev, c_prev, gates, extra, work, reverse, training)
         if training:
             cache = dict(cell=cell, x=x, w=w, h_prev=h_prev, c_prev=c_prev, gates=gates, extra=extra,
                          reverse=reverse)
         return cache
 
     def backward(self, cache, dy, dh_n, dc_n, dx, accumulate_dx, dh0, dc0, grads, scratch=None):
+        """After an index forward, dx must be None (nothing is computed for it)."""
         x, w, cell = cache["x"], cache["w"], cache["cell"]
-        T, N, _ = x.shape
+        T, N = x.shape[:2]
         H = w["W_hh"].shape[1]
-        work = _buffer(scratch, "work_backward", (_core.recurrent_workspace_size(cell, T, N, H, True),), x.dtype)
+        work = _buffer(scratch, "work_backward", (_core.recurrent_workspace_size(cell, T, N, H, True),),
+                       w["W_hh"].dtype)
+        if x.dtype == np.int32:
+            _core.recurrent_backward_onehot(cell, x, w["W_ih"], w["W_hh"], cache["h_prev"], cache["c_prev"],
+                                            cache["gates"], cache["extra"], dy, dh_n, dc_n, dh0, dc0,
+                                            grads["W_ih"], grads["W_hh"], grads["b_ih"], grads["b_hh"], work,
+                                            cache["reverse"])
+            return
         _core.recurrent_backward(cell, x, w["W_ih"], w["W_hh"], cache["h_prev"], cache["c_prev"],
                                  cache["gates"], cache["extra"], dy, dh_n, dc_n, dx, accumulate_dx, dh0, dc0,
                                  grads["W_ih"], grads["W_hh"], grads["b_ih"], grads["b_hh"], work,

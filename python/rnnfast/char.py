@@ -63,7 +63,8 @@ MODEL_KEYS = ("cell", "factors", "hidden", "layers", "seq_len", "batch", "optimi
 STDLIB_CAP = 2 * 1024 * 1024
 
 # Train the min-char-rnn configuration with the fused engine loop (charmodel.FusedMinCharRNN) when it
-# applies; False runs every configuration through the general layers (tests compare the two).
+# applies, and every other configuration with the fused read-out and loss (CharModel.loss_and_backward);
+# False runs every configuration through the general layers (tests compare the two).
 USE_FUSED = True
 
 
@@ -748,11 +749,8 @@ def train(args):
                         state = model.initial_state(N)
                     chunk = train_data[offsets[None, :] + (run.pos + steps_t)]       # (T+1, N)
                     opt.zero_grad()
-                    logits, state = model.forward(chunk[:-1], state)
-                    loss, dlogits = losses.softmax_cross_entropy(logits, chunk[1:])
-                    if sum_over_time:
-                        dlogits *= T
-                    model.backward(dlogits)
+                    loss, state = model.loss_and_backward(chunk[:-1], chunk[1:], state,
+                                                          T if sum_over_time else 1.0, fused=USE_FUSED)
                     if cfg["init"] == "min-char-rnn":
                         model.freeze_extra_bias()
                     if clip:

@@ -120,15 +120,64 @@ class CharModel:
 
     # ---- forward / backward ------------------------------------------------------------------
     def forward(self, x_idx, state):
-        """x_idx (T, N) ints, state from initial_state(N) -> logits (T, N, V), the final state."""
-        x = nn.one_hot(x_idx, self.vocab_size, dtype=self.dtype)
-        y, state = self.rnn.forward(x, state)
+        """x_idx (T, N) ints, state from initial_state(N) -> logits (T, N, V), the final state.
+
+        The indices go to the recurrent layer as they are: it treats them as one-hot rows (on the CPU
+        engine a gather of weight_ih_l0's columns, not a product with the one-hot matrix).
+        """
+        y, state = self.rnn.forward(x_idx, state)
         return self.out.forward(y), state
 
     def backward(self, dlogits):
         """Backpropagate the (T, N, V) gradient of the loss; parameter gradients are accumulated."""
         dy = self.out.backward(dlogits)
         self.rnn.backward(dy, None)
+
+    def loss_and_backward(self, x_idx, y_idx, state, loss_scale=1.0, fused=True):
+        """One training step's forward and backward: returns (mean cross-entropy in nats/char of predicting
+        y_idx (T, N) from x_idx (T, N), the final state); the gradient of loss_scale x that mean is added
+        to the parameters' grads.
+
+        fused=True gives the recurrent stack the indices (a gather of weight_ih_l0's columns, a scatter-add
+        for its gradient, no dx) and runs the read-out Linear, softmax cross-entropy and their backward in one
+        engine call (`_core.readout_xent`: the GEMMs on the engine's threads, one pass over the logits).
+        fused=False is the general path: the one-hot matrix through the layers, nn.Linear and
+        losses.softmax_cross_entropy. The two are the same math, equal to float rounding.
+        """
+        if not fused:
+            from . import losses
+
+            x = nn.one_hot(x_idx, self.vocab_size, dtype=self.dtype)
+            y, state = self.rnn.forward(x, state)
+            loss, dlogits = losses.softmax_cross_entropy(self.out.forward(y), y_idx)
+            if loss_scale != 1.0:
+                dlogits *= loss_scale
+            self.backward(dlogits)
+            return loss, state
+        from . import _core
+
+        if not (hasattr(y_idx, "shape") and tuple(y_idx.shape) == tuple(np.shape(x_idx))):
+            raise ValueError(f"y_idx must have the shape of x_idx {np.shape(x_idx)}, got "
+                             f"{getattr(y_idx, 'shape', type(y_idx).__name__)}")
+        y, state = self.rnn.forward(x_idx, state)
+        T, N, H = y.shape
+        R, V = T * N, self.vocab_size
+        buf = self._readout_buffers(R)
+        targets = np.ascontiguousarray(y_idx, dtype=np.int32).reshape(R)
+        W, g = self.out.parameters(), self.out.grads
+        total = _core.readout_xent(y.reshape(R, H), W["weight"], W["bias"], targets, float(loss_scale) / R,
+                                   buf["logits"], buf["nll"], g["weight"], g["bias"], buf["dy"])
+        self.rnn.backward(buf["dy"].reshape(T, N, H), None)
+        return total / R, state
+
+    def _readout_buffers(self, rows):
+        """logits, per-row losses and dy of the fused read-out, reused across steps of the same size."""
+        buf = getattr(self, "_readout", None)
+        if buf is None or buf["nll"].shape[0] != rows:
+            buf = self._readout = dict(logits=np.empty((rows, self.vocab_size), self.dtype),
+                                       nll=np.empty(rows, np.float64),
+                                       dy=np.empty((rows, self.hidden), self.dtype))
+        return buf
 
     def train(self, mode=True):
         """Training mode keeps what backward needs; eval mode (evaluate, sample) keeps nothing."""

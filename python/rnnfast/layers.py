@@ -26,6 +26,7 @@ class _RecurrentLayer(Module):
     _has_cuda_engine = True       # device='cuda' runs rnnfast._cuda's engine named by _cuda_engine
     _cuda_engine = "ENGINE"
     _weight_keys = _WEIGHT_KEYS   # (parameter name prefix, engine's weight name)
+    _cpu_takes_indices = True     # the "cpu" engine runs integer (one-hot index) input itself
 
     def __init__(self, cell, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  bidirectional=False, dtype="float32", *, learn_initial_state=False, engine="cpu",
@@ -99,6 +100,10 @@ class _RecurrentLayer(Module):
 
     # ---- forward ------------------------------------------------------------------------------
     def forward(self, x, hx=None):
+        """x: (T, N, input_size) float (batch_first: (N, T, ...); unbatched: (T, input_size)), or integer
+        indices (T, N) / (N, T) / (T,) in [0, input_size) standing for one-hot rows (a character model's
+        input): the CPU engine then gathers columns of weight_ih_l0 instead of multiplying by the one-hot
+        matrix, and backward returns None for dx (an index has no gradient)."""
         H, L, D, dt = self.hidden_size, self.num_layers, self.num_directions, self.dtype
         self._cache = None  # a forward that fails must not leave an earlier one to backpropagate
         xp, check = self._array_api()
@@ -107,16 +112,33 @@ class _RecurrentLayer(Module):
             x = _cuda.as_cupy(x, "x")
         elif not isinstance(x, np.ndarray):
             _checks.check_array(x, "x", dt, (None, None, None))
-        if x.ndim not in (2, 3):
-            raise ValueError(f"x must be 3-D ({'N, T' if self.batch_first else 'T, N'}, input_size) or 2-D "
-                             f"(T, input_size), got shape {x.shape}")
-        batched = x.ndim == 3
-        x = check(x, "x", dt, (None,) * (x.ndim - 1) + (self.input_size,))
-        if not batched:
-            x = x[:, None, :]
-        elif self.batch_first:
-            x = xp.ascontiguousarray(x.transpose(1, 0, 2))
-        T, N, _ = x.shape
+        index_input = x.dtype.kind in "iu"
+        if index_input:
+            from .nn import _check_index, one_hot
+            if x.ndim not in (1, 2):  # a (T, N, C) array of the wrong dtype, most likely
+                raise TypeError(f"x must have dtype {dt.name}, got {x.dtype.name} (integer x stands for one-hot "
+                                f"indices, 2-D ({'N, T' if self.batch_first else 'T, N'}) or 1-D (T,); got shape "
+                                f"{x.shape})")
+            _check_index(x, "x", xp, self.input_size, "input_size")
+            batched = x.ndim == 2
+            x = x if batched else x[:, None]
+            if batched and self.batch_first:
+                x = x.T
+            if self._gathers_indices():  # the engine gathers: int32 (T, N)
+                x = np.ascontiguousarray(x, dtype=np.int32)
+            else:  # other engines get the one-hot matrix itself
+                x = xp.ascontiguousarray(one_hot(x, self.input_size, dtype=dt))
+        else:
+            if x.ndim not in (2, 3):
+                raise ValueError(f"x must be 3-D ({'N, T' if self.batch_first else 'T, N'}, input_size) or 2-D "
+                                 f"(T, input_size), got shape {x.shape}")
+            batched = x.ndim == 3
+            x = check(x, "x", dt, (None,) * (x.ndim - 1) + (self.input_size,))
+            if not batched:
+                x = x[:, None, :]
+            elif self.batch_first:
+                x = xp.ascontiguousarray(x.transpose(1, 0, 2))
+        T, N = x.shape[:2]
         if T == 0 or N == 0:
             raise ValueError(f"x must have at least one time step and one sequence, got shape {x.shape}")
         h0, c0 = self._initial_state(hx, N, batched)
@@ -140,7 +162,7 @@ class _RecurrentLayer(Module):
                 layer_caches.append(cache)
             caches.append(layer_caches)
             inp = y
-        self._cache = dict(caches=caches, shape=(T, N), batched=batched,
+        self._cache = dict(caches=caches, shape=(T, N), batched=batched, index_input=index_input,
                            learned_state=self.learn_initial_state and hx is None) if self.training else None
 
         y = inp
@@ -181,8 +203,9 @@ class _RecurrentLayer(Module):
         """Backpropagate through time from the last forward.
 
         dy: gradient on y (same shape as y) or None; dhx: gradient on h_n (LSTM: a tuple (dh_n, dc_n),
-        either may be None). Returns dx and dh0 (LSTM: (dh0, dc0)) shaped like x and h0; parameter
-        gradients are added to self.grads (and to grads['h0'/'c0'] with learn_initial_state).
+        either may be None). Returns dx and dh0 (LSTM: (dh0, dc0)) shaped like x and h0 (dx is None after
+        an integer x); parameter gradients are added to self.grads (and to grads['h0'/'c0'] with
+        learn_initial_state).
         """
         if self._cache is None:
             raise RuntimeError("backward() needs a forward() in training mode first (each forward can be "
@@ -216,13 +239,16 @@ class _RecurrentLayer(Module):
 
         engine = self._engine()
         learned_state = self._cache["learned_state"]
+        index_input = self._cache["index_input"]
         caches, self._cache = self._cache["caches"], None
         dh0 = xp.empty((L * D, N, H), dt)
         dc0 = xp.empty((L * D, N, H), dt) if self._is_lstm else None
         d_out = dy
         for layer in reversed(range(L)):
             in_size = self.input_size if layer == 0 else D * H
-            d_in = xp.empty((T, N, in_size), dt)
+            # integer input on the CPU engine: no dx at all (the engine skips it); elsewhere it is discarded
+            no_dx = layer == 0 and index_input and self._gathers_indices()
+            d_in = None if no_dx else xp.empty((T, N, in_size), dt)
             for d in range(D):
                 i = layer * D + d
                 engine.backward(caches[layer][d],
@@ -237,11 +263,12 @@ class _RecurrentLayer(Module):
             if self._is_lstm:
                 self.grads["c0"] += dc0.sum(axis=1)
 
-        dx = d_out
+        dx = None if index_input else d_out  # integer input: no gradient
         if not batched:
-            dx, dh0 = dx[:, 0, :], dh0[:, 0, :]
+            dx = None if dx is None else dx[:, 0, :]
+            dh0 = dh0[:, 0, :]
             dc0 = None if dc0 is None else dc0[:, 0, :]
-        elif self.batch_first:
+        elif self.batch_first and dx is not None:
             dx = xp.ascontiguousarray(dx.transpose(1, 0, 2))
         return dx, ((dh0, dc0) if self._is_lstm else dh0)
 
@@ -282,6 +309,9 @@ class _RecurrentLayer(Module):
             from . import _cuda
             return _cuda.cupy(), _cuda.check_array
         return np, _checks.check_array
+
+    def _gathers_indices(self):
+        return self._cpu_takes_indices and self.device == "cpu" and self.engine == "cpu"
 
     def _engine(self):
         if self.device == "cuda":

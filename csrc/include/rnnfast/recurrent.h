@@ -6,6 +6,12 @@
 // with reverse=true the layer processes t = T-1 .. 0, but every saved array is still indexed by t.
 // Sequence arrays are [T,N,width] with rows of `ld` elements (ld >= width), so a direction of a
 // bidirectional output y: [T,N,2H] is addressed in place as (y + d*H, ld = 2H).
+//
+// One-hot input (a character model's first layer): x_index [T,N] holds the index of the 1 of each x row,
+// and x is unused. The input projection x W_ih^T + b_ih is then a row gather of the [C,G*H] table
+// W_ih^T + b_ih (bit-identical to the GEMM on the one-hot rows), dW_ih a scatter-add of the gate gradients
+// into that table's columns, and dx is not computed (an index has no gradient): C*G*H multiply-adds per
+// row saved three times.
 #pragma once
 
 #include "rnnfast/common.h"
@@ -18,7 +24,8 @@ struct RecurrentForwardParams {
   int steps, batch, input_size, hidden;  // T, N, C, H
   bool reverse;
   bool training;              // save the cache for backward
-  const T* x; index_t ldx;    // x: [T,N,C]
+  const T* x; index_t ldx;    // x: [T,N,C], or nullptr with x_index
+  const std::int32_t* x_index;  // [T,N] one-hot input as indices in [0, C), or nullptr
   const T* h0;                // [N,H] or nullptr (zeros)
   const T* c0;                // [N,H] or nullptr (LSTM only)
   const T* w_ih;              // [G*H, C]
@@ -41,7 +48,8 @@ struct RecurrentBackwardParams {
   Cell cell;
   int steps, batch, input_size, hidden;
   bool reverse;
-  const T* x; index_t ldx;    // forward input [T,N,C]
+  const T* x; index_t ldx;    // forward input [T,N,C], or nullptr with x_index
+  const std::int32_t* x_index;  // [T,N] the forward's one-hot indices, or nullptr
   const T* w_ih;              // [G*H, C]
   const T* w_hh;              // [G*H, H]
   const T* h_prev;            // the forward cache (see above)
@@ -51,7 +59,7 @@ struct RecurrentBackwardParams {
   const T* dy; index_t lddy;  // [T,N,H] gradient on y, or nullptr
   const T* dh_n;              // [N,H] or nullptr
   const T* dc_n;              // [N,H] or nullptr
-  T* dx; index_t lddx;        // [T,N,C]; written, or added to when accumulate_dx
+  T* dx; index_t lddx;        // [T,N,C]; written, or added to when accumulate_dx; nullptr: not computed
   bool accumulate_dx;
   T* dh0;                     // [N,H] written
   T* dc0;                     // [N,H] written (LSTM)
