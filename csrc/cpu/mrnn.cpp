@@ -9,6 +9,7 @@
 
 #include "rnnfast/blas.h"
 #include "rnnfast/cell_math.h"
+#include "rnnfast/loop_util.h"
 #include "rnnfast/mrnn.h"
 #include "rnnfast/parallel.h"
 #include "rnnfast/small_gemm.h"
@@ -16,14 +17,7 @@
 namespace rnnfast {
 namespace {
 
-// Steps with at least this many elements per phase split the batch rows over the threads.
-constexpr index_t kParallelElements = 32768;
-
-template <typename T>
-void copy_or_zero(T* dst, const T* src, index_t n) {
-  if (src) std::memcpy(dst, src, sizeof(T) * n);
-  else std::fill(dst, dst + n, T(0));
-}
+using namespace loop;
 
 // ---- one batch row of an element-wise phase (never inlined, restrict pointers: see recurrent.cpp) ----
 #define RNNFAST_ROW_FN __attribute__((noinline))

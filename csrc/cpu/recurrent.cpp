@@ -8,6 +8,7 @@
 
 #include "rnnfast/blas.h"
 #include "rnnfast/cell_math.h"
+#include "rnnfast/loop_util.h"
 #include "rnnfast/parallel.h"
 #include "rnnfast/recurrent.h"
 #include "rnnfast/small_gemm.h"
@@ -15,21 +16,7 @@
 namespace rnnfast {
 namespace {
 
-// rows x cols block with row stride ld: every row set to bias (or zero when bias is null).
-template <typename T>
-void fill_rows(T* dst, index_t rows, int cols, index_t ld, const T* bias) {
-  for (index_t r = 0; r < rows; ++r) {
-    T* d = dst + r * ld;
-    if (bias) std::memcpy(d, bias, sizeof(T) * cols);
-    else std::fill(d, d + cols, T(0));
-  }
-}
-
-template <typename T>
-void copy_or_zero(T* dst, const T* src, index_t n) {
-  if (src) std::memcpy(dst, src, sizeof(T) * n);
-  else std::fill(dst, dst + n, T(0));
-}
+using namespace loop;
 
 // db[j] += sum over rows of g[r*ld + j]
 template <typename T>
@@ -245,9 +232,6 @@ RNNFAST_ROW_FN void gru_r_before_backward(int H, const T* __restrict drh, const 
   }
 }
 
-// Steps with at least this many gate elements split the batch rows over the threads.
-constexpr index_t kParallelElements = 32768;
-
 // How the threads of a time loop share each step (decided once per call):
 //  - by batch rows (by_rows): the rows of a batch are independent sequences, so each thread runs its own
 //    rows through every step (the recurrent GEMM for its rows, then their cell update) with no barrier and
@@ -293,7 +277,6 @@ void step_gemm(const StepSplit& s, int tid, int nt, int N, const T* A, index_t l
 inline void step_sync(const StepSplit& s, SpinBarrier& barrier) {
   if (!s.by_rows) barrier.wait();
 }
-
 
 template <typename T, Cell K>
 void forward_impl(const RecurrentForwardParams<T>& p) {

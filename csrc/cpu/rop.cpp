@@ -10,6 +10,7 @@
 
 #include "rnnfast/blas.h"
 #include "rnnfast/cell_math.h"
+#include "rnnfast/loop_util.h"
 #include "rnnfast/mrnn.h"
 #include "rnnfast/parallel.h"
 #include "rnnfast/rop.h"
@@ -18,18 +19,7 @@
 namespace rnnfast {
 namespace {
 
-// Steps with at least this many elements per phase split the batch rows over the threads (as forward).
-constexpr index_t kParallelElements = 32768;
-
-// rows x cols block with row stride ld: every row set to bias (or zero when bias is null).
-template <typename T>
-void fill_rows(T* dst, index_t rows, int cols, index_t ld, const T* bias) {
-  for (index_t r = 0; r < rows; ++r) {
-    T* d = dst + r * ld;
-    if (bias) std::memcpy(d, bias, sizeof(T) * cols);
-    else std::fill(d, d + cols, T(0));
-  }
-}
+using namespace loop;
 
 // C[rows, M] += A[rows, K] W^T, W: [M,K]; nothing when A or W is null (a zero direction).
 template <typename T>
