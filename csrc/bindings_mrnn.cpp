@@ -18,24 +18,6 @@ using namespace rnnfast::bindings;
 
 namespace {
 
-struct Dims {
-  index_t T, N, C, H, F;
-};
-
-// T, N, C from x: [T,N,C]; F, H from w_fh: [F,H]; all >= 1 and within 32-bit BLAS indices.
-template <typename T>
-Dims mrnn_dims(const py::object& x, const py::object& w_fh) {
-  const py::array xa = typed<T>(x, "x");
-  if (xa.ndim() != 3) bad("x", "must be 3-D (T, N, C)");
-  const py::array wa = typed<T>(w_fh, "w_fh");
-  if (wa.ndim() != 2) bad("w_fh", "must be 2-D (F, H)");
-  const Dims d{xa.shape(0), xa.shape(1), xa.shape(2), wa.shape(1), wa.shape(0)};
-  if (d.T < 1 || d.N < 1 || d.C < 1) bad("x", "must have T, N, C >= 1");
-  if (d.F < 1 || d.H < 1) bad("w_fh", "must have F (factors) >= 1 and H >= 1");
-  if (d.T * d.N * std::max({d.C, d.H, d.F}) >= (index_t(1) << 31)) bad("x", "is too large for 32-bit BLAS indices");
-  return d;
-}
-
 
 template <typename T>
 void forward_typed(const py::object& x, const py::object& h0, const py::object& w_fx, const py::object& w_fh,
@@ -43,7 +25,8 @@ void forward_typed(const py::object& x, const py::object& h0, const py::object& 
                    const py::object& h_n, const py::object& h_prev, const py::object& h, const py::object& fx,
                    const py::object& fh, const py::object& work, bool reverse, bool training) {
   using namespace rnnfast;
-  const auto [Ts, N, C, H, F] = mrnn_dims<T>(x, w_fh);
+  const auto [Ts, N, C, H, F] =
+      sequence_dims<T>(x, w_fh, "w_fh", false, "must have F (factors) >= 1 and H >= 1");
   MrnnForwardParams<T> p{};
   p.steps = int(Ts); p.batch = int(N); p.input_size = int(C); p.hidden = int(H); p.factors = int(F);
   p.reverse = reverse; p.training = training;
@@ -75,7 +58,8 @@ void backward_typed(const py::object& x, const py::object& w_fx, const py::objec
                     const py::object& dw_hf, const py::object& dw_hx, const py::object& db, const py::object& work,
                     bool reverse) {
   using namespace rnnfast;
-  const auto [Ts, N, C, H, F] = mrnn_dims<T>(x, w_fh);
+  const auto [Ts, N, C, H, F] =
+      sequence_dims<T>(x, w_fh, "w_fh", false, "must have F (factors) >= 1 and H >= 1");
   MrnnBackwardParams<T> p{};
   p.steps = int(Ts); p.batch = int(N); p.input_size = int(C); p.hidden = int(H); p.factors = int(F);
   p.reverse = reverse;

@@ -17,32 +17,13 @@ using namespace rnnfast::bindings;
 
 namespace {
 
-struct Dims {
-  index_t T, N, C, H, F;
-};
-
-// T, N, C from x: [T,N,C]; H (and F) from w: [H,H] (RNN's w_hh) or [F,H] (MRNN's w_fh).
-template <typename T>
-Dims rop_dims(const py::object& x, const py::object& w, const char* w_name, bool square) {
-  const py::array xa = typed<T>(x, "x");
-  if (xa.ndim() != 3) bad("x", "must be 3-D (T, N, C)");
-  const py::array wa = typed<T>(w, w_name);
-  if (wa.ndim() != 2) bad(w_name, square ? "must be 2-D (H, H)" : "must be 2-D (F, H)");
-  if (square && wa.shape(0) != wa.shape(1)) bad(w_name, "must be square (H, H)");
-  const Dims d{xa.shape(0), xa.shape(1), xa.shape(2), wa.shape(1), wa.shape(0)};
-  if (d.T < 1 || d.N < 1 || d.C < 1) bad("x", "must have T, N, C >= 1");
-  if (d.F < 1 || d.H < 1) bad(w_name, "must have sizes >= 1");
-  if (d.T * d.N * std::max({d.C, d.H, d.F}) >= (index_t(1) << 31)) bad("x", "is too large for 32-bit BLAS indices");
-  return d;
-}
-
 template <typename T>
 void rnn_rop_typed(const py::object& x, const py::object& h0, const py::object& y, const py::object& w_ih,
                    const py::object& w_hh, const py::object& v_ih, const py::object& v_hh, const py::object& v_b_ih,
                    const py::object& v_b_hh, const py::object& rx, const py::object& rh0, const py::object& ry,
                    bool relu, bool reverse) {
   using namespace rnnfast;
-  const auto [Ts, N, C, H, F] = rop_dims<T>(x, w_hh, "w_hh", true);
+  const auto [Ts, N, C, H, F] = sequence_dims<T>(x, w_hh, "w_hh", true, "must have sizes >= 1");
   (void)F;
   RnnRopParams<T> p{};
   p.relu = relu;
@@ -71,7 +52,7 @@ void mrnn_rop_typed(const py::object& x, const py::object& h0, const py::object&
                     const py::object& v_hx, const py::object& v_b, const py::object& rx, const py::object& rh0,
                     const py::object& ry, const py::object& work, bool reverse) {
   using namespace rnnfast;
-  const auto [Ts, N, C, H, F] = rop_dims<T>(x, w_fh, "w_fh", false);
+  const auto [Ts, N, C, H, F] = sequence_dims<T>(x, w_fh, "w_fh", false, "must have sizes >= 1");
   if (fx.is_none() != fh.is_none())
     bad(fx.is_none() ? "fx" : "fh", "must be given together with the other (or both None)");
   MrnnRopParams<T> p{};

@@ -5,6 +5,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -88,6 +89,27 @@ inline bool float32_of(const py::object& a, const std::string& name) {
   if (num == py::dtype::of<float>().num()) return true;
   if (num == py::dtype::of<double>().num()) return false;
   bad(name, "must have dtype float32 or float64");
+}
+
+struct SeqDims {
+  index_t T, N, C, H, F;
+};
+
+// T, N, C from x: [T,N,C]; F, H from w: [F,H] (square: [H,H], then F = H); all >= 1 (else `sizes`, the
+// message naming w's sizes) and within 32-bit BLAS indices.
+template <typename T>
+SeqDims sequence_dims(const py::object& x, const py::object& w, const char* w_name, bool square,
+                      const char* sizes) {
+  const py::array xa = typed<T>(x, "x");
+  if (xa.ndim() != 3) bad("x", "must be 3-D (T, N, C)");
+  const py::array wa = typed<T>(w, w_name);
+  if (wa.ndim() != 2) bad(w_name, square ? "must be 2-D (H, H)" : "must be 2-D (F, H)");
+  if (square && wa.shape(0) != wa.shape(1)) bad(w_name, "must be square (H, H)");
+  const SeqDims d{xa.shape(0), xa.shape(1), xa.shape(2), wa.shape(1), wa.shape(0)};
+  if (d.T < 1 || d.N < 1 || d.C < 1) bad("x", "must have T, N, C >= 1");
+  if (d.F < 1 || d.H < 1) bad(w_name, sizes);
+  if (d.T * d.N * std::max({d.C, d.H, d.F}) >= (index_t(1) << 31)) bad("x", "is too large for 32-bit BLAS indices");
+  return d;
 }
 
 }  // namespace bindings
