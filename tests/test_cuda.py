@@ -277,3 +277,23 @@ def test_cuda_reservoir_matches_cpu(cp, dense, dtype):
     got = run_population(u, gpu, spectral_radii=[0.5, 1.1], input_scalings=[1.0, 0.2], leak_rates=[0.2, 0.9])
     want = run_population(u, cpu, spectral_radii=[0.5, 1.1], input_scalings=[1.0, 0.2], leak_rates=[0.2, 0.9])
     np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn_tanh", "mrnn"])
+def test_cuda_index_input_matches_cpu(cp, cell):
+    """Integer (one-hot index) input: the CUDA path builds the one-hot matrix; results equal the CPU gather."""
+    rng = np.random.default_rng(8)
+    cpu = CELLS[cell](input_size=11, hidden_size=20, dtype="float64", seed=3)
+    gpu = CELLS[cell](input_size=11, hidden_size=20, dtype="float64").to("cuda")
+    gpu.load_state_dict(cpu.state_dict())
+    idx = rng.integers(0, 11, (6, 4))
+    dy = rng.standard_normal((6, 4, 20))
+    y_c, _ = cpu(idx)
+    dx_c, _ = cpu.backward(dy)
+    y_g, _ = gpu(cp.asarray(idx))
+    dx_g, _ = gpu.backward(cp.asarray(dy))
+    assert dx_c is None and dx_g is None
+    np.testing.assert_allclose(cp.asnumpy(y_g), y_c, rtol=1e-12, atol=1e-12)
+    for k, g in cpu.grads.items():
+        np.testing.assert_allclose(cp.asnumpy(gpu.grads[k]), g, rtol=1e-10, atol=1e-12, err_msg=k)

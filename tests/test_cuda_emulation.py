@@ -124,3 +124,8 @@ def test_emulation_catches_a_wrong_kernel(cp, monkeypatch):
     with pytest.raises(AssertionError):
         gpu_tests.test_cuda_matches_cpu_engine_and_float64_reference(real, "rnn_tanh", "float64",
                                                                       (3, 2, 3, 5, {}))
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn_tanh", "mrnn"])
+def test_emulated_cuda_index_input(cp, cell):
+    gpu_tests.test_cuda_index_input_matches_cpu(cp, cell)

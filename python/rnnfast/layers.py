@@ -114,12 +114,12 @@ class _RecurrentLayer(Module):
             _checks.check_array(x, "x", dt, (None, None, None))
         index_input = x.dtype.kind in "iu"
         if index_input:
-            from .nn import _check_index, one_hot
+            from .nn import _check_index, array_module, one_hot
             if x.ndim not in (1, 2):  # a (T, N, C) array of the wrong dtype, most likely
                 raise TypeError(f"x must have dtype {dt.name}, got {x.dtype.name} (integer x stands for one-hot "
                                 f"indices, 2-D ({'N, T' if self.batch_first else 'T, N'}) or 1-D (T,); got shape "
                                 f"{x.shape})")
-            _check_index(x, "x", xp, self.input_size, "input_size")
+            _check_index(x, "x", array_module(x), self.input_size, "input_size")  # x's device was checked above
             batched = x.ndim == 2
             x = x if batched else x[:, None]
             if batched and self.batch_first:
