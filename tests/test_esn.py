@@ -31,6 +31,16 @@ def _matrices(rng, N, I, density, dtype):
     return W, W_in, bias
 
 
+def _population_inputs(rng, T, B, I, N, P, dtype):
+    """Random inputs u (T, B, I) and per-member scales, leak rates and initial states of a population."""
+    u = rng.normal(size=(T, B, I)).astype(dtype)
+    sr = rng.uniform(0.5, 1.5, P).astype(dtype)
+    ins = rng.uniform(0.5, 2.0, P).astype(dtype)
+    leak = rng.uniform(0.1, 1.0, (P, N)).astype(dtype)
+    x0 = rng.uniform(-0.5, 0.5, (P, B, N)).astype(dtype)
+    return u, sr, ins, leak, x0
+
+
 def _engine(u, W, W_in, bias, sr, ins, leak, x0):
     T, B, _ = u.shape
     P, N = leak.shape
@@ -57,11 +67,7 @@ def test_engine_matches_reference(dtype, density, B, P):
     dt = DT[dtype]
     N, I, T = 40, 3, 30
     W, W_in, bias = _matrices(rng, N, I, density, dt)
-    u = rng.normal(size=(T, B, I)).astype(dt)
-    sr = rng.uniform(0.5, 1.5, P).astype(dt)
-    ins = rng.uniform(0.5, 2.0, P).astype(dt)
-    leak = rng.uniform(0.1, 1.0, (P, N)).astype(dt)
-    x0 = rng.uniform(-0.5, 0.5, (P, B, N)).astype(dt)
+    u, sr, ins, leak, x0 = _population_inputs(rng, T, B, I, N, P, dt)
     states, x_last = _engine(u, W, W_in, bias, sr, ins, leak, x0)
     # the reference in float64 is the trusted value for both dtypes
     W64 = W.astype(np.float64)
@@ -108,11 +114,7 @@ def test_engine_csr_paths_match_reference(dtype, N, density, T, B, P, I):
     rng = np.random.default_rng(3)
     dt = DT[dtype]
     W, W_in, bias = _matrices(rng, N, I, density, dt)
-    u = rng.normal(size=(T, B, I)).astype(dt)
-    sr = rng.uniform(0.5, 1.5, P).astype(dt)
-    ins = rng.uniform(0.5, 2.0, P).astype(dt)
-    leak = rng.uniform(0.1, 1.0, (P, N)).astype(dt)
-    x0 = rng.uniform(-0.5, 0.5, (P, B, N)).astype(dt)
+    u, sr, ins, leak, x0 = _population_inputs(rng, T, B, I, N, P, dt)
     tol = 1e-12 if dtype == "float64" else 1e-4
     for b, x in ((bias, x0), (None, None)):
         states, x_last = _engine(u, W, W_in, b, sr, ins, leak, x)

@@ -111,3 +111,14 @@ def real(value, name):
     if not np.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value}")
     return value
+
+
+def device(value, name="device"):
+    """'cpu', or 'cuda' when it can be used (else a clear RuntimeError: no GPU, no CUDA build or no CuPy)."""
+    if value == "cpu":
+        return
+    if value == "cuda":
+        from . import _cuda
+        _cuda.cupy()
+        return
+    raise ValueError(f"{name} must be 'cpu' or 'cuda', got {value!r}")

@@ -40,11 +40,6 @@ def cupy():
     return cp
 
 
-def is_device_array(a):
-    """True for arrays that live on a CUDA device (CuPy, or anything with the CUDA array interface)."""
-    return type(a).__module__.split(".")[0] == "cupy" or hasattr(a, "__cuda_array_interface__")
-
-
 def as_cupy(a, name):
     """A CuPy view of `a` (CuPy array, __cuda_array_interface__ or a CUDA __dlpack__ object), zero-copy.
 

@@ -302,12 +302,12 @@ def text_sha256(text):
 
 # ---- configuration -------------------------------------------------------------------------------
 def _device(name):
-    """--device -> the layers' device; the layers' own check says why CUDA cannot be used here."""
-    from .layers import _check_device
+    """--device -> the layers' device; the shared device check says why CUDA cannot be used here."""
+    from . import _checks
 
     if name == "cuda":
         try:
-            _check_device("cuda")
+            _checks.device("cuda")
         except (RuntimeError, NotImplementedError) as e:
             raise CharError(f"--device cuda: {e}; use --device cpu") from None
         # the layers run on CUDA, but the char model's embedding, loss and optimizer loop are NumPy-only:

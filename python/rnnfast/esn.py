@@ -237,7 +237,7 @@ class ESN:
         self.reservoir_size = N = _checks.positive_int(reservoir_size, "reservoir_size")
         self.output_size = _checks.positive_int(output_size, "output_size")
         self.dtype = _checks.as_dtype(dtype)
-        _check_device(device)
+        _checks.device(device)
         self.device = device
         sr = _real_scalar(spectral_radius, "spectral_radius")
         if sr <= 0:
@@ -825,15 +825,6 @@ def _matrix(a, name, shape, dt):
         raise ValueError(f"{name} contains NaN or Inf")
     return a
 
-
-def _check_device(device):
-    if device == "cpu":
-        return
-    if device == "cuda":
-        from . import _cuda
-        _cuda.cupy()  # a clear error without a GPU, CUDA support or CuPy
-        return
-    raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
 
 
 # ---------------------------------------------------------------------------------------------

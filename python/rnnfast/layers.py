@@ -42,7 +42,7 @@ class _RecurrentLayer(Module):
         if not isinstance(engine, str) or engine not in self._engines:
             raise ValueError(f"engine must be one of {sorted(self._engines)}, got {engine!r}")
         self.engine = engine
-        _check_device(device)  # the layer is built on the host, then moved (see the end of __init__)
+        _checks.device(device)  # the layer is built on the host, then moved (see the end of __init__)
         self.device = "cpu"
         self._cell = cell
         self.training = True
@@ -279,7 +279,7 @@ class _RecurrentLayer(Module):
         On 'cuda' the layer takes and returns CuPy arrays (objects with __cuda_array_interface__ or a CUDA
         __dlpack__, e.g. torch CUDA tensors, are accepted as inputs) and runs the CUDA engine.
         """
-        _check_device(device)
+        _checks.device(device)
         if device == self.device:
             return self
         if device == "cuda" and not self._has_cuda_engine:
@@ -331,15 +331,6 @@ class _RecurrentLayer(Module):
         opts.append(f"dtype={self.dtype.name}")
         return f"{type(self).__name__}({', '.join(opts)})"
 
-
-def _check_device(device):
-    if device == "cpu":
-        return
-    if device == "cuda":
-        from . import _cuda
-        _cuda.cupy()  # a clear error without a GPU, CUDA support or CuPy
-        return
-    raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
 
 
 def _to_host(a):
