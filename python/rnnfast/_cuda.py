@@ -187,7 +187,8 @@ ENGINE = CudaEngine()
 
 def reservoir_run(u3, w, indptr, indices, values, w_in, bias, sr_scale, in_scale, leak, x0):
     """The reservoir engine on the GPU, with the arguments of rnnfast._core.reservoir_run (host or device
-    arrays, already validated by rnnfast.esn): returns (states (T, P, B, N), x_last (P, B, N)) as CuPy arrays.
+    arrays, already validated by rnnfast.esn): returns (states (T, P, B, N), x_last (P, B, N)) as CuPy arrays,
+    x_last a view of the last step's states.
     """
     cp = cupy()
     u3 = cp.asarray(u3)
@@ -203,13 +204,12 @@ def reservoir_run(u3, w, indptr, indices, values, w_in, bias, sr_scale, in_scale
     uproj = (u3.reshape(T * B, I) @ w_in_d.T).reshape(T, B, N)  # one GEMM for all steps (cuBLAS)
     w_d, ip_d, ix_d, v_d = dev(w), dev(indptr, np.int32), dev(indices, np.int32), dev(values)
     sr_d, in_d, leak_d, bias_d = dev(sr_scale), dev(in_scale), dev(leak), dev(bias)
-    x0_d = None if x0 is None else dev(np.broadcast_to(x0, (P, B, N)) if isinstance(x0, np.ndarray) else
-                                       cp.broadcast_to(x0, (P, B, N)))
+    x0_d = dev(x0)  # (P, B, N), as the CPU engine takes it
     states = cp.empty((T, P, B, N), dt)
     _core.cuda_reservoir_run(dt.name, T, B, N, P, _ptr(w_d), _ptr(ip_d), _ptr(ix_d), _ptr(v_d), _ptr(uproj),
                              _ptr(bias_d), _ptr(sr_d), _ptr(in_d), _ptr(leak_d), _ptr(x0_d), _ptr(states),
                              cp.cuda.get_current_stream().ptr)
-    return states, states[T - 1].copy()
+    return states, states[T - 1]
 
 
 class MrnnCudaEngine:
@@ -229,8 +229,10 @@ class MrnnCudaEngine:
         cp.matmul(x2, w["W_hx"].T, out=xh.reshape(T * N, H))
         if w["b"] is not None:
             xh += w["b"]
-        w_fh_t = cp.ascontiguousarray(w["W_fh"].T)
-        w_hf_t = cp.ascontiguousarray(w["W_hf"].T)
+        w_fh_t = _buffer(scratch, "w_fh_t", (H, F), dt, cp)
+        w_fh_t[...] = w["W_fh"].T
+        w_hf_t = _buffer(scratch, "w_hf_t", (F, H), dt, cp)
+        w_hf_t[...] = w["W_hf"].T
         h_prev = h = fh = None
         if training:
             h_prev = _buffer(scratch, "h_prev", (T, N, H), dt, cp)

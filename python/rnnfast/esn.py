@@ -417,12 +417,12 @@ class ESN:
         w, ip, ix, vals = self._w_args() if w_args is None else w_args
         if self.device == "cuda":  # the reservoir loop on the GPU; states come back for the host readout
             from . import _cuda
-            states_d, x_last_d = _cuda.reservoir_run(
+            states_d, _ = _cuda.reservoir_run(
                 np.ascontiguousarray(u3, dtype=dt), w, ip, ix, vals,
                 self._w_in_engine() if w_in is None else w_in, np.ascontiguousarray(self.bias, dtype=dt),
                 sr_scale, in_scale, leak, None if x0 is None else np.ascontiguousarray(x0, dtype=dt))
-            cp = _cuda.cupy()
-            return cp.asnumpy(states_d), cp.asnumpy(x_last_d)
+            states = _cuda.cupy().asnumpy(states_d)  # one transfer; x_last is its last step
+            return states, states[-1].copy()
         _core.reservoir_run(np.ascontiguousarray(u3, dtype=dt), w, ip, ix, vals,
                             self._w_in_engine() if w_in is None else w_in,
                             np.ascontiguousarray(self.bias, dtype=dt), sr_scale, in_scale, leak,
