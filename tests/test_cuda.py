@@ -4,6 +4,8 @@ Every device allocation made by CuPy during these tests is poisoned with NaN (cu
 an element a kernel forgot to write shows up as NaN. Inputs are random, drawn afresh per case.
 """
 
+import json
+
 import numpy as np
 import pytest
 
@@ -161,6 +163,10 @@ def test_cuda_mixing_host_and_device_arrays_is_an_error(cp):
         gpu(cp.zeros((2, 1, 3), cp.float32), np.zeros((1, 1, 8), np.float32))
     with pytest.raises(TypeError, match="float32"):
         gpu(cp.zeros((2, 1, 3), cp.float64))
+
+
+@pytest.mark.gpu
+def test_cuda_array_to_a_cpu_layer_is_an_error(cp):
     cpu = rnnfast.GRU(3, 8)
     with pytest.raises(TypeError, match="device='cuda'"):
         cpu(cp.zeros((2, 1, 3), cp.float32))
@@ -297,3 +303,150 @@ def test_cuda_index_input_matches_cpu(cp, cell):
     np.testing.assert_allclose(cp.asnumpy(y_g), y_c, rtol=1e-12, atol=1e-12)
     for k, g in cpu.grads.items():
         np.testing.assert_allclose(cp.asnumpy(gpu.grads[k]), g, rtol=1e-10, atol=1e-12, err_msg=k)
+
+
+# ---- the training layer on CuPy arrays ------------------------------------------------------------
+OPTIMIZERS = {
+    "sgd_nesterov": lambda m, optim: optim.SGD(m, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+    "rmsprop": lambda m, optim: optim.RMSprop(m, lr=0.01, momentum=0.9, centered=True),
+    "adagrad": lambda m, optim: optim.Adagrad(m, lr=0.1, lr_decay=0.01),
+    "adam": lambda m, optim: optim.Adam(m, lr=0.01, weight_decay=0.01),
+}
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("opt_name", list(OPTIMIZERS))
+def test_cuda_training_modules_match_cpu(cp, opt_name):
+    """Embedding -> Conditioned RNN -> Linear, masked cross-entropy + MSE, both clips and an optimizer, on
+    CuPy arrays: the same numbers as on the CPU (float64), every step."""
+    from rnnfast import losses, nn, optim
+
+    rng = np.random.default_rng(11)
+    T, N, C, V, H, K = 5, 3, 4, 2, 6, 7
+    idx, tgt = rng.integers(0, K, (T, N)), rng.integers(0, K, (T, N))
+    v, reg = rng.standard_normal((N, V)), rng.standard_normal((T, N, K))
+    mask = rng.random((T, N)) < 0.7
+    got = {}
+    for dev in ("cpu", "cuda"):
+        put = (lambda a: a) if dev == "cpu" else cp.asarray
+        model = nn.ModuleDict(emb=nn.Embedding(K, C, dtype="float64", seed=1),
+                              cap=nn.Conditioned(rnnfast.RNN(C + V, H, dtype="float64", seed=2), cond_size=V),
+                              out=nn.Linear(H, K, dtype="float64", seed=3)).to(dev)
+        opt = OPTIMIZERS[opt_name](model, optim)
+        assert all(isinstance(p, cp.ndarray) == (dev == "cuda") for p in model.parameters().values())
+        trace = []
+        for _ in range(3):
+            opt.zero_grad()
+            y, _ = model.cap(model.emb(put(idx)), put(v))
+            logits = model.out(y)
+            l1, d1 = losses.softmax_cross_entropy(logits, put(tgt), mask=put(mask))
+            l2, d2 = losses.mse(logits, put(reg), mask=put(mask))
+            dx, dv = model.cap.backward(model.out.backward(d1 + 0.1 * d2))
+            model.emb.backward(dx)
+            norm = optim.clip_grad_norm_(model, 0.5)
+            optim.clip_grad_value_(model, 0.02)
+            opt.step()
+            trace += [l1, l2, norm, nn.to_host(dv)]
+        got[dev] = (trace, {k: nn.to_host(p) for k, p in model.parameters().items()},
+                    {k: nn.to_host(a) for k, a in opt.state_dict().items() if k.startswith("state.")
+                     and not k.endswith(".step")})
+    (t_c, p_c, s_c), (t_g, p_g, s_g) = got["cpu"], got["cuda"]
+    for a, b in zip(t_g, t_c):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    assert p_g.keys() == p_c.keys() and s_g.keys() == s_c.keys() and s_c
+    for k in p_c:
+        np.testing.assert_allclose(p_g[k], p_c[k], rtol=1e-10, atol=1e-12, err_msg=k)
+    for k in s_c:
+        assert isinstance(s_g[k], np.ndarray)  # state_dict() gives host arrays on every device
+        np.testing.assert_allclose(s_g[k], s_c[k], rtol=1e-10, atol=1e-12, err_msg=k)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn", "mrnn"])
+def test_cuda_char_model_matches_cpu(cp, cell):
+    """CharModel on device='cuda' (indices from the host, state and logits on the device) trains, evaluates
+    and samples as on the CPU (float64; the CPU side runs its fused read-out)."""
+    from rnnfast import losses, optim
+    from rnnfast.charmodel import CharModel
+
+    rng = np.random.default_rng(12)
+    V, T, N = 9, 6, 3
+    data = rng.integers(0, V, 300).astype(np.int32)
+    got = {}
+    for dev in ("cpu", "cuda"):
+        model = CharModel(V, cell, hidden=12, layers=2, seed=4, dtype="float64", device=dev)
+        assert model.device == dev
+        opt = optim.Adam(model.modules(), lr=0.01)
+        state = model.initial_state(N)
+        trace = []
+        for step in range(4):
+            chunk = data[np.arange(N) * 90 + step * T + np.arange(T + 1)[:, None]]
+            opt.zero_grad()
+            loss, state = model.loss_and_backward(chunk[:-1], chunk[1:], state, loss_scale=2.0)
+            trace += [loss, optim.clip_grad_norm_(opt, 1.0)]
+            opt.step()
+        logits, _ = model.forward(chunk[:-1], state)
+        assert isinstance(logits, cp.ndarray) == (dev == "cuda")
+        got[dev] = dict(trace=trace, weights=model.state_dict(), state=model.state_arrays(state),
+                        val=model.evaluate(data[:200], losses, streams=4, chunk=16),
+                        sample=model.sample([1, 2, 3], 12, 0.9, np.random.default_rng(0)))
+    c, g = got["cpu"], got["cuda"]
+    np.testing.assert_allclose(g["trace"], c["trace"], rtol=1e-10)
+    np.testing.assert_allclose(g["val"], c["val"], rtol=1e-10)
+    assert g["sample"] == c["sample"]
+    for a, b in zip(g["state"], c["state"]):
+        assert isinstance(a, np.ndarray)
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    for k in c["weights"]:
+        assert isinstance(g["weights"][k], np.ndarray)
+        np.testing.assert_allclose(g["weights"][k], c["weights"][k], rtol=1e-10, atol=1e-12, err_msg=k)
+
+
+def _char_cli(argv, capsys):
+    from rnnfast.__main__ import main
+
+    try:
+        code = main(argv)
+    except SystemExit as e:
+        code = e.code
+    cap = capsys.readouterr()
+    assert code == 0, cap.err
+    return cap.out
+
+
+@pytest.mark.gpu
+def test_cuda_char_cli_trains_resumes_on_the_cpu_and_samples(cp, tmp_path, capsys):
+    """`rnnfast char train --device cuda` follows the CPU run step for step (float32), its checkpoint
+    resumes on the CPU, `sample` reads it; --device auto picks the GPU, except for min-char-rnn's fused
+    CPU loop."""
+    from rnnfast import char
+
+    text = tmp_path / "t.txt"
+    words = np.random.default_rng(0).choice(["the", "fox", "runs", "over", "a", "dog"], 1200)
+    text.write_text(" ".join(words) + "\n", encoding="utf-8")
+    tiny = ["--text", str(text), "--cell", "lstm", "--hidden", "16", "--seq-len", "8", "--batch", "4",
+            "--steps", "6", "--val-every", "3", "--val-chars", "256", "--sample-length", "10", "--no-progress",
+            "--optimizer", "adam", "--lr", "0.01", "--clip", "1"]
+    outs = {}
+    for dev in ("cpu", "cuda"):
+        outs[dev] = _char_cli(["char", "train", *tiny, "--device", dev, "--out", str(tmp_path / dev)], capsys)
+        assert f"device {dev}" in outs[dev]
+    w_c, w_g = (char.load_checkpoint(str(tmp_path / d))[1].state_dict() for d in ("cpu", "cuda"))
+    assert w_c.keys() == w_g.keys()
+    for k in w_c:
+        np.testing.assert_allclose(w_g[k], w_c[k], rtol=2e-4, atol=2e-5, err_msg=k)
+    m_c, m_g = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("cpu", "cuda"))
+    assert m_g["steps"] == m_c["steps"] == 6
+    np.testing.assert_allclose(m_g["val_bpc"]["history"], m_c["val_bpc"]["history"], rtol=1e-4)
+    np.testing.assert_allclose(m_g["train_loss"]["latest"], m_c["train_loss"]["latest"], rtol=1e-4)
+    out = _char_cli(["char", "train", *tiny, "--steps", "9", "--resume", "--device", "cpu",
+                     "--out", str(tmp_path / "cuda")], capsys)
+    assert "resuming" in out and "device cpu" in out
+    assert json.loads((tmp_path / "cuda" / "metrics.json").read_text())["steps"] == 9
+    assert _char_cli(["char", "sample", str(tmp_path / "cuda"), "--prime", "the fox", "--length", "20"],
+                     capsys).startswith("the fox")
+    out = _char_cli(["char", "train", *tiny, "--device", "auto", "--out", str(tmp_path / "auto")], capsys)
+    assert "device cuda" in out
+    out = _char_cli(["char", "train", "--text", str(text), "--preset", "min-char-rnn", "--steps", "5",
+                     "--no-progress", "--device", "auto", "--out", str(tmp_path / "mc")], capsys)
+    assert "device cpu" in out

@@ -52,25 +52,75 @@ def core_emu(tmp_path_factory):
     return module
 
 
+class DeviceArray(np.ndarray):
+    """A host array playing a CuPy array: array modules see 'cupy', .get() copies to the host, and a
+    NumPy array mixed into its arithmetic is a TypeError, as with CuPy (0-d arrays and scalars are fine)."""
+
+    def get(self):
+        return np.array(self)
+
+    def __array_ufunc__(self, ufunc, method, *inputs, out=None, **kwargs):
+        for a in inputs + (out or ()):
+            if type(a) is np.ndarray and a.ndim > 0:
+                raise TypeError(f"{ufunc.__name__}: a numpy.ndarray mixed with an (emulated) CuPy array")
+        args = [a.view(np.ndarray) if isinstance(a, DeviceArray) else a for a in inputs]
+        if out is not None:
+            kwargs["out"] = tuple(o.view(np.ndarray) if isinstance(o, DeviceArray) else o for o in out)
+        result = getattr(ufunc, method)(*args, **kwargs)
+        if out is not None:
+            return out[0] if len(out) == 1 else out
+        return _device(result)
+
+
+DeviceArray.__module__ = "cupy"  # what rnnfast.nn.array_module looks at
+
+
+def _device(r):
+    if isinstance(r, tuple):
+        return tuple(_device(x) for x in r)
+    return r.view(DeviceArray) if type(r) is np.ndarray else r
+
+
 def _poisoned_empty(shape, dtype=float, order="C"):
     if np.dtype(dtype).kind == "f":
-        return np.full(shape, np.nan, dtype, order)
-    return np.empty(shape, dtype, order)
+        return _device(np.full(shape, np.nan, dtype, order))
+    return _device(np.empty(shape, dtype, order))
 
 
-FAKE_CUPY = types.SimpleNamespace(
-    __name__="cupy (NumPy stand-in)", ndarray=np.ndarray, empty=_poisoned_empty, zeros=np.zeros,
-    zeros_like=np.zeros_like, ones=np.ones, asarray=np.asarray, ascontiguousarray=np.ascontiguousarray,
-    broadcast_to=np.broadcast_to, matmul=np.matmul, asnumpy=np.asarray, float32=np.float32,
-    float64=np.float64,
+def _to_device(a, dtype=None, **kwargs):
+    """cupy.asarray: a device array stays itself (or a cast), a host array is copied over."""
+    if isinstance(a, DeviceArray):
+        return a if dtype is None or a.dtype == dtype else a.astype(dtype)
+    return _device(np.array(a, dtype=dtype, copy=True))
+
+
+def _numpy_fallback(name):
+    fn = getattr(np, name)
+    if not callable(fn) or isinstance(fn, type):
+        return fn
+
+    def call(*args, **kwargs):
+        return _device(fn(*args, **kwargs))
+    return call
+
+
+FAKE_CUPY = types.ModuleType("cupy")
+FAKE_CUPY.__dict__.update(
+    ndarray=DeviceArray, empty=_poisoned_empty, asarray=_to_device, array=_to_device,
+    asnumpy=lambda a: np.array(a), float32=np.float32, float64=np.float64, int32=np.int32, int64=np.int64,
     cuda=types.SimpleNamespace(get_current_stream=lambda: types.SimpleNamespace(ptr=0),
-                               Device=lambda *a: types.SimpleNamespace(id=0)))
+                               Device=lambda *a: types.SimpleNamespace(id=0)),
+    __getattr__=_numpy_fallback)  # everything else: NumPy's function, results as device arrays
+FAKE_CUPYX = types.ModuleType("cupyx")
+FAKE_CUPYX.scatter_add = lambda a, idx, b: np.add.at(a, idx, b)
 
 
 @pytest.fixture
 def cp(core_emu, monkeypatch):
     monkeypatch.setattr(_cuda, "cupy", lambda: FAKE_CUPY)
     monkeypatch.setattr(_cuda, "_core", core_emu)
+    monkeypatch.setitem(sys.modules, "cupy", FAKE_CUPY)  # for `import cupy` in rnnfast.nn.array_module
+    monkeypatch.setitem(sys.modules, "cupyx", FAKE_CUPYX)
     return FAKE_CUPY
 
 
@@ -129,3 +179,22 @@ def test_emulation_catches_a_wrong_kernel(cp, monkeypatch):
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn_tanh", "mrnn"])
 def test_emulated_cuda_index_input(cp, cell):
     gpu_tests.test_cuda_index_input_matches_cpu(cp, cell)
+
+
+def test_emulated_cuda_mixing_and_round_trip(cp):
+    gpu_tests.test_cuda_mixing_host_and_device_arrays_is_an_error(cp)
+    gpu_tests.test_cuda_layer_round_trip_between_devices(cp)
+
+
+@pytest.mark.parametrize("opt_name", list(gpu_tests.OPTIMIZERS))
+def test_emulated_cuda_training_modules(cp, opt_name):
+    gpu_tests.test_cuda_training_modules_match_cpu(cp, opt_name)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn", "mrnn"])
+def test_emulated_cuda_char_model(cp, cell):
+    gpu_tests.test_cuda_char_model_matches_cpu(cp, cell)
+
+
+def test_emulated_cuda_char_cli(cp, tmp_path, capsys):
+    gpu_tests.test_cuda_char_cli_trains_resumes_on_the_cpu_and_samples(cp, tmp_path, capsys)

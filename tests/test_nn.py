@@ -350,3 +350,25 @@ def test_conditioned_errors():
         cap(np.zeros((2, 2, C + V)), np.zeros((2, V)))
     with pytest.raises(RuntimeError, match="forward"):
         cap.backward(np.zeros((2, 2, H)))
+
+
+def test_modules_to_cpu_is_a_no_op_and_bad_devices_are_refused():
+    from rnnfast.charmodel import CharModel
+
+    lin = nn.Linear(3, 2, seed=0)
+    w = lin.parameters()["weight"]
+    assert lin.to("cpu") is lin and lin.parameters()["weight"] is w and lin.device == "cpu"
+    model = nn.ModuleDict(a=lin, b=nn.Embedding(4, 3))
+    assert model.to("cpu") is model
+    for bad in ("tpu", None, "CUDA"):
+        with pytest.raises(ValueError, match="device"):
+            lin.to(bad)
+        with pytest.raises(ValueError, match="device"):
+            model.to(bad)
+    if not rnnfast.build_info()["cuda_available"]:
+        for obj in (lin, model, nn.Conditioned(rnnfast.RNN(5, 4), cond_size=2)):
+            with pytest.raises(RuntimeError, match="cuda"):
+                obj.to("cuda")
+        with pytest.raises(RuntimeError, match="cuda"):
+            CharModel(5, "lstm", hidden=4, device="cuda")
+    assert lin.device == "cpu" and lin.parameters()["weight"] is w  # a refused move changes nothing

@@ -302,7 +302,7 @@ def text_sha256(text):
 
 # ---- configuration -------------------------------------------------------------------------------
 def _device(name):
-    """--device -> the layers' device; the shared device check says why CUDA cannot be used here."""
+    """--device -> 'cpu', 'cuda' (checked now: a clear error when CUDA cannot be used) or 'auto'."""
     from . import _checks
 
     if name == "cuda":
@@ -310,11 +310,18 @@ def _device(name):
             _checks.device("cuda")
         except (RuntimeError, NotImplementedError) as e:
             raise CharError(f"--device cuda: {e}; use --device cpu") from None
-        # the layers run on CUDA, but the char model's embedding, loss and optimizer loop are NumPy-only:
-        # refuse rather than silently train on the CPU
-        raise CharError("--device cuda: the char job trains on the CPU only in this version (the layers "
-                        "themselves run on CUDA: rnnfast.LSTM(...).to('cuda')); use --device cpu")
-    return "cpu"  # 'auto': the CPU until the char model runs on CUDA
+    return name
+
+
+def _cuda_usable():
+    """True when device='cuda' would work here (a CUDA build, a GPU, CuPy)."""
+    from . import _checks
+
+    try:
+        _checks.device("cuda")
+    except (RuntimeError, NotImplementedError):
+        return False
+    return True
 
 
 def resolve_config(args):
@@ -648,7 +655,24 @@ def train(args):
     offsets = np.arange(N, dtype=np.int64) * seg
     steps_t = np.arange(T + 1, dtype=np.int64)[:, None]
 
+    sum_over_time = cfg["loss_sum_over_time"]
+    clip, clip_mode = cfg["clip"], cfg["clip_mode"]
     opt = make_optimizer(cfg, model)
+    # min-char-rnn's configuration (batch 1, elementwise clip, Adagrad, 1-layer tanh RNN on the CPU) runs
+    # many whole steps per engine call, with the same math and the same arrays updated in place; it is
+    # faster on the CPU than a GPU's per-step launches, so --device auto keeps it there
+    fused = None
+    if USE_FUSED and device != "cuda" and N == 1 and (clip_mode == "value" or not clip):
+        from .charmodel import FusedMinCharRNN
+
+        fused = FusedMinCharRNN.create(model, opt, train_data, T, clip, sum_over_time,
+                                       freeze_extra_bias=cfg["init"] == "min-char-rnn")
+    if device == "cuda" or (device == "auto" and fused is None and _cuda_usable()):
+        device = "cuda"
+        model.to("cuda")
+        opt = make_optimizer(cfg, model)  # optimizers bind the parameter arrays: build it on the device
+    else:
+        device = "cpu"
     if resuming:
         try:
             opt.load_state_dict(meta["optimizer"])
@@ -719,18 +743,8 @@ def train(args):
 
     interrupted = None
     session_t0, session_chars, shown = time.perf_counter(), 0, 0.0
-    sum_over_time = cfg["loss_sum_over_time"]
-    clip, clip_mode = cfg["clip"], cfg["clip_mode"]
-    # min-char-rnn's configuration (batch 1, elementwise clip, Adagrad, 1-layer tanh RNN on the CPU) runs
-    # many whole steps per engine call, with the same math and the same arrays updated in place
-    fused = None
-    if USE_FUSED and device == "cpu" and N == 1 and (clip_mode == "value" or not clip):
-        from .charmodel import FusedMinCharRNN
-
-        fused = FusedMinCharRNN.create(model, opt, train_data, T, clip, sum_over_time,
-                                       freeze_extra_bias=cfg["init"] == "min-char-rnn")
-        if fused is not None:
-            state = np.array(state, dtype=model.dtype, order="C")  # owned: the engine updates it in place
+    if fused is not None:
+        state = np.array(state, dtype=model.dtype, order="C")  # owned: the engine updates it in place
     events = [e for e in (args.val_every, args.sample_every, args.save_every) if e]
     try:
         with _Stop() as stop:

@@ -5,6 +5,9 @@
     loss, dlogits = softmax_cross_entropy(logits, y_idx)
     model.backward(dlogits)                          # truncated BPTT: no gradient into the carried state
 
+On device="cuda" (or after .to("cuda")) the parameters, the state and the logits are CuPy arrays; index
+arrays may come from the host (they are copied over), the loss comes back as a float.
+
 Every call runs a whole (T, N) block: the recurrent layers run the sequence in one engine call per layer,
 the output Linear and the loss run on the (T*N, .) matrix at once; there is no Python loop over time
 steps except in sampling, which is sequential by nature.
@@ -29,10 +32,11 @@ class CharModel:
     min-char-rnn: weights N(0, 0.01^2), biases zero, and the recurrent layer's second bias (bias_hh; the
     lecture's RNN has one hidden bias) frozen at zero, see `freeze_extra_bias`.
     cell="mrnn" is the multiplicative RNN with `factors` factors (default: hidden); `factors` is only for it.
+    device="cuda" builds the model on the host (same seed, same weights) and moves it to the GPU.
     """
 
     def __init__(self, vocab_size, cell="lstm", hidden=256, layers=1, seed=0, init="default", dtype="float32",
-                 factors=None):
+                 factors=None, device="cpu"):
         if cell not in CELLS:
             raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}")
         if factors is not None and cell != "mrnn":
@@ -68,6 +72,29 @@ class CharModel:
                     else:
                         p[...] = 0
         self._modules = {"rnn": self.rnn, "out": self.out}
+        self.to(device)
+
+    # ---- device ------------------------------------------------------------------------------
+    @property
+    def device(self):
+        return self.rnn.device
+
+    @property
+    def xp(self):
+        """The array module of the model's device (numpy or cupy)."""
+        return self.rnn._array_api()[0]
+
+    def to(self, device):
+        """Move the model to 'cpu' or 'cuda' (build optimizers after moving: they bind the arrays)."""
+        nn._mover(device)  # the device check, before anything moves
+        for m in self._modules.values():
+            m.to(device)
+        self._readout = None
+        return self
+
+    def _on_device(self, a):
+        """An index or float array from the host (or already on the device) on the model's device."""
+        return a if self.device == "cpu" else self.xp.asarray(a)
 
     # ---- parameters --------------------------------------------------------------------------
     def modules(self):
@@ -78,7 +105,9 @@ class CharModel:
         return sum(p.size for m in self._modules.values() for p in m.parameters().values())
 
     def state_dict(self):
-        return {f"{mn}.{pn}": p.copy() for mn, m in self._modules.items() for pn, p in m.parameters().items()}
+        """Host (NumPy) copies of the parameters, by dotted name, whatever the device."""
+        return {f"{mn}.{pn}": np.array(nn.to_host(p)) for mn, m in self._modules.items()
+                for pn, p in m.parameters().items()}
 
     def load_state_dict(self, state):
         expected = set(self.state_dict())
@@ -102,20 +131,21 @@ class CharModel:
     # ---- state -------------------------------------------------------------------------------
     def initial_state(self, batch):
         shape = (self.layers, batch, self.hidden)
+        xp = self.xp
         if self.cell == "lstm":
-            return (np.zeros(shape, self.dtype), np.zeros(shape, self.dtype))
-        return np.zeros(shape, self.dtype)
+            return (xp.zeros(shape, self.dtype), xp.zeros(shape, self.dtype))
+        return xp.zeros(shape, self.dtype)
 
     def state_arrays(self, state):
-        """The carried state as a list of arrays (h, or h and c), for checkpoints."""
-        return list(state) if isinstance(state, tuple) else [state]
+        """The carried state as a list of host arrays (h, or h and c), for checkpoints."""
+        return [nn.to_host(a) for a in (state if isinstance(state, tuple) else [state])]
 
     def state_from_arrays(self, arrays, batch):
         want = 2 if self.cell == "lstm" else 1
         shape = (self.layers, batch, self.hidden)
         if len(arrays) != want or any(a.shape != shape for a in arrays):
             raise ValueError(f"the saved hidden state does not fit the model (want {want} arrays of shape {shape})")
-        arrays = [np.ascontiguousarray(a, dtype=self.dtype) for a in arrays]
+        arrays = [self.xp.asarray(np.ascontiguousarray(a, dtype=self.dtype)) for a in arrays]
         return tuple(arrays) if self.cell == "lstm" else arrays[0]
 
     # ---- forward / backward ------------------------------------------------------------------
@@ -125,7 +155,7 @@ class CharModel:
         The indices go to the recurrent layer as they are: it treats them as one-hot rows (on the CPU
         engine a gather of weight_ih_l0's columns, not a product with the one-hot matrix).
         """
-        y, state = self.rnn.forward(x_idx, state)
+        y, state = self.rnn.forward(self._on_device(x_idx), state)
         return self.out.forward(y), state
 
     def backward(self, dlogits):
@@ -142,12 +172,14 @@ class CharModel:
         for its gradient, no dx) and runs the read-out Linear, softmax cross-entropy and their backward in one
         engine call (`_core.readout_xent`: the GEMMs on the engine's threads, one pass over the logits).
         fused=False is the general path: the one-hot matrix through the layers, nn.Linear and
-        losses.softmax_cross_entropy. The two are the same math, equal to float rounding.
+        losses.softmax_cross_entropy. The two are the same math, equal to float rounding. On CUDA the
+        general path runs, with the indices given to the layers (the CUDA engine makes the one-hot rows).
         """
-        if not fused:
+        if not fused or self.device != "cpu":
             from . import losses
 
-            x = nn.one_hot(x_idx, self.vocab_size, dtype=self.dtype)
+            x_idx, y_idx = self._on_device(x_idx), self._on_device(y_idx)
+            x = x_idx if self.device != "cpu" else nn.one_hot(x_idx, self.vocab_size, dtype=self.dtype)
             y, state = self.rnn.forward(x, state)
             loss, dlogits = losses.softmax_cross_entropy(self.out.forward(y), y_idx)
             if loss_scale != 1.0:
@@ -208,7 +240,7 @@ class CharModel:
                 t = np.arange(start, min(start + chunk, length))
                 idx = offsets[None, :] + t[:, None]
                 logits, state = self.forward(data[idx], state)
-                loss, _ = losses.softmax_cross_entropy(logits, data[idx + 1])
+                loss, _ = losses.softmax_cross_entropy(logits, self._on_device(data[idx + 1]))
                 total += float(loss) * idx.size
         finally:
             self.train(True)
@@ -226,7 +258,7 @@ class CharModel:
             x = np.asarray(prime_idx, dtype=np.int64)[:, None]
             for _ in range(length):
                 logits, state = self.forward(x, state)
-                z = logits[-1, 0].astype(np.float64)
+                z = nn.to_host(logits[-1, 0]).astype(np.float64)
                 # shift before dividing: a tiny temperature then gives -inf, not inf - inf = NaN (greedy)
                 p = np.exp((z - z.max()) / temperature)
                 c = np.cumsum(p)

@@ -280,28 +280,13 @@ class _RecurrentLayer(Module):
         __dlpack__, e.g. torch CUDA tensors, are accepted as inputs) and runs the CUDA engine.
         """
         _checks.device(device)
-        if device == self.device:
-            return self
-        if device == "cuda" and not self._has_cuda_engine:
+        if device == "cuda" and self.device != "cuda" and not self._has_cuda_engine:
             raise NotImplementedError(f"{type(self).__name__} has no CUDA engine yet; use device='cpu'")
-        if device == "cuda":
-            from . import _cuda
-            cp = _cuda.cupy()
-            move = cp.asarray
-        else:
-            move = _to_host
-        self._params = {k: move(v) for k, v in self._params.items()}
-        self.grads = {k: move(v) for k, v in self.grads.items()}
+        return super().to(device)
+
+    def _forget(self):
         self._cache = None
         self._scratch = {}
-        self.device = device
-        return self
-
-    def cuda(self):
-        return self.to("cuda")
-
-    def cpu(self):
-        return self.to("cpu")
 
     def _array_api(self):
         """(array module, argument check) of the layer's device."""
@@ -331,10 +316,6 @@ class _RecurrentLayer(Module):
         opts.append(f"dtype={self.dtype.name}")
         return f"{type(self).__name__}({', '.join(opts)})"
 
-
-
-def _to_host(a):
-    return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else np.asarray(a)
 
 
 class RNN(_RecurrentLayer):

@@ -15,7 +15,7 @@ import numpy as np
 
 from . import _checks
 
-__all__ = ["array_module", "Module", "Linear", "Embedding", "one_hot", "ModuleDict", "Container",
+__all__ = ["array_module", "to_host", "Module", "Linear", "Embedding", "one_hot", "ModuleDict", "Container",
            "ParameterDict", "Conditioned"]
 
 
@@ -25,6 +25,20 @@ def array_module(a):
         import cupy
         return cupy
     return np
+
+
+def to_host(a):
+    """a as a NumPy array: CuPy arrays are copied to the host, NumPy arrays returned as they are."""
+    return a.get() if array_module(a) is not np else np.asarray(a)
+
+
+def _mover(device):
+    """The function that puts an array on `device` ('cpu' or 'cuda'), after the device check."""
+    _checks.device(device)
+    if device == "cuda":
+        from . import _cuda
+        return _cuda.cupy().asarray
+    return to_host
 
 
 def _rng(seed):
@@ -101,6 +115,7 @@ class Module:
     """Base of the modules here: own parameters in self._params, gradients in self.grads."""
 
     training = True
+    device = "cpu"
 
     def parameters(self):
         """The parameters by name (the module's own arrays: updating them in place updates it)."""
@@ -132,6 +147,31 @@ class Module:
 
     def __call__(self, *args, **kwargs):
         return self.forward(*args, **kwargs)
+
+    # ---- devices ------------------------------------------------------------------------------
+    def to(self, device):
+        """Move parameters and gradients to 'cpu' (NumPy) or 'cuda' (CuPy, the current device); returns self.
+
+        What a forward kept for backward is dropped (backward then needs a new forward). As torch's
+        Module.to, the parameter arrays are replaced: an optimizer built before the move still holds the
+        old ones, so move first, then build the optimizer.
+        """
+        move = _mover(device)
+        if device != self.device:
+            self._params = {k: move(v) for k, v in self._params.items()}
+            self.grads = {k: move(v) for k, v in self.grads.items()}
+            self._forget()
+            self.device = device
+        return self
+
+    def cuda(self):
+        return self.to("cuda")
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def _forget(self):
+        """Drop what a forward kept for backward (after a move)."""
 
     def _init_grads(self):
         self.grads = {name: array_module(p).zeros_like(p) for name, p in self._params.items()}
@@ -197,6 +237,9 @@ class Linear(Module):
             self.grads["bias"] += dy2.sum(axis=0)
         return dy @ W
 
+    def _forget(self):
+        self._x = None
+
     def __repr__(self):
         return (f"Linear({self.in_features}, {self.out_features}"
                 f"{'' if self.bias else ', bias=False'}, dtype={self.dtype.name})")
@@ -240,6 +283,9 @@ class Embedding(Module):
             import cupyx
             cupyx.scatter_add(self.grads["weight"], idx, dy)
         return None
+
+    def _forget(self):
+        self._idx = None
 
     def __repr__(self):
         return f"Embedding({self.num_embeddings}, {self.embedding_dim}, dtype={self.dtype.name})"
@@ -314,6 +360,14 @@ class ModuleDict(Module):
                 mod.train(mode)
         return self
 
+    def to(self, device):
+        """Move every child module (see Module.to); returns self."""
+        _mover(device)  # the device check, before any child moves
+        for mod in self._modules.values():
+            mod.to(device)
+        self.device = device
+        return self
+
     def forward(self, *args, **kwargs):
         raise TypeError("ModuleDict has no forward(); call its modules")
 
@@ -362,20 +416,29 @@ class Conditioned(Module):
         self.training = self.layer.training
         return self
 
+    @property
+    def device(self):
+        return self.layer.device
+
+    def to(self, device):
+        self.layer.to(device)
+        self._time_axis = None
+        return self
+
     def forward(self, x, v, hx=None):
         C, V, dt = self.input_size, self.cond_size, self.layer.dtype
-        xp = np  # the recurrent layers are NumPy-only for now
+        xp, check = self.layer._array_api()  # the layer's device: its array module and argument check
         if not hasattr(x, "ndim") or x.ndim not in (2, 3):
             raise ValueError(f"x must be 3-D (T, N, C) / (N, T, C) or 2-D (T, C), got "
                              f"{getattr(x, 'shape', type(x).__name__)}")
-        x = _check_float(x, "x", xp, dt, (None,) * (x.ndim - 1) + (C,))
+        x = check(x, "x", dt, (None,) * (x.ndim - 1) + (C,))
         if x.ndim == 3:
             t_axis = 1 if self.layer.batch_first else 0
-            v = _check_float(v, "v", xp, dt, (x.shape[1 - t_axis], V))
+            v = check(v, "v", dt, (x.shape[1 - t_axis], V))
             vt = xp.expand_dims(v, t_axis)
         else:
             t_axis = 0
-            v = _check_float(v, "v", xp, dt, (V,))
+            v = check(v, "v", dt, (V,))
             vt = v[None, :]
         xv = xp.concatenate([x, xp.broadcast_to(vt, x.shape[:-1] + (V,))], axis=-1)
         out = self.layer.forward(xv, hx)
@@ -388,7 +451,7 @@ class Conditioned(Module):
             raise RuntimeError("backward() needs a forward() in training mode first")
         dxv, dh0 = self.layer.backward(dy, dhx)
         t_axis, self._time_axis = self._time_axis, None
-        dx = np.ascontiguousarray(dxv[..., :self.input_size])
+        dx = self.layer._array_api()[0].ascontiguousarray(dxv[..., :self.input_size])
         dv = dxv[..., self.input_size:].sum(axis=t_axis)
         return (dx, dv, dh0) if return_dh0 else (dx, dv)
 

@@ -408,12 +408,17 @@ def clip_grad_norm_(params, max_norm, norm_type=2.0, error_if_nonfinite=True):
         return 0.0
     for name, _, g in triples:
         _check_writeable(g, f"grads[{name!r}]")
-    if norm_type == 2.0:
-        parts = [_core.sum_squares(g) if isinstance(g, np.ndarray) and g.flags.c_contiguous
-                 else (g.astype(np.float64) ** 2).sum() for _, _, g in triples]
+    xp = array_module(triples[0][2])
+    if xp is not np:  # on the GPU: every part on the device, one transfer (one host sync)
+        parts = [(g.astype(xp.float64) ** 2).sum() if norm_type == 2.0 else
+                 (xp.abs(g).max().astype(xp.float64) if g.size else xp.zeros((), xp.float64))
+                 for _, _, g in triples]
+        parts = [float(x) for x in xp.stack(parts).get()]
+    elif norm_type == 2.0:
+        parts = [float(_core.sum_squares(g)) if g.flags.c_contiguous else float((g.astype(np.float64) ** 2).sum())
+                 for _, _, g in triples]
     else:
-        parts = [array_module(g).abs(g).max() if g.size else 0.0 for _, _, g in triples]
-    parts = [float(x) for x in parts]
+        parts = [float(np.abs(g).max()) if g.size else 0.0 for _, _, g in triples]
     total = math.sqrt(sum(parts)) if norm_type == 2.0 else max(parts)
     if not math.isfinite(total):
         if error_if_nonfinite:
