@@ -8,7 +8,8 @@ FlashRNN reports 8.22 ms and cuDNN fp16 5.19 ms forward+backward on an H100). cu
 (TF32 off), as rnnfast does. Also measures the device's float32 GEMM rate (TF32 off) so achieved TFLOP/s
 can be read against it. The CPU engine is timed at the small sizes only (it is minutes per call at the
 large ones). Then the ESN reservoir engine on the GPU (N up to 16k, batches up to 1024, states kept on the
-device) against the CPU engine, in steps/s and neuron updates/s. Correctness is the tests' job (tests/test_cuda.py); each config here is also checked
+device) against the CPU engine, in steps/s and neuron updates/s; and a training step of `rnnfast char`'s
+small preset on the GPU against the same step in torch (cuDNN). Correctness is the tests' job (tests/test_cuda.py); each config here is also checked
 against cuDNN in float32 before it is timed
 (a warning is printed, and the error recorded, when they differ by more than 1e-3).
 """
@@ -95,6 +96,81 @@ def bench_esn(cp, quick):
     return rows
 
 
+def bench_char(cp, torch, quick):
+    """A training step of `rnnfast char`'s small preset on the GPU (LSTM 1x256 on one-hot characters, Linear
+    read-out, batch 32 x seq-len 64, Adam 2e-3, global-norm clip 5, float32, state carried) against the same
+    step in torch (cuDNN LSTM, TF32 off). Wall time per step (both sides read the loss back every step),
+    median of repeats after warm-up."""
+    import rnnfast  # noqa: F401
+    from rnnfast import optim
+    from rnnfast.charmodel import CharModel
+
+    V, H, T, N = 96, 256, 64, 32
+    steps, warmup = (10, 3) if quick else (40, 5)
+    rng = np.random.default_rng(0)
+    data = rng.integers(0, V, (steps + warmup) * T * N + N * (T + 1)).astype(np.int64)
+
+    def chunk(i):  # (T + 1, N) indices on the host, as char.py cuts them
+        return data[np.arange(N) * ((steps + warmup) * T) + i * T + np.arange(T + 1)[:, None]]
+
+    model = CharModel(V, "lstm", hidden=H, layers=1, seed=0, device="cuda")
+    opt = optim.Adam(model.modules(), lr=2e-3)
+    state = model.initial_state(N)
+
+    tl = torch.nn.LSTM(V, H).cuda()
+    tout = torch.nn.Linear(H, V).cuda()
+    tl.load_state_dict({k[len("rnn."):]: torch.as_tensor(v) for k, v in model.state_dict().items()
+                        if k.startswith("rnn.")})
+    tout.load_state_dict({k[len("out."):]: torch.as_tensor(v) for k, v in model.state_dict().items()
+                          if k.startswith("out.")})
+    params = list(tl.parameters()) + list(tout.parameters())
+    topt = torch.optim.Adam(params, lr=2e-3)
+    tstate = None
+
+    def ours(i):
+        nonlocal state
+        c = chunk(i)
+        opt.zero_grad()
+        loss, state = model.loss_and_backward(c[:-1], c[1:], state)
+        optim.clip_grad_norm_(opt, 5.0)
+        opt.step()
+        return loss
+
+    def theirs(i):
+        nonlocal tstate
+        c = torch.as_tensor(chunk(i), device="cuda")
+        x = torch.nn.functional.one_hot(c[:-1], V).float()
+        topt.zero_grad()
+        y, tstate = tl(x, tstate)
+        tstate = tuple(s.detach() for s in tstate)
+        loss = torch.nn.functional.cross_entropy(tout(y).reshape(-1, V), c[1:].reshape(-1))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 5.0)
+        topt.step()
+        return loss.item()
+
+    out = {}
+    for name, fn in (("rnnfast", ours), ("torch_cudnn", theirs)):
+        losses, times = [], []
+        for i in range(warmup + steps):
+            cp.cuda.Device().synchronize()
+            torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            losses.append(fn(i))
+            cp.cuda.Device().synchronize()
+            torch.cuda.synchronize()
+            if i >= warmup:
+                times.append(time.perf_counter() - t0)
+        ms = float(np.median(times)) * 1e3
+        out[name] = dict(ms_per_step=ms, chars_per_s=T * N / (ms * 1e-3), first_losses=losses[:5])
+    out["torch_time_ratio"] = out["rnnfast"]["ms_per_step"] / out["torch_cudnn"]["ms_per_step"]
+    print(f"char small preset step on the GPU: rnnfast {out['rnnfast']['ms_per_step']:.2f} ms, torch/cuDNN "
+          f"{out['torch_cudnn']['ms_per_step']:.2f} ms (rnnfast / torch time {out['torch_time_ratio']:.2f}); "
+          f"first losses {out['rnnfast']['first_losses'][:3]} vs {out['torch_cudnn']['first_losses'][:3]}",
+          flush=True)
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
@@ -126,6 +202,7 @@ def main():
              f"{'f+b ms':>8} {'cudnn':>8} {'x':>6} {'TFLOP/s':>8} | {'cpu f+b ms':>10}"
     print(header, flush=True)
     rng = np.random.default_rng(0)
+    failed = False
     for cell, T, N, C, H in configs:
         ours_cls, torch_cls = make[cell]
         tl = torch_cls(C, H).cuda()
@@ -187,10 +264,18 @@ def main():
               flush=True)
         with open(args.out, "w") as f:
             json.dump(results, f, indent=1)
+    try:
+        results["char"] = bench_char(cp, torch, args.quick)
+    except Exception as e:  # recorded; the ESN timings still run
+        import traceback
+        traceback.print_exc()
+        results["char"] = {"error": repr(e)}
+        failed = True
     results["esn"] = bench_esn(cp, args.quick)
     with open(args.out, "w") as f:
         json.dump(results, f, indent=1)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
