@@ -450,3 +450,19 @@ def test_cuda_char_cli_trains_resumes_on_the_cpu_and_samples(cp, tmp_path, capsy
     out = _char_cli(["char", "train", "--text", str(text), "--preset", "min-char-rnn", "--steps", "5",
                      "--no-progress", "--device", "auto", "--out", str(tmp_path / "mc")], capsys)
     assert "device cpu" in out
+
+
+@pytest.mark.gpu
+def test_cuda_nan_input_is_stopped_by_the_optimizer_not_written_into_the_weights(cp):
+    """On the GPU inputs are not scanned for NaN (that would synchronise every call); the optimizer's one
+    check per step refuses the non-finite gradient before anything is updated."""
+    from rnnfast import nn, optim
+
+    lin = nn.Linear(3, 2, seed=0).to("cuda")
+    opt = optim.Adam(lin, lr=0.1)
+    before = nn.to_host(lin.parameters()["weight"])
+    y = lin(cp.asarray(np.array([[1.0, np.nan, 0.0]], np.float32)))
+    lin.backward(cp.ones_like(y))
+    with pytest.raises(ValueError, match="weight.*NaN"):
+        opt.step()
+    np.testing.assert_array_equal(nn.to_host(lin.parameters()["weight"]), before)

@@ -198,3 +198,7 @@ def test_emulated_cuda_char_model(cp, cell):
 
 def test_emulated_cuda_char_cli(cp, tmp_path, capsys):
     gpu_tests.test_cuda_char_cli_trains_resumes_on_the_cpu_and_samples(cp, tmp_path, capsys)
+
+
+def test_emulated_cuda_nan_stopped_by_the_optimizer(cp):
+    gpu_tests.test_cuda_nan_input_is_stopped_by_the_optimizer_not_written_into_the_weights(cp)
