@@ -403,15 +403,11 @@ def test_cuda_char_model_matches_cpu(cp, cell):
 
 
 def _char_cli(argv, capsys):
-    from rnnfast.__main__ import main
+    from test_char import run_main
 
-    try:
-        code = main(argv)
-    except SystemExit as e:
-        code = e.code
-    cap = capsys.readouterr()
-    assert code == 0, cap.err
-    return cap.out
+    code, out, err = run_main(argv, capsys)
+    assert code == 0, err
+    return out
 
 
 @pytest.mark.gpu
