@@ -125,6 +125,8 @@ void backward_typed(int cell_i, const py::object& x, const py::object& w_ih, con
 void register_recurrent(py::module_& m) {
   m.def("recurrent_workspace_size",
         [](int cell, int steps, int batch, int hidden, bool backward) {
+          if (steps < 1 || batch < 1 || hidden < 1)
+            throw std::invalid_argument("rnnfast._core.recurrent_workspace_size: steps, batch and hidden must be >= 1");
           return rnnfast::recurrent_workspace_size(rnnfast::cell_from_int(cell), steps, batch, hidden, backward);
         },
         py::arg("cell"), py::arg("steps"), py::arg("batch"), py::arg("hidden"), py::arg("backward"));

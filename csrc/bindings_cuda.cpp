@@ -117,6 +117,7 @@ void mrnn_backward_typed(int steps, int batch, int hidden, int factors, bool rev
 void register_cuda(py::module_& m) {
   m.def("cuda_workspace_size",
         [](int cell, int batch, int hidden, bool backward) {
+          check_sizes(1, batch, hidden);
           const rnnfast::Cell c = rnnfast::cell_from_int(cell);
           return backward ? rnnfast::cuda_backward_workspace_size(c, batch, hidden)
                           : rnnfast::cuda_forward_workspace_size(c, batch, hidden);
@@ -165,8 +166,13 @@ void register_cuda(py::module_& m) {
         py::arg("w_dense"), py::arg("indptr"), py::arg("indices"), py::arg("values"), py::arg("uproj"),
         py::arg("bias"), py::arg("sr_scale"), py::arg("in_scale"), py::arg("leak"), py::arg("x0"),
         py::arg("states"), py::arg("stream"));
-  m.def("cuda_mrnn_workspace_size", &rnnfast::cuda_mrnn_workspace_size, py::arg("batch"), py::arg("hidden"),
-        py::arg("factors"), py::arg("backward"));
+  m.def("cuda_mrnn_workspace_size",
+        [](int batch, int hidden, int factors, bool backward) {
+          check_sizes(1, batch, hidden);
+          if (factors < 1) throw std::invalid_argument("rnnfast._core: factors must be >= 1");
+          return rnnfast::cuda_mrnn_workspace_size(batch, hidden, factors, backward);
+        },
+        py::arg("batch"), py::arg("hidden"), py::arg("factors"), py::arg("backward"));
   m.def("cuda_mrnn_forward",
         [](const std::string& dtype, int steps, int batch, int hidden, int factors, bool reverse, bool training,
            ptr_t fx, ptr_t xh, ptr_t w_fh_t, ptr_t w_hf_t, ptr_t h0, ptr_t y, index_t ldy, ptr_t h_n, ptr_t h_prev,

@@ -488,3 +488,16 @@ def test_failed_forward_leaves_nothing_to_backpropagate():
         layer(np.zeros((6, 2, 3), np.float32), (np.zeros((1, 3, 4), np.float32), np.zeros((1, 3, 4), np.float32)))
     with pytest.raises(RuntimeError, match="forward"):
         layer.backward(np.ones((5, 2, 4), np.float32))
+
+
+def test_workspace_sizes_refuse_non_positive_sizes():
+    from rnnfast import _core
+
+    calls = [(_core.recurrent_workspace_size, (1, 0, 2, 3, False)), (_core.recurrent_workspace_size, (1, 4, -2, 3, True)),
+             (_core.mrnn_workspace_size, (4, 2, 3, 0, True, True))]
+    if hasattr(_core, "cuda_workspace_size"):
+        calls += [(_core.cuda_workspace_size, (1, 2, -3, False)), (_core.cuda_mrnn_workspace_size, (2, 3, 0, True))]
+    for fn, args in calls:
+        with pytest.raises(ValueError, match=">= 1"):
+            fn(*args)
+    assert _core.recurrent_workspace_size(1, 4, 2, 3, True) > 0
