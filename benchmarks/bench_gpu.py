@@ -6,7 +6,9 @@ Times forward and forward+backward with CUDA events after warm-up (median of rep
 LSTM and GRU at T=100, N in {1, 8, 64, 256}, H in {256, 1024}, and LSTM at N=16, T=1024, H=768 (where
 FlashRNN reports 8.22 ms and cuDNN fp16 5.19 ms forward+backward on an H100). cuDNN runs in true float32
 (TF32 off), as rnnfast does. Also measures the device's float32 GEMM rate (TF32 off) so achieved TFLOP/s
-can be read against it. The CPU engine is timed at the small sizes only (it is minutes per call at the
+can be read against it. At N >= 8, forward+backward is also timed with the tiled step kernel (32 and 64
+batch rows per block; rnnfast._core.cuda_set_tiling), which is off by default until these numbers say
+where it pays. The CPU engine is timed at the small sizes only (it is minutes per call at the
 large ones). Then the ESN reservoir engine on the GPU (N up to 16k, batches up to 1024, states kept on the
 device) against the CPU engine, in steps/s and neuron updates/s; and a training step of `rnnfast char`'s
 small preset on the GPU against the same step in torch (cuDNN). Correctness is the tests' job (tests/test_cuda.py); each config here is also checked
@@ -199,7 +201,7 @@ def main():
     make = {"rnn_tanh": (rnnfast.RNN, torch.nn.RNN), "lstm": (rnnfast.LSTM, torch.nn.LSTM),
             "gru": (rnnfast.GRU, torch.nn.GRU)}
     header = f"{'cell':8} {'T':>5} {'N':>4} {'H':>5} | {'fwd ms':>8} {'cudnn':>8} {'x':>6} | " \
-             f"{'f+b ms':>8} {'cudnn':>8} {'x':>6} {'TFLOP/s':>8} | {'cpu f+b ms':>10}"
+             f"{'f+b ms':>8} {'cudnn':>8} {'x':>6} {'TFLOP/s':>8} | {'tiled32':>8} {'tiled64':>8} | {'cpu f+b ms':>10}"
     print(header, flush=True)
     rng = np.random.default_rng(0)
     failed = False
@@ -244,6 +246,16 @@ def main():
         row["fb_ms"] = _events_ms(cp, ours_fb)
         row["cudnn_fb_ms"] = _events_ms(cp, cudnn_fb)
         row["fb_tflops"] = flops(cell, T, N, C, H, True) / (row["fb_ms"] * 1e-3) / 1e12
+        # the tiled step kernel (off by default until timed here): the same step, 32 or 64 rows per block
+        tiling = rnnfast._core.cuda_tiling()
+        for rows in (32, 64) if N >= 8 else ():
+            rnnfast._core.cuda_set_tiling(rows, 1)
+            try:
+                y_t, _ = layer(x)
+                row[f"tiled{rows}_max_abs_err_vs_cudnn"] = float(cp.abs(y_t - cp.asarray(yt.detach())).max())
+                row[f"tiled{rows}_fb_ms"] = _events_ms(cp, ours_fb)
+            finally:
+                rnnfast._core.cuda_set_tiling(*tiling)
         row["cpu_fb_ms"] = None
         if N <= 8 and H <= 256 and T <= 100:
             cpu = ours_cls(C, H)
@@ -258,9 +270,11 @@ def main():
             row["cpu_fb_ms"] = float(np.median(times))
         results["rows"].append(row)
         cpu_s = f"{row['cpu_fb_ms']:10.2f}" if row["cpu_fb_ms"] else f"{'-':>10}"
+        tiled_s = " ".join(f"{row[f'tiled{r}_fb_ms']:8.3f}" if f"tiled{r}_fb_ms" in row else f"{'-':>8}"
+                           for r in (32, 64))
         print(f"{cell:8} {T:5d} {N:4d} {H:5d} | {row['fwd_ms']:8.3f} {row['cudnn_fwd_ms']:8.3f} "
               f"{row['cudnn_fwd_ms'] / row['fwd_ms']:6.2f} | {row['fb_ms']:8.3f} {row['cudnn_fb_ms']:8.3f} "
-              f"{row['cudnn_fb_ms'] / row['fb_ms']:6.2f} {row['fb_tflops']:8.2f} | {cpu_s}   err {err:.1e}",
+              f"{row['cudnn_fb_ms'] / row['fb_ms']:6.2f} {row['fb_tflops']:8.2f} | {tiled_s} | {cpu_s}   err {err:.1e}",
               flush=True)
         with open(args.out, "w") as f:
             json.dump(results, f, indent=1)

@@ -3,7 +3,8 @@ against the CPU engine.
 
 Run under compute-sanitizer by benchmarks/gpu_check.sh (memcheck, racecheck): small sizes so the
 sanitizers finish quickly, but sizes that cover partial blocks (H not a multiple of 32, N not a multiple
-of the row block) and both directions. Exit status 1 when a result differs.
+of the row block) and both directions, with the row kernel and the tiled one (its shared tiles are
+racecheck's main subject). Exit status 1 when a result differs.
 """
 
 import os
@@ -21,11 +22,14 @@ if os.environ.get("RNNFAST_NO_POOL"):
 
 failures = 0
 rng = np.random.default_rng(0)
+CASES = [(0, 1), (0, 3), (0, 9), (32, 70), (64, 70)]
+tiling = rnnfast._core.cuda_tiling()
 for make in (lambda **k: rnnfast.RNN(nonlinearity="tanh", **k), lambda **k: rnnfast.RNN(nonlinearity="relu", **k),
              rnnfast.LSTM, lambda **k: rnnfast.GRU(reset_after=True, **k),
              lambda **k: rnnfast.GRU(reset_after=False, **k), lambda **k: rnnfast.MRNN(factors=6, **k)):
     for dtype in ("float32", "float64"):
-        for N in (1, 3, 9):
+        for rows, N in CASES:  # rows 0: the row kernel; 32, 64: the tiled kernel for every batch size
+            rnnfast._core.cuda_set_tiling(rows, 1)
             cpu = make(input_size=5, hidden_size=37, dtype=dtype, bidirectional=True, seed=N)
             gpu = make(input_size=5, hidden_size=37, dtype=dtype, bidirectional=True).to("cuda")
             gpu.load_state_dict(cpu.state_dict())
@@ -41,7 +45,9 @@ for make in (lambda **k: rnnfast.RNN(nonlinearity="tanh", **k), lambda **k: rnnf
             for name, a, b in pairs:
                 if not np.isfinite(a).all() or not np.allclose(a, b, rtol=tol, atol=tol):
                     failures += 1
-                    print(f"MISMATCH {type(cpu).__name__} {dtype} N={N} {name}: max err {np.abs(a - b).max():.3e}")
+                    print(f"MISMATCH {type(cpu).__name__} {dtype} N={N} tiled rows {rows} {name}: max err "
+                          f"{np.abs(a - b).max():.3e}")
+rnnfast._core.cuda_set_tiling(*tiling)
 # the reservoir kernel (CSR and dense W), a batch and a population
 from rnnfast.esn import run_population  # noqa: E402
 

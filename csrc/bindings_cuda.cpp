@@ -115,6 +115,11 @@ void mrnn_backward_typed(int steps, int batch, int hidden, int factors, bool rev
 }  // namespace
 
 void register_cuda(py::module_& m) {
+  m.def("cuda_set_tiling", &rnnfast::cuda_set_tiling, py::arg("rows"), py::arg("min_batch"),
+        "Process-wide: batches of >= min_batch rows use the tiled step kernel with rows (32 or 64) batch rows "
+        "per block; rows=0 keeps the row kernel everywhere.");
+  m.def("cuda_tiling", [] { return py::make_tuple(rnnfast::cuda_tiling_rows(), rnnfast::cuda_tiling_min_batch()); },
+        "(rows, min_batch) of the step kernel choice (see cuda_set_tiling).");
   m.def("cuda_workspace_size",
         [](int cell, int batch, int hidden, bool backward) {
           check_sizes(1, batch, hidden);

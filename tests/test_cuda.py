@@ -105,6 +105,38 @@ def test_cuda_matches_cpu_engine_and_float64_reference(cp, cell, dtype, shape):
         assert err_gpu <= max(2 * err_cpu, tol), f"{k}: error {err_gpu:.2e} vs the CPU engine's {err_cpu:.2e}"
 
 
+# the tiled step kernel (large batches): rows past a block's 32 or 64, hidden sizes past 32 units, k past
+# the 32-wide shared tiles (C + H and G*H not multiples of 32), two layers and both directions
+TILED_SHAPES = [(3, 70, 5, 40, {}), (2, 33, 3, 37, {"bidirectional": True}), (2, 9, 4, 20, {"num_layers": 2})]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("rows", [32, 64])
+@pytest.mark.parametrize("shape", TILED_SHAPES, ids=lambda s: "T{}N{}C{}H{}{}".format(*s[:4], "".join(s[4])))
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("cell", list(CELLS))
+def test_cuda_tiled_kernel_matches_cpu_engine_and_float64_reference(cp, cell, dtype, shape, rows):
+    from rnnfast import _cuda
+
+    before = _cuda._core.cuda_tiling()
+    _cuda._core.cuda_set_tiling(rows, 1)  # every batch size takes the tiled kernel
+    try:
+        test_cuda_matches_cpu_engine_and_float64_reference(cp, cell, dtype, shape)
+    finally:
+        _cuda._core.cuda_set_tiling(*before)
+
+
+@pytest.mark.gpu
+def test_cuda_tiling_setting_is_checked(cp):
+    from rnnfast import _cuda
+
+    before = _cuda._core.cuda_tiling()
+    for bad in [(16, 64), (32, 0), (-1, 1)]:
+        with pytest.raises(ValueError):
+            _cuda._core.cuda_set_tiling(*bad)
+    assert _cuda._core.cuda_tiling() == before
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn_tanh"])
 def test_cuda_eval_mode_and_default_state(cp, cell):

@@ -135,6 +135,18 @@ def test_emulated_cuda_matches_cpu_engine_and_float64_reference(cp, cell, dtype,
     gpu_tests.test_cuda_matches_cpu_engine_and_float64_reference(cp, cell, dtype, shape)
 
 
+@pytest.mark.parametrize("rows", [32, 64])
+@pytest.mark.parametrize("shape", gpu_tests.TILED_SHAPES, ids=lambda s: "T{}N{}C{}H{}{}".format(*s[:4], "".join(s[4])))
+@pytest.mark.parametrize("cell", list(gpu_tests.CELLS))
+def test_emulated_cuda_tiled_kernel(cp, cell, shape, rows):
+    dtype = "float64" if rows == 32 else "float32"  # both dtypes, both row tiles (float64 always takes 32)
+    gpu_tests.test_cuda_tiled_kernel_matches_cpu_engine_and_float64_reference(cp, cell, dtype, shape, rows)
+
+
+def test_emulated_cuda_tiling_setting(cp):
+    gpu_tests.test_cuda_tiling_setting_is_checked(cp)
+
+
 @pytest.mark.parametrize("cell", list(gpu_tests.CELLS))
 def test_emulated_cuda_unbatched(cp, cell):
     gpu_tests.test_cuda_unbatched_matches_cpu(cp, cell)

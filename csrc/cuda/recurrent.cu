@@ -338,6 +338,16 @@ void backward_loop(const CudaBackwardParams<T>& p) {
 
 }  // namespace
 
+void cuda_set_tiling(int rows, int min_batch) {
+  if (rows != 0 && rows != 32 && rows != 64) throw std::invalid_argument("cuda tiling: rows must be 0, 32 or 64");
+  if (min_batch < 1) throw std::invalid_argument("cuda tiling: min_batch must be >= 1");
+  cuda_detail::tiled_rows() = rows;
+  cuda_detail::tiled_min_batch() = min_batch;
+}
+
+int cuda_tiling_rows() { return cuda_detail::tiled_rows(); }
+int cuda_tiling_min_batch() { return cuda_detail::tiled_min_batch(); }
+
 index_t cuda_forward_workspace_size(Cell cell, int batch, int hidden) {
   const index_t NH = index_t(batch) * hidden;
   return 4 * NH + NH * gates_of(cell);

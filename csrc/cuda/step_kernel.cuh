@@ -92,6 +92,82 @@ __global__ void __launch_bounds__(kWarps * 32) step_kernel(const Args a) {
   }
 }
 
+// ---- the tiled step kernel (large batches) -------------------------------------------------------
+// Same contract and epilogues, another split of the work: a block covers 32 units (one per lane) x all
+// GM gates x BR = kWarps * NB batch rows; warp w owns rows n0 + w*NB .. n0 + w*NB + NB - 1 and sums all
+// of k itself (no partial sums to meet). kTileK values of k at a time, the block's matrix columns
+// (kTileK x GM x 32) and its V rows (BR x kTileK) are staged in shared memory by all threads, so the
+// matrix is read from L2 once per BR rows instead of once per NB (the row kernel above) and V once per
+// block. Fewer, larger blocks: for batches of 64 and more (see tiled_rows()).
+constexpr int kTileK = 32;
+
+template <typename Args, typename Epi, int NB>
+__global__ void __launch_bounds__(kWarps * 32) step_kernel_tiled(const Args a) {
+  using T = typename Args::value_type;
+  constexpr int GM = Epi::GM, BR = kWarps * NB, KC = kTileK;
+  __shared__ T ms[KC][GM][kUnits];
+  __shared__ T vs[BR][KC];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int j = blockIdx.x * kUnits + lane;
+  const int n0 = blockIdx.y * BR;
+
+  T acc[GM][NB];
+#pragma unroll
+  for (int g = 0; g < GM; ++g)
+#pragma unroll
+    for (int i = 0; i < NB; ++i) acc[g][i] = T(0);
+
+  if (a.V != nullptr) {  // the same for the whole block: every thread meets every barrier
+    for (int kb = 0; kb < a.K; kb += KC) {
+      for (int r = warp; r < KC * GM; r += kWarps) {  // a warp stages one (k, gate) row of 32 units
+        const int kk = r / GM, g = r % GM, k = kb + kk;
+        ms[kk][g][lane] = (k < a.K && j < a.H) ? a.M[index_t(k) * a.ldm + a.col0 + index_t(g) * a.H + j] : T(0);
+      }
+      for (int r = warp; r < BR; r += kWarps) {  // and V rows, lanes along k
+        const int n = n0 + r;
+        for (int c = lane; c < KC; c += 32)
+          vs[r][c] = (n < a.N && kb + c < a.K) ? a.V[index_t(n) * a.ldv + kb + c] : T(0);
+      }
+      __syncthreads();
+#pragma unroll 8
+      for (int kk = 0; kk < KC; ++kk) {  // past K both tiles hold zeros
+        T w[GM];
+#pragma unroll
+        for (int g = 0; g < GM; ++g) w[g] = ms[kk][g][lane];
+#pragma unroll
+        for (int i = 0; i < NB; ++i) {
+          const T x = vs[warp * NB + i][kk];  // one address across the warp: a broadcast
+#pragma unroll
+          for (int g = 0; g < GM; ++g) acc[g][i] += w[g] * x;
+        }
+      }
+      __syncthreads();
+    }
+  }
+  if (j >= a.H) return;
+#pragma unroll
+  for (int i = 0; i < NB; ++i) {
+    const int n = n0 + warp * NB + i;
+    if (n >= a.N) break;
+    T hp[GM];
+#pragma unroll
+    for (int g = 0; g < GM; ++g) hp[g] = acc[g][i];
+    Epi::apply(a, n, j, hp);
+  }
+}
+
+// Which kernel a step uses, for every engine in the process: batches of at least tiled_min_batch() rows
+// run the tiled kernel with tiled_rows() rows per block (32 or 64; 0 turns it off). Set through
+// rnnfast._core.cuda_set_tiling (benchmarks time both kernels in one process).
+inline int& tiled_min_batch() {
+  static int value = 64;
+  return value;
+}
+inline int& tiled_rows() {
+  static int value = 0;  // off until timed on a GPU (benchmarks/bench_gpu.py --tiling)
+  return value;
+}
+
 template <typename T>
 constexpr int max_rows() {
   return sizeof(T) == 4 ? 8 : 4;
@@ -106,9 +182,26 @@ void launch_rows(const Args& a, cudaStream_t stream) {
   RNNFAST_CUDA_CHECK(cudaGetLastError());
 }
 
+template <typename Args, typename Epi, int NB>
+void launch_tiled(const Args& a, cudaStream_t stream) {
+  constexpr int BR = kWarps * NB;
+  const dim3 grid((a.H + kUnits - 1) / kUnits, (a.N + BR - 1) / BR);
+  if (grid.y > 65535u) throw std::invalid_argument("recurrent CUDA engine: batch too large for one launch");
+  auto* kernel = &step_kernel_tiled<Args, Epi, NB>;
+  RNNFAST_LAUNCH(kernel, grid, kWarps * 32, stream, a);
+  RNNFAST_CUDA_CHECK(cudaGetLastError());
+}
+
 template <typename T, typename Epi, typename Args>
 void launch(const Args& a, cudaStream_t stream) {
-  if (a.N >= max_rows<T>()) launch_rows<Args, Epi, max_rows<T>()>(a, stream);
+  const int rows = tiled_rows();
+  if (rows != 0 && a.N >= tiled_min_batch()) {
+    // float64 keeps 4 rows per warp (its shared tiles would pass 48 KB at 8)
+    if constexpr (sizeof(T) == 4) {
+      if (rows == 64) return launch_tiled<Args, Epi, 8>(a, stream);
+    }
+    launch_tiled<Args, Epi, 4>(a, stream);
+  } else if (a.N >= max_rows<T>()) launch_rows<Args, Epi, max_rows<T>()>(a, stream);
   else if (a.N > 1) launch_rows<Args, Epi, 4>(a, stream);
   else launch_rows<Args, Epi, 1>(a, stream);
 }

@@ -63,6 +63,13 @@ struct CudaBackwardParams {
 index_t cuda_forward_workspace_size(Cell cell, int batch, int hidden);
 index_t cuda_backward_workspace_size(Cell cell, int batch, int hidden);
 
+// Which step kernel the CUDA time loops use (recurrent and MRNN, process-wide): batches of at least
+// min_batch rows run the tiled kernel with `rows` (32 or 64) batch rows per block, the others the row
+// kernel; rows = 0 keeps the row kernel everywhere. Throws std::invalid_argument for other values.
+void cuda_set_tiling(int rows, int min_batch);
+int cuda_tiling_rows();
+int cuda_tiling_min_batch();
+
 // Launch the time loop on p.stream; returns without waiting. Throws std::runtime_error (file:line and
 // the CUDA error string) when a launch or a CUDA call fails.
 template <typename T>
