@@ -123,6 +123,42 @@ def test_engine_csr_paths_match_reference(dtype, N, density, T, B, P, I):
         assert rel_err(x_last, rl) <= tol
 
 
+# Dense W: one state takes the matrix-vector path (four rows at a time, a vector tail, a scalar tail; two
+# threads split the rows when W > 1 MiB), a batch or population the packed GEMM.
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("N,T,B,P", [(7, 9, 1, 1), (203, 20, 1, 1), (600, 12, 1, 1), (37, 10, 3, 2)])
+def test_engine_dense_paths_match_reference(dtype, N, T, B, P):
+    rng = np.random.default_rng(5)
+    dt = DT[dtype]
+    W, W_in, bias = _matrices(rng, N, 2, 1.0, dt)
+    u, sr, ins, leak, x0 = _population_inputs(rng, T, B, 2, N, P, dt)
+    tol = 1e-12 if dtype == "float64" else 1e-4
+    for b, x in ((bias, x0), (None, None)):
+        states, x_last = _engine(u, W, W_in, b, sr, ins, leak, x)
+        rs, rl = ref.reservoir_run(u.astype(np.float64), W.astype(np.float64), W_in, b, sr, ins, leak, x)
+        assert rel_err(states, rs) <= tol
+        assert rel_err(x_last, rl) <= tol
+
+
+def test_engine_dense_one_state_does_not_depend_on_the_thread_count(tmp_path):
+    """W of 2.9 MB (float64, N = 600): two threads split the rows; the same sums as one thread, bit for bit."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np, rnnfast\n"
+            "e = rnnfast.ESN(1, 600, 1, density=1.0, leak_rate=0.3, bias_scaling=0.2, seed=1)\n"
+            "np.save(sys.argv[1], e.run_reservoir(np.random.default_rng(0).normal(size=(30, 1))))\n")
+    out = {}
+    for threads in ("1", "2"):
+        path = tmp_path / f"t{threads}.npy"
+        proc = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120,
+                              env=dict(os.environ, RNNFAST_NUM_THREADS=threads))
+        assert proc.returncode == 0, proc.stderr
+        out[threads] = np.load(path)
+    assert np.array_equal(out["1"], out["2"])
+
+
 def test_engine_unsorted_duplicate_csr_indices():
     # the engine's layouts take CSR as given: unsorted columns and duplicate entries (summed)
     rng = np.random.default_rng(4)

@@ -443,10 +443,96 @@ void run_csr(const ReservoirParams<T>& p, const InputTerm<T>& in) {
   });
 }
 
+// q[r] = W[r, :] . x for rows [r0, r1) of a dense row-major W: four rows at a time against the same
+// vectors of x (which stays in L1), so W streams through once; whole vectors, then a scalar tail.
+template <typename T>
+void gemv_rows(const T* __restrict W, int N, const T* __restrict x, T* __restrict q, int r0, int r1) {
+  using V = typename Vec<T>::type;
+  constexpr int L = lanes<T>();
+  const int nv = N / L * L;
+  const auto load = [](const T* a) { return *reinterpret_cast<const V*>(a); };
+  const auto hsum = [](const V& v) {
+    T s = T(0);
+    for (int j = 0; j < L; ++j) s += v[j];
+    return s;
+  };
+  int r = r0;
+  for (; r + 4 <= r1; r += 4) {
+    const T* w0 = W + index_t(r) * N;
+    const T *w1 = w0 + N, *w2 = w1 + N, *w3 = w2 + N;
+    V a0{}, a1{}, a2{}, a3{};
+    for (int k = 0; k < nv; k += L) {
+      const V xv = load(x + k);
+      a0 += load(w0 + k) * xv;
+      a1 += load(w1 + k) * xv;
+      a2 += load(w2 + k) * xv;
+      a3 += load(w3 + k) * xv;
+    }
+    T s0 = hsum(a0), s1 = hsum(a1), s2 = hsum(a2), s3 = hsum(a3);
+    for (int k = nv; k < N; ++k) {
+      s0 += w0[k] * x[k];
+      s1 += w1[k] * x[k];
+      s2 += w2[k] * x[k];
+      s3 += w3[k] * x[k];
+    }
+    q[r] = s0;
+    q[r + 1] = s1;
+    q[r + 2] = s2;
+    q[r + 3] = s3;
+  }
+  for (; r < r1; ++r) {
+    const T* w = W + index_t(r) * N;
+    V a{};
+    for (int k = 0; k < nv; k += L) a += load(w + k) * load(x + k);
+    T s = hsum(a);
+    for (int k = nv; k < N; ++k) s += w[k] * x[k];
+    q[r] = s;
+  }
+}
+
+// Dense W and one state (population x batch = 1, the usual ESN run): a matrix-vector product per step,
+// W's rows streamed once (the packed GEMM kernel spends its time packing a single row), fused with the
+// leaky update of the same rows. Two threads split the rows when W is larger than a core's L2 (1 MiB); the
+// split is fixed by N, and each row's sum is the same on any thread, so results do not depend on the
+// thread count.
+template <typename T>
+void run_dense_one(const ReservoirParams<T>& p, const T* up) {
+  const int Ts = p.steps, N = p.units;
+  const T s = p.sr_scale[0], c = p.in_scale[0];
+  const T* __restrict leak = p.leak;
+  std::vector<T> q(N), x0(N, T(0));
+  if (p.x0) std::memcpy(x0.data(), p.x0, sizeof(T) * N);
+  const bool two = double(N) * N * sizeof(T) > double(1 << 20);
+  const int half = (N / 2 + 7) / 8 * 8;
+  parallel_region(two ? 2 : 1, [&](int tid, int nt, SpinBarrier& barrier) {
+    const int r0 = nt == 1 ? 0 : (tid == 0 ? 0 : std::min(half, N));
+    const int r1 = nt == 1 ? N : (tid == 0 ? std::min(half, N) : N);
+    for (int t = 0; t < Ts; ++t) {
+      const T* __restrict xp = t == 0 ? x0.data() : p.states + index_t(t - 1) * N;
+      T* __restrict x = p.states + index_t(t) * N;
+      const T* __restrict u = up + index_t(t) * N;
+      if (nt == 1) {  // the same row blocks as on two threads
+        gemv_rows(p.w_dense, N, xp, q.data(), 0, std::min(half, N));
+        gemv_rows(p.w_dense, N, xp, q.data(), std::min(half, N), N);
+      } else {
+        gemv_rows(p.w_dense, N, xp, q.data(), r0, r1);
+      }
+      const T* __restrict qq = q.data();
+      if (p.bias) {
+        for (int i = r0; i < r1; ++i) x[i] = leaky_unit(xp[i], s * qq[i] + c * u[i] + p.bias[i], leak[i]);
+      } else {
+        for (int i = r0; i < r1; ++i) x[i] = leaky_unit(xp[i], s * qq[i] + c * u[i], leak[i]);
+      }
+      barrier.wait();  // every row of x_t is written before any thread reads it
+    }
+  });
+}
+
 // Dense W, state layout [P*B, N] (row r = p*B + b), which is also the layout of one step of `states`.
 template <typename T>
 void run_dense(const ReservoirParams<T>& p, const T* up) {
   const int Ts = p.steps, B = p.batch, N = p.units, PB = p.population * p.batch;
+  if (PB == 1) return run_dense_one(p, up);
   PackedB<T> w;
   pack_b(w, p.w_dense, N, N, N, true);  // W^T: the step computes X · W^T
   std::vector<T> wx(index_t(PB) * N), x0(index_t(PB) * N, T(0));
