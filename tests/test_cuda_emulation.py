@@ -72,6 +72,26 @@ class DeviceArray(np.ndarray):
         return _device(result)
 
 
+    def __array_function__(self, func, types, args, kwargs):  # np.concatenate, np.stack, ... as CuPy's
+        def walk(a):
+            if isinstance(a, (list, tuple)):
+                for b in a:
+                    walk(b)
+            elif type(a) is np.ndarray and a.ndim > 0:
+                raise TypeError(f"{func.__name__}: a numpy.ndarray mixed with an (emulated) CuPy array")
+        if not _NESTED:  # the caller's call, not NumPy's own calls inside it
+            walk(args)
+            walk(list(kwargs.values()))
+        _NESTED.append(func)
+        try:
+            return _device(super().__array_function__(func, types, args, kwargs))
+        finally:
+            _NESTED.pop()
+
+
+_NESTED = []  # NumPy functions of device arrays in progress (NumPy calls others inside them)
+
+
 DeviceArray.__module__ = "cupy"  # what rnnfast.nn.array_module looks at
 
 
@@ -214,3 +234,14 @@ def test_emulated_cuda_char_cli(cp, tmp_path, capsys):
 
 def test_emulated_cuda_nan_stopped_by_the_optimizer(cp):
     gpu_tests.test_cuda_nan_input_is_stopped_by_the_optimizer_not_written_into_the_weights(cp)
+
+
+def test_emulated_cupy_arrays_refuse_numpy_arrays(cp):
+    """The stand-in is strict where CuPy is: a NumPy array in device arithmetic or in a NumPy function of
+    device arrays is a TypeError (so the emulated runs would show a host array leaking into device code)."""
+    d, h = cp.ones(3), np.ones(3)
+    assert rnnfast.nn.array_module(d) is cp and isinstance(d.get(), np.ndarray)
+    for f in (lambda: d + h, lambda: np.concatenate([d, h]), lambda: cp.stack([d, h]), lambda: np.add(h, d)):
+        with pytest.raises(TypeError, match="numpy.ndarray mixed"):
+            f()
+    assert isinstance(d * 2.0 + np.float64(1.0), cp.ndarray) and isinstance(cp.zeros_like(d), cp.ndarray)
