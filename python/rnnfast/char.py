@@ -29,6 +29,8 @@ import time
 
 import numpy as np
 
+from ._blas import limit_numpy_blas_threads  # also for the benchmarks, as rnnfast char runs
+
 CHECKPOINT = "checkpoint.npz"
 METRICS = "metrics.json"
 PLOT = "loss.png"
@@ -165,38 +167,6 @@ def add_parser(subparsers):
     s.add_argument("--seed", type=_nonneg_int, default=None, help="sampling seed (default: fresh randomness)")
     p.set_defaults(char_parser=p)
     return p
-
-
-def limit_numpy_blas_threads(n=1):
-    """Set every loaded OpenBLAS (numpy's included) to n threads; returns how many libraries were set.
-
-    The engine parallelises with its own OpenMP threads and runs its BLAS single-threaded. numpy's OpenBLAS
-    keeps a pool of threads that spin after each call; interleaving numpy GEMMs (the output Linear) with
-    engine calls then makes the two thread pools fight over the cores (measured 15x slower on 2 cores).
-    Linux only (reads /proc/self/maps); elsewhere nothing is changed.
-    """
-    import ctypes
-
-    try:
-        with open("/proc/self/maps") as f:
-            paths = sorted({line.split()[-1] for line in f if "openblas" in line.rsplit("/", 1)[-1].lower()})
-    except OSError:
-        return 0
-    done = 0
-    for path in paths:
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for sym in ("openblas_set_num_threads", "scipy_openblas_set_num_threads64_",
-                    "scipy_openblas_set_num_threads", "openblas_set_num_threads64_"):
-            fn = getattr(lib, sym, None)
-            if fn is not None:
-                fn.argtypes, fn.restype = [ctypes.c_int], None
-                fn(n)
-                done += 1
-                break
-    return done
 
 
 def run(args):

@@ -541,8 +541,13 @@ class HessianFree:
         points: CG-backtracking and line search).
         """
         # Overflow in a trial point or a curvature product is expected and handled (the point is
-        # rejected), so NumPy's floating-point warnings are silenced inside the step.
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        # rejected), so NumPy's floating-point warnings are silenced inside the step. NumPy's BLAS runs on
+        # one thread inside it: its spinning threads would take the cores from the engine calls that the
+        # step interleaves with its NumPy work (see rnnfast._blas).
+        from ._blas import numpy_blas_single_threaded
+
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"), \
+                numpy_blas_single_threaded():
             return self._step(batch_x, batch_y, mask, curvature_subset)
 
     def _step(self, batch_x, batch_y, mask, curvature_subset):
