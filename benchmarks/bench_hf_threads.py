@@ -1,0 +1,45 @@
+"""Hessian-free steps with NumPy's BLAS on one thread inside the step (as HessianFree.step does) against
+NumPy's default threads: two HF steps of the addition problem (examples/hf_long_range.py: T = 100, batch
+500, curvature on 100 sequences, 30 CG iterations, H = 100, float64), alternating, medians.
+
+    PYTHONPATH=python python benchmarks/bench_hf_threads.py
+"""
+
+import contextlib
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
+import hf_long_range as ex  # noqa: E402
+
+from rnnfast import _blas, losses, optim  # noqa: E402
+
+
+def main(reps=4):
+    T, N = 100, 500
+    x, y = ex.make_batch(np.random.default_rng(0), T, N)
+    mask = losses.target_mask(T, N, "last")
+    times = {"one thread": [], "default threads": []}
+    real = _blas.numpy_blas_single_threaded
+    try:
+        for rep in range(reps):
+            for mode in list(times) if rep % 2 == 0 else list(times)[::-1]:
+                _blas.numpy_blas_single_threaded = real if mode == "one thread" else contextlib.nullcontext
+                opt = optim.HessianFree(ex.build_model(0, 100), loss="mse", damping=1.0, structural_damping=0.3,
+                                        cg_max_iters=30, curvature_subset=100)
+                t0 = time.perf_counter()
+                for _ in range(2):
+                    opt.step(x, y, mask)
+                times[mode].append(time.perf_counter() - t0)
+    finally:
+        _blas.numpy_blas_single_threaded = real
+    for mode, v in times.items():
+        print(f"{mode:>16}: {', '.join(f'{a:.2f}' for a in v)} s; median {np.median(v):.2f} s")
+    print(f"load average {open('/proc/loadavg').read().split()[0]}")
+
+
+if __name__ == "__main__":
+    main()
