@@ -3,6 +3,7 @@
 // GEMM R·h per step and one pass of the shared per-element cell math (rnnfast/cell_math.h).
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -45,36 +46,63 @@ void onehot_table(const T* w_ih, const T* b_ih, int C, int GH, std::vector<T>& t
 }
 
 // dW_ih[g, c] += sum over rows r with idx[r] == c of dG[r, g]: the one-hot x's dW_ih = dG^T x as a
-// scatter-add into a [C,GH] table (rows in order, so the sums do not depend on the thread count), then
-// added transposed. The bias gradients come with it: db_ih = sum_r dG[r] = sum_c table[c] (C rows instead
-// of T*N), and so db_hh where the W_hh side's gradients are dG's (db_hh_too). Each task owns a block of gate
-// columns g, in the table, dW_ih and the biases: one block per thread, so that each reads long contiguous
-// pieces of dG's rows (dG, T*N*GH, is far larger than the caches: narrow blocks read it in 256-byte pieces
-// 4 KiB apart, which the prefetchers do not follow).
+// scatter-add into [C,GH] tables, then added transposed. The bias gradients come with it: db_ih = sum_r dG[r]
+// = sum_c table[c] (C rows instead of T*N), and so db_hh where the W_hh side's gradients are dG's.
+//
+// Where the batch is large enough for the time loop's by-rows schedule (OnehotGroups::fused), the loop itself
+// adds each row of dG into the table of the row's group while the row is still in L1 (reading the [T,N,GH]
+// dG again afterwards, far larger than the caches, took ~0.4 ms of the small preset's 10 ms step). The two
+// groups are the batch rows the two threads of that schedule own, fixed by N alone: on one thread the same
+// rows go to the same two tables in the same order, and the tables are summed in group order, so the result
+// does not depend on the thread count. Smaller batches scatter after the loop (add_onehot_scatter), rows in
+// order, each task a block of gate columns.
+struct OnehotGroups {
+  bool fused = false;
+  int cut = 0;  // rows [0, cut) form group 0, [cut, N) group 1
+  int of(int n) const { return n < cut ? 0 : 1; }
+};
+
 template <typename T>
-void add_onehot_weight_grad(const std::int32_t* idx, index_t rows, int C, int GH, const T* dG, T* dw_ih, T* db_ih,
-                            T* db_hh) {
+void add_onehot_scatter(const std::int32_t* idx, index_t rows, int C, int GH, const T* dG, T* acc) {
   const bool parallel = double(rows) * GH > 1e5;
   const int parts = parallel ? std::max(1, std::min(engine_threads(), GH / 64)) : 1;
   const int cols = ((GH + parts - 1) / parts + 15) / 16 * 16;
   const int tasks = (GH + cols - 1) / cols;
-  std::vector<T> acc(index_t(C) * GH, T(0));
   parallel_for(tasks, parallel, [&](int task) {
     const int j0 = task * cols, w = std::min(cols, GH - j0);
     for (index_t r = 0; r < rows; ++r) {
-      T* __restrict a = acc.data() + index_t(idx[r]) * GH + j0;
+      T* __restrict a = acc + index_t(idx[r]) * GH + j0;
       const T* __restrict g = dG + r * GH + j0;
       for (int j = 0; j < w; ++j) a[j] += g[j];
     }
+  });
+}
+
+// acc: `tables` [C,GH] tables, summed in order into the first; then dw_ih [GH,C] += acc^T and the biases
+// += the column sums of acc. Each task owns a block of gate columns.
+template <typename T>
+void add_onehot_tables(T* acc, int tables, int C, int GH, T* dw_ih, T* db_ih, T* db_hh) {
+  const int parts = std::max(1, std::min(engine_threads(), GH / 64));
+  const int cols = ((GH + parts - 1) / parts + 15) / 16 * 16;
+  const int tasks = (GH + cols - 1) / cols;
+  const index_t CG = index_t(C) * GH;
+  parallel_for(tasks, double(C) * GH > 1e5, [&](int task) {
+    const int j0 = task * cols, w = std::min(cols, GH - j0);
+    for (int k = 1; k < tables; ++k)
+      for (int c = 0; c < C; ++c) {
+        T* __restrict a = acc + index_t(c) * GH + j0;
+        const T* __restrict b = acc + k * CG + index_t(c) * GH + j0;
+        for (int j = 0; j < w; ++j) a[j] += b[j];
+      }
     for (int jb = j0; jb < j0 + w; jb += 16)  // the transposed add in 16-column strips
       for (int c = 0; c < C; ++c) {
-        const T* __restrict a = acc.data() + index_t(c) * GH;
+        const T* __restrict a = acc + index_t(c) * GH;
         for (int j = jb; j < std::min(j0 + w, jb + 16); ++j) dw_ih[index_t(j) * C + c] += a[j];
       }
     if (db_ih || db_hh) {
       std::vector<T> sum(w, T(0));
       for (int c = 0; c < C; ++c) {
-        const T* __restrict a = acc.data() + index_t(c) * GH + j0;
+        const T* __restrict a = acc + index_t(c) * GH + j0;
         T* __restrict s = sum.data();
         for (int j = 0; j < w; ++j) s[j] += a[j];
       }
@@ -392,11 +420,30 @@ void backward_impl(const RecurrentBackwardParams<T>& p) {
   pack_b(w_rec, p.w_hh, H, rec_rows, H, false);
   if (K == Cell::GruCho) pack_b(w_n, p.w_hh + index_t(2) * H * H, H, H, H, false);
 
+  // One-hot input: the scatter of dG into dW_ih's tables (see OnehotGroups), in the loop where the batch
+  // takes the by-rows schedule on two threads.
+  OnehotGroups groups;
+  std::unique_ptr<T[]> onehot_acc;  // [groups][C,GH] tables, cleared below
+  if (p.x_index) {
+    const StepSplit two = step_split(N, 0, 2);
+    groups.fused = two.by_rows;
+    groups.cut = two.n1;
+    onehot_acc.reset(new T[(groups.fused ? 2 : 1) * index_t(C) * GH]);
+    if (!groups.fused) std::fill(onehot_acc.get(), onehot_acc.get() + index_t(C) * GH, T(0));
+  }
   // As in forward: one parallel region for the whole loop, the step shared as step_split says.
   const bool parallel = double(N) * rec_rows * H > 1e6 || NGH >= kParallelElements;
   parallel_region(parallel ? 2 : 1, [&](int tid, int nt, SpinBarrier& barrier) {
     const StepSplit split = step_split(N, tid, nt);
     const int n0 = split.n0, n1 = split.n1;
+    if (groups.fused && n1 > n0)  // each thread clears the tables of its own rows (on its own core)
+      for (int g = groups.of(n0); g <= groups.of(n1 - 1); ++g)
+        std::fill(onehot_acc.get() + g * index_t(C) * GH, onehot_acc.get() + (g + 1) * index_t(C) * GH, T(0));
+    // row n of dG_t, once complete, into its group's table (the Cho GRU's r columns come after its second GEMM)
+    const auto scatter_row = [&](int t, int n) {
+      add_into(GH, onehot_acc.get() + (groups.of(n) * index_t(C) + p.x_index[index_t(t) * N + n]) * GH,
+               (const T*)dG + t * NGH + index_t(n) * GH);
+    };
     T* dh_cur = dh_run;  // each thread swaps its own copies of the two pointers, identically
     T* dh_nxt = dh_next;
     for (int k = Ts - 1; k >= 0; --k) {
@@ -422,6 +469,7 @@ void backward_impl(const RecurrentBackwardParams<T>& p) {
                                  side + 2 * H);
           }
         }
+        if (K != Cell::GruCho && groups.fused) scatter_row(t, n);
       }
       if constexpr (K == Cell::GruCho) {
         // drh = dn_pre · W_hn  ([N,H] x [H,H]); then r's gradient and r*h's share of dh_prev
@@ -429,9 +477,11 @@ void backward_impl(const RecurrentBackwardParams<T>& p) {
         step_sync(split, barrier);
         step_gemm(split, tid, nt, N, (const T*)dGt + 2 * H, GH, w_n, drh, H, false, (const T*)nullptr);
         step_sync(split, barrier);
-        for (int n = n0; n < n1; ++n)
+        for (int n = n0; n < n1; ++n) {
           gru_r_before_backward(H, drh + index_t(n) * H, p.gates + t * NGH + index_t(n) * GH,
                                 p.h_prev + t * NH + index_t(n) * H, dGt + index_t(n) * GH, dh_nxt + index_t(n) * H);
+          if (groups.fused) scatter_row(t, n);
+        }
       }
       step_sync(split, barrier);
       // dh_prev (+)= dGh_t · W_hh   ([N,GH] x [GH,H]; the Cho GRU's n rows were handled above)
@@ -452,11 +502,12 @@ void backward_impl(const RecurrentBackwardParams<T>& p) {
   }
   // weight gradients through BLAS: dW_ih += dG^T x, dW_hh += dGh^T h_prev (Cho GRU: n rows use r*h);
   // one-hot input: dW_ih[:, c] += the sum of dG's rows whose index is c
-  // (with the bias gradients, where they are sums of dG: see add_onehot_weight_grad)
+  // (with the bias gradients, where they are sums of dG: see OnehotGroups)
   T* db_ih = p.db_ih;
   T* db_hh = p.db_hh;
   if (p.x_index) {
-    add_onehot_weight_grad(p.x_index, TN, C, GH, dG, p.dw_ih, db_ih, dGh == dG ? db_hh : nullptr);
+    if (!groups.fused) add_onehot_scatter(p.x_index, TN, C, GH, (const T*)dG, onehot_acc.get());
+    add_onehot_tables(onehot_acc.get(), groups.fused ? 2 : 1, C, GH, p.dw_ih, db_ih, dGh == dG ? db_hh : nullptr);
     db_ih = nullptr;
     if (dGh == dG) db_hh = nullptr;
   } else {
