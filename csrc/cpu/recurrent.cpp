@@ -33,16 +33,20 @@ void add_column_sums(T* db, const T* g, index_t rows, int cols, index_t ld) {
 template <typename T>
 void onehot_table(const T* w_ih, const T* b_ih, int C, int GH, std::vector<T>& table) {
   table.resize(index_t(C) * GH);
-  // a blocked transpose: kB x kB blocks, so neither the reads nor the writes stride through memory
-  constexpr int kB = 16;
-  for (int g0 = 0; g0 < GH; g0 += kB)
-    for (int c0 = 0; c0 < C; c0 += kB) {
-      const int g1 = std::min(GH, g0 + kB), c1 = std::min(C, c0 + kB);
-      for (int c = c0; c < c1; ++c) {
-        T* __restrict dst = table.data() + index_t(c) * GH;
-        for (int g = g0; g < g1; ++g) dst[g] = b_ih ? w_ih[index_t(g) * C + c] + b_ih[g] : w_ih[index_t(g) * C + c];
-      }
+  // blocks of kB gate rows of W_ih (kB lines of it stay in L1 while its columns c are gathered); each
+  // table row's piece written in order
+  constexpr int kB = 256;
+  for (int g0 = 0; g0 < GH; g0 += kB) {
+    const int g1 = std::min(GH, g0 + kB);
+    for (int c = 0; c < C; ++c) {
+      T* __restrict dst = table.data() + index_t(c) * GH;
+      const T* __restrict src = w_ih + c;
+      if (b_ih)
+        for (int g = g0; g < g1; ++g) dst[g] = src[index_t(g) * C] + b_ih[g];
+      else
+        for (int g = g0; g < g1; ++g) dst[g] = src[index_t(g) * C];
     }
+  }
 }
 
 // dW_ih[g, c] += sum over rows r with idx[r] == c of dG[r, g]: the one-hot x's dW_ih = dG^T x as a
