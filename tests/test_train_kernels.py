@@ -190,6 +190,28 @@ def test_adam_kernel_gives_numpys_numbers_bit_for_bit(dtype, wd):
         assert np.array_equal(opt.state[k]["exp_avg"], ms[k]) and np.array_equal(opt.state[k]["exp_avg_sq"], vs[k])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_all_finite(dtype):
+    rng = np.random.default_rng(5)
+    for n in (0, 1, 15, 16, 17, 1000):
+        g = (np.clip(rng.standard_normal(n), -1, 1) * np.finfo(dtype).max).astype(dtype)  # huge, still finite
+        assert _core.all_finite(g)
+        for pos in {0, n // 2, n - 1} if n else ():
+            for bad in (np.nan, np.inf, -np.inf):
+                h = g.copy()
+                h[pos] = bad
+                assert not _core.all_finite(h), (n, pos, bad)
+    g = np.zeros((3, 4), dtype)
+    g[2, 3] = np.nan
+    assert not _core.all_finite(g)
+    m = nn.ParameterDict(a=np.zeros(20, dtype))
+    m.grads["a"][7] = np.inf
+    opt = optim.Adam(m, lr=0.1)
+    with pytest.raises(ValueError, match="non-finite"):
+        opt.step()
+    assert np.all(m.parameters()["a"] == 0)  # nothing was updated
+
+
 def test_sum_squares_and_clip_norm():
     rng = np.random.default_rng(7)
     for dt in (np.float32, np.float64):
