@@ -4,7 +4,8 @@
 //                                                          indices (rnnfast/recurrent.h, x_index)
 //   readout_xent                                           Linear read-out + softmax cross-entropy, forward
 //                                                          and backward (rnnfast/readout.h)
-//   adam_update, sum_squares                               rnnfast.optim's Adam and clipping (rnnfast/adam.h)
+//   adam_update, sum_squares, all_finite                   rnnfast.optim's Adam, clipping and finiteness check
+//                                                          (rnnfast/adam.h)
 // Python allocates every array; this file checks dtypes, shapes, contiguity, writability and index ranges,
 // and releases the GIL around the compute.
 #include <pybind11/numpy.h>
@@ -262,6 +263,16 @@ double sum_squares_typed(const py::object& g) {
   return rnnfast::sum_squares_cpu<T>(d, n);
 }
 
+template <typename T>
+bool all_finite_typed(const py::object& g) {
+  const py::array ga = py::reinterpret_borrow<py::array>(g);
+  std::vector<index_t> shape(ga.shape(), ga.shape() + ga.ndim());
+  const T* d = arr<T>("all_finite", g, "g", shape, false);
+  const index_t n = index_t(ga.size());
+  py::gil_scoped_release release;
+  return rnnfast::all_finite_cpu<T>(d, n);
+}
+
 }  // namespace
 
 void register_train(py::module_& m) {
@@ -317,4 +328,9 @@ void register_train(py::module_& m) {
           return is_f32("sum_squares", g, "g") ? sum_squares_typed<float>(g) : sum_squares_typed<double>(g);
         },
         "Sum of the squares of a float array's elements, in double.", py::arg("g"));
+  m.def("all_finite",
+        [](py::object g) {
+          return is_f32("all_finite", g, "g") ? all_finite_typed<float>(g) : all_finite_typed<double>(g);
+        },
+        "Whether no element of a float array is NaN or infinite.", py::arg("g"));
 }

@@ -199,7 +199,8 @@ ENGINE_CONFIGS = {
 }
 MODERATE = (20, 5, 13, 33)  # T, N, C, H
 EDGE_SIZES = {"T1": (1, 3, 4, 5), "N1": (6, 1, 4, 5), "H1": (5, 3, 4, 1), "C1": (5, 3, 1, 5),
-              "all1": (1, 1, 1, 1)}
+              "all1": (1, 1, 1, 1),
+              "N40": (20, 40, 4, 5)}  # the backward accumulates dW_hh in chunks of 7 steps here: 7, 7, 6
 ENGINE_CASES = ([(cfg, "moderate") for cfg in ENGINE_CONFIGS]
                 + [(cfg, size) for cfg in ("plain", "two_layers_bidir") for size in EDGE_SIZES])
 

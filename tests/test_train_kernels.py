@@ -59,11 +59,14 @@ def _close_to_reference(fast, general, ref, name):
 KINDS = ["lstm", "lstm-2-bidir-batch-first", "gru", "gru-cho", "rnn-relu", "mrnn"]
 
 
+# batch 40: the engine scatters dW_ih's rows inside its time loop, and (20 steps) accumulates dW_hh in chunks
+# of 7 steps
+@pytest.mark.parametrize("steps,batch", [(T, N), (20, 40)])
 @pytest.mark.parametrize("kind", KINDS)
-def test_index_input_equals_the_one_hot_matrix(kind):
+def test_index_input_equals_the_one_hot_matrix(kind, steps, batch):
     rng = np.random.default_rng(0)
     bf = kind.endswith("batch-first")
-    idx = rng.integers(0, V, (N, T) if bf else (T, N))
+    idx = rng.integers(0, V, (batch, steps) if bf else (steps, batch))
     dy = rng.standard_normal(idx.shape + ((2 * H,) if "bidir" in kind else (H,)))
     runs = {}
     for dt in ("float32", "float64"):
@@ -185,6 +188,28 @@ def test_adam_kernel_gives_numpys_numbers_bit_for_bit(dtype, wd):
     for k, p in params.parameters().items():
         assert np.array_equal(p, copies[k]), k
         assert np.array_equal(opt.state[k]["exp_avg"], ms[k]) and np.array_equal(opt.state[k]["exp_avg_sq"], vs[k])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_all_finite(dtype):
+    rng = np.random.default_rng(5)
+    for n in (0, 1, 15, 16, 17, 1000):
+        g = (np.clip(rng.standard_normal(n), -1, 1) * np.finfo(dtype).max).astype(dtype)  # huge, still finite
+        assert _core.all_finite(g)
+        for pos in {0, n // 2, n - 1} if n else ():
+            for bad in (np.nan, np.inf, -np.inf):
+                h = g.copy()
+                h[pos] = bad
+                assert not _core.all_finite(h), (n, pos, bad)
+    g = np.zeros((3, 4), dtype)
+    g[2, 3] = np.nan
+    assert not _core.all_finite(g)
+    m = nn.ParameterDict(a=np.zeros(20, dtype))
+    m.grads["a"][7] = np.inf
+    opt = optim.Adam(m, lr=0.1)
+    with pytest.raises(ValueError, match="non-finite"):
+        opt.step()
+    assert np.all(m.parameters()["a"] == 0)  # nothing was updated
 
 
 def test_sum_squares_and_clip_norm():

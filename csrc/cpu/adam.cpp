@@ -1,4 +1,4 @@
-// Adam's update and the sum of squares for clipping (see rnnfast/adam.h).
+// Adam's update, the sum of squares for clipping and the finiteness check (see rnnfast/adam.h).
 //
 // Why: NumPy's Adam makes ~10 passes over each parameter-sized array with temporaries (m *= b1,
 // (1 - b1) * g, m += ..., g * g, ..., sqrt, two divisions, the product, p -= ...) and clipping's norm
@@ -55,9 +55,25 @@ double sum_squares_cpu(const T* g, index_t n) {
   return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
 }
 
+template <typename T>
+bool all_finite_cpu(const T* g, index_t n) {
+  // x - x is 0 for a finite x and NaN for an infinite or NaN one, and a NaN stays in its partial sum: one
+  // vectorised pass with no temporary (NumPy's isfinite(g).all() writes a bool array and reads it back)
+  T s[16] = {};
+  index_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int j = 0; j < 16; ++j) s[j] += g[i + j] - g[i + j];
+  for (; i < n; ++i) s[0] += g[i] - g[i];
+  bool ok = true;
+  for (int j = 0; j < 16; ++j) ok = ok && s[j] == T(0);
+  return ok;
+}
+
 template void adam_update_cpu<float>(const AdamParams<float>&);
 template void adam_update_cpu<double>(const AdamParams<double>&);
 template double sum_squares_cpu<float>(const float*, index_t);
 template double sum_squares_cpu<double>(const double*, index_t);
+template bool all_finite_cpu<float>(const float*, index_t);
+template bool all_finite_cpu<double>(const double*, index_t);
 
 }  // namespace rnnfast

@@ -3,6 +3,7 @@
 // GEMM R·h per step and one pass of the shared per-element cell math (rnnfast/cell_math.h).
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -32,49 +33,80 @@ void add_column_sums(T* db, const T* g, index_t rows, int cols, index_t ld) {
 template <typename T>
 void onehot_table(const T* w_ih, const T* b_ih, int C, int GH, std::vector<T>& table) {
   table.resize(index_t(C) * GH);
-  // a blocked transpose: kB x kB blocks, so neither the reads nor the writes stride through memory
-  constexpr int kB = 16;
-  for (int g0 = 0; g0 < GH; g0 += kB)
-    for (int c0 = 0; c0 < C; c0 += kB) {
-      const int g1 = std::min(GH, g0 + kB), c1 = std::min(C, c0 + kB);
-      for (int c = c0; c < c1; ++c) {
-        T* __restrict dst = table.data() + index_t(c) * GH;
-        for (int g = g0; g < g1; ++g) dst[g] = b_ih ? w_ih[index_t(g) * C + c] + b_ih[g] : w_ih[index_t(g) * C + c];
-      }
+  // blocks of kB gate rows of W_ih (kB lines of it stay in L1 while its columns c are gathered); each
+  // table row's piece written in order
+  constexpr int kB = 256;
+  for (int g0 = 0; g0 < GH; g0 += kB) {
+    const int g1 = std::min(GH, g0 + kB);
+    for (int c = 0; c < C; ++c) {
+      T* __restrict dst = table.data() + index_t(c) * GH;
+      const T* __restrict src = w_ih + c;
+      if (b_ih)
+        for (int g = g0; g < g1; ++g) dst[g] = src[index_t(g) * C] + b_ih[g];
+      else
+        for (int g = g0; g < g1; ++g) dst[g] = src[index_t(g) * C];
     }
+  }
 }
 
 // dW_ih[g, c] += sum over rows r with idx[r] == c of dG[r, g]: the one-hot x's dW_ih = dG^T x as a
-// scatter-add into a [C,GH] table (rows in order, so the sums do not depend on the thread count), then
-// added transposed. The bias gradients come with it: db_ih = sum_r dG[r] = sum_c table[c] (C rows instead
-// of T*N), and so db_hh where the W_hh side's gradients are dG's (db_hh_too). Each task owns a block of gate
-// columns g, in the table, dW_ih and the biases: one block per thread, so that each reads long contiguous
-// pieces of dG's rows (dG, T*N*GH, is far larger than the caches: narrow blocks read it in 256-byte pieces
-// 4 KiB apart, which the prefetchers do not follow).
+// scatter-add into [C,GH] tables, then added transposed. The bias gradients come with it: db_ih = sum_r dG[r]
+// = sum_c table[c] (C rows instead of T*N), and so db_hh where the W_hh side's gradients are dG's.
+//
+// Where the batch is large enough for the time loop's by-rows schedule (OnehotGroups::fused), the loop itself
+// adds each row of dG into the table of the row's group while the row is still in L1 (reading the [T,N,GH]
+// dG again afterwards, far larger than the caches, took ~0.4 ms of the small preset's 10 ms step). The two
+// groups are the batch rows the two threads of that schedule own, fixed by N alone: on one thread the same
+// rows go to the same two tables in the same order, and the tables are summed in group order, so the result
+// does not depend on the thread count. Smaller batches scatter after the loop (add_onehot_scatter), rows in
+// order, each task a block of gate columns.
+struct OnehotGroups {
+  bool fused = false;
+  int cut = 0;  // rows [0, cut) form group 0, [cut, N) group 1
+  int of(int n) const { return n < cut ? 0 : 1; }
+};
+
 template <typename T>
-void add_onehot_weight_grad(const std::int32_t* idx, index_t rows, int C, int GH, const T* dG, T* dw_ih, T* db_ih,
-                            T* db_hh) {
+void add_onehot_scatter(const std::int32_t* idx, index_t rows, int C, int GH, const T* dG, T* acc) {
   const bool parallel = double(rows) * GH > 1e5;
   const int parts = parallel ? std::max(1, std::min(engine_threads(), GH / 64)) : 1;
   const int cols = ((GH + parts - 1) / parts + 15) / 16 * 16;
   const int tasks = (GH + cols - 1) / cols;
-  std::vector<T> acc(index_t(C) * GH, T(0));
   parallel_for(tasks, parallel, [&](int task) {
     const int j0 = task * cols, w = std::min(cols, GH - j0);
     for (index_t r = 0; r < rows; ++r) {
-      T* __restrict a = acc.data() + index_t(idx[r]) * GH + j0;
+      T* __restrict a = acc + index_t(idx[r]) * GH + j0;
       const T* __restrict g = dG + r * GH + j0;
       for (int j = 0; j < w; ++j) a[j] += g[j];
     }
+  });
+}
+
+// acc: `tables` [C,GH] tables, summed in order into the first; then dw_ih [GH,C] += acc^T and the biases
+// += the column sums of acc. Each task owns a block of gate columns.
+template <typename T>
+void add_onehot_tables(T* acc, int tables, int C, int GH, T* dw_ih, T* db_ih, T* db_hh) {
+  const int parts = std::max(1, std::min(engine_threads(), GH / 64));
+  const int cols = ((GH + parts - 1) / parts + 15) / 16 * 16;
+  const int tasks = (GH + cols - 1) / cols;
+  const index_t CG = index_t(C) * GH;
+  parallel_for(tasks, double(C) * GH > 1e5, [&](int task) {
+    const int j0 = task * cols, w = std::min(cols, GH - j0);
+    for (int k = 1; k < tables; ++k)
+      for (int c = 0; c < C; ++c) {
+        T* __restrict a = acc + index_t(c) * GH + j0;
+        const T* __restrict b = acc + k * CG + index_t(c) * GH + j0;
+        for (int j = 0; j < w; ++j) a[j] += b[j];
+      }
     for (int jb = j0; jb < j0 + w; jb += 16)  // the transposed add in 16-column strips
       for (int c = 0; c < C; ++c) {
-        const T* __restrict a = acc.data() + index_t(c) * GH;
+        const T* __restrict a = acc + index_t(c) * GH;
         for (int j = jb; j < std::min(j0 + w, jb + 16); ++j) dw_ih[index_t(j) * C + c] += a[j];
       }
     if (db_ih || db_hh) {
       std::vector<T> sum(w, T(0));
       for (int c = 0; c < C; ++c) {
-        const T* __restrict a = acc.data() + index_t(c) * GH + j0;
+        const T* __restrict a = acc + index_t(c) * GH + j0;
         T* __restrict s = sum.data();
         for (int j = 0; j < w; ++j) s[j] += a[j];
       }
@@ -277,6 +309,7 @@ void step_gemm(const StepSplit& s, int tid, int nt, int N, const T* A, index_t l
 inline void step_sync(const StepSplit& s, SpinBarrier& barrier) {
   if (!s.by_rows) barrier.wait();
 }
+inline void step_sync_always(SpinBarrier& barrier) { barrier.wait(); }
 
 template <typename T, Cell K>
 void forward_impl(const RecurrentForwardParams<T>& p) {
@@ -392,11 +425,46 @@ void backward_impl(const RecurrentBackwardParams<T>& p) {
   pack_b(w_rec, p.w_hh, H, rec_rows, H, false);
   if (K == Cell::GruCho) pack_b(w_n, p.w_hh + index_t(2) * H * H, H, H, H, false);
 
+  // One-hot input: the scatter of dG into dW_ih's tables (see OnehotGroups), in the loop where the batch
+  // takes the by-rows schedule on two threads.
+  OnehotGroups groups;
+  std::unique_ptr<T[]> onehot_acc;  // [groups][C,GH] tables, cleared below
+  if (p.x_index) {
+    const StepSplit two = step_split(N, 0, 2);
+    groups.fused = two.by_rows;
+    groups.cut = two.n1;
+    onehot_acc.reset(new T[(groups.fused ? 2 : 1) * index_t(C) * GH]);
+    if (!groups.fused) std::fill(onehot_acc.get(), onehot_acc.get() + index_t(C) * GH, T(0));
+  }
+  // dW_hh += dGh^T h_prev in chunks of dw_steps steps inside the time loop, each chunk as soon as its steps
+  // are done, while its rows of dGh (and h_prev) are still in the caches: after the loop, the one GEMM over
+  // all T*N rows read dGh (8 MB at the small preset) back from memory. The chunks depend on T and N only, and
+  // dW_hh's rows are always cut in the same two parts (part p on thread p, or both on one thread), so the sums
+  // do not depend on the thread count. (The Cho GRU's two dW_hh products stay after the loop.)
+  constexpr bool kChunkedDw = K != Cell::GruCho;
+  // ~256 rows a chunk (8 steps at N = 32: 1 MB of dGh): measured at the small preset, backward 5.45 ms with
+  // chunks of 256 rows, 5.8 with one product after the loop (512 rows: in between; 64: no better)
+  const int dw_steps = std::max(1, std::min(Ts, (256 + N - 1) / N));
+  const int dw_half = ((GH + 1) / 2 + 7) / 8 * 8;
+  const auto dw_hh_part = [&](int part, index_t row0, index_t rows) {
+    const int m0 = std::min(GH, part * dw_half), m1 = std::min(GH, m0 + dw_half);
+    if (m1 > m0)
+      gemm(true, false, m1 - m0, H, int(rows), T(1), dGh + row0 * GH + m0, GH, p.h_prev + row0 * H, H, T(1),
+           p.dw_hh + index_t(m0) * H, H);
+  };
   // As in forward: one parallel region for the whole loop, the step shared as step_split says.
   const bool parallel = double(N) * rec_rows * H > 1e6 || NGH >= kParallelElements;
   parallel_region(parallel ? 2 : 1, [&](int tid, int nt, SpinBarrier& barrier) {
     const StepSplit split = step_split(N, tid, nt);
     const int n0 = split.n0, n1 = split.n1;
+    if (groups.fused && n1 > n0)  // each thread clears the tables of its own rows (on its own core)
+      for (int g = groups.of(n0); g <= groups.of(n1 - 1); ++g)
+        std::fill(onehot_acc.get() + g * index_t(C) * GH, onehot_acc.get() + (g + 1) * index_t(C) * GH, T(0));
+    // row n of dG_t, once complete, into its group's table (the Cho GRU's r columns come after its second GEMM)
+    const auto scatter_row = [&](int t, int n) {
+      add_into(GH, onehot_acc.get() + (groups.of(n) * index_t(C) + p.x_index[index_t(t) * N + n]) * GH,
+               (const T*)dG + t * NGH + index_t(n) * GH);
+    };
     T* dh_cur = dh_run;  // each thread swaps its own copies of the two pointers, identically
     T* dh_nxt = dh_next;
     for (int k = Ts - 1; k >= 0; --k) {
@@ -422,6 +490,7 @@ void backward_impl(const RecurrentBackwardParams<T>& p) {
                                  side + 2 * H);
           }
         }
+        if (K != Cell::GruCho && groups.fused) scatter_row(t, n);
       }
       if constexpr (K == Cell::GruCho) {
         // drh = dn_pre · W_hn  ([N,H] x [H,H]); then r's gradient and r*h's share of dh_prev
@@ -429,15 +498,25 @@ void backward_impl(const RecurrentBackwardParams<T>& p) {
         step_sync(split, barrier);
         step_gemm(split, tid, nt, N, (const T*)dGt + 2 * H, GH, w_n, drh, H, false, (const T*)nullptr);
         step_sync(split, barrier);
-        for (int n = n0; n < n1; ++n)
+        for (int n = n0; n < n1; ++n) {
           gru_r_before_backward(H, drh + index_t(n) * H, p.gates + t * NGH + index_t(n) * GH,
                                 p.h_prev + t * NH + index_t(n) * H, dGt + index_t(n) * GH, dh_nxt + index_t(n) * H);
+          if (groups.fused) scatter_row(t, n);
+        }
       }
       step_sync(split, barrier);
       // dh_prev (+)= dGh_t · W_hh   ([N,GH] x [GH,H]; the Cho GRU's n rows were handled above)
       step_gemm(split, tid, nt, N, (const T*)dGh + t * NGH, GH, w_rec, dh_nxt, H, kGru, (const T*)nullptr);
       step_sync(split, barrier);
       std::swap(dh_cur, dh_nxt);
+      if (kChunkedDw && (k == 0 || (Ts - k) % dw_steps == 0)) {
+        // dW_hh += dGh^T h_prev over the steps done since the last chunk: rows [ta*N, (tb+1)*N) of both
+        step_sync_always(barrier);  // every thread's rows of those steps are done
+        const int done_hi = Ts - 1 - (Ts - 1 - k) / dw_steps * dw_steps;  // the chunk's loop indices: k..done_hi
+        const int ta = p.reverse ? Ts - 1 - done_hi : k, tb = p.reverse ? Ts - 1 - k : done_hi;  // t in [ta, tb]
+        for (int part = tid; part < 2; part += nt)
+          dw_hh_part(part, index_t(ta) * N, index_t(tb - ta + 1) * N);
+      }
     }
   });
   if (Ts % 2 == 1) std::swap(dh_run, dh_next);  // where the last step's result lies
@@ -450,13 +529,14 @@ void backward_impl(const RecurrentBackwardParams<T>& p) {
     pack_b(w_in, p.w_ih, C, GH, C, false);
     small_gemm(Ts * N, dG, GH, w_in, p.dx, p.lddx, p.accumulate_dx);
   }
-  // weight gradients through BLAS: dW_ih += dG^T x, dW_hh += dGh^T h_prev (Cho GRU: n rows use r*h);
+  // weight gradients through BLAS: dW_ih += dG^T x, the Cho GRU's dW_hh += dG^T h_prev (its n rows use r*h);
   // one-hot input: dW_ih[:, c] += the sum of dG's rows whose index is c
-  // (with the bias gradients, where they are sums of dG: see add_onehot_weight_grad)
+  // (with the bias gradients, where they are sums of dG: see OnehotGroups)
   T* db_ih = p.db_ih;
   T* db_hh = p.db_hh;
   if (p.x_index) {
-    add_onehot_weight_grad(p.x_index, TN, C, GH, dG, p.dw_ih, db_ih, dGh == dG ? db_hh : nullptr);
+    if (!groups.fused) add_onehot_scatter(p.x_index, TN, C, GH, (const T*)dG, onehot_acc.get());
+    add_onehot_tables(onehot_acc.get(), groups.fused ? 2 : 1, C, GH, p.dw_ih, db_ih, dGh == dG ? db_hh : nullptr);
     db_ih = nullptr;
     if (dGh == dG) db_hh = nullptr;
   } else {
@@ -466,9 +546,7 @@ void backward_impl(const RecurrentBackwardParams<T>& p) {
     gemm_parallel(true, false, 2 * H, H, Ts * N, T(1), dG, GH, p.h_prev, H, T(1), p.dw_hh, H);
     gemm_parallel(true, false, H, H, Ts * N, T(1), dG + 2 * H, GH, p.extra, H, T(1),
                   p.dw_hh + index_t(2) * H * H, H);
-  } else {
-    gemm_parallel(true, false, GH, H, Ts * N, T(1), dGh, GH, p.h_prev, H, T(1), p.dw_hh, H);
-  }
+  }  // the other cells' dW_hh was accumulated in the loop
   if (db_ih) add_column_sums(db_ih, dG, TN, GH, GH);
   if (db_hh) add_column_sums(db_hh, dGh, TN, GH, GH);
 }

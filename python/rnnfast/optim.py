@@ -97,8 +97,14 @@ def _triples(params):
     return params.named_parameters() if isinstance(params, Optimizer) else _named(_modules(params))
 
 
+def _all_finite(g):
+    if isinstance(g, np.ndarray) and g.flags.c_contiguous and g.dtype in (np.float32, np.float64):
+        return _core.all_finite(g)  # one pass, no temporary
+    return array_module(g).isfinite(g).all()
+
+
 def _check_finite(triples):
-    flags = [array_module(g).isfinite(g).all() for _, _, g in triples]
+    flags = [_all_finite(g) for _, _, g in triples]
     if not flags:
         return
     xp = array_module(triples[0][2])

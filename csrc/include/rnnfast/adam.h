@@ -9,6 +9,7 @@
 //   p -= step_size (m / (sqrt(v) / bias2_sqrt + eps))
 //        step_size = lr / (1 - b1^t), bias2_sqrt = sqrt(1 - b2^t)
 // Sum of squares: sum g^2 in double, for the global norm of gradient clipping.
+// All finite: whether no element is NaN or infinite (the optimizers' check before a step).
 #pragma once
 
 #include "rnnfast/common.h"
@@ -30,5 +31,8 @@ void adam_update_cpu(const AdamParams<T>& a);
 
 template <typename T>
 double sum_squares_cpu(const T* g, index_t n);
+
+template <typename T>
+bool all_finite_cpu(const T* g, index_t n);
 
 }  // namespace rnnfast
