@@ -440,10 +440,14 @@ void backward_impl(const RecurrentBackwardParams<T>& p) {
   // are done, while its rows of dGh (and h_prev) are still in the caches: after the loop, the one GEMM over
   // all T*N rows read dGh (8 MB at the small preset) back from memory. The chunks depend on T and N only, and
   // dW_hh's rows are always cut in the same two parts (part p on thread p, or both on one thread), so the sums
-  // do not depend on the thread count. (The Cho GRU's two dW_hh products stay after the loop.)
-  constexpr bool kChunkedDw = K != Cell::GruCho;
+  // do not depend on the thread count. (The Cho GRU's two dW_hh products stay after the loop.) Only where
+  // the loop runs on two threads (decided by the shapes alone): a loop on one thread would also do the
+  // chunks on one, where one product after the loop is split over the threads (lstm 100x8x128x128:
+  // fwd+bwd 2.5 ms with the chunks on one thread, 2.2 without).
   // ~256 rows a chunk (8 steps at N = 32: 1 MB of dGh): measured at the small preset, backward 5.45 ms with
   // chunks of 256 rows, 5.8 with one product after the loop (512 rows: in between; 64: no better)
+  const bool parallel = double(N) * rec_rows * H > 1e6 || NGH >= kParallelElements;
+  const bool chunked_dw = K != Cell::GruCho && parallel;
   const int dw_steps = std::max(1, std::min(Ts, (256 + N - 1) / N));
   const int dw_half = ((GH + 1) / 2 + 7) / 8 * 8;
   const auto dw_hh_part = [&](int part, index_t row0, index_t rows) {
@@ -453,7 +457,6 @@ void backward_impl(const RecurrentBackwardParams<T>& p) {
            p.dw_hh + index_t(m0) * H, H);
   };
   // As in forward: one parallel region for the whole loop, the step shared as step_split says.
-  const bool parallel = double(N) * rec_rows * H > 1e6 || NGH >= kParallelElements;
   parallel_region(parallel ? 2 : 1, [&](int tid, int nt, SpinBarrier& barrier) {
     const StepSplit split = step_split(N, tid, nt);
     const int n0 = split.n0, n1 = split.n1;
@@ -509,7 +512,7 @@ void backward_impl(const RecurrentBackwardParams<T>& p) {
       step_gemm(split, tid, nt, N, (const T*)dGh + t * NGH, GH, w_rec, dh_nxt, H, kGru, (const T*)nullptr);
       step_sync(split, barrier);
       std::swap(dh_cur, dh_nxt);
-      if (kChunkedDw && (k == 0 || (Ts - k) % dw_steps == 0)) {
+      if (chunked_dw && (k == 0 || (Ts - k) % dw_steps == 0)) {
         // dW_hh += dGh^T h_prev over the steps done since the last chunk: rows [ta*N, (tb+1)*N) of both
         step_sync_always(barrier);  // every thread's rows of those steps are done
         const int done_hi = Ts - 1 - (Ts - 1 - k) / dw_steps * dw_steps;  // the chunk's loop indices: k..done_hi
@@ -546,7 +549,9 @@ void backward_impl(const RecurrentBackwardParams<T>& p) {
     gemm_parallel(true, false, 2 * H, H, Ts * N, T(1), dG, GH, p.h_prev, H, T(1), p.dw_hh, H);
     gemm_parallel(true, false, H, H, Ts * N, T(1), dG + 2 * H, GH, p.extra, H, T(1),
                   p.dw_hh + index_t(2) * H * H, H);
-  }  // the other cells' dW_hh was accumulated in the loop
+  } else if (!chunked_dw) {
+    gemm_parallel(true, false, GH, H, Ts * N, T(1), dGh, GH, p.h_prev, H, T(1), p.dw_hh, H);
+  }  // else accumulated in the loop
   if (db_ih) add_column_sums(db_ih, dG, TN, GH, GH);
   if (db_hh) add_column_sums(db_hh, dGh, TN, GH, GH);
 }
