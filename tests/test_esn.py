@@ -41,6 +41,16 @@ def _population_inputs(rng, T, B, I, N, P, dtype):
     return u, sr, ins, leak, x0
 
 
+def _check_engine_against_reference(W, W_in, bias, u, sr, ins, leak, x0):
+    """States and last state of the engine against the float64 reference, with bias and x0 and without."""
+    tol = 1e-12 if u.dtype == np.float64 else 1e-4
+    for b, x in ((bias, x0), (None, None)):
+        states, x_last = _engine(u, W, W_in, b, sr, ins, leak, x)
+        rs, rl = ref.reservoir_run(u.astype(np.float64), W.astype(np.float64), W_in, b, sr, ins, leak, x)
+        assert rel_err(states, rs) <= tol
+        assert rel_err(x_last, rl) <= tol
+
+
 def _engine(u, W, W_in, bias, sr, ins, leak, x0):
     T, B, _ = u.shape
     P, N = leak.shape
@@ -114,13 +124,7 @@ def test_engine_csr_paths_match_reference(dtype, N, density, T, B, P, I):
     rng = np.random.default_rng(3)
     dt = DT[dtype]
     W, W_in, bias = _matrices(rng, N, I, density, dt)
-    u, sr, ins, leak, x0 = _population_inputs(rng, T, B, I, N, P, dt)
-    tol = 1e-12 if dtype == "float64" else 1e-4
-    for b, x in ((bias, x0), (None, None)):
-        states, x_last = _engine(u, W, W_in, b, sr, ins, leak, x)
-        rs, rl = ref.reservoir_run(u.astype(np.float64), W.astype(np.float64), W_in, b, sr, ins, leak, x)
-        assert rel_err(states, rs) <= tol
-        assert rel_err(x_last, rl) <= tol
+    _check_engine_against_reference(W, W_in, bias, *_population_inputs(rng, T, B, I, N, P, dt))
 
 
 # Dense W: one state takes the matrix-vector path (four rows at a time, a vector tail, a scalar tail; two
@@ -131,13 +135,7 @@ def test_engine_dense_paths_match_reference(dtype, N, T, B, P):
     rng = np.random.default_rng(5)
     dt = DT[dtype]
     W, W_in, bias = _matrices(rng, N, 2, 1.0, dt)
-    u, sr, ins, leak, x0 = _population_inputs(rng, T, B, 2, N, P, dt)
-    tol = 1e-12 if dtype == "float64" else 1e-4
-    for b, x in ((bias, x0), (None, None)):
-        states, x_last = _engine(u, W, W_in, b, sr, ins, leak, x)
-        rs, rl = ref.reservoir_run(u.astype(np.float64), W.astype(np.float64), W_in, b, sr, ins, leak, x)
-        assert rel_err(states, rs) <= tol
-        assert rel_err(x_last, rl) <= tol
+    _check_engine_against_reference(W, W_in, bias, *_population_inputs(rng, T, B, 2, N, P, dt))
 
 
 def test_engine_dense_one_state_does_not_depend_on_the_thread_count(tmp_path):

@@ -173,21 +173,11 @@ constexpr int max_rows() {
   return sizeof(T) == 4 ? 8 : 4;
 }
 
-template <typename Args, typename Epi, int NB>
-void launch_rows(const Args& a, cudaStream_t stream) {
-  const dim3 grid((a.H + kUnits - 1) / kUnits, (a.N + NB - 1) / NB);
+// One launch of a step kernel over (units / 32) x (batch / rows) blocks, checked.
+template <typename Args>
+void launch_blocks(void (*kernel)(Args), const Args& a, int rows, cudaStream_t stream) {
+  const dim3 grid((a.H + kUnits - 1) / kUnits, (a.N + rows - 1) / rows);
   if (grid.y > 65535u) throw std::invalid_argument("recurrent CUDA engine: batch too large for one launch");
-  auto* kernel = &step_kernel<Args, Epi, NB>;
-  RNNFAST_LAUNCH(kernel, grid, kWarps * 32, stream, a);
-  RNNFAST_CUDA_CHECK(cudaGetLastError());
-}
-
-template <typename Args, typename Epi, int NB>
-void launch_tiled(const Args& a, cudaStream_t stream) {
-  constexpr int BR = kWarps * NB;
-  const dim3 grid((a.H + kUnits - 1) / kUnits, (a.N + BR - 1) / BR);
-  if (grid.y > 65535u) throw std::invalid_argument("recurrent CUDA engine: batch too large for one launch");
-  auto* kernel = &step_kernel_tiled<Args, Epi, NB>;
   RNNFAST_LAUNCH(kernel, grid, kWarps * 32, stream, a);
   RNNFAST_CUDA_CHECK(cudaGetLastError());
 }
@@ -198,12 +188,16 @@ void launch(const Args& a, cudaStream_t stream) {
   if (rows != 0 && a.N >= tiled_min_batch()) {
     // float64 keeps 4 rows per warp (its shared tiles would pass 48 KB at 8)
     if constexpr (sizeof(T) == 4) {
-      if (rows == 64) return launch_tiled<Args, Epi, 8>(a, stream);
+      if (rows == 64) return launch_blocks(&step_kernel_tiled<Args, Epi, 8>, a, kWarps * 8, stream);
     }
-    launch_tiled<Args, Epi, 4>(a, stream);
-  } else if (a.N >= max_rows<T>()) launch_rows<Args, Epi, max_rows<T>()>(a, stream);
-  else if (a.N > 1) launch_rows<Args, Epi, 4>(a, stream);
-  else launch_rows<Args, Epi, 1>(a, stream);
+    launch_blocks(&step_kernel_tiled<Args, Epi, 4>, a, kWarps * 4, stream);
+  } else if (a.N >= max_rows<T>()) {
+    launch_blocks(&step_kernel<Args, Epi, max_rows<T>()>, a, max_rows<T>(), stream);
+  } else if (a.N > 1) {
+    launch_blocks(&step_kernel<Args, Epi, 4>, a, 4, stream);
+  } else {
+    launch_blocks(&step_kernel<Args, Epi, 1>, a, 1, stream);
+  }
 }
 
 template <typename T>
