@@ -253,24 +253,15 @@ void adam_typed(const py::object& p_, const py::object& g, const py::object& m, 
   adam_update_cpu<T>(a);
 }
 
-template <typename T>
-double sum_squares_typed(const py::object& g) {
+// A C++ reduction over all elements of a contiguous array g of any shape (dtype T), checked.
+template <typename T, typename F>
+auto reduce_typed(const char* fn, const py::object& g, F reduce) {
   const py::array ga = py::reinterpret_borrow<py::array>(g);
   std::vector<index_t> shape(ga.shape(), ga.shape() + ga.ndim());
-  const T* d = arr<T>("sum_squares", g, "g", shape, false);
+  const T* d = arr<T>(fn, g, "g", shape, false);
   const index_t n = index_t(ga.size());
   py::gil_scoped_release release;
-  return rnnfast::sum_squares_cpu<T>(d, n);
-}
-
-template <typename T>
-bool all_finite_typed(const py::object& g) {
-  const py::array ga = py::reinterpret_borrow<py::array>(g);
-  std::vector<index_t> shape(ga.shape(), ga.shape() + ga.ndim());
-  const T* d = arr<T>("all_finite", g, "g", shape, false);
-  const index_t n = index_t(ga.size());
-  py::gil_scoped_release release;
-  return rnnfast::all_finite_cpu<T>(d, n);
+  return reduce(d, n);
 }
 
 }  // namespace
@@ -325,12 +316,14 @@ void register_train(py::module_& m) {
         py::arg("omb2"), py::arg("eps"), py::arg("wd"), py::arg("step_size"), py::arg("bias2_sqrt"));
   m.def("sum_squares",
         [](py::object g) {
-          return is_f32("sum_squares", g, "g") ? sum_squares_typed<float>(g) : sum_squares_typed<double>(g);
+          return is_f32("sum_squares", g, "g") ? reduce_typed<float>("sum_squares", g, rnnfast::sum_squares_cpu<float>)
+                                               : reduce_typed<double>("sum_squares", g, rnnfast::sum_squares_cpu<double>);
         },
         "Sum of the squares of a float array's elements, in double.", py::arg("g"));
   m.def("all_finite",
         [](py::object g) {
-          return is_f32("all_finite", g, "g") ? all_finite_typed<float>(g) : all_finite_typed<double>(g);
+          return is_f32("all_finite", g, "g") ? reduce_typed<float>("all_finite", g, rnnfast::all_finite_cpu<float>)
+                                              : reduce_typed<double>("all_finite", g, rnnfast::all_finite_cpu<double>);
         },
         "Whether no element of a float array is NaN or infinite.", py::arg("g"));
 }
