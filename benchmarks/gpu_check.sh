@@ -10,7 +10,9 @@
 #   gpu_check.json  device, date, commit, pass/fail and seconds of each check
 #   gpu_check.log   everything printed
 #   bench_gpu.json  the timing table's numbers;  pytest_gpu.txt  the GPU tests' summary
-# Budget: about 8 minutes on an H100 (build ~1-2 min, tests ~1 min, sanitizers ~2 min, timings ~2 min).
+# Budget: about 8 minutes on an H100 (build ~1-2 min, tests ~1 min, sanitizers ~2 min, timings ~2 min);
+# the tests are cut at 120 s, each sanitizer at 60 s and the timings at 200 s (a cut is a failed check), and
+# gpu_check.json is rewritten after every check, so a run stopped by the device call's limit keeps its summary.
 set -uo pipefail
 OUT="${1:?usage: gpu_check.sh OUT_DIR}"
 mkdir -p "$OUT"
@@ -22,6 +24,27 @@ PY="${PYTHON:-python3}"
 SITE=/tmp/rnnfast-site
 declare -A STATUS SECONDS_OF
 
+write_summary() {  # gpu_check.json after every check: a run cut short still leaves the checks done so far
+  {
+    echo "{"
+    echo "  \"device\": \"$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)\","
+    echo "  \"date\": \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\","
+    echo "  \"commit\": \"${RNNFAST_COMMIT:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}\","
+    echo "  \"dirty\": $( [ -n "$(git status --porcelain 2>/dev/null)" ] && echo true || echo false),"
+    echo "  \"checks\": {"
+    first=1
+    for name in build gpu_tests cpu_layer_tests memcheck racecheck initcheck bench; do
+      [ -n "${STATUS[$name]:-}" ] || continue
+      [ $first = 1 ] || echo ","
+      printf '    "%s": {"status": "%s", "seconds": %s}' "$name" "${STATUS[$name]}" "${SECONDS_OF[$name]}"
+      first=0
+    done
+    echo ""
+    echo "  }"
+    echo "}"
+  } > "$OUT/gpu_check.json"
+}
+
 run_check() {  # name, command...
   local name="$1"; shift
   local t0=$SECONDS
@@ -29,6 +52,7 @@ run_check() {  # name, command...
   if "$@"; then STATUS[$name]=pass; else STATUS[$name]=fail; fi
   SECONDS_OF[$name]=$((SECONDS - t0))
   echo "=== $name: ${STATUS[$name]} (${SECONDS_OF[$name]} s)"
+  write_summary
 }
 
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
@@ -47,7 +71,7 @@ build() {
 run_check build build
 
 gpu_tests() {
-  (cd /tmp && "$PY" -m pytest -q -p no:cacheprovider -m gpu "$OLDPWD/tests" -rs) | tee "$OUT/pytest_gpu.txt"
+  (cd /tmp && timeout 120 "$PY" -m pytest -q -p no:cacheprovider -m gpu "$OLDPWD/tests" -rs) | tee "$OUT/pytest_gpu.txt"
   return "${PIPESTATUS[0]}"
 }
 cpu_tests() {  # the CPU suite on this machine too (quick; catches a build that differs from CI's)
@@ -57,31 +81,16 @@ if [ "${STATUS[build]}" = pass ]; then
   run_check gpu_tests gpu_tests
   run_check cpu_layer_tests cpu_tests
   export RNNFAST_NO_POOL=1  # exact allocations for the sanitizers (see gpu_small_case.py)
-  run_check memcheck compute-sanitizer --tool memcheck --leak-check no --error-exitcode 3 "$PY" benchmarks/gpu_small_case.py
-  run_check racecheck compute-sanitizer --tool racecheck --error-exitcode 3 "$PY" benchmarks/gpu_small_case.py
-  run_check initcheck compute-sanitizer --tool initcheck --error-exitcode 3 "$PY" benchmarks/gpu_small_case.py
+  # each sanitizer is cut at 60 s (a timeout is a failed check) so that the timings below always run
+  for tool in memcheck racecheck initcheck; do
+    extra=(); [ "$tool" = memcheck ] && extra=(--leak-check no)
+    run_check "$tool" timeout 60 compute-sanitizer --tool "$tool" ${extra[@]+"${extra[@]}"} --error-exitcode 3 \
+      "$PY" benchmarks/gpu_small_case.py
+  done
   unset RNNFAST_NO_POOL
-  run_check bench timeout 270 "$PY" benchmarks/bench_gpu.py --out "$OUT/bench_gpu.json"
+  run_check bench timeout 200 "$PY" benchmarks/bench_gpu.py --out "$OUT/bench_gpu.json"
 fi
 
-{
-  echo "{"
-  echo "  \"device\": \"$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)\","
-  echo "  \"date\": \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\","
-  echo "  \"commit\": \"${RNNFAST_COMMIT:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}\","
-  echo "  \"dirty\": $( [ -n "$(git status --porcelain 2>/dev/null)" ] && echo true || echo false),"
-  echo "  \"checks\": {"
-  first=1
-  for name in build gpu_tests cpu_layer_tests memcheck racecheck initcheck bench; do
-    [ -n "${STATUS[$name]:-}" ] || continue
-    [ $first = 1 ] || echo ","
-    printf '    "%s": {"status": "%s", "seconds": %s}' "$name" "${STATUS[$name]}" "${SECONDS_OF[$name]}"
-    first=0
-  done
-  echo ""
-  echo "  }"
-  echo "}"
-} > "$OUT/gpu_check.json"
 cat "$OUT/gpu_check.json"
 rc=0
 for name in "${!STATUS[@]}"; do [ "${STATUS[$name]}" = pass ] || rc=1; done
