@@ -494,3 +494,29 @@ def test_cuda_nan_input_is_stopped_by_the_optimizer_not_written_into_the_weights
     with pytest.raises(ValueError, match="weight.*NaN"):
         opt.step()
     np.testing.assert_array_equal(nn.to_host(lin.parameters()["weight"]), before)
+
+
+@pytest.mark.gpu
+def test_cuda_modules_round_trip_between_devices(cp):
+    """nn modules and a ModuleDict move to the GPU and back with their parameters and gradients."""
+    from rnnfast import nn
+
+    model = nn.ModuleDict(emb=nn.Embedding(5, 3, seed=0), out=nn.Linear(3, 4, seed=1))
+    before = {k: v.copy() for k, v in model.parameters().items()}
+    model.to("cuda")
+    assert model.device == "cuda" and model.emb.device == "cuda"
+    assert all(isinstance(p, cp.ndarray) for p in model.parameters().values())
+    y = model.out(model.emb(cp.asarray(np.array([[0, 4], [2, 2]]))))
+    model.emb.backward(model.out.backward(cp.ones_like(y)))
+    grads = {k: cp.asnumpy(g) for k, g in model.grads.items()}
+    y = model.out(model.emb(cp.asarray(np.array([[1]]))))  # a forward whose backward never comes
+    model.to("cpu")
+    assert all(type(p) is np.ndarray for p in model.parameters().values())
+    for k, v in model.parameters().items():
+        np.testing.assert_array_equal(v, before[k])
+    for k, g in model.grads.items():
+        assert type(g) is np.ndarray
+        np.testing.assert_array_equal(g, grads[k])
+    assert grads["emb.weight"][2].sum() != 0 and not grads["emb.weight"][1].any()  # index 2 twice, 1 never
+    with pytest.raises(RuntimeError, match="backward"):
+        model.out.backward(np.ones((1, 1, 4), np.float32))  # the move dropped what that forward kept

@@ -245,3 +245,7 @@ def test_emulated_cupy_arrays_refuse_numpy_arrays(cp):
         with pytest.raises(TypeError, match="numpy.ndarray mixed"):
             f()
     assert isinstance(d * 2.0 + np.float64(1.0), cp.ndarray) and isinstance(cp.zeros_like(d), cp.ndarray)
+
+
+def test_emulated_cuda_modules_round_trip(cp):
+    gpu_tests.test_cuda_modules_round_trip_between_devices(cp)
