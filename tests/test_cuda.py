@@ -520,3 +520,22 @@ def test_cuda_modules_round_trip_between_devices(cp):
     assert grads["emb.weight"][2].sum() != 0 and not grads["emb.weight"][1].any()  # index 2 twice, 1 never
     with pytest.raises(RuntimeError, match="backward"):
         model.out.backward(np.ones((1, 1, 4), np.float32))  # the move dropped what that forward kept
+
+
+@pytest.mark.gpu
+def test_cuda_gradient_flow_diagnostics_match_cpu(cp):
+    from rnnfast import diagnostics
+
+    rng = np.random.default_rng(9)
+    cpu = rnnfast.LSTM(3, 16, dtype="float64", seed=2)
+    gpu = rnnfast.LSTM(3, 16, dtype="float64", seed=2).to("cuda")
+    x = rng.standard_normal((12, 2, 3))
+    direction = rng.standard_normal((2, 16))
+    want = diagnostics.gradient_norms_per_step(cpu, x, direction=direction)
+    got = diagnostics.gradient_norms_per_step(gpu, cp.asarray(x), direction=cp.asarray(direction))
+    assert type(got) is np.ndarray and got.shape == (12,)
+    np.testing.assert_allclose(got, want, rtol=1e-10)
+    assert not any(g.any() for g in gpu.grads.values())  # the layer's gradients are restored (zero)
+    r_c, r_g = diagnostics.recurrent_spectral_radius(cpu), diagnostics.recurrent_spectral_radius(gpu)
+    assert r_c.keys() == r_g.keys()
+    np.testing.assert_allclose([r_g[k] for k in r_c], [r_c[k] for k in r_c], rtol=1e-10)

@@ -249,3 +249,7 @@ def test_emulated_cupy_arrays_refuse_numpy_arrays(cp):
 
 def test_emulated_cuda_modules_round_trip(cp):
     gpu_tests.test_cuda_modules_round_trip_between_devices(cp)
+
+
+def test_emulated_cuda_gradient_flow_diagnostics(cp):
+    gpu_tests.test_cuda_gradient_flow_diagnostics_match_cpu(cp)

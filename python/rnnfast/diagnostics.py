@@ -12,6 +12,7 @@ import numpy as np
 
 from . import _checks
 from .init import recurrent_blocks, spectral_radius
+from .nn import array_module, to_host
 
 __all__ = ["gradient_norms_per_step", "recurrent_spectral_radius"]
 
@@ -22,8 +23,9 @@ def gradient_norms_per_step(layer, x, hx=None, direction=None):
     layer: an rnnfast RNN/LSTM/GRU; x as for layer.forward (batch_first respected). direction is the
     gradient put on the last step's output y_T (shape of y[-1], i.e. (N, D*H), or (D*H,) for unbatched x),
     default all ones; every other step's output gets zero gradient and the final state gets none.
-    Returns a float64 NumPy array (T,). Runs one forward and backward in training mode, then restores
-    layer.grads and the train/eval mode exactly (a pending forward of the caller's is lost).
+    Returns a float64 NumPy array (T,), for a layer on the CPU or on CUDA (then x and direction are CuPy
+    arrays). Runs one forward and backward in training mode, then restores layer.grads and the train/eval
+    mode exactly (a pending forward of the caller's is lost).
     """
     if not all(hasattr(layer, a) for a in ("forward", "backward", "grads", "train")):
         raise TypeError(f"layer must be an rnnfast recurrent layer, got {type(layer).__name__}")
@@ -34,15 +36,17 @@ def gradient_norms_per_step(layer, x, hx=None, direction=None):
         y, _ = layer.forward(x, hx)
         batched = y.ndim == 3
         t_axis = 1 if (batched and getattr(layer, "batch_first", False)) else 0
-        dy = np.zeros_like(y)
-        last = np.moveaxis(dy, t_axis, 0)[-1]                      # view of dy at the last step
+        xp = array_module(y)
+        dy = xp.zeros_like(y)
+        last = xp.moveaxis(dy, t_axis, 0)[-1]                      # view of dy at the last step
         if direction is None:
             last[...] = 1
         else:
-            last[...] = _checks.check_array(direction, "direction", y.dtype, last.shape)
+            check = layer._array_api()[1] if hasattr(layer, "_array_api") else _checks.check_array
+            last[...] = check(direction, "direction", y.dtype, last.shape)
         dx, _ = layer.backward(dy)
-        dx = np.moveaxis(dx, t_axis, 0).astype(np.float64)       # (T, ...)
-        return np.sqrt((dx.reshape(dx.shape[0], -1) ** 2).sum(axis=1))
+        dx = xp.moveaxis(dx, t_axis, 0).astype(np.float64)       # (T, ...)
+        return to_host(xp.sqrt((dx.reshape(dx.shape[0], -1) ** 2).sum(axis=1)))
     finally:
         for name, g in layer.grads.items():
             g[...] = saved[name]
