@@ -11,7 +11,7 @@
 #   gpu_check.log   everything printed
 #   bench_gpu.json  the timing table's numbers;  pytest_gpu.txt  the GPU tests' summary
 # Budget: about 8 minutes on an H100 (build ~1-2 min, tests ~1 min, sanitizers ~2 min, timings ~2 min);
-# the tests are cut at 120 s, each sanitizer at 60 s and the timings at 200 s (a cut is a failed check), and
+# the GPU tests are cut at 120 s, the CPU layer tests at 90 s, each sanitizer at 60 s and the timings at 200 s (a cut is a failed check), and
 # gpu_check.json is rewritten after every check, so a run stopped by the device call's limit keeps its summary.
 set -uo pipefail
 OUT="${1:?usage: gpu_check.sh OUT_DIR}"
@@ -75,7 +75,8 @@ gpu_tests() {
   return "${PIPESTATUS[0]}"
 }
 cpu_tests() {  # the CPU suite on this machine too (quick; catches a build that differs from CI's)
-  (cd /tmp && "$PY" -m pytest -q -p no:cacheprovider -x "$OLDPWD/tests/test_layers.py" "$OLDPWD/tests/test_reference.py")
+  (cd /tmp && timeout 90 "$PY" -m pytest -q -p no:cacheprovider -x "$OLDPWD/tests/test_layers.py" \
+    "$OLDPWD/tests/test_reference.py")
 }
 if [ "${STATUS[build]}" = pass ]; then
   run_check gpu_tests gpu_tests

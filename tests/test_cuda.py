@@ -539,3 +539,21 @@ def test_cuda_gradient_flow_diagnostics_match_cpu(cp):
     r_c, r_g = diagnostics.recurrent_spectral_radius(cpu), diagnostics.recurrent_spectral_radius(gpu)
     assert r_c.keys() == r_g.keys()
     np.testing.assert_allclose([r_g[k] for k in r_c], [r_c[k] for k in r_c], rtol=1e-10)
+
+
+@pytest.mark.gpu
+def test_cuda_device_bookkeeping_of_modules(cp):
+    """A ParameterDict over device arrays knows it is on the GPU (and moves back); a ModuleDict reports its
+    children's device; arrays on both devices in one ParameterDict are refused."""
+    from rnnfast import nn
+
+    pd = nn.ParameterDict(w=cp.asarray(np.ones(3, np.float32)))
+    assert pd.device == "cuda"
+    pd.to("cpu")
+    assert pd.device == "cpu" and type(pd.parameters()["w"]) is np.ndarray and type(pd.grads["w"]) is np.ndarray
+    md = nn.ModuleDict(rnn=rnnfast.LSTM(3, 4, device="cuda"), out=nn.Linear(4, 2))
+    assert md.device == "mixed"
+    md.out.to("cuda")
+    assert md.device == "cuda"
+    with pytest.raises(TypeError, match="NumPy arrays or all CuPy"):
+        nn.ParameterDict(a=np.ones(2), b=cp.ones(2))

@@ -253,3 +253,7 @@ def test_emulated_cuda_modules_round_trip(cp):
 
 def test_emulated_cuda_gradient_flow_diagnostics(cp):
     gpu_tests.test_cuda_gradient_flow_diagnostics_match_cpu(cp)
+
+
+def test_emulated_cuda_device_bookkeeping(cp):
+    gpu_tests.test_cuda_device_bookkeeping_of_modules(cp)

@@ -372,3 +372,16 @@ def test_modules_to_cpu_is_a_no_op_and_bad_devices_are_refused():
         with pytest.raises(RuntimeError, match="cuda"):
             CharModel(5, "lstm", hidden=4, device="cuda")
     assert lin.device == "cpu" and lin.parameters()["weight"] is w  # a refused move changes nothing
+
+
+def test_module_dict_refuses_to_move_when_a_child_cannot():
+    class Fixed:  # parameters and grads, but no to()
+        def parameters(self):
+            return {}
+        grads = {}
+
+    lin = nn.Linear(2, 2)
+    md = nn.ModuleDict(a=lin, b=Fixed())
+    assert md.device == "cpu"
+    with pytest.raises(TypeError, match="no to"):
+        md.to("cpu")

@@ -190,6 +190,10 @@ class ParameterDict(Module):
             if not hasattr(a, "dtype") or a.dtype.kind != "f":
                 raise TypeError(f"parameter {name!r} must be a floating-point array, got "
                                 f"{getattr(a, 'dtype', type(a).__name__)}")
+        devices = {"cpu" if array_module(a) is np else "cuda" for a in arrays.values()}
+        if len(devices) > 1:
+            raise TypeError("arrays must all be NumPy arrays or all CuPy arrays, got both")
+        self.device = devices.pop() if devices else "cpu"  # where the given arrays live
         self._params = arrays
         self._init_grads()
 
@@ -362,12 +366,20 @@ class ModuleDict(Module):
                 mod.train(mode)
         return self
 
+    @property
+    def device(self):
+        """The children's device ('cpu' or 'cuda'), or 'mixed' when they differ."""
+        devices = {getattr(m, "device", "cpu") for m in self._modules.values()}
+        return devices.pop() if len(devices) == 1 else "mixed"
+
     def to(self, device):
         """Move every child module (see Module.to); returns self."""
         _mover(device)  # the device check, before any child moves
+        fixed = [name for name, m in self._modules.items() if not hasattr(m, "to")]
+        if fixed:  # refused before any child moves: a dict half on each device helps nobody
+            raise TypeError(f"module(s) {fixed} have no to(): the ModuleDict cannot move")
         for mod in self._modules.values():
             mod.to(device)
-        self.device = device
         return self
 
     def forward(self, *args, **kwargs):
