@@ -309,7 +309,6 @@ void step_gemm(const StepSplit& s, int tid, int nt, int N, const T* A, index_t l
 inline void step_sync(const StepSplit& s, SpinBarrier& barrier) {
   if (!s.by_rows) barrier.wait();
 }
-inline void step_sync_always(SpinBarrier& barrier) { barrier.wait(); }
 
 template <typename T, Cell K>
 void forward_impl(const RecurrentForwardParams<T>& p) {
@@ -514,7 +513,7 @@ void backward_impl(const RecurrentBackwardParams<T>& p) {
       std::swap(dh_cur, dh_nxt);
       if (chunked_dw && (k == 0 || (Ts - k) % dw_steps == 0)) {
         // dW_hh += dGh^T h_prev over the steps done since the last chunk: rows [ta*N, (tb+1)*N) of both
-        step_sync_always(barrier);  // every thread's rows of those steps are done
+        barrier.wait();  // every thread's rows of those steps are done
         const int done_hi = Ts - 1 - (Ts - 1 - k) / dw_steps * dw_steps;  // the chunk's loop indices: k..done_hi
         const int ta = p.reverse ? Ts - 1 - done_hi : k, tb = p.reverse ? Ts - 1 - k : done_hi;  // t in [ta, tb]
         for (int part = tid; part < 2; part += nt)

@@ -492,9 +492,8 @@ void gemv_rows(const T* __restrict W, int N, const T* __restrict x, T* __restric
 
 // Dense W and one state (population x batch = 1, the usual ESN run): a matrix-vector product per step,
 // W's rows streamed once (the packed GEMM kernel spends its time packing a single row), fused with the
-// leaky update of the same rows. Two threads split the rows when W is larger than a core's L2 (1 MiB); the
-// split is fixed by N, and each row's sum is the same on any thread, so results do not depend on the
-// thread count.
+// leaky update of the same rows. Two threads split the rows when W is larger than a core's L2 (1 MiB), at a
+// multiple of 8: the groups of four rows, and so every sum, are the same on one thread or two.
 template <typename T>
 void run_dense_one(const ReservoirParams<T>& p, const T* up) {
   const int Ts = p.steps, N = p.units;
@@ -511,12 +510,7 @@ void run_dense_one(const ReservoirParams<T>& p, const T* up) {
       const T* __restrict xp = t == 0 ? x0.data() : p.states + index_t(t - 1) * N;
       T* __restrict x = p.states + index_t(t) * N;
       const T* __restrict u = up + index_t(t) * N;
-      if (nt == 1) {  // the same row blocks as on two threads
-        gemv_rows(p.w_dense, N, xp, q.data(), 0, std::min(half, N));
-        gemv_rows(p.w_dense, N, xp, q.data(), std::min(half, N), N);
-      } else {
-        gemv_rows(p.w_dense, N, xp, q.data(), r0, r1);
-      }
+      gemv_rows(p.w_dense, N, xp, q.data(), r0, r1);
       const T* __restrict qq = q.data();
       if (p.bias) {
         for (int i = r0; i < r1; ++i) x[i] = leaky_unit(xp[i], s * qq[i] + c * u[i] + p.bias[i], leak[i]);
