@@ -269,27 +269,24 @@ def text_sha256(text):
 
 
 # ---- configuration -------------------------------------------------------------------------------
-def _device(name):
-    """--device -> 'cpu', 'cuda' (checked now: a clear error when CUDA cannot be used) or 'auto'."""
-    from . import _checks
-
-    if name == "cuda":
-        try:
-            _checks.device("cuda")
-        except (RuntimeError, NotImplementedError) as e:
-            raise CharError(f"--device cuda: {e}; use --device cpu") from None
-    return name
-
-
-def _cuda_usable():
-    """True when device='cuda' would work here (a CUDA build, a GPU, CuPy)."""
+def _cuda_error():
+    """Why device='cuda' cannot be used here (no CUDA build, no GPU, no CuPy), or None when it can."""
     from . import _checks
 
     try:
         _checks.device("cuda")
-    except (RuntimeError, NotImplementedError):
-        return False
-    return True
+    except (RuntimeError, NotImplementedError) as e:
+        return e
+    return None
+
+
+def _device(name):
+    """--device -> 'cpu', 'cuda' (checked now: a clear error when CUDA cannot be used) or 'auto'."""
+    if name == "cuda":
+        why = _cuda_error()
+        if why is not None:
+            raise CharError(f"--device cuda: {why}; use --device cpu")
+    return name
 
 
 def resolve_config(args):
@@ -635,7 +632,7 @@ def train(args):
 
         fused = FusedMinCharRNN.create(model, opt, train_data, T, clip, sum_over_time,
                                        freeze_extra_bias=cfg["init"] == "min-char-rnn")
-    if device == "cuda" or (device == "auto" and fused is None and _cuda_usable()):
+    if device == "cuda" or (device == "auto" and fused is None and _cuda_error() is None):
         device = "cuda"
         model.to("cuda")
         opt = make_optimizer(cfg, model)  # optimizers bind the parameter arrays: build it on the device
