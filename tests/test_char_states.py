@@ -51,7 +51,7 @@ def train(text_file, out, *flags):
 
 def end_sample(stdout):
     """The sample printed at the end of training."""
-    return re.search(r"---- sample at step \d+ \(end[^\n]*\n(.*)\n----\n", stdout, re.S).group(1)
+    return re.search(r"---- sample at step \d+ \(end[^\n]*\n(.*)\n----\n", stdout, re.DOTALL).group(1)
 
 
 def eval_bits(stdout):
@@ -124,7 +124,7 @@ def test_a_zero_state_reads_the_mirror_attractor_the_carried_state_does_not(mirr
 
 
 def test_sample_starts_from_the_carried_state_unless_told_otherwise(mirror):
-    text, _, _, runs = mirror
+    runs = mirror[-1]
     out = runs[MIRROR_SEEDS[1]][0]
     meta, model, state = model_state(out)
     prime = char.encode_text("The king", meta["vocab"]).tolist()
@@ -212,7 +212,7 @@ def test_training_says_so_when_validation_is_worse_than_guessing(tmp_path):
     # the held-out tail is digits: characters the training part holds (years) but in a text of another kind
     text = english_like(40_000)
     text += "".join(np.random.default_rng(0).choice(list("0123456789"), size=len(text) // 19))
-    so, se, metrics = train(write(tmp_path, "t.txt", text), tmp_path / "run", *MC_RUN, "--steps", "1000",
+    _, se, metrics = train(write(tmp_path, "t.txt", text), tmp_path / "run", *MC_RUN, "--steps", "1000",
                             "--val-every", "500")
     val = metrics["val_bpc"]["latest"]
     assert val > math.log2(len(set(text))) + 0.5
@@ -245,7 +245,7 @@ def test_eval_bad_input(mirror, tmp_path):
 
 
 def test_a_checkpoint_without_a_carried_state_falls_back_to_burn_in(mirror, tmp_path):
-    text, text_file, val_file, runs = mirror
+    text, text_file, val_file, _ = mirror
     out = tmp_path / "old"
     train(text_file, out, "--preset", "min-char-rnn", "--steps", "200", "--val-every", "0", "--sample-length", "0",
           "--no-progress")

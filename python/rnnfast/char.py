@@ -177,13 +177,14 @@ def add_parser(subparsers):
     s.add_argument("--seed", type=_nonneg_int, default=None, help="sampling seed (default: fresh randomness)")
     state_help = ("carried: the checkpoint's carried training state (default, the state the model learned to "
                   "read); zero: a zero state")
-    s.add_argument("--state", type=_choice("state", STATES), default="carried", help=state_help)
+    s.add_argument("--state", type=_choice("state", STATES), default="carried", metavar="carried|zero", help=state_help)
 
     e = sub.add_parser("eval", help="score a trained model on a text (bits per character)")
     e.add_argument("dir", metavar="DIR", help="run directory (holds checkpoint.npz)")
     e.add_argument("--text", required=True, metavar="FILE", help="UTF-8 text file to score")
     e.add_argument("--encoding", default="utf-8", help="encoding of --text (default utf-8)")
-    e.add_argument("--state", type=_choice("state", STATES), default="carried", help=state_help)
+    e.add_argument("--state", type=_choice("state", STATES), default="carried", metavar="carried|zero",
+                   help=state_help)
     e.add_argument("--max-chars", type=_positive_int, default=None, metavar="N",
                    help="score at most N characters, spread over the text (default: all)")
     p.set_defaults(char_parser=p)
