@@ -1,4 +1,4 @@
-"""`rnnfast char`: train and sample character-level language models (min-char-rnn / char-rnn style).
+"""`rnnfast char`: train, sample and score character-level language models (min-char-rnn, char-rnn).
 
     rnnfast char train --out runs/py                       # default corpus: this Python's stdlib source
     rnnfast char train --text input.txt --preset min-char-rnn --out runs/mc
@@ -15,6 +15,7 @@ optimizer. When the streams reach the end of their part they restart at their of
 Validation, the samples, `sample` and `eval` start from the hidden state training has carried (the one the
 read-out was trained to read; `--state zero` in sample and eval starts from zeros instead): a min-char-rnn
 can learn two mirror-image attractors and read only one, and a zero state may settle in the other (issue 14).
+
 Measured (min-char-rnn, English-like text, seeds that show it): burning a zero state in on 100 to 10,000
 characters of training text first leaves it in the wrong attractor (9.2 bits/char before and after), and
 burning the carried state in first changes nothing (3.14 either way), so validation uses the carried state
@@ -955,5 +956,7 @@ def evaluate(args):
     train_bpc = None if run.smooth_loss is None else run.smooth_loss / math.log(2)
     w = val_warning(score, train_bpc, len(vocab), args.text)
     if w is not None:
-        print(f"warning: {w[1]}", file=sys.stderr)
+        zero = args.state == "zero" and w[0] != "nonfinite"
+        print(f"warning: {w[1]}" + (". This score starts from a zero state, which the model may never have learned "
+                                    "to read: try --state carried" if zero else ""), file=sys.stderr)
     return 0
