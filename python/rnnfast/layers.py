@@ -8,14 +8,19 @@
 Parameters carry PyTorch's names and shapes, so `load_state_dict({k: v.numpy() for k, v in
 torch_lstm.state_dict().items()})` gives the same outputs and gradients as torch.nn.LSTM.
 Layers stack and run directions here, in Python; each (layer, direction) is one engine call.
+
+Threads (see rnnfast.nn): a layer may be called from several threads at once, in both modes. Each call
+takes its own set of caches and workspaces from the layer's BufferPool (one thread alone always gets the
+same set back, as when the layer kept one); a training forward keeps its set, and private copies of x and
+hx, until the same thread's backward, which adds into `grads` under the layer's lock.
 """
 
 import numpy as np
 
 from . import _checks
 from . import _engines as E
-from ._engines import ENGINES, GATES
-from .nn import Module
+from ._engines import ENGINES, GATES, BufferPool, _buffer
+from .nn import Module, keeps_for_backward
 
 _WEIGHT_KEYS = (("weight_ih", "W_ih"), ("weight_hh", "W_hh"), ("bias_ih", "b_ih"), ("bias_hh", "b_hh"))
 
@@ -46,8 +51,6 @@ class _RecurrentLayer(Module):
         self.device = "cpu"
         self._cell = cell
         self.training = True
-        self._cache = None
-        self._scratch = {}  # per (layer, direction): caches and workspaces reused across calls
 
         H, D = self.hidden_size, self.num_directions
         rng = np.random.default_rng(_checks.seed(seed))
@@ -105,13 +108,15 @@ class _RecurrentLayer(Module):
         input): the CPU engine then gathers columns of weight_ih_l0 instead of multiplying by the one-hot
         matrix, and backward returns None for dx (an index has no gradient)."""
         H, L, D, dt = self.hidden_size, self.num_layers, self.num_directions, self.dtype
-        self._cache = None  # a forward that fails must not leave an earlier one to backpropagate
+        self._release_saved()  # a forward that fails must not leave an earlier one to backpropagate
+        keep = keeps_for_backward(self)
         xp, check = self._array_api()
         if self.device == "cuda":
             from . import _cuda
             x = _cuda.as_cupy(x, "x")
         elif not isinstance(x, np.ndarray):
             _checks.check_array(x, "x", dt, (None, None, None))
+        given = x  # the caller's array: backward must not read it (it may change in place before then)
         index_input = x.dtype.kind in "iu"
         if index_input:
             from .nn import _check_index, array_module, one_hot
@@ -146,24 +151,39 @@ class _RecurrentLayer(Module):
         h_n = xp.empty((L * D, N, H), dt)
         c_n = xp.empty((L * D, N, H), dt) if self._is_lstm else None
         engine = self._engine()
-        caches = []
-        inp = x
-        for layer in range(L):
-            y = xp.empty((T, N, D * H), dt)
-            layer_caches = []
-            for d in range(D):
-                i = layer * D + d
-                out = {"y": y[:, :, d * H:(d + 1) * H], "h_n": h_n[i]}
-                if self._is_lstm:
-                    out["c_n"] = c_n[i]
-                cache = engine.forward(self._cell, inp, h0[i], None if c0 is None else c0[i],
-                                       self._weights(layer, d, self._params), out, bool(d), self.training,
-                                       self._scratch.setdefault(i, {}))
-                layer_caches.append(cache)
-            caches.append(layer_caches)
-            inp = y
-        self._cache = dict(caches=caches, shape=(T, N), batched=batched, index_input=index_input,
-                           learned_state=self.learn_initial_state and hx is None) if self.training else None
+        key = self._stream_key()
+        scratch = self._pool().take(key)  # this call's caches and workspaces, one dict per (layer, direction)
+        try:
+            if keep:  # what backward reads must be the layer's own: copies of the caller's x and hx
+                saved = scratch.setdefault("inputs", {})
+                x = _private(x, given, saved, "x", xp)
+                if hx is not None:
+                    h0 = _private(h0, h0, saved, "h0", xp)
+                    c0 = None if c0 is None else _private(c0, c0, saved, "c0", xp)
+            caches = []
+            inp = x
+            for layer in range(L):
+                y = xp.empty((T, N, D * H), dt)
+                layer_caches = []
+                for d in range(D):
+                    i = layer * D + d
+                    out = {"y": y[:, :, d * H:(d + 1) * H], "h_n": h_n[i]}
+                    if self._is_lstm:
+                        out["c_n"] = c_n[i]
+                    cache = engine.forward(self._cell, inp, h0[i], None if c0 is None else c0[i],
+                                           self._weights(layer, d, self._params), out, bool(d), keep,
+                                           scratch.setdefault(i, {}))
+                    layer_caches.append(cache)
+                caches.append(layer_caches)
+                inp = y
+        except BaseException:
+            self._pool().give(scratch, key)
+            raise
+        if keep:
+            self._save(dict(caches=caches, shape=(T, N), batched=batched, index_input=index_input,
+                            learned_state=self.learn_initial_state and hx is None, scratch=scratch, key=key))
+        else:
+            self._pool().give(scratch, key)
 
         y = inp
         if not batched:
@@ -200,20 +220,21 @@ class _RecurrentLayer(Module):
 
     # ---- backward -----------------------------------------------------------------------------
     def backward(self, dy=None, dhx=None):
-        """Backpropagate through time from the last forward.
+        """Backpropagate through time from this thread's last forward (in training mode).
 
         dy: gradient on y (same shape as y) or None; dhx: gradient on h_n (LSTM: a tuple (dh_n, dc_n),
         either may be None). Returns dx and dh0 (LSTM: (dh0, dc0)) shaped like x and h0 (dx is None after
         an integer x); parameter gradients are added to self.grads (and to grads['h0'/'c0'] with
-        learn_initial_state).
+        learn_initial_state). Backwards running in several threads add their gradients one after another.
         """
-        if self._cache is None:
+        cache = self._saved()
+        if cache is None:
             raise RuntimeError("backward() needs a forward() in training mode first (each forward can be "
                                "backpropagated once)")
         H, L, D, dt = self.hidden_size, self.num_layers, self.num_directions, self.dtype
         xp, check = self._array_api()
-        T, N = self._cache["shape"]
-        batched = self._cache["batched"]
+        T, N = cache["shape"]
+        batched = cache["batched"]
         seq_shape = ((N, T) if self.batch_first else (T, N)) if batched else (T,)
         st_shape = (L * D, N, H) if batched else (L * D, H)
         if dy is not None:
@@ -238,30 +259,35 @@ class _RecurrentLayer(Module):
         dc_n = finals[1] if self._is_lstm else None
 
         engine = self._engine()
-        learned_state = self._cache["learned_state"]
-        index_input = self._cache["index_input"]
-        caches, self._cache = self._cache["caches"], None
+        learned_state = cache["learned_state"]
+        index_input = cache["index_input"]
+        caches, scratch = cache["caches"], cache["scratch"]
+        self._save(None)  # each forward is backpropagated once
         dh0 = xp.empty((L * D, N, H), dt)
         dc0 = xp.empty((L * D, N, H), dt) if self._is_lstm else None
         d_out = dy
-        for layer in reversed(range(L)):
-            in_size = self.input_size if layer == 0 else D * H
-            # integer input on the CPU engine: no dx at all (the engine skips it); elsewhere it is discarded
-            no_dx = layer == 0 and index_input and self._gathers_indices()
-            d_in = None if no_dx else xp.empty((T, N, in_size), dt)
-            for d in range(D):
-                i = layer * D + d
-                engine.backward(caches[layer][d],
-                                None if d_out is None else d_out[:, :, d * H:(d + 1) * H],
-                                None if dh_n is None else dh_n[i],
-                                None if dc_n is None else dc_n[i],
-                                d_in, d > 0, dh0[i], None if dc0 is None else dc0[i],
-                                self._weights(layer, d, self.grads), self._scratch.setdefault(i, {}))
-            d_out = d_in
-        if learned_state:  # the learned h0 (c0) was broadcast over the batch: sum its gradient
-            self.grads["h0"] += dh0.sum(axis=1)
-            if self._is_lstm:
-                self.grads["c0"] += dc0.sum(axis=1)
+        try:
+            with self._grads_lock():  # the engine adds into self.grads: one backward at a time
+                for layer in reversed(range(L)):
+                    in_size = self.input_size if layer == 0 else D * H
+                    # integer input on the CPU engine: no dx at all (the engine skips it); elsewhere discarded
+                    no_dx = layer == 0 and index_input and self._gathers_indices()
+                    d_in = None if no_dx else xp.empty((T, N, in_size), dt)
+                    for d in range(D):
+                        i = layer * D + d
+                        engine.backward(caches[layer][d],
+                                        None if d_out is None else d_out[:, :, d * H:(d + 1) * H],
+                                        None if dh_n is None else dh_n[i],
+                                        None if dc_n is None else dc_n[i],
+                                        d_in, d > 0, dh0[i], None if dc0 is None else dc0[i],
+                                        self._weights(layer, d, self.grads), scratch[i])
+                    d_out = d_in
+                if learned_state:  # the learned h0 (c0) was broadcast over the batch: sum its gradient
+                    self.grads["h0"] += dh0.sum(axis=1)
+                    if self._is_lstm:
+                        self.grads["c0"] += dc0.sum(axis=1)
+        finally:
+            self._pool().give(scratch, cache["key"])
 
         dx = None if index_input else d_out  # integer input: no gradient
         if not batched:
@@ -284,9 +310,29 @@ class _RecurrentLayer(Module):
             raise NotImplementedError(f"{type(self).__name__} has no CUDA engine yet; use device='cpu'")
         return super().to(device)
 
+    # ---- threads and buffers ------------------------------------------------------------------
+    def _pool(self):
+        return self._lazy("_buffer_pool", BufferPool)
+
+    _UNCOPIED = Module._UNCOPIED + ("_buffer_pool",)
+
+    def _release_saved(self):
+        """Drop this thread's pending forward (its buffers go back to the pool)."""
+        cache = self._saved()
+        if cache is not None:
+            self._save(None)
+            self._pool().give(cache["scratch"], cache["key"])
+
+    def _stream_key(self):
+        """Where a call's buffer use is ordered: None on the CPU, the current CUDA stream on the GPU."""
+        if self.device == "cuda":
+            from . import _cuda
+            return _cuda.stream_key()
+        return None
+
     def _forget(self):
-        self._cache = None
-        self._scratch = {}
+        super()._forget()
+        self.__dict__.pop("_buffer_pool", None)
 
     def _array_api(self):
         """(array module, argument check) of the layer's device."""
@@ -316,6 +362,20 @@ class _RecurrentLayer(Module):
         opts.append(f"dtype={self.dtype.name}")
         return f"{type(self).__name__}({', '.join(opts)})"
 
+
+
+def _private(a, given, saved, name, xp):
+    """`a`, or a copy of it in the buffer saved[name] when it shares memory with the caller's `given`.
+
+    Backward reads the inputs a training forward saw: the copy keeps a later in-place change of the
+    caller's array from changing the gradients (PyTorch refuses such a change with an error; here it is
+    harmless). Measured: the copy costs under 1% of a forward + backward (RESULTS.md).
+    """
+    if a is not given and not xp.may_share_memory(a, given):
+        return a  # already the layer's own (a contiguous, transposed or one-hot copy)
+    own = _buffer(saved, name, a.shape, a.dtype, xp)
+    own[...] = a
+    return own
 
 
 class RNN(_RecurrentLayer):
