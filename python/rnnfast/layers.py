@@ -20,7 +20,7 @@ import numpy as np
 from . import _checks
 from . import _engines as E
 from ._engines import ENGINES, GATES, BufferPool, _buffer
-from .nn import Module, keeps_for_backward
+from .nn import Module, grad_disabled, keeps_for_backward
 
 _WEIGHT_KEYS = (("weight_ih", "W_ih"), ("weight_hh", "W_hh"), ("bias_ih", "b_ih"), ("bias_hh", "b_hh"))
 
@@ -108,7 +108,8 @@ class _RecurrentLayer(Module):
         input): the CPU engine then gathers columns of weight_ih_l0 instead of multiplying by the one-hot
         matrix, and backward returns None for dx (an index has no gradient)."""
         H, L, D, dt = self.hidden_size, self.num_layers, self.num_directions, self.dtype
-        self._release_saved()  # a forward that fails must not leave an earlier one to backpropagate
+        if not grad_disabled():  # (under no_grad this thread's pending training forward stays for its backward)
+            self._release_saved()  # a forward that fails must not leave an earlier one to backpropagate
         keep = keeps_for_backward(self)
         xp, check = self._array_api()
         if self.device == "cuda":

@@ -37,7 +37,9 @@ def no_grad():
     """In this thread, forwards keep nothing for backward (as in eval mode), whatever the modules' mode.
 
     torch.no_grad's rnnfast form: evaluate or sample a model that another thread is training, without
-    switching it to eval mode under that thread's feet (CharModel.evaluate and sample use it).
+    switching it to eval mode under that thread's feet (CharModel.evaluate and sample use it). Unlike an
+    eval-mode forward, a forward under no_grad leaves this thread's pending training forward in place: its
+    backward still works afterwards.
     """
     before = getattr(_GRAD_MODE, "disabled", False)
     _GRAD_MODE.disabled = True
@@ -47,9 +49,14 @@ def no_grad():
         _GRAD_MODE.disabled = before
 
 
+def grad_disabled():
+    """Whether this thread is inside no_grad()."""
+    return getattr(_GRAD_MODE, "disabled", False)
+
+
 def keeps_for_backward(module):
     """Whether a forward of `module` in this thread keeps what backward needs: training mode, outside no_grad."""
-    return bool(module.training) and not getattr(_GRAD_MODE, "disabled", False)
+    return bool(module.training) and not grad_disabled()
 
 
 def array_module(a):
@@ -295,7 +302,10 @@ class Linear(Module):
             y += self._params["bias"]
         # backward's x: a private copy, so that changing the caller's x in place before backward changes
         # nothing (measured: ~1% of a training forward + backward at the char model's sizes, RESULTS.md)
-        self._save(x.copy() if keeps_for_backward(self) else None)
+        if keeps_for_backward(self):
+            self._save(x.copy())
+        elif not grad_disabled():
+            self._save(None)  # an eval-mode forward: the last training forward can no longer be backpropagated
         return y
 
     def backward(self, dy):
@@ -340,7 +350,10 @@ class Embedding(Module):
         """idx: integer array (...) with entries in [0, num_embeddings) -> (..., embedding_dim)."""
         W = self._params["weight"]
         idx = _check_index(idx, "idx", array_module(W), self.num_embeddings, "num_embeddings")
-        self._save(idx.copy() if keeps_for_backward(self) else None)  # private: see Linear.forward
+        if keeps_for_backward(self):
+            self._save(idx.copy())  # private: see Linear.forward
+        elif not grad_disabled():
+            self._save(None)
         return W[idx]
 
     def backward(self, dy):
@@ -522,9 +535,11 @@ class Conditioned(Module):
             v = check(v, "v", dt, (V,))
             vt = v[None, :]
         xv = xp.concatenate([x, xp.broadcast_to(vt, x.shape[:-1] + (V,))], axis=-1)
-        self._save(None)
+        if not grad_disabled():
+            self._save(None)
         out = self.layer.forward(xv, hx)  # xv is new: the layer keeps it without a copy
-        self._save(t_axis if keeps_for_backward(self.layer) else None)
+        if keeps_for_backward(self.layer):
+            self._save(t_axis)
         return out
 
     def backward(self, dy=None, dhx=None, return_dh0=False):
