@@ -304,12 +304,17 @@ class ESN:
                 Wm = sp.csr_matrix(Wm)
             else:
                 Wm = w_rng.uniform(-1.0, 1.0, (N, N))
-            rho = spectral_radius_of(Wm)
-            Wm = Wm * (sr / max(rho, 1e-12))
+            # no cycle in W's graph: W is nilpotent, its spectral radius 0 whatever the values, so it cannot be
+            # scaled to sr (dividing by a computed ~0 radius gave entries of ~1e11); refused below, after the
+            # checks of the other arguments
+            nilpotent = dens < 1 and _acyclic(Wm)
+            if not nilpotent:
+                Wm = Wm * (sr / max(spectral_radius_of(Wm), 1e-12))
             self.spectral_radius = sr
             self._W_generated = True
         else:
             Wm = W
+            nilpotent = False
             self.spectral_radius = None     # computed on demand (base_spectral_radius)
             self._W_generated = False
         self.W = _as_w(Wm, N, dt)
@@ -336,6 +341,10 @@ class ESN:
             if W_fb is not None:
                 raise ValueError("W_fb was given but feedback=False")
             self.W_fb = None
+        if nilpotent:
+            raise ValueError(f"the generated W (reservoir_size={N}, density={dens}: {Wm.nnz} nonzeros) has no "
+                             f"cycle, so its spectral radius is 0 and cannot be scaled to spectral_radius={sr}; "
+                             "raise density (or reservoir_size), or pass another seed")
         self._W_in_base_scale = (in_sc if (W_in is None and np.isscalar(in_sc)) else 1.0)
         self._rho_cache = None
 
@@ -906,6 +915,16 @@ class _Carried:
 
     def __init__(self, x, y):
         self.x, self.y = x, y
+
+
+def _acyclic(W):
+    """Whether the directed graph of the sparse W's nonzeros has no cycle (no self-loop and every strongly
+    connected component one node): then W is nilpotent."""
+    from scipy.sparse.csgraph import connected_components
+    if W.diagonal().any():
+        return False
+    n_components, _ = connected_components(W, directed=True, connection="strong")
+    return n_components == W.shape[0]
 
 
 def spectral_radius_of(W):
