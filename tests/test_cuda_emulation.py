@@ -12,11 +12,13 @@ scheduling, speed, nvcc's code generation); the device's transcendental function
 host's polynomial ones used here. Those are gpu_check.sh's job.
 """
 
+import contextlib
 import importlib.util
 import shutil
 import subprocess
 import sys
 import sysconfig
+import threading
 import types
 from pathlib import Path
 
@@ -257,3 +259,36 @@ def test_emulated_cuda_gradient_flow_diagnostics(cp):
 
 def test_emulated_cuda_device_bookkeeping(cp):
     gpu_tests.test_cuda_device_bookkeeping_of_modules(cp)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "mrnn"])
+def test_emulated_cuda_layer_shared_by_threads(cp, monkeypatch, cell):
+    """The shared-layer test with a stream per thread: the emulated streams are numbers (what the layers key
+    their buffer sets by), and the emulated kernels run one at a time (the emulator's fibers are
+    process-wide, so it is not thread-safe itself; a GPU orders each stream's launches too)."""
+    lock = threading.Lock()
+    core = _cuda._core
+
+    class OneLaunchAtATime:
+        def __getattr__(self, name):
+            f = getattr(core, name)
+            if not callable(f):
+                return f
+
+            def call(*args):
+                with lock:
+                    return f(*args)
+            return call
+
+    monkeypatch.setattr(_cuda, "_core", OneLaunchAtATime())
+    current = threading.local()
+    monkeypatch.setattr(cp.cuda, "get_current_stream",
+                        lambda: types.SimpleNamespace(ptr=getattr(current, "ptr", 0)))
+    counter = iter(range(100, 1000))
+
+    @contextlib.contextmanager
+    def own_stream():
+        current.ptr = next(counter)
+        yield
+
+    gpu_tests.test_cuda_layer_shared_by_threads_on_their_own_streams(cp, cell, stream_per_thread=own_stream)

@@ -48,28 +48,40 @@ class BufferPool:
     `key` separates the dicts by where their last use is ordered: None on the CPU, the CUDA stream on the
     GPU (a dict whose kernels may still be running on one stream is never handed to a call on another).
     At most `keep` dicts per key are kept; a call beyond that allocates its own and drops it afterwards.
+
+    No lock: dict.setdefault, list.pop and list.append are atomic (under the GIL, and each list's own lock
+    in free-threaded CPython), which is all take and give need; the cap is approximate under contention.
     """
 
     def __init__(self, keep=8):
         self._free = {}
         self._keep = keep
-        self._lock = threading.Lock()
+        # the CPU's first dict, claimed by a non-blocking lock: the lone thread's fast path (a lock round trip
+        # instead of the list's, ~0.3 us less per call; the smallest calls take ~35 us)
+        self._home = {}
+        self._home_taken = threading.Lock()
 
     def take(self, key=None):
-        with self._lock:
-            free = self._free.get(key)
-            return free.pop() if free else {}
+        if key is None and self._home_taken.acquire(False):
+            return self._home
+        try:
+            return self._free[key].pop()
+        except (KeyError, IndexError):
+            return {}
 
     def give(self, scratch, key=None):
-        with self._lock:
+        if scratch is self._home:
+            self._home_taken.release()
+            return
+        free = self._free.get(key)
+        if free is None:
             free = self._free.setdefault(key, [])
-            if len(free) < self._keep:
-                free.append(scratch)
+        if len(free) < self._keep:
+            free.append(scratch)
 
     def __len__(self):
-        """Dicts kept now (over all keys)."""
-        with self._lock:
-            return sum(len(v) for v in self._free.values())
+        """Dicts kept now and free to take (over all keys)."""
+        return sum(len(v) for v in list(self._free.values())) + (not self._home_taken.locked())
 
 
 class CpuEngine:

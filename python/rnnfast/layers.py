@@ -19,8 +19,8 @@ import numpy as np
 
 from . import _checks
 from . import _engines as E
-from ._engines import ENGINES, GATES, BufferPool, _buffer
-from .nn import Module, grad_disabled, keeps_for_backward
+from ._engines import ENGINES, GATES, BufferPool
+from .nn import _GRAD_MODE, Module
 
 _WEIGHT_KEYS = (("weight_ih", "W_ih"), ("weight_hh", "W_hh"), ("bias_ih", "b_ih"), ("bias_hh", "b_hh"))
 
@@ -51,6 +51,7 @@ class _RecurrentLayer(Module):
         self.device = "cpu"
         self._cell = cell
         self.training = True
+        self._init_threads()
 
         H, D = self.hidden_size, self.num_directions
         rng = np.random.default_rng(_checks.seed(seed))
@@ -108,16 +109,22 @@ class _RecurrentLayer(Module):
         input): the CPU engine then gathers columns of weight_ih_l0 instead of multiplying by the one-hot
         matrix, and backward returns None for dx (an index has no gradient)."""
         H, L, D, dt = self.hidden_size, self.num_layers, self.num_directions, self.dtype
-        if not grad_disabled():  # (under no_grad this thread's pending training forward stays for its backward)
-            self._release_saved()  # a forward that fails must not leave an earlier one to backpropagate
-        keep = keeps_for_backward(self)
+        local = self._per_thread
+        no_grad = _GRAD_MODE.disabled  # (nn.grad_disabled(), inlined: this is the hot path)
+        if not no_grad:  # (under no_grad this thread's pending training forward stays for its backward)
+            pending = local.saved
+            if pending is not None:  # a forward that fails must not leave an earlier one to backpropagate
+                local.saved = None
+                self._buffer_pool.give(pending["scratch"], pending["key"])
+        keep = self.training and not no_grad
         xp, check = self._array_api()
         if self.device == "cuda":
             from . import _cuda
             x = _cuda.as_cupy(x, "x")
         elif not isinstance(x, np.ndarray):
             _checks.check_array(x, "x", dt, (None, None, None))
-        given = x  # the caller's array: backward must not read it (it may change in place before then)
+        # own: x is now the layer's own array (a copy made below), not the caller's or a view of it; backward
+        # must not read the caller's x, which may change in place before then
         index_input = x.dtype.kind in "iu"
         if index_input:
             from .nn import _check_index, array_module, one_hot
@@ -127,23 +134,29 @@ class _RecurrentLayer(Module):
                                 f"{x.shape})")
             _check_index(x, "x", array_module(x), self.input_size, "input_size")  # x's device was checked above
             batched = x.ndim == 2
-            x = x if batched else x[:, None]
+            v = x if batched else x[:, None]
             if batched and self.batch_first:
-                x = x.T
+                v = v.T
             if self._gathers_indices():  # the engine gathers: int32 (T, N)
-                x = np.ascontiguousarray(x, dtype=np.int32)
+                x = np.ascontiguousarray(v, dtype=np.int32)
+                own = x is not v
             else:  # other engines get the one-hot matrix itself
-                x = xp.ascontiguousarray(one_hot(x, self.input_size, dtype=dt))
+                x, own = xp.ascontiguousarray(one_hot(v, self.input_size, dtype=dt)), True
         else:
             if x.ndim not in (2, 3):
                 raise ValueError(f"x must be 3-D ({'N, T' if self.batch_first else 'T, N'}, input_size) or 2-D "
                                  f"(T, input_size), got shape {x.shape}")
             batched = x.ndim == 3
-            x = check(x, "x", dt, (None,) * (x.ndim - 1) + (self.input_size,))
+            c = check(x, "x", dt, (None,) * (x.ndim - 1) + (self.input_size,))
+            own = c is not x
             if not batched:
-                x = x[:, None, :]
+                x = c[:, None, :]
             elif self.batch_first:
-                x = xp.ascontiguousarray(x.transpose(1, 0, 2))
+                t = c.transpose(1, 0, 2)
+                x = xp.ascontiguousarray(t)
+                own = own or x is not t
+            else:
+                x = c
         T, N = x.shape[:2]
         if T == 0 or N == 0:
             raise ValueError(f"x must have at least one time step and one sequence, got shape {x.shape}")
@@ -152,15 +165,17 @@ class _RecurrentLayer(Module):
         h_n = xp.empty((L * D, N, H), dt)
         c_n = xp.empty((L * D, N, H), dt) if self._is_lstm else None
         engine = self._engine()
-        key = self._stream_key()
-        scratch = self._pool().take(key)  # this call's caches and workspaces, one dict per (layer, direction)
+        key = None if self.device == "cpu" else self._stream_key()
+        pool = self._buffer_pool
+        scratch = pool.take(key)  # this call's caches and workspaces, one dict per (layer, direction)
         try:
-            if keep:  # what backward reads must be the layer's own: copies of the caller's x and hx
+            if keep and (not own or hx is not None):  # backward reads the layer's own x and hx
                 saved = scratch.setdefault("inputs", {})
-                x = _private(x, given, saved, "x", xp)
+                if not own:
+                    x = _private(x, saved, "x", xp)
                 if hx is not None:
-                    h0 = _private(h0, h0, saved, "h0", xp)
-                    c0 = None if c0 is None else _private(c0, c0, saved, "c0", xp)
+                    h0 = _private(h0, saved, "h0", xp)
+                    c0 = None if c0 is None else _private(c0, saved, "c0", xp)
             caches = []
             inp = x
             for layer in range(L):
@@ -178,13 +193,14 @@ class _RecurrentLayer(Module):
                 caches.append(layer_caches)
                 inp = y
         except BaseException:
-            self._pool().give(scratch, key)
+            pool.give(scratch, key)
             raise
         if keep:
-            self._save(dict(caches=caches, shape=(T, N), batched=batched, index_input=index_input,
-                            learned_state=self.learn_initial_state and hx is None, scratch=scratch, key=key))
+            self._per_thread.saved = dict(caches=caches, shape=(T, N), batched=batched, index_input=index_input,
+                                          learned_state=self.learn_initial_state and hx is None, scratch=scratch,
+                                          key=key)
         else:
-            self._pool().give(scratch, key)
+            pool.give(scratch, key)
 
         y = inp
         if not batched:
@@ -228,7 +244,7 @@ class _RecurrentLayer(Module):
         an integer x); parameter gradients are added to self.grads (and to grads['h0'/'c0'] with
         learn_initial_state). Backwards running in several threads add their gradients one after another.
         """
-        cache = self._saved()
+        cache = self._per_thread.saved
         if cache is None:
             raise RuntimeError("backward() needs a forward() in training mode first (each forward can be "
                                "backpropagated once)")
@@ -263,12 +279,12 @@ class _RecurrentLayer(Module):
         learned_state = cache["learned_state"]
         index_input = cache["index_input"]
         caches, scratch = cache["caches"], cache["scratch"]
-        self._save(None)  # each forward is backpropagated once
+        self._per_thread.saved = None  # each forward is backpropagated once
         dh0 = xp.empty((L * D, N, H), dt)
         dc0 = xp.empty((L * D, N, H), dt) if self._is_lstm else None
         d_out = dy
         try:
-            with self._grads_lock():  # the engine adds into self.grads: one backward at a time
+            with self._grads_mutex:  # the engine adds into self.grads: one backward at a time
                 for layer in reversed(range(L)):
                     in_size = self.input_size if layer == 0 else D * H
                     # integer input on the CPU engine: no dx at all (the engine skips it); elsewhere discarded
@@ -288,7 +304,7 @@ class _RecurrentLayer(Module):
                     if self._is_lstm:
                         self.grads["c0"] += dc0.sum(axis=1)
         finally:
-            self._pool().give(scratch, cache["key"])
+            self._buffer_pool.give(scratch, cache["key"])
 
         dx = None if index_input else d_out  # integer input: no gradient
         if not batched:
@@ -312,17 +328,23 @@ class _RecurrentLayer(Module):
         return super().to(device)
 
     # ---- threads and buffers ------------------------------------------------------------------
+    def _init_threads(self):
+        super()._init_threads()
+        self._buffer_pool = BufferPool()
+
     def _pool(self):
-        return self._lazy("_buffer_pool", BufferPool)
+        return self._buffer_pool
 
     _UNCOPIED = Module._UNCOPIED + ("_buffer_pool",)
+    _EAGER = ("_per_thread",)
 
     def _release_saved(self):
         """Drop this thread's pending forward (its buffers go back to the pool)."""
-        cache = self._saved()
+        local = self._per_thread
+        cache = local.saved
         if cache is not None:
-            self._save(None)
-            self._pool().give(cache["scratch"], cache["key"])
+            local.saved = None
+            self._buffer_pool.give(cache["scratch"], cache["key"])
 
     def _stream_key(self):
         """Where a call's buffer use is ordered: None on the CPU, the current CUDA stream on the GPU."""
@@ -332,8 +354,7 @@ class _RecurrentLayer(Module):
         return None
 
     def _forget(self):
-        super()._forget()
-        self.__dict__.pop("_buffer_pool", None)
+        self._init_threads()
 
     def _array_api(self):
         """(array module, argument check) of the layer's device."""
@@ -365,16 +386,16 @@ class _RecurrentLayer(Module):
 
 
 
-def _private(a, given, saved, name, xp):
-    """`a`, or a copy of it in the buffer saved[name] when it shares memory with the caller's `given`.
+def _private(a, saved, name, xp):
+    """A copy of the caller's `a` in the buffer saved[name] (reused by the calls that get this scratch dict).
 
     Backward reads the inputs a training forward saw: the copy keeps a later in-place change of the
     caller's array from changing the gradients (PyTorch refuses such a change with an error; here it is
-    harmless). Measured: the copy costs under 1% of a forward + backward (RESULTS.md).
+    harmless, and costs one copy of x: measured in RESULTS.md).
     """
-    if a is not given and not xp.may_share_memory(a, given):
-        return a  # already the layer's own (a contiguous, transposed or one-hot copy)
-    own = _buffer(saved, name, a.shape, a.dtype, xp)
+    own = saved.get(name)
+    if own is None or own.shape != a.shape or own.dtype != a.dtype:
+        own = saved[name] = xp.empty(a.shape, a.dtype)
     own[...] = a
     return own
 

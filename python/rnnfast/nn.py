@@ -28,7 +28,15 @@ from . import _checks
 __all__ = ["array_module", "to_host", "Module", "Linear", "Embedding", "one_hot", "ModuleDict", "Container",
            "ParameterDict", "Conditioned", "no_grad"]
 
-_GRAD_MODE = threading.local()   # .disabled: no_grad() is active in this thread
+class _GradMode(threading.local):
+    disabled = False             # no_grad() is active in this thread
+
+
+class _PerThread(threading.local):
+    saved = None                 # what this thread's last forward kept for its backward
+
+
+_GRAD_MODE = _GradMode()
 _LAZY = threading.Lock()         # creates a module's per-thread record and lock, once
 
 
@@ -41,7 +49,7 @@ def no_grad():
     eval-mode forward, a forward under no_grad leaves this thread's pending training forward in place: its
     backward still works afterwards.
     """
-    before = getattr(_GRAD_MODE, "disabled", False)
+    before = _GRAD_MODE.disabled
     _GRAD_MODE.disabled = True
     try:
         yield
@@ -51,7 +59,7 @@ def no_grad():
 
 def grad_disabled():
     """Whether this thread is inside no_grad()."""
-    return getattr(_GRAD_MODE, "disabled", False)
+    return _GRAD_MODE.disabled
 
 
 def keeps_for_backward(module):
@@ -174,10 +182,10 @@ class Module:
     def _thread(self):
         """This module's per-thread record (a threading.local): .saved is what this thread's last forward
         kept for its backward."""
-        return self._lazy("_per_thread", threading.local)
+        return self._lazy("_per_thread", _PerThread)
 
     def _saved(self):
-        return getattr(self._thread(), "saved", None)
+        return self._thread().saved
 
     def _save(self, value):
         self._thread().saved = value
@@ -186,13 +194,25 @@ class Module:
         """Held while a backward adds into self.grads: concurrent backwards add one after the other."""
         return self._lazy("_grads_mutex", threading.Lock)
 
+    def _init_threads(self):
+        """Make the per-thread record and the gradients' lock now (the layers do, for their hot path; other
+        modules make them on first use)."""
+        self._per_thread = _PerThread()
+        self._grads_mutex = threading.Lock()
+
     def __getstate__(self):  # copy.deepcopy / pickle: locks and per-thread records are not copied
         state = dict(self.__dict__)
         for name in self._UNCOPIED:
             state.pop(name, None)
         return state
 
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if "_per_thread" in type(self)._EAGER:
+            self._init_threads()
+
     _UNCOPIED = ("_per_thread", "_grads_mutex")
+    _EAGER = ()  # what __setstate__ makes anew at once (see _init_threads)
 
     def parameters(self):
         """The parameters by name (the module's own arrays: updating them in place updates it)."""
