@@ -282,8 +282,18 @@ def test_emulated_cuda_layer_shared_by_threads(cp, monkeypatch, cell):
 
     monkeypatch.setattr(_cuda, "_core", OneLaunchAtATime())
     current = threading.local()
-    monkeypatch.setattr(cp.cuda, "get_current_stream",
-                        lambda: types.SimpleNamespace(ptr=getattr(current, "ptr", 0)))
+    waits = []
+
+    class Event:  # the emulated launches are synchronous: recording and waiting only need to be seen
+        def record(self, stream):
+            self.stream = stream.ptr
+
+    def stream():
+        ptr = getattr(current, "ptr", 0)
+        return types.SimpleNamespace(ptr=ptr, wait_event=lambda event: waits.append((event.stream, ptr)))
+
+    monkeypatch.setattr(cp.cuda, "get_current_stream", stream)
+    monkeypatch.setattr(cp.cuda, "Event", lambda disable_timing=False: Event(), raising=False)
     counter = iter(range(100, 1000))
 
     @contextlib.contextmanager
@@ -292,3 +302,6 @@ def test_emulated_cuda_layer_shared_by_threads(cp, monkeypatch, cell):
         yield
 
     gpu_tests.test_cuda_layer_shared_by_threads_on_their_own_streams(cp, cell, stream_per_thread=own_stream)
+    # the gradients' additions from the threads' streams were ordered on the device: each stream that added after
+    # another one waited for an event recorded on it
+    assert waits and all(a != b for a, b in waits)

@@ -54,6 +54,28 @@ def stream_key():
     return (ptr, threading.get_ident()) if ptr == _PER_THREAD_STREAM else ptr
 
 
+class GradsOrder:
+    """Orders on the device the additions into one module's grads made from several streams.
+
+    Called under the module's grads lock before each backward enqueues its additions: when the stream
+    differs from the last one that added, the new stream waits (cudaStreamWaitEvent, no host sync) for an
+    event recorded now on the last one, so the additions run one after another on the device as they were
+    enqueued. While one stream is used (a training loop; graph capture) it does nothing.
+    """
+
+    def __init__(self):
+        self.last = None
+
+    def __call__(self):
+        cp = cupy()
+        stream = cp.cuda.get_current_stream()
+        if self.last is not None and self.last.ptr != stream.ptr:
+            event = cp.cuda.Event(disable_timing=True)
+            event.record(self.last)
+            stream.wait_event(event)
+        self.last = stream
+
+
 def as_cupy(a, name):
     """A CuPy view of `a` (CuPy array, __cuda_array_interface__ or a CUDA __dlpack__ object), zero-copy.
 

@@ -222,9 +222,24 @@ class CharModel:
         buf = self._readout_buffers(R)
         targets = np.ascontiguousarray(y_idx, dtype=np.int32).reshape(R)
         W, g = self.out.parameters(), self.out.grads
-        with self.out._grads_lock():  # the engine adds into out's grads
-            total = _core.readout_xent(y.reshape(R, H), W["weight"], W["bias"], targets, float(loss_scale) / R,
-                                       buf["logits"], buf["nll"], g["weight"], g["bias"], buf["dy"])
+        def readout(grads):  # the engine adds the read-out's gradients into `grads`
+            return _core.readout_xent(y.reshape(R, H), W["weight"], W["bias"], targets, float(loss_scale) / R,
+                                      buf["logits"], buf["nll"], grads["weight"], grads["bias"], buf["dy"])
+
+        lock = self.out._grads_lock()
+        if lock.acquire(blocking=False):  # as the layers' backward: the lone step adds into the grads itself
+            try:
+                total = readout(g)
+            finally:
+                lock.release()
+        else:  # another thread is adding: this step's own zeroed gradients, added afterwards
+            own = buf.setdefault("grads", {k: np.zeros_like(v) for k, v in g.items()})
+            for v in own.values():
+                v.fill(0)
+            total = readout(own)
+            with lock:
+                for k, v in own.items():
+                    g[k] += v
         self.rnn.backward(buf["dy"].reshape(T, N, H), None)
         return total / R, state
 
