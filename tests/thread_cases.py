@@ -175,28 +175,28 @@ def _layer_args(rng, layer, cell, dtype):
     return x, hx, dy, dhx
 
 
+def _layer_work(layer, cell, dtype, make_call):
+    """build(rng) for check(): THREADS x CALLS calls make_call(rng, x, hx, dy, dhx) of random shapes."""
+    def build(rng):
+        return [[make_call(rng, *_layer_args(rng, layer, cell, dtype)) for _ in range(CALLS)] for _ in range(THREADS)]
+    return build
+
+
 def layer_case(cell, dtype, mode):
     layer = _layer(cell, dtype)
     if mode == "eval":
         layer.eval()
 
-    def build(rng):
-        work = []
-        for _ in range(THREADS):
-            calls = []
-            for _ in range(CALLS):
-                x, hx, dy, dhx = _layer_args(rng, layer, cell, dtype)
-                if mode == "eval":
-                    calls.append(lambda x=x, hx=hx: layer(x, hx))
-                else:
-                    def fwd_bwd(x=x, hx=hx, dy=dy, dhx=dhx):
-                        y, h_n = layer(x, hx)
-                        return y, h_n, layer.backward(dy, dhx)
-                    calls.append(fwd_bwd)
-            work.append(calls)
-        return work
+    def make_call(rng, x, hx, dy, dhx):
+        if mode == "eval":
+            return lambda: layer(x, hx)
 
-    check(build, grads=(layer, np.dtype(dtype)) if mode == "train" else None)
+        def fwd_bwd():
+            y, h_n = layer(x, hx)
+            return y, h_n, layer.backward(dy, dhx)
+        return fwd_bwd
+
+    check(_layer_work(layer, cell, dtype, make_call), grads=(layer, np.dtype(dtype)) if mode == "train" else None)
 
 
 def layer_no_grad_case(cell, dtype):
@@ -204,24 +204,17 @@ def layer_no_grad_case(cell, dtype):
     nn.no_grad (which must not replace the pending forward) and other threads run theirs."""
     layer = _layer(cell, dtype)
 
-    def build(rng):
-        work = []
-        for _ in range(THREADS):
-            calls = []
-            for _ in range(CALLS):
-                x, hx, dy, dhx = _layer_args(rng, layer, cell, dtype)
-                x2 = _layer_args(rng, layer, cell, dtype)[0]
+    def make_call(rng, x, hx, dy, dhx):
+        x2 = _layer_args(rng, layer, cell, dtype)[0]
 
-                def call(x=x, hx=hx, dy=dy, dhx=dhx, x2=x2):
-                    y, h_n = layer(x, hx)
-                    with nn.no_grad():
-                        y2, h2 = layer(x2)
-                    return y, h_n, y2, h2, layer.backward(dy, dhx)
-                calls.append(call)
-            work.append(calls)
-        return work
+        def call():
+            y, h_n = layer(x, hx)
+            with nn.no_grad():
+                y2, h2 = layer(x2)
+            return y, h_n, y2, h2, layer.backward(dy, dhx)
+        return call
 
-    check(build, grads=(layer, np.dtype(dtype)))
+    check(_layer_work(layer, cell, dtype, make_call), grads=(layer, np.dtype(dtype)))
 
 
 def separate_layers_case(dtype):

@@ -345,15 +345,7 @@ class _RecurrentLayer(Module):
         return self._buffer_pool
 
     _UNCOPIED = Module._UNCOPIED + ("_buffer_pool", "_cuda_grads_order")
-    _EAGER = ("_per_thread",)
-
-    def _release_saved(self):
-        """Drop this thread's pending forward (its buffers go back to the pool)."""
-        local = self._per_thread
-        cache = local.saved
-        if cache is not None:
-            local.saved = None
-            self._buffer_pool.give(cache[0], cache[1])
+    _EAGER_THREADS = True
 
     def _order_grads(self):
         """Under the grads lock, before adding into grads: on the GPU, order the additions made from several

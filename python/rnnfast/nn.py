@@ -208,11 +208,11 @@ class Module:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
-        if "_per_thread" in type(self)._EAGER:
+        if self._EAGER_THREADS:
             self._init_threads()
 
     _UNCOPIED = ("_per_thread", "_grads_mutex")
-    _EAGER = ()  # what __setstate__ makes anew at once (see _init_threads)
+    _EAGER_THREADS = False  # whether _init_threads runs at construction (and so for a copy too)
 
     def parameters(self):
         """The parameters by name (the module's own arrays: updating them in place updates it)."""
