@@ -7,12 +7,13 @@
 #include <utility>
 #include <vector>
 
-#include "buffer.h"
-#include "blas.h"
 #include "rnnfast/cell_math.h"
-#include "loop_util.h"
 #include "rnnfast/parallel.h"
 #include "rnnfast/recurrent.h"
+
+#include "blas.h"
+#include "buffer.h"
+#include "loop_util.h"
 #include "small_gemm.h"
 
 namespace rnnfast {

@@ -6,10 +6,11 @@
 #include <cstring>
 #include <vector>
 
-#include "buffer.h"
 #include "rnnfast/cell_math.h"
 #include "rnnfast/parallel.h"
 #include "rnnfast/reservoir.h"
+
+#include "buffer.h"
 #include "simd/sell.h"
 #include "simd/transpose.h"
 #include "simd/vec.h"
