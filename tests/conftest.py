@@ -58,8 +58,8 @@ def gpu_probe():
         if not info["cuda_compiled"]:
             reason = "this rnnfast build has no CUDA engine (built without nvcc, or with RNNFAST_CUDA=OFF)"
         elif info["cuda_device_count"] == 0:
-            reason = (f"the CUDA runtime the engine was built with ({info['cuda_runtime_version']}) finds no usable "
-                      "device (no driver, or a driver older than that runtime)")
+            reason = (f"no usable CUDA device: no GPU or driver, or a driver older than the CUDA runtime "
+                      f"{info['cuda_runtime_version']} the engine was built with")
     if reason is None:
         try:
             with warnings.catch_warnings():

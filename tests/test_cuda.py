@@ -609,10 +609,10 @@ def test_gpu_probe_fails_loudly_when_a_visible_gpu_is_unusable(monkeypatch):
     monkeypatch.delenv("RNNFAST_TEST_GPU", raising=False)
     monkeypatch.setattr(conftest, "gpu_visible", lambda: None)
     state, reason = conftest.gpu_probe()
-    assert state == "absent" and "no usable device" in reason  # no GPU here: skip, saying why
+    assert state == "absent" and "no usable CUDA device" in reason  # no GPU here: skip, saying why
     monkeypatch.setattr(conftest, "gpu_visible", lambda: "GPU 0: NVIDIA H100 80GB HBM3")
     state, reason = conftest.gpu_probe()
-    assert state == "broken" and "GPU visible (GPU 0: NVIDIA H100" in reason and "no usable device" in reason
+    assert state == "broken" and "GPU visible (GPU 0: NVIDIA H100" in reason and "no usable CUDA device" in reason
     monkeypatch.setattr(rnnfast, "build_info", lambda: dict(no_device, cuda_compiled=False))
     assert conftest.gpu_probe() == ("broken", "GPU visible (GPU 0: NVIDIA H100 80GB HBM3) but the GPU tests "
                                     "cannot run: this rnnfast build has no CUDA engine (built without nvcc, "

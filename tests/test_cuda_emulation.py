@@ -39,11 +39,7 @@ def core_emu():
 
 @pytest.fixture
 def cp(core_emu, monkeypatch):
-    for obj, name, value in emulate.patches(core_emu):
-        if isinstance(obj, dict):
-            monkeypatch.setitem(obj, name, value)
-        else:
-            monkeypatch.setattr(obj, name, value)
+    emulate.install(core_emu, monkeypatch)
     yield emulate.FAKE_CUPY
     core_emu.emu_reset()
 
@@ -257,6 +253,20 @@ def test_emulated_fault_without_sync_checks_still_raises_and_says_how_to_find_it
     assert "may come from an earlier kernel" in str(err.value)
 
 
+def test_emulated_sync_checks_blame_an_earlier_fault_on_no_launch_of_theirs(cp, sync_checks):
+    """A fault nobody noticed (the last launch of a reservoir run, without the debug mode: no call after it
+    synchronises) is reported by the next launch under the debug mode as an earlier failure, not its own."""
+    esn = rnnfast.ESN(2, 20, 1, density=0.5, seed=0, dtype="float32", device="cuda")
+    u = np.ones((6, 2), np.float32)
+    sync_checks.cuda_set_sync_checks(False)
+    sync_checks.emu_fail_launch(5)
+    esn.run_reservoir(u)  # the fault goes unseen (as it can on the device until something synchronises)
+    sync_checks.cuda_set_sync_checks(True)
+    with pytest.raises(RuntimeError, match=r"CUDA error before reservoir_step<csr> .* step t=0 of T=6: an illegal "
+                                           r"memory access .*an earlier kernel or call failed, not this one"):
+        esn.run_reservoir(u)
+
+
 def test_emulated_sync_checks_in_every_kernel_family(cp, sync_checks):
     """The debug mode's launch path is the one of the MRNN's and the reservoir's kernels too."""
     sync_checks.cuda_set_sync_checks(True)
@@ -273,9 +283,12 @@ def test_emulated_sync_checks_in_every_kernel_family(cp, sync_checks):
         esn.run_reservoir(np.ones((6, 2), np.float32))
 
 
-def test_emulated_capture_replays_the_engine_calls(cp, core_emu):
+@pytest.mark.parametrize("sync", [False, True])
+def test_emulated_capture_replays_the_engine_calls(cp, core_emu, sync_checks, sync):
     """Stream capture in the emulation (what bench_gpu.py's graph timings use without a GPU): the engine's
-    launches are recorded with their arguments and replayed, and nothing runs while recording."""
+    launches are recorded with their arguments and replayed, and nothing runs while recording; the debug
+    mode does not synchronise a stream being captured (that would end the capture)."""
+    core_emu.cuda_set_sync_checks(sync)
     from rnnfast._engines import LSTM
 
     T, N, H = 4, 3, 12

@@ -265,36 +265,45 @@ struct KernelInfo {   // "step_kernel<LstmBackward>, 8 rows x 1 unit x 32 wide"
   int rows, units, width;
 };
 
-inline void check_launch(const KernelInfo& k, dim3 grid, const LaunchSite& s, cudaStream_t stream) {
-  cudaError_t err = cudaGetLastError();
-  const bool synced = sync_checks();
-  if (err == cudaSuccess && synced) {
-    cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
-    err = cudaStreamIsCapturing(stream, &capture);
-    if (err == cudaSuccess && capture == cudaStreamCaptureStatusNone) err = cudaStreamSynchronize(stream);
-  }
-  if (err == cudaSuccess) return;
-  std::string msg = std::string("CUDA error in ") + k.kernel + "<" + k.stage + "> (grid " + std::to_string(grid.x) +
-                    "x" + std::to_string(grid.y);
+// The stream's state with the debug mode on: everything queued on it so far has run without error (a wait
+// for it), or the first error; cudaSuccess without the debug mode or while the stream is being captured.
+inline cudaError_t synced_error(cudaStream_t stream) {
+  if (!sync_checks()) return cudaSuccess;
+  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+  const cudaError_t err = cudaStreamIsCapturing(stream, &capture);
+  if (err != cudaSuccess || capture != cudaStreamCaptureStatusNone) return err;
+  return cudaStreamSynchronize(stream);
+}
+
+[[noreturn]] inline void launch_error(const char* when, const KernelInfo& k, dim3 grid, const LaunchSite& s,
+                                      cudaError_t err, const char* why) {
+  std::string msg = std::string("CUDA error ") + when + " " + k.kernel + "<" + k.stage + "> (grid " +
+                    std::to_string(grid.x) + "x" + std::to_string(grid.y);
   if (k.rows > 0)
     msg += "; " + std::to_string(k.rows) + " rows x " + std::to_string(k.units) + " units x " +
            std::to_string(k.width) + " wide per block";
   msg += std::string(") of ") + s.cell + " " + s.pass + ", " + (s.reverse ? "reverse" : "forward") + " direction, " +
          (s.step >= 0 ? "step t=" + std::to_string(s.step) : std::string("after the last step")) + " of T=" +
-         std::to_string(s.steps);
-  msg += std::string(": ") + cudaGetErrorString(err);
-  msg += synced ? " (RNNFAST_CUDA_SYNC: checked after this launch)"
-                : " (reported at launch; it may come from an earlier kernel: RNNFAST_CUDA_SYNC=1 checks each one)";
+         std::to_string(s.steps) + ": " + cudaGetErrorString(err) + " (" + why + ")";
   throw std::runtime_error(msg);
 }
 
-// One checked launch of `block` threads per block.
+// One checked launch of `block` threads per block. With the debug mode the stream is drained before the
+// launch too, so that an error found after it is this kernel's (an earlier one's is reported as such).
 template <typename Kernel, typename... A>
 void launch_checked(Kernel kernel, dim3 grid, int block, const KernelInfo& info, const LaunchSite& site,
                     cudaStream_t stream, const A&... args) {
   if (grid.y > 65535u) throw std::invalid_argument("CUDA engine: batch too large for one launch");
+  cudaError_t err = synced_error(stream);
+  if (err != cudaSuccess)
+    launch_error("before", info, grid, site, err, "RNNFAST_CUDA_SYNC: an earlier kernel or call failed, not this one");
   RNNFAST_LAUNCH(kernel, grid, block, stream, args...);
-  check_launch(info, grid, site, stream);
+  err = cudaGetLastError();
+  if (err != cudaSuccess)
+    launch_error("in", info, grid, site, err, sync_checks() ? "RNNFAST_CUDA_SYNC: its launch failed"
+                 : "reported at launch; it may come from an earlier kernel: RNNFAST_CUDA_SYNC=1 checks each one");
+  err = synced_error(stream);
+  if (err != cudaSuccess) launch_error("in", info, grid, site, err, "RNNFAST_CUDA_SYNC: checked after this launch");
 }
 
 template <typename T>

@@ -12,7 +12,8 @@
 //   cudaGetLastError only from the next launch on (as on the device, where the fault surfaces once the
 //   kernel has run, after its launch has returned), and later kernels do not run;
 // * stream capture: between emu::begin_capture and emu::end_capture launches, copies and memsets are
-//   recorded (arguments by value, as in a CUDA graph) instead of run; emu::graph_launch replays them.
+//   recorded (arguments by value, as in a CUDA graph) instead of run; emu::graph_launch replays them;
+//   cudaStreamSynchronize fails meanwhile, as on the device.
 #pragma once
 
 #include <ucontext.h>
@@ -43,7 +44,7 @@ struct uint3 {
   unsigned x, y, z;
 };
 
-enum cudaError_t { cudaSuccess = 0, cudaErrorIllegalAddress = 700 };
+enum cudaError_t { cudaSuccess = 0, cudaErrorIllegalAddress = 700, cudaErrorStreamCaptureUnsupported = 900 };
 enum cudaMemcpyKind { cudaMemcpyDeviceToDevice = 3 };
 enum cudaStreamCaptureStatus { cudaStreamCaptureStatusNone = 0, cudaStreamCaptureStatusActive = 1 };
 using cudaStream_t = void*;
@@ -202,9 +203,11 @@ inline void reset() {
 inline cudaError_t cudaGetLastError() { return emu::fault_seen ? emu::fault : cudaSuccess; }
 inline const char* cudaGetErrorString(cudaError_t e) {
   return e == cudaSuccess ? "no error" : e == cudaErrorIllegalAddress ? "an illegal memory access was encountered"
-                                                                      : "unknown error";
+       : e == cudaErrorStreamCaptureUnsupported ? "operation not permitted when stream is capturing" : "unknown error";
 }
-inline cudaError_t cudaStreamSynchronize(cudaStream_t) { return emu::fault; }
+inline cudaError_t cudaStreamSynchronize(cudaStream_t) {  // as on the device: not while capturing
+  return emu::capturing ? cudaErrorStreamCaptureUnsupported : emu::fault;
+}
 inline cudaError_t cudaStreamIsCapturing(cudaStream_t, cudaStreamCaptureStatus* status) {
   *status = emu::capturing ? cudaStreamCaptureStatusActive : cudaStreamCaptureStatusNone;
   return cudaSuccess;

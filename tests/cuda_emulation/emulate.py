@@ -235,14 +235,17 @@ FAKE_CUPYX = types.ModuleType("cupyx")
 FAKE_CUPYX.scatter_add = lambda a, idx, b: np.add.at(a, idx, b)
 
 
-def patches(core):
-    """(object, attribute, value) triples that put the emulation in place of CuPy and the CUDA bindings."""
+def install(core, monkeypatch=None):
+    """Put the emulation in place of CuPy and the CUDA bindings: for the process, or through pytest's
+    monkeypatch (undone after the test)."""
     from rnnfast import _cuda
 
     FAKE_CUPY._core = core
-    return [(_cuda, "cupy", lambda: FAKE_CUPY), (_cuda, "_core", core),
-            (sys.modules, "cupy", FAKE_CUPY),  # for `import cupy` in rnnfast.nn.array_module and scripts
-            (sys.modules, "cupyx", FAKE_CUPYX)]
+    setattr_, setitem = (monkeypatch.setattr, monkeypatch.setitem) if monkeypatch else (setattr, dict.__setitem__)
+    setattr_(_cuda, "cupy", lambda: FAKE_CUPY)
+    setattr_(_cuda, "_core", core)
+    setitem(sys.modules, "cupy", FAKE_CUPY)  # for `import cupy` in rnnfast.nn.array_module and scripts
+    setitem(sys.modules, "cupyx", FAKE_CUPYX)
 
 
 def main(argv):
@@ -253,11 +256,7 @@ def main(argv):
     core = build()
     print(f"[cuda emulation] kernels built for the CPU in {time.perf_counter() - t0:.1f} s; running {argv[0]}",
           flush=True)
-    for obj, name, value in patches(core):
-        if isinstance(obj, dict):
-            obj[name] = value
-        else:
-            setattr(obj, name, value)
+    install(core)
     sys.argv = list(argv)
     sys.path.insert(0, str(Path(argv[0]).resolve().parent))
     runpy.run_path(argv[0], run_name="__main__")
