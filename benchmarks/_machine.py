@@ -96,3 +96,66 @@ def _import_with_retry(name, tries=5, wait=3.0):
             for mod in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
                 del sys.modules[mod]
             time.sleep(wait)
+
+
+# ---- CPU tiers -------------------------------------------------------------------------------------------
+# What holds each library to a CPU tier, so that a tier's comparison runs every side on the same
+# instructions (on an AVX-512 machine, "avx2" means AVX2 for rnnfast, torch, oneDNN, MKL, OpenBLAS and NumPy).
+# None unsets a variable: this machine's OPENBLAS_CORETYPE=Haswell would hold OpenBLAS to AVX2 in the avx512
+# runs (see RESULTS.md).
+TIER_ENV = {
+    "avx512": {"RNNFAST_CPU_ISA": "avx512", "OPENBLAS_CORETYPE": None},
+    "avx2": {"RNNFAST_CPU_ISA": "avx2", "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2",
+             "MKL_ENABLE_INSTRUCTIONS": "AVX2", "OPENBLAS_CORETYPE": "Haswell"},
+    "baseline": {"RNNFAST_CPU_ISA": "baseline", "ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41",
+                 "MKL_ENABLE_INSTRUCTIONS": "SSE4_2", "OPENBLAS_CORETYPE": "Nehalem"},
+}
+_NPY_SSE = {"SSE", "SSE2", "SSE3", "SSSE3", "SSE41", "POPCNT", "SSE42", "X86_V2"}
+_PINNED = "RNNFAST_BENCH_TIER"
+
+
+def _numpy_disabled(tier):
+    """NumPy's dispatched SIMD targets above the tier (names differ between NumPy versions)."""
+    out = subprocess.run([sys.executable, "-c", "from numpy._core._multiarray_umath import __cpu_dispatch__ as d; "
+                          "print(' '.join(d))"], capture_output=True, text=True)
+    names = out.stdout.split()
+    if tier == "avx2":
+        return [n for n in names if "512" in n or n in ("X86_V4", "AVX512_SPR", "AVX512_ICL")]
+    return [n for n in names if n not in _NPY_SSE]
+
+
+def pin_tier(argv):
+    """With `--isa TIER` (or --isa=TIER) in argv, re-run this script with rnnfast and its baselines held to
+    that tier (TIER_ENV plus NumPy's NPY_DISABLE_CPU_FEATURES): the libraries read these variables when
+    they load, so the process starts over. Call before importing NumPy or torch. Returns the tier (or
+    None) and the variables set, for the record."""
+    tier = None
+    for i, a in enumerate(argv):
+        if a == "--isa" and i + 1 < len(argv):
+            tier = argv[i + 1]
+        elif a.startswith("--isa="):
+            tier = a.split("=", 1)[1]
+    if tier is None:
+        return None, {}
+    if tier not in TIER_ENV:
+        sys.exit(f"--isa must be one of {', '.join(TIER_ENV)}, got {tier!r}")
+    if os.environ.get(_PINNED) == tier:
+        return tier, json_env(tier)
+    env = dict(os.environ)
+    for k, v in TIER_ENV[tier].items():
+        if v is None:
+            env.pop(k, None)
+        else:
+            env[k] = v
+    disabled = _numpy_disabled(tier) if tier != "avx512" else []
+    if disabled:
+        env["NPY_DISABLE_CPU_FEATURES"] = " ".join(disabled)
+    env[_PINNED] = tier
+    sys.stdout.flush()
+    os.execve(sys.executable, [sys.executable] + argv, env)
+
+
+def json_env(tier):
+    """The tier-pinning variables as this process has them."""
+    keys = list(TIER_ENV.get(tier, {})) + ["NPY_DISABLE_CPU_FEATURES"]
+    return {k: os.environ.get(k) for k in keys}

@@ -44,10 +44,9 @@ import sys
 import tempfile
 import time
 
-from _machine import _import_with_retry, cpu_snapshot, host_facts, other_load, self_cpu, wait_idle  # benchmarks/_machine.py (this folder is on sys.path when run as a script)
+from _machine import _import_with_retry, cpu_snapshot, host_facts, other_load, pin_tier, self_cpu, wait_idle  # benchmarks/_machine.py (this folder is on sys.path when run as a script)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PYDIR = os.path.join(REPO, "python")
 MC_TEXT_CHARS = 1 << 20
 LAST_STEPS = 200          # loss averaged over the last LAST_STEPS steps
 VAL_CHARS = 32768         # char.py's --val-chars default
@@ -74,6 +73,9 @@ def parse_args(argv=None):
     p.add_argument("--json", default=os.path.join(REPO, "benchmarks", "results", "bench_char.json"))
     # internal: one measurement in a fresh process
     p.add_argument("--worker", help=argparse.SUPPRESS)
+    p.add_argument("--isa", choices=("baseline", "avx2", "avx512"), default=None,
+                   help="hold rnnfast and the baselines (torch, oneDNN, MKL, OpenBLAS, NumPy) to this CPU tier "
+                        "(the script restarts itself with the variables set; its workers inherit them)")
     p.add_argument("--spec", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     q = a.quick
@@ -128,7 +130,9 @@ def machine_info(np, rnnfast):
         hostname=platform.node(), platform=platform.platform(), python=platform.python_version(),
         cpu_count=os.cpu_count(), numpy=np.__version__,
         rnnfast=getattr(rnnfast, "__version__", None), rnnfast_build_info=rnnfast.build_info(),
-        env={k: v for k, v in os.environ.items() if k.startswith(("OPENBLAS_", "OMP_", "MKL_", "GOMP_"))},
+        env={k: v for k, v in os.environ.items()
+             if k.startswith(("OPENBLAS_", "OMP_", "MKL_", "GOMP_", "RNNFAST_", "ATEN_", "ONEDNN_", "NPY_"))},
+        cpu_isa=rnnfast.build_info()["cpu_isa"],
         env_openblas_coretype_unset="OPENBLAS_CORETYPE" not in os.environ,
     )
     try:
@@ -141,9 +145,7 @@ def machine_info(np, rnnfast):
 
 
 def child_env():
-    env = dict(os.environ)
-    env["PYTHONPATH"] = PYDIR + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    return env
+    return dict(os.environ)
 
 
 def run_worker(kind, spec, workdir, timeout=900, env_extra=None):
@@ -848,8 +850,9 @@ def part_b(args, np, char, workdir, log):
 
 def main(argv=None):
     args = parse_args(argv)
+    if not args.worker:
+        pin_tier(sys.argv if argv is None else [sys.argv[0]] + list(argv))
     if args.worker:
-        sys.path.insert(0, PYDIR)
         with open(args.spec) as f:
             spec = json.load(f)
         res = WORKERS[args.worker](spec)
@@ -857,7 +860,6 @@ def main(argv=None):
             json.dump(res, f)
         return 0
 
-    sys.path.insert(0, PYDIR)
     import numpy as np
     rnnfast = _import_with_retry("rnnfast")
     from rnnfast import char

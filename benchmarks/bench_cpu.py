@@ -32,7 +32,7 @@ import statistics
 import sys
 import time
 
-from _machine import _import_with_retry, cpu_snapshot, host_facts, other_load, wait_idle  # benchmarks/_machine.py (this folder is on sys.path when run as a script)
+from _machine import _import_with_retry, cpu_snapshot, host_facts, other_load, pin_tier, wait_idle  # benchmarks/_machine.py (this folder is on sys.path when run as a script)
 
 CELLS = {"rnn": ("RNN", 1), "lstm": ("LSTM", 4), "gru": ("GRU", 3)}
 CONFIGS = [(25, 1, 65, 100), (100, 8, 128, 128), (100, 32, 256, 256), (50, 64, 512, 512)]
@@ -66,6 +66,9 @@ def parse_args(argv=None):
                         "a config timed while they used > 0.2 cores is rerun once (up to 4 reruns; not with "
                         "--quick) after waiting up to half this (default 60; 0 disables both)")
     p.add_argument("--no-torch", action="store_true", help="do not time torch even if importable")
+    p.add_argument("--isa", choices=("baseline", "avx2", "avx512"), default=None,
+                   help="hold rnnfast and the baselines (torch, oneDNN, MKL, OpenBLAS, NumPy) to this CPU tier "
+                        "(the script restarts itself with the variables set; default: each library's own choice)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default=os.path.join(REPO, "benchmarks", "results", "bench_cpu.json"),
                    help="where to write the results (default benchmarks/results/bench_cpu.json)")
@@ -257,7 +260,10 @@ def machine_info(np, torch, rnnfast, threads):
         rnnfast=rnnfast.__version__, rnnfast_build_info=rnnfast.build_info(),
         env={k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS",
                                              "OPENBLAS_THREAD_TIMEOUT", "OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT",
-                                             "MKL_NUM_THREADS")},
+                                             "MKL_NUM_THREADS", "RNNFAST_CPU_ISA", "ATEN_CPU_CAPABILITY",
+                                             "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS", "NPY_DISABLE_CPU_FEATURES")},
+        cpu_isa=rnnfast.build_info()["cpu_isa"], torch_cpu_capability=None if torch is None else
+        torch.backends.cpu.get_cpu_capability(),
     )
     info.update(host_facts(np))
     return info
@@ -352,6 +358,7 @@ def fx(v, nd=2):
 
 def main(argv=None):
     args = parse_args(argv)
+    _, tier_env = pin_tier(sys.argv if argv is None else [sys.argv[0]] + list(argv))
     if args.threads is not None:
         if args.threads < 1:
             sys.exit("--threads must be positive")

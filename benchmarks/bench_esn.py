@@ -35,7 +35,11 @@ import sys
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "python"))
+
+from _machine import pin_tier  # noqa: E402  benchmarks/_machine.py (on sys.path as a script)
+
+if __name__ == "__main__":
+    pin_tier(sys.argv)  # --isa TIER: restarts with rnnfast, NumPy and OpenBLAS held to the tier
 
 import numpy as np  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
@@ -64,6 +68,8 @@ def parse_args(argv=None):
     p.add_argument("--only", nargs="+", metavar="N:DENSITY:B", default=None,
                    help="run only these configs, e.g. --only 1000:0.1:1 1000:0.1:64")
     p.add_argument("--json", default=os.path.join(REPO, "benchmarks", "results", "bench_esn.json"))
+    p.add_argument("--isa", choices=("baseline", "avx2", "avx512"), default=None,
+                   help="hold rnnfast, NumPy and OpenBLAS to this CPU tier (the script restarts itself)")
     a = p.parse_args(argv)
     if a.reps < 5 and not a.quick:
         p.error("--reps must be at least 5")
@@ -220,7 +226,9 @@ def machine_info():
     info = {"platform": platform.platform(), "python": sys.version.split()[0], "cpu": cpu,
             "cpu_count": os.cpu_count(), "numpy": np.__version__,
             "scipy": __import__("scipy").__version__, "rnnfast_build_info": rnnfast.build_info(),
-            "env": {k: v for k, v in os.environ.items() if k.startswith(("OPENBLAS", "OMP", "MKL", "GOMP"))}}
+            "cpu_isa": rnnfast.build_info()["cpu_isa"],
+            "env": {k: v for k, v in os.environ.items()
+                    if k.startswith(("OPENBLAS", "OMP", "MKL", "GOMP", "RNNFAST", "ATEN", "ONEDNN", "NPY"))}}
     try:
         import reservoirpy
         info["reservoirpy"] = reservoirpy.__version__

@@ -53,7 +53,6 @@ import time
 from _machine import cpu_snapshot, host_facts, other_load  # benchmarks/_machine.py (on sys.path as a script)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PYDIR = os.path.join(REPO, "python")
 PRIMES = ("def ", "import ", "The meaning of life is")
 
 
@@ -89,9 +88,7 @@ def log(msg):
 
 
 def child_env():
-    env = dict(os.environ)
-    env["PYTHONPATH"] = PYDIR + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    return env
+    return dict(os.environ)
 
 
 def cli(argv, timeout=1800):
@@ -176,7 +173,6 @@ def spread(values):
 # ---- main ------------------------------------------------------------------------------------------
 def main(argv=None):
     args = parse_args(argv)
-    sys.path.insert(0, PYDIR)
     import numpy as np
 
     import rnnfast

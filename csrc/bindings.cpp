@@ -4,11 +4,12 @@
 // releases the GIL around the compute.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
 #include <string>
 #include <vector>
 
-#include "rnnfast/blas.h"
+#include "rnnfast/cpu_engine.h"
 #include "rnnfast/parallel.h"
 #include "rnnfast/recurrent.h"
 #include "rnnfast/reservoir.h"
@@ -235,6 +236,10 @@ void register_info(py::module_& m) {
     d["blas"] = RNNFAST_BLAS_NAME;
     d["blas_core"] = rnnfast::blas_core_name();
     d["threads"] = rnnfast::engine_threads();
+    d["cpu_isa"] = rnnfast::cpu_engine().tier;
+    d["cpu_isa_compiled"] = rnnfast::cpu_tiers_compiled();
+    d["cpu_isa_supported"] = rnnfast::cpu_tiers_supported();
+    d["cpu_features"] = rnnfast::cpu_features();
 #ifdef RNNFAST_WITH_CUDA
     d["cuda_compiled"] = true;
     d["cuda_runtime_version"] = rnnfast::cuda_runtime_version();
@@ -257,6 +262,7 @@ void register_info(py::module_& m) {
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "rnnfast compiled engines (CPU; CUDA when compiled in)";
+  rnnfast::cpu_engine();  // choose the CPU tier now: a bad RNNFAST_CPU_ISA fails the import with its reason
   rnnfast::blas_single_threaded();  // the engine's own threads split the work (see rnnfast/parallel.h)
   register_info(m);
   register_recurrent(m);

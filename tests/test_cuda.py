@@ -462,11 +462,16 @@ def test_cuda_char_model_matches_cpu(cp, cell):
         assert isinstance(logits, cp.ndarray) == (dev == "cuda")
         got[dev] = dict(trace=trace, weights=model.state_dict(), state=model.state_arrays(state),
                         val=model.evaluate(data[:200], losses, streams=4, chunk=16),
-                        sample=model.sample([1, 2, 3], 12, 0.9, np.random.default_rng(0)))
+                        sample=model.sample([1, 2, 3], 12, 0.9, np.random.default_rng(0)),
+                        # from the carried state (N = 3 streams: evaluation's 4 streams start from rows 0 1 2 0)
+                        val_carried=model.evaluate(data[:200], losses, streams=4, chunk=16, state=state),
+                        sample_carried=model.sample([1, 2, 3], 12, 0.9, np.random.default_rng(0), state=state))
     c, g = got["cpu"], got["cuda"]
     np.testing.assert_allclose(g["trace"], c["trace"], rtol=1e-10)
-    np.testing.assert_allclose(g["val"], c["val"], rtol=1e-10)
-    assert g["sample"] == c["sample"]
+    for key in ("val", "val_carried"):
+        np.testing.assert_allclose(g[key], c[key], rtol=1e-10)
+    assert g["sample"] == c["sample"] and g["sample_carried"] == c["sample_carried"]
+    assert c["val_carried"] != c["val"]
     for a, b in zip(g["state"], c["state"]):
         assert isinstance(a, np.ndarray)
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)

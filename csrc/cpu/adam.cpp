@@ -14,6 +14,7 @@
 #include "rnnfast/parallel.h"
 
 namespace rnnfast {
+namespace RNNFAST_TIER {
 namespace {
 
 constexpr index_t kChunk = 16384;  // elements per task
@@ -76,4 +77,5 @@ template double sum_squares_cpu<double>(const double*, index_t);
 template bool all_finite_cpu<float>(const float*, index_t);
 template bool all_finite_cpu<double>(const double*, index_t);
 
+}  // namespace RNNFAST_TIER
 }  // namespace rnnfast

@@ -22,62 +22,20 @@
 #include <cstring>
 #include <vector>
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#endif
-
+#include "buffer.h"
 #include "rnnfast/cell_math.h"
 #include "rnnfast/char_rnn.h"
-#include "rnnfast/simd.h"
+#include "simd/tiles.h"
+#include "simd/transpose.h"
+#include "simd/vec.h"
 
 namespace rnnfast {
+namespace RNNFAST_TIER {
 namespace {
 
 #define RNNFAST_ROW_FN __attribute__((noinline))
 
-template <typename T>
-using VecT = typename Vec<T>::type;
-
 constexpr index_t round_up(index_t n, index_t m) { return (n + m - 1) / m * m; }
-
-template <typename T>
-VecT<T> load(const T* p) { return *reinterpret_cast<const VecT<T>*>(p); }
-template <typename T>
-void store(T* p, VecT<T> v) { *reinterpret_cast<VecT<T>*>(p) = v; }
-template <typename T>
-VecT<T> splat(T x) { return VecT<T>{} + x; }
-
-// Elementwise sqrt of a vector (IEEE, correctly rounded, as NumPy's). Not written as a scalar loop:
-// without -fno-math-errno GCC keeps std::sqrt scalar, with a libm call for the errno path.
-template <typename T>
-VecT<T> vsqrt(VecT<T> v) {
-#if defined(__AVX512F__)
-  // the masked forms with every lane selected: GCC 12's _mm512_sqrt_ps warns about its undefined source
-  if constexpr (sizeof(T) == 4) {
-    const __m512 a = reinterpret_cast<__m512>(v);
-    return reinterpret_cast<VecT<T>>(_mm512_mask_sqrt_ps(a, __mmask16(0xFFFF), a));
-  } else {
-    const __m512d a = reinterpret_cast<__m512d>(v);
-    return reinterpret_cast<VecT<T>>(_mm512_mask_sqrt_pd(a, __mmask8(0xFF), a));
-  }
-#elif defined(__AVX__)
-  if constexpr (sizeof(T) == 4) return reinterpret_cast<VecT<T>>(_mm256_sqrt_ps(reinterpret_cast<__m256>(v)));
-  else return reinterpret_cast<VecT<T>>(_mm256_sqrt_pd(reinterpret_cast<__m256d>(v)));
-#elif defined(__SSE2__)
-  if constexpr (sizeof(T) == 4) return reinterpret_cast<VecT<T>>(_mm_sqrt_ps(reinterpret_cast<__m128>(v)));
-  else return reinterpret_cast<VecT<T>>(_mm_sqrt_pd(reinterpret_cast<__m128d>(v)));
-#else
-  for (int i = 0; i < lanes<T>(); ++i) v[i] = std::sqrt(v[i]);
-  return v;
-#endif
-}
-
-template <typename T>
-T hsum(VecT<T> v) {
-  T s = 0;
-  for (int i = 0; i < lanes<T>(); ++i) s += v[i];
-  return s;
-}
 
 // ---- workspace layout --------------------------------------------------------------------------------
 // Offsets in elements; every block starts on a 64-byte boundary (relative to the aligned base).
@@ -136,36 +94,41 @@ void tile(int K, const T* A, index_t am, index_t ak, const T* B, index_t ldb, T*
     for (int j = 0; j < NB; ++j) store(C + i * ldc + j * L, acc[i][j]);
 }
 
-// Blocks of NB = 4 vectors (2 for MB = 8: at most 16 accumulators), then the remainder.
-template <typename T, int MB>
+// Blocks of NB vectors (simd/tiles.h: at most 16 accumulators on 32 registers, 12 on 16), then the remainder.
+template <typename T, int MB, int NB, int R = NB - 1>
+void tile_rest(int rest, int K, const T* A, index_t am, index_t ak, const T* B, index_t ldb, T* C, index_t ldc,
+               bool accumulate) {
+  if constexpr (R >= 1) {
+    if (rest == R) return tile<T, MB, R>(K, A, am, ak, B, ldb, C, ldc, accumulate);
+    tile_rest<T, MB, NB, R - 1>(rest, K, A, am, ak, B, ldb, C, ldc, accumulate);
+  }
+}
+
+template <typename T, int MB, int NB>
 void tile_row(int nv, int K, const T* A, index_t am, index_t ak, const T* B, index_t ldb, T* C, index_t ldc,
               bool accumulate) {
   constexpr int L = lanes<T>();
-  constexpr int NB = MB > 4 ? 2 : 4;
   int j = 0;
   for (; j + NB <= nv; j += NB) tile<T, MB, NB>(K, A, am, ak, B + j * L, ldb, C + j * L, ldc, accumulate);
-  const int rest = nv - j;
-  if constexpr (NB == 4) {
-    if (rest == 3) tile<T, MB, 3>(K, A, am, ak, B + j * L, ldb, C + j * L, ldc, accumulate);
-    if (rest == 2) tile<T, MB, 2>(K, A, am, ak, B + j * L, ldb, C + j * L, ldc, accumulate);
-  }
-  if (rest == 1) tile<T, MB, 1>(K, A, am, ak, B + j * L, ldb, C + j * L, ldc, accumulate);
+  tile_rest<T, MB, NB>(nv - j, K, A, am, ak, B + j * L, ldb, C + j * L, ldc, accumulate);
 }
 
 // C[m][0:nv vectors] (+)= sum_{k<K} a(m, k) B[k][0:nv vectors], a(m, k) = A[m*am + k*ak], m < M.
 template <typename T>
 void gemm_axpy(int M, int nv, int K, const T* A, index_t am, index_t ak, const T* B, index_t ldb, T* C,
                index_t ldc, bool accumulate) {
+  constexpr int R = kAxpyRows, NB = kAxpyVecs, RT = kAxpyThinRows, NBT = kAxpyThinVecs;
+  static_assert(R == 4, "the remainder switch below handles up to 3 rows");
   int m = 0;
-  if (nv <= 2)  // thin C (the logits, T lanes): 8 rows keep 16 accumulators busy
-    for (; m + 8 <= M; m += 8) tile_row<T, 8>(nv, K, A + m * am, am, ak, B, ldb, C + m * ldc, ldc, accumulate);
-  for (; m + 4 <= M; m += 4) tile_row<T, 4>(nv, K, A + m * am, am, ak, B, ldb, C + m * ldc, ldc, accumulate);
+  if (nv <= NBT)  // thin C (the logits, T lanes): more rows keep the accumulators busy
+    for (; m + RT <= M; m += RT) tile_row<T, RT, NBT>(nv, K, A + m * am, am, ak, B, ldb, C + m * ldc, ldc, accumulate);
+  for (; m + R <= M; m += R) tile_row<T, R, NB>(nv, K, A + m * am, am, ak, B, ldb, C + m * ldc, ldc, accumulate);
   const T* a = A + m * am;
   T* c = C + m * ldc;
   switch (M - m) {
-    case 3: tile_row<T, 3>(nv, K, a, am, ak, B, ldb, c, ldc, accumulate); break;
-    case 2: tile_row<T, 2>(nv, K, a, am, ak, B, ldb, c, ldc, accumulate); break;
-    case 1: tile_row<T, 1>(nv, K, a, am, ak, B, ldb, c, ldc, accumulate); break;
+    case 3: tile_row<T, 3, NB>(nv, K, a, am, ak, B, ldb, c, ldc, accumulate); break;
+    case 2: tile_row<T, 2, NB>(nv, K, a, am, ak, B, ldb, c, ldc, accumulate); break;
+    case 1: tile_row<T, 1, NB>(nv, K, a, am, ak, B, ldb, c, ldc, accumulate); break;
     default: break;
   }
 }
@@ -196,23 +159,19 @@ void matvec_block(int K, const T* x, const T* B, index_t ldb, T* y) {
   for (int j = 0; j < NB; ++j) store(y + j * L, a0[j] + a1[j]);
 }
 
+template <typename T, int NB = kMatvecBlock>
+void matvec_rest(int rest, int K, const T* x, const T* B, index_t ldb, T* y) {
+  if constexpr (NB >= 1) {
+    if (rest == NB) return matvec_block<T, NB>(K, x, B, ldb, y);
+    matvec_rest<T, NB - 1>(rest, K, x, B, ldb, y);
+  }
+}
+
+// y[0:nv vectors] += x B, in blocks of kMatvecBlock vectors (two chains of accumulators each: simd/tiles.h)
 template <typename T>
 void matvec(int K, int nv, const T* x, const T* B, index_t ldb, T* y) {
-  constexpr int L = lanes<T>();
-  for (int j = 0; j < nv; j += 8) {
-    const T* b = B + j * L;
-    T* o = y + j * L;
-    switch (std::min(8, nv - j)) {
-      case 8: matvec_block<T, 8>(K, x, b, ldb, o); break;
-      case 7: matvec_block<T, 7>(K, x, b, ldb, o); break;
-      case 6: matvec_block<T, 6>(K, x, b, ldb, o); break;
-      case 5: matvec_block<T, 5>(K, x, b, ldb, o); break;
-      case 4: matvec_block<T, 4>(K, x, b, ldb, o); break;
-      case 3: matvec_block<T, 3>(K, x, b, ldb, o); break;
-      case 2: matvec_block<T, 2>(K, x, b, ldb, o); break;
-      default: matvec_block<T, 1>(K, x, b, ldb, o); break;
-    }
-  }
+  constexpr int L = lanes<T>(), NB = kMatvecBlock;
+  for (int j = 0; j < nv; j += NB) matvec_rest<T>(std::min(NB, nv - j), K, x, B + j * L, ldb, y + j * L);
 }
 
 // ---- per-element rows (plain loops, vectorised by the compiler; noinline keeps restrict effective) ----
@@ -292,54 +251,6 @@ void adagrad(index_t n, T* __restrict p, T* __restrict S, const T* __restrict g,
   }
 }
 
-#if defined(__AVX__)
-// One 8x8 block of floats: dst[c][i] = src[i][c], with the usual unpack / shuffle / lane-permute network.
-inline void transpose8x8(const float* s, index_t lds, float* d, index_t ldd) {
-  const __m256 r0 = _mm256_loadu_ps(s), r1 = _mm256_loadu_ps(s + lds), r2 = _mm256_loadu_ps(s + 2 * lds),
-               r3 = _mm256_loadu_ps(s + 3 * lds), r4 = _mm256_loadu_ps(s + 4 * lds),
-               r5 = _mm256_loadu_ps(s + 5 * lds), r6 = _mm256_loadu_ps(s + 6 * lds),
-               r7 = _mm256_loadu_ps(s + 7 * lds);
-  const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1), t2 = _mm256_unpacklo_ps(r2, r3),
-               t3 = _mm256_unpackhi_ps(r2, r3), t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5),
-               t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
-  const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE),
-               u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE),
-               u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE),
-               u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-  _mm256_storeu_ps(d, _mm256_permute2f128_ps(u0, u4, 0x20));
-  _mm256_storeu_ps(d + ldd, _mm256_permute2f128_ps(u1, u5, 0x20));
-  _mm256_storeu_ps(d + 2 * ldd, _mm256_permute2f128_ps(u2, u6, 0x20));
-  _mm256_storeu_ps(d + 3 * ldd, _mm256_permute2f128_ps(u3, u7, 0x20));
-  _mm256_storeu_ps(d + 4 * ldd, _mm256_permute2f128_ps(u0, u4, 0x31));
-  _mm256_storeu_ps(d + 5 * ldd, _mm256_permute2f128_ps(u1, u5, 0x31));
-  _mm256_storeu_ps(d + 6 * ldd, _mm256_permute2f128_ps(u2, u6, 0x31));
-  _mm256_storeu_ps(d + 7 * ldd, _mm256_permute2f128_ps(u3, u7, 0x31));
-}
-#endif
-
-// dst[c][i] (row stride ldd) = src[i][c] (row stride lds), i < rows, c < cols. Inside the step loop
-// (W_hh^T after each update, the hidden states for the logits) this is on the clock: a scalar transpose
-// of W_hh alone took ~5 us, the 8x8 blocks ~1 us.
-template <typename T>
-void transpose(int rows, int cols, const T* src, index_t lds, T* dst, index_t ldd) {
-#if defined(__AVX__)
-  if constexpr (sizeof(T) == 4) {
-    if (rows % 8 == 0 && cols % 8 == 0) {
-      for (int i = 0; i < rows; i += 8)
-        for (int c = 0; c < cols; c += 8) transpose8x8(src + i * lds + c, lds, dst + c * ldd + i, ldd);
-      return;
-    }
-  }
-#endif
-  constexpr int B = 16;
-  for (int i0 = 0; i0 < rows; i0 += B)
-    for (int c0 = 0; c0 < cols; c0 += B) {
-      const int i1 = std::min(rows, i0 + B), c1 = std::min(cols, c0 + B);
-      for (int i = i0; i < i1; ++i)
-        for (int c = c0; c < c1; ++c) dst[c * ldd + i] = src[i * lds + c];
-    }
-}
-
 template <typename T>
 void copy_rows(int rows, int cols, const T* src, index_t lds, T* dst, index_t ldd) {
   for (int i = 0; i < rows; ++i) std::memcpy(dst + i * ldd, src + i * lds, sizeof(T) * cols);
@@ -392,8 +303,8 @@ CharRnnTrainResult char_rnn_train_cpu(const CharRnnTrainParams<T>& p) {
 
   CharRnnTrainResult res;
   res.pos = p.pos;
-  std::vector<int> rows;            // distinct characters of the chunk: the rows of win with a gradient
-  std::vector<unsigned char> seen(V, 0);
+  vector<int> rows;            // distinct characters of the chunk: the rows of win with a gradient
+  vector<unsigned char> seen(V, 0);
   rows.reserve(Ts);
 
   for (int step = 0; step < p.steps; ++step) {
@@ -519,4 +430,5 @@ template index_t char_rnn_workspace_size<double>(int, int, int);
 template CharRnnTrainResult char_rnn_train_cpu<float>(const CharRnnTrainParams<float>&);
 template CharRnnTrainResult char_rnn_train_cpu<double>(const CharRnnTrainParams<double>&);
 
+}  // namespace RNNFAST_TIER
 }  // namespace rnnfast

@@ -7,14 +7,15 @@
 #include <cstring>
 #include <utility>
 
-#include "rnnfast/blas.h"
+#include "blas.h"
 #include "rnnfast/cell_math.h"
-#include "rnnfast/loop_util.h"
+#include "loop_util.h"
 #include "rnnfast/mrnn.h"
 #include "rnnfast/parallel.h"
-#include "rnnfast/small_gemm.h"
+#include "small_gemm.h"
 
 namespace rnnfast {
+namespace RNNFAST_TIER {
 namespace {
 
 using namespace loop;
@@ -206,4 +207,5 @@ template void mrnn_forward_cpu<double>(const MrnnForwardParams<double>&);
 template void mrnn_backward_cpu<float>(const MrnnBackwardParams<float>&);
 template void mrnn_backward_cpu<double>(const MrnnBackwardParams<double>&);
 
+}  // namespace RNNFAST_TIER
 }  // namespace rnnfast

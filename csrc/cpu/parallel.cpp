@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 namespace rnnfast {
@@ -15,6 +16,35 @@ namespace rnnfast {
 std::atomic<int>& engine_calls_in_flight() {
   static std::atomic<int> count{0};
   return count;
+}
+EngineCall::EngineCall() { engine_calls_in_flight().fetch_add(1, std::memory_order_relaxed); }
+EngineCall::~EngineCall() { engine_calls_in_flight().fetch_sub(1, std::memory_order_relaxed); }
+bool may_fork() { return engine_calls_in_flight().load(std::memory_order_relaxed) <= 1; }
+
+namespace {
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+}  // namespace
+
+void SpinBarrier::wait() {
+  if (n_ == 1) return;
+  const int gen = gen_.load(std::memory_order_acquire);
+  if (count_.fetch_add(1, std::memory_order_acq_rel) == n_ - 1) {
+    count_.store(0, std::memory_order_relaxed);
+    gen_.fetch_add(1, std::memory_order_acq_rel);
+    return;
+  }
+  for (int spins = 0; gen_.load(std::memory_order_acquire) == gen; ++spins) {
+    if (spins < 4000) cpu_relax();
+    else std::this_thread::yield();
+  }
 }
 
 namespace {

@@ -4,6 +4,7 @@
 // on one BLAS thread (the engine owns the threads, so NumPy's BLAS is limited to one) plus ~8 passes of
 // temporaries for the softmax, its log, the gather, the one-hot subtraction and the scaling. Here the GEMMs
 // run on the engine's threads and the softmax with its gradient is one pass per row, in place.
+#include "buffer.h"
 #include "rnnfast/readout.h"
 
 #include <algorithm>
@@ -11,17 +12,15 @@
 #include <vector>
 
 #include "rnnfast/activations.h"
-#include "rnnfast/blas.h"
+#include "blas.h"
 #include "rnnfast/parallel.h"
-#include "rnnfast/simd.h"
+#include "simd/vec.h"
 
 namespace rnnfast {
+namespace RNNFAST_TIER {
 namespace {
 
 #define RNNFAST_ROW_FN __attribute__((noinline))
-
-template <typename T>
-using VecT = typename Vec<T>::type;
 
 // max and sum of a row with whole vectors (GCC does not vectorise float reductions without -ffast-math)
 template <typename T>
@@ -89,7 +88,7 @@ double readout_xent_cpu(const ReadoutXentParams<T>& p) {
   const int tasks = (R + kRows - 1) / kRows;
   parallel_for(tasks, double(R) * K > 2e4, [&](int task) {
     const int r0 = task * kRows, r1 = std::min(R, r0 + kRows);
-    std::vector<T> e(K);
+    vector<T> e(K);
     for (int r = r0; r < r1; ++r)
       p.nll[r] = softmax_xent_row(K, p.logits + index_t(r) * K, p.b, int(p.targets[r]), p.scale, grad, e.data());
   });
@@ -109,4 +108,5 @@ double readout_xent_cpu(const ReadoutXentParams<T>& p) {
 template double readout_xent_cpu<float>(const ReadoutXentParams<float>&);
 template double readout_xent_cpu<double>(const ReadoutXentParams<double>&);
 
+}  // namespace RNNFAST_TIER
 }  // namespace rnnfast

@@ -7,14 +7,16 @@
 #include <utility>
 #include <vector>
 
-#include "rnnfast/blas.h"
+#include "buffer.h"
+#include "blas.h"
 #include "rnnfast/cell_math.h"
-#include "rnnfast/loop_util.h"
+#include "loop_util.h"
 #include "rnnfast/parallel.h"
 #include "rnnfast/recurrent.h"
-#include "rnnfast/small_gemm.h"
+#include "small_gemm.h"
 
 namespace rnnfast {
+namespace RNNFAST_TIER {
 namespace {
 
 using namespace loop;
@@ -31,7 +33,7 @@ void add_column_sums(T* db, const T* g, index_t rows, int cols, index_t ld) {
 // One-hot input: table[c, g] = W_ih[g, c] + b_ih[g], so that row c of the table is the input projection
 // of a one-hot x with its 1 at c (the GEMM computes b + (0 + ... + 1·W[g,c] + ... + 0): the same number).
 template <typename T>
-void onehot_table(const T* w_ih, const T* b_ih, int C, int GH, std::vector<T>& table) {
+void onehot_table(const T* w_ih, const T* b_ih, int C, int GH, vector<T>& table) {
   table.resize(index_t(C) * GH);
   // blocks of kB gate rows of W_ih (kB lines of it stay in L1 while its columns c are gathered); each
   // table row's piece written in order
@@ -67,7 +69,7 @@ struct OnehotGroups {
 };
 
 template <typename T>
-void add_onehot_scatter(const std::int32_t* idx, index_t rows, int C, int GH, const T* dG, T* acc) {
+void add_onehot_scatter(const std::int32_t* idx, index_t rows, int /*C*/, int GH, const T* dG, T* acc) {
   const bool parallel = double(rows) * GH > 1e5;
   const int parts = parallel ? std::max(1, std::min(engine_threads(), GH / 64)) : 1;
   const int cols = ((GH + parts - 1) / parts + 15) / 16 * 16;
@@ -104,7 +106,7 @@ void add_onehot_tables(T* acc, int tables, int C, int GH, T* dw_ih, T* db_ih, T*
         for (int j = jb; j < std::min(j0 + w, jb + 16); ++j) dw_ih[index_t(j) * C + c] += a[j];
       }
     if (db_ih || db_hh) {
-      std::vector<T> sum(w, T(0));
+      vector<T> sum(w, T(0));
       for (int c = 0; c < C; ++c) {
         const T* __restrict a = acc + index_t(c) * GH + j0;
         T* __restrict s = sum.data();
@@ -273,7 +275,7 @@ RNNFAST_ROW_FN void gru_r_before_backward(int H, const T* __restrict drh, const 
 //    3.7 ms on 2 threads, its GEMMs alone 2.2 ms).
 //  - otherwise the recurrent GEMM's column blocks are shared, then the rows of the cell update, with
 //    barriers between (small batches, where a thread's rows would be too few for the register tiles).
-// Row blocks start at multiples of small_gemm's 8-row tile, so every product is summed exactly as on one
+// Row blocks start at multiples of small_gemm's row tile (kGemmRowAlign), so every product is summed exactly as on one
 // thread: the results do not depend on the thread count.
 struct StepSplit {
   bool by_rows;
@@ -281,9 +283,8 @@ struct StepSplit {
 };
 
 inline StepSplit step_split(int N, int tid, int nt) {
-  constexpr int kTileRows = 8;
   if (nt > 1 && N >= 16 * nt) {
-    const auto cut = [&](int i) { return i == nt ? N : int(index_t(N) * i / nt) / kTileRows * kTileRows; };
+    const auto cut = [&](int i) { return i == nt ? N : int(index_t(N) * i / nt) / kGemmRowAlign * kGemmRowAlign; };
     return {true, cut(tid), cut(tid + 1)};
   }
   return {false, int(index_t(N) * tid / nt), int(index_t(N) * (tid + 1) / nt)};
@@ -324,7 +325,7 @@ void forward_impl(const RecurrentForwardParams<T>& p) {
 
   // input projection of all steps, xp = x W_ih^T + b_ih: the same kernel as the per-step GEMM; for one-hot
   // input, the table W_ih^T + b_ih whose rows the loop reads directly (xp stays unused)
-  std::vector<T> table;
+  vector<T> table;
   if (p.x_index) {
     onehot_table(p.w_ih, p.b_ih, C, GH, table);
   } else {
@@ -595,4 +596,5 @@ template void recurrent_forward_cpu<double>(const RecurrentForwardParams<double>
 template void recurrent_backward_cpu<float>(const RecurrentBackwardParams<float>&);
 template void recurrent_backward_cpu<double>(const RecurrentBackwardParams<double>&);
 
+}  // namespace RNNFAST_TIER
 }  // namespace rnnfast

@@ -6,17 +6,17 @@
 #include <cstring>
 #include <vector>
 
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
-
+#include "buffer.h"
 #include "rnnfast/cell_math.h"
 #include "rnnfast/parallel.h"
 #include "rnnfast/reservoir.h"
-#include "rnnfast/simd.h"
-#include "rnnfast/small_gemm.h"
+#include "simd/sell.h"
+#include "simd/transpose.h"
+#include "simd/vec.h"
+#include "small_gemm.h"
 
 namespace rnnfast {
+namespace RNNFAST_TIER {
 namespace {
 
 // ---- the input term ------------------------------------------------------------------------------
@@ -29,7 +29,7 @@ constexpr int kInlineInputs = 32;
 template <typename T>
 struct InputTerm {
   const T* up = nullptr;  // [T*B, N] = u · W_in^T, or nullptr: computed from w_in_t and u
-  std::vector<T> w_in_t;  // [I, N]
+  vector<T> w_in_t;  // [I, N]
   const T* u = nullptr;   // [T, B, I]
   int B = 0, I = 0, N = 0;
 
@@ -127,13 +127,12 @@ void csr_row_times_block(index_t k0, index_t k1, const std::int32_t* __restrict 
 }
 
 // ---- SELL: the one-sequence SpMV without gathers --------------------------------------------------
-// Rows in slices of L (one vector: 16 floats or 8 doubles); within a slice, the columns in blocks of
-// CB = 4L. An entry is L values, one per row of the slice (zero where a row has fewer nonzeros in the
-// block), and their L column offsets within the block (a byte each). x's block is held in 4 registers,
-// so an entry's x values come from two two-register permutes and a blend instead of L indexed loads
-// (AVX-512 gathers are slower than scalar loads on AMD Zen). An entry costs about as much as 2 nonzeros
-// of the scalar CSR row dot, and holds up to L: at N = 1000, density 0.1, one float32 SpMV takes 6.4 us
-// instead of 27 (one thread, Zen 5). The price is padding: each entry is as long as the fullest row of
+// Rows in slices of L (one vector: 16 floats or 8 doubles under AVX-512, 8 or 4 under AVX2); within a
+// slice, the columns in blocks of CB = 4L. An entry is L values, one per row of the slice (zero where a
+// row has fewer nonzeros in the block), and their L column offsets within the block (a byte each). x's
+// block is held in 4 registers, so an entry's x values come from permutes and blends (simd/sell.h)
+// instead of L indexed loads. Under AVX-512 an entry costs about as much as 2 nonzeros of the scalar CSR
+// row dot, and holds up to L. The price is padding: each entry is as long as the fullest row of
 // the slice in the block, 1.7x the nonzeros at density 0.1 and much more for very sparse W, so the
 // layout is used only where the padding stays small (kSellMaxPadding) and the sequence is long enough
 // to pay for the packing (kSellMinSteps).
@@ -144,12 +143,12 @@ constexpr int kSellMaxPadding = 4;  // slots per nonzero: break-even with CSR is
 
 template <typename T>
 struct SellW {
-  static constexpr int L = 64 / int(sizeof(T)), CB = 4 * L;
+  static constexpr int L = lanes<T>(), CB = 4 * L;
   int slices = 0, blocks = 0;
-  std::vector<std::int32_t> count;   // [slices, blocks] entries of slice s in column block b
-  std::vector<index_t> slice_start;  // [slices + 1] first entry of each slice
-  std::vector<T> values;             // [entries, L]
-  std::vector<std::uint8_t> cols;    // [entries, L] column - b * CB
+  vector<std::int32_t> count;   // [slices, blocks] entries of slice s in column block b
+  vector<index_t> slice_start;  // [slices + 1] first entry of each slice
+  vector<T> values;             // [entries, L]
+  vector<std::uint8_t> cols;    // [entries, L] column - b * CB
 };
 
 // Packs W (CSR) when the padding is small enough; returns false (and packs nothing) otherwise.
@@ -163,7 +162,7 @@ bool pack_sell(SellW<T>& s, int N, const std::int32_t* indptr, const std::int32_
   if (index_t(s.slices) * s.blocks > nnz) return false;
   s.count.assign(index_t(s.slices) * s.blocks, 0);
   s.slice_start.assign(s.slices + 1, 0);
-  std::vector<std::int32_t> fill(s.blocks, 0);  // per block, for the row at hand (reset nonzero by nonzero)
+  vector<std::int32_t> fill(s.blocks, 0);  // per block, for the row at hand (reset nonzero by nonzero)
   index_t entries = 0;
   for (int sl = 0; sl < s.slices; ++sl) {
     std::int32_t* c = s.count.data() + index_t(sl) * s.blocks;
@@ -181,7 +180,7 @@ bool pack_sell(SellW<T>& s, int N, const std::int32_t* indptr, const std::int32_
   if (nnz == 0 || entries * L > kSellMaxPadding * nnz) return false;
   s.values.assign(entries * L, T(0));
   s.cols.assign(entries * L, 0);
-  std::vector<index_t> first(s.blocks);
+  vector<index_t> first(s.blocks);
   for (int sl = 0; sl < s.slices; ++sl) {
     const std::int32_t* c = s.count.data() + index_t(sl) * s.blocks;
     index_t e = s.slice_start[sl];
@@ -199,38 +198,6 @@ bool pack_sell(SellW<T>& s, int N, const std::int32_t* indptr, const std::int32_
   }
   return true;
 }
-
-#if defined(__AVX512F__)
-// One vector of T, the entry's x values picked from a block x0..x3 (4L values) by L byte offsets.
-struct SellF32 {
-  using V = __m512;
-  static V zero() { return _mm512_setzero_ps(); }
-  static V load(const float* p) { return _mm512_loadu_ps(p); }
-  static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
-  static V add(V a, V b) { return _mm512_add_ps(a, b); }
-  static void store(float* p, V a) { _mm512_storeu_ps(p, a); }
-  static V pick(const std::uint8_t* cols, V x0, V x1, V x2, V x3) {
-    const __m512i j = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(cols)));
-    const __mmask16 upper = _mm512_test_epi32_mask(j, _mm512_set1_epi32(32));  // offset >= 32: x2, x3
-    return _mm512_mask_blend_ps(upper, _mm512_permutex2var_ps(x0, j, x1), _mm512_permutex2var_ps(x2, j, x3));
-  }
-};
-struct SellF64 {
-  using V = __m512d;
-  static V zero() { return _mm512_setzero_pd(); }
-  static V load(const double* p) { return _mm512_loadu_pd(p); }
-  static V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
-  static V add(V a, V b) { return _mm512_add_pd(a, b); }
-  static void store(double* p, V a) { _mm512_storeu_pd(p, a); }
-  static V pick(const std::uint8_t* cols, V x0, V x1, V x2, V x3) {
-    const __m512i j = _mm512_cvtepu8_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(cols)));
-    const __mmask8 upper = _mm512_test_epi64_mask(j, _mm512_set1_epi64(16));  // offset >= 16: x2, x3
-    return _mm512_mask_blend_pd(upper, _mm512_permutex2var_pd(x0, j, x1), _mm512_permutex2var_pd(x2, j, x3));
-  }
-};
-template <typename T> struct SellOps;
-template <> struct SellOps<float> : SellF32 {};
-template <> struct SellOps<double> : SellF64 {};
 
 // dot[0:L] = the slice's L rows of W times x (x: [blocks * CB], zero beyond N)
 template <typename T>
@@ -258,12 +225,6 @@ void sell_slice_dot(const SellW<T>& s, int sl, const T* __restrict x, T* __restr
   }
   O::store(dot, O::add(a0, a1));
 }
-constexpr bool kHaveSell = true;
-#else
-template <typename T>
-void sell_slice_dot(const SellW<T>&, int, const T*, T*) {}
-constexpr bool kHaveSell = false;
-#endif
 
 // Rows [r0, r1) of thread tid of nt, cut at multiples of `grain` where cost(i) (the work of rows [0, i),
 // nondecreasing) crosses tid / nt of the total.
@@ -303,53 +264,11 @@ __attribute__((noinline)) void leaky_rows(int n, const T* __restrict xp, const T
 }
 
 // st[r, i] = x[i, r] for the rows [i0, i1): the step's states ([P*B, N] layout) from the batched state
-// ([N, P*B]), in blocks of 64 rows (16 x 16 in-register transposes for float32 under AVX-512).
+// ([N, P*B]).
 template <typename T>
-void states_from_rows(const T* __restrict x, int PB, int N, int i0, int i1, T* __restrict st) {
-  for (int b0 = i0; b0 < i1; b0 += 64) {
-    const int b1 = std::min(i1, b0 + 64);
-    for (int r = 0; r < PB; ++r) {
-      T* __restrict dst = st + index_t(r) * N;
-      for (int i = b0; i < b1; ++i) dst[i] = x[index_t(i) * PB + r];
-    }
-  }
+void states_from_rows(const T* x, int PB, int N, int i0, int i1, T* st) {
+  transpose(i1 - i0, PB, x + index_t(i0) * PB, PB, st + i0, N);
 }
-
-#if defined(__AVX512F__)
-template <>
-void states_from_rows<float>(const float* __restrict x, int PB, int N, int i0, int i1, float* __restrict st) {
-  int i = i0;
-  for (; i + 16 <= i1; i += 16) {
-    int r = 0;
-    for (; r + 16 <= PB; r += 16) {
-      __m512 t[16], u[16];
-      for (int k = 0; k < 16; k += 2) {  // rows i+k, i+k+1: pairs interleaved within 128-bit lanes
-        const __m512 a = _mm512_loadu_ps(x + index_t(i + k) * PB + r), b = _mm512_loadu_ps(x + index_t(i + k + 1) * PB + r);
-        t[k] = _mm512_unpacklo_ps(a, b);
-        t[k + 1] = _mm512_unpackhi_ps(a, b);
-      }
-      for (int m = 0; m < 4; ++m) {  // u[4m + c], 128-bit lane l: column 4l + c of rows i+4m .. i+4m+3
-        u[4 * m + 0] = _mm512_shuffle_ps(t[4 * m], t[4 * m + 2], 0x44);
-        u[4 * m + 1] = _mm512_shuffle_ps(t[4 * m], t[4 * m + 2], 0xEE);
-        u[4 * m + 2] = _mm512_shuffle_ps(t[4 * m + 1], t[4 * m + 3], 0x44);
-        u[4 * m + 3] = _mm512_shuffle_ps(t[4 * m + 1], t[4 * m + 3], 0xEE);
-      }
-      for (int c = 0; c < 4; ++c) {  // column 4l + c of all 16 rows
-        const __m512 w0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88), w1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xDD);
-        const __m512 v0 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88), v1 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xDD);
-        _mm512_storeu_ps(st + index_t(r + c) * N + i, _mm512_shuffle_f32x4(w0, v0, 0x88));
-        _mm512_storeu_ps(st + index_t(r + 4 + c) * N + i, _mm512_shuffle_f32x4(w1, v1, 0x88));
-        _mm512_storeu_ps(st + index_t(r + 8 + c) * N + i, _mm512_shuffle_f32x4(w0, v0, 0xDD));
-        _mm512_storeu_ps(st + index_t(r + 12 + c) * N + i, _mm512_shuffle_f32x4(w1, v1, 0xDD));
-      }
-    }
-    for (; r < PB; ++r)
-      for (int k = 0; k < 16; ++k) st[index_t(r) * N + i + k] = x[index_t(i + k) * PB + r];
-  }
-  for (int r = 0; r < PB; ++r)
-    for (int k = i; k < i1; ++k) st[index_t(r) * N + k] = x[index_t(k) * PB + r];
-}
-#endif
 
 // ---- the CSR time loop ---------------------------------------------------------------------------
 // One sequence: x_prev is a vector and each row a sparse dot product (SELL or CSR), followed by the
@@ -366,12 +285,12 @@ void run_csr(const ReservoirParams<T>& p, const InputTerm<T>& in) {
   const bool use_sell = kHaveSell && PB == 1 && Ts >= kSellMinSteps && pack_sell(sell, N, indptr, indices, values);
   constexpr int CB = SellW<T>::CB;
   const index_t NX = use_sell ? index_t(sell.blocks) * CB : N;  // x padded with zeros to whole blocks
-  std::vector<T> xa(NX * PB, T(0)), xb(NX * PB, T(0));
+  vector<T> xa(NX * PB, T(0)), xb(NX * PB, T(0));
   if (p.x0)  // [P,B,N] -> [N,PB]
     for (int r = 0; r < PB; ++r)
       for (int i = 0; i < N; ++i) xa[index_t(i) * PB + r] = p.x0[index_t(r) * N + i];
   // per-lane constants of the batched path: lane r = m*B + b of member m
-  std::vector<T> lane_sr, lane_leak;
+  vector<T> lane_sr, lane_leak;
   if (PB > 1) {
     lane_sr.resize(PB);
     lane_leak.resize(index_t(N) * PB);  // [N, PB]
@@ -400,7 +319,7 @@ void run_csr(const ReservoirParams<T>& p, const InputTerm<T>& in) {
     else
       balanced_rows(tid, nt, N, 1, [&](int i) { return index_t(indptr[i]) + i; }, r0, r1);
     const int rows = r1 - r0;
-    std::vector<T> dot(rows + SellW<T>::L), term(std::max(rows, B)), uT(index_t(I) * B), lane_in(PB), acc(PB);
+    vector<T> dot(rows + SellW<T>::L), term(std::max(rows, B)), uT(index_t(I) * B), lane_in(PB), acc(PB);
     for (int t = 0; t < Ts; ++t) {
       const T* __restrict xprev = buf[t & 1];
       T* __restrict xnext = buf[(t + 1) & 1];
@@ -408,7 +327,8 @@ void run_csr(const ReservoirParams<T>& p, const InputTerm<T>& in) {
       if (PB == 1) {
         T* __restrict d = dot.data();
         if (use_sell) {
-          for (int i = r0; i < r1; i += SellW<T>::L) sell_slice_dot(sell, i / SellW<T>::L, xprev, d + (i - r0));
+          if constexpr (kHaveSell)
+            for (int i = r0; i < r1; i += SellW<T>::L) sell_slice_dot(sell, i / SellW<T>::L, xprev, d + (i - r0));
         } else {
           for (int i = r0; i < r1; ++i) d[i - r0] = csr_row_dot(indptr[i], indptr[i + 1], indices, values, xprev);
         }
@@ -499,7 +419,7 @@ void run_dense_one(const ReservoirParams<T>& p, const T* up) {
   const int Ts = p.steps, N = p.units;
   const T s = p.sr_scale[0], c = p.in_scale[0];
   const T* __restrict leak = p.leak;
-  std::vector<T> q(N), x0(N, T(0));
+  vector<T> q(N), x0(N, T(0));
   if (p.x0) std::memcpy(x0.data(), p.x0, sizeof(T) * N);
   const bool two = double(N) * N * sizeof(T) > double(1 << 20);
   const int half = (N / 2 + 7) / 8 * 8;
@@ -529,7 +449,7 @@ void run_dense(const ReservoirParams<T>& p, const T* up) {
   if (PB == 1) return run_dense_one(p, up);
   PackedB<T> w;
   pack_b(w, p.w_dense, N, N, N, true);  // W^T: the step computes X · W^T
-  std::vector<T> wx(index_t(PB) * N), x0(index_t(PB) * N, T(0));
+  vector<T> wx(index_t(PB) * N), x0(index_t(PB) * N, T(0));
   if (p.x0) std::memcpy(x0.data(), p.x0, sizeof(T) * x0.size());
   const bool parallel_rows = index_t(PB) * N >= 32768;
   for (int t = 0; t < Ts; ++t) {
@@ -563,7 +483,7 @@ void reservoir_run_cpu(const ReservoirParams<T>& p) {
   // sequence by one GEMM before the loop, up[T*B, N] = u · W_in^T
   InputTerm<T> in;
   in.u = p.u; in.B = B; in.I = I; in.N = N;
-  std::vector<T> up;
+  vector<T> up;
   if (p.w_dense || I > kInlineInputs) {
     up.resize(index_t(Ts) * B * N);
     PackedB<T> w_in;
@@ -583,4 +503,5 @@ void reservoir_run_cpu(const ReservoirParams<T>& p) {
 template void reservoir_run_cpu<float>(const ReservoirParams<float>&);
 template void reservoir_run_cpu<double>(const ReservoirParams<double>&);
 
+}  // namespace RNNFAST_TIER
 }  // namespace rnnfast

@@ -8,15 +8,17 @@
 #include <cstring>
 #include <vector>
 
-#include "rnnfast/blas.h"
+#include "buffer.h"
+#include "blas.h"
 #include "rnnfast/cell_math.h"
-#include "rnnfast/loop_util.h"
+#include "loop_util.h"
 #include "rnnfast/mrnn.h"
 #include "rnnfast/parallel.h"
 #include "rnnfast/rop.h"
-#include "rnnfast/small_gemm.h"
+#include "small_gemm.h"
 
 namespace rnnfast {
+namespace RNNFAST_TIER {
 namespace {
 
 using namespace loop;
@@ -70,7 +72,7 @@ void rnn_rop_impl(const RnnRopParams<T>& p) {
   const index_t TN = index_t(Ts) * N;
 
   // R a of all steps but the R h_{t-1} W_hh^T term: V_b + x V_ih^T + Rx W_ih^T + h_{t-1} V_hh^T
-  std::vector<T> vb;
+  vector<T> vb;
   if (p.v_b_ih || p.v_b_hh) {
     vb.assign(H, T(0));
     for (int j = 0; j < H; ++j) vb[j] = (p.v_b_ih ? p.v_b_ih[j] : T(0)) + (p.v_b_hh ? p.v_b_hh[j] : T(0));
@@ -197,4 +199,5 @@ template void rnn_rop_cpu<double>(const RnnRopParams<double>&);
 template void mrnn_rop_cpu<float>(const MrnnRopParams<float>&);
 template void mrnn_rop_cpu<double>(const MrnnRopParams<double>&);
 
+}  // namespace RNNFAST_TIER
 }  // namespace rnnfast

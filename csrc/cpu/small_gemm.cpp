@@ -1,22 +1,20 @@
-// Register-blocked kernel for the per-step recurrent GEMM (see rnnfast/small_gemm.h).
-// Written with the vector types of rnnfast/simd.h.
-#include "rnnfast/small_gemm.h"
-
-#include "rnnfast/parallel.h"
-#include "rnnfast/simd.h"
+// Register-blocked kernel for the per-step recurrent GEMM (see small_gemm.h).
+// Written with the vector types of simd/vec.h; the tile shape (kGemmMR rows x kGemmNR vectors) per tier is
+// in simd/tiles.h: each k step loads kNR vectors of B and broadcasts kMR values of A for kMR * kNR FMAs.
+#include "small_gemm.h"
 
 #include <algorithm>
 #include <cstring>
 
+#include "rnnfast/parallel.h"
+#include "simd/vec.h"
 
 namespace rnnfast {
+namespace RNNFAST_TIER {
 namespace {
 
-// Tile shape: MR rows x kNR vectors. 8 x 2 (16 accumulators) measured best on an AVX-512 Zen 5
-// (~250 GFLOP/s on one core at N=64, H=512; 4 x 4 gave 115): each k step loads 2 vectors of B and
-// broadcasts 8 values of A for 16 FMAs.
-constexpr int kNR = 2;
-constexpr int kMR = 8;
+constexpr int kNR = kGemmNR;
+constexpr int kMR = kGemmMR;
 template <typename T>
 constexpr int panel_width() { return kNR * lanes<T>(); }
 
@@ -75,11 +73,12 @@ void panel(int N, const T* A, index_t lda, const T* Bp, int K, T* C, index_t ldc
   for (; n + kMR <= N; n += kMR) tile<T, kMR>(K, A + n * lda, lda, Bp, C + n * ldc, ldc, ncols, accumulate);
   const T* a = A + n * lda;
   T* c = C + n * ldc;
+  static_assert(kMR <= 8, "the remainder switch below covers tiles of up to 8 rows");
   switch (N - n) {
-    case 7: tile<T, 7>(K, a, lda, Bp, c, ldc, ncols, accumulate); break;
-    case 6: tile<T, 6>(K, a, lda, Bp, c, ldc, ncols, accumulate); break;
-    case 5: tile<T, 5>(K, a, lda, Bp, c, ldc, ncols, accumulate); break;
-    case 4: tile<T, 4>(K, a, lda, Bp, c, ldc, ncols, accumulate); break;
+    case 7: if constexpr (kMR > 7) tile<T, 7>(K, a, lda, Bp, c, ldc, ncols, accumulate); break;
+    case 6: if constexpr (kMR > 6) tile<T, 6>(K, a, lda, Bp, c, ldc, ncols, accumulate); break;
+    case 5: if constexpr (kMR > 5) tile<T, 5>(K, a, lda, Bp, c, ldc, ncols, accumulate); break;
+    case 4: if constexpr (kMR > 4) tile<T, 4>(K, a, lda, Bp, c, ldc, ncols, accumulate); break;
     case 3: tile<T, 3>(K, a, lda, Bp, c, ldc, ncols, accumulate); break;
     case 2: tile<T, 2>(K, a, lda, Bp, c, ldc, ncols, accumulate); break;
     case 1: tile<T, 1>(K, a, lda, Bp, c, ldc, ncols, accumulate); break;
@@ -159,4 +158,5 @@ template void small_gemm_task<float>(int, int, const float*, index_t, const Pack
 template void small_gemm_task<double>(int, int, const double*, index_t, const PackedB<double>&, double*, index_t,
                                       bool, const double*);
 
+}  // namespace RNNFAST_TIER
 }  // namespace rnnfast

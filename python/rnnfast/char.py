@@ -1,9 +1,10 @@
-"""`rnnfast char`: train and sample character-level language models (min-char-rnn / char-rnn style).
+"""`rnnfast char`: train, sample and score character-level language models (min-char-rnn, char-rnn).
 
     rnnfast char train --out runs/py                       # default corpus: this Python's stdlib source
     rnnfast char train --text input.txt --preset min-char-rnn --out runs/mc
     rnnfast char train --out runs/py --steps 5000 --resume  # continue to step 5000, bit-identically
     rnnfast char sample runs/py --prime "def " --length 300 --temperature 0.8 --seed 1
+    rnnfast char eval runs/py --text other.py                # bits/char of the checkpoint on any text
 
 Training: the text is split into a training part and a held-out tail (--val-fraction). The training part is
 read by --batch parallel streams starting at evenly spaced offsets; each step takes the next --seq-len
@@ -11,6 +12,14 @@ characters of every stream (one-hot), runs the recurrent stack over the whole (T
 layer, the output Linear and softmax cross-entropy on the whole block, backpropagates through the chunk
 (truncated BPTT: the hidden state is carried to the next chunk, its gradient is not), clips, steps the
 optimizer. When the streams reach the end of their part they restart at their offsets with a zero state.
+Validation, the samples, `sample` and `eval` start from the hidden state training has carried (the one the
+read-out was trained to read; `--state zero` in sample and eval starts from zeros instead): a min-char-rnn
+can learn two mirror-image attractors and read only one, and a zero state may settle in the other (issue 14).
+
+Measured (min-char-rnn, English-like text, seeds that show it): burning a zero state in on 100 to 10,000
+characters of training text first leaves it in the wrong attractor (9.2 bits/char before and after), and
+burning the carried state in first changes nothing (3.14 either way), so validation uses the carried state
+as it is.
 
 The run directory holds `checkpoint.npz` (config, vocabulary, weights, optimizer state, RNG state, step,
 carried hidden state, data position, metrics; replaced atomically), `metrics.json` and `loss.png`.
@@ -40,6 +49,8 @@ CELLS = ("rnn", "lstm", "gru", "mrnn")
 OPTIMIZERS = ("sgd", "rmsprop", "adagrad", "adam")
 DEVICES = ("auto", "cpu", "cuda")
 DEFAULT_LR = {"sgd": 1.0, "rmsprop": 2e-3, "adagrad": 0.1, "adam": 2e-3}
+STATES = ("carried", "zero")  # where sample and eval start: the checkpoint's carried training state, or zeros
+BURN_IN = 1000  # characters of the training text burnt into a zero state for a checkpoint without a carried one
 
 # A preset fixes everything about the model and the optimisation; explicit flags override it.
 PRESETS = {
@@ -116,10 +127,10 @@ def _choice(name, choices):
 
 
 def add_parser(subparsers):
-    """Register `char` (with `train` and `sample`) on the subparsers of `rnnfast`'s parser."""
+    """Register `char` (with `train`, `sample` and `eval`) on the subparsers of `rnnfast`'s parser."""
     p = subparsers.add_parser("char", help="train and sample character-level language models",
                               description="Character-level language models (min-char-rnn / char-rnn).")
-    sub = p.add_subparsers(dest="char_command", metavar="{train,sample}")
+    sub = p.add_subparsers(dest="char_command", metavar="{train,sample,eval}")
 
     t = sub.add_parser("train", help="train a model (default corpus: this Python's standard library source)",
                        description=__doc__.split("\n\n")[2], formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -165,6 +176,18 @@ def add_parser(subparsers):
     s.add_argument("--length", type=_nonneg_int, default=500, metavar="N", help="characters to sample")
     s.add_argument("--temperature", type=_float(0, low_open=True), default=1.0, metavar="T")
     s.add_argument("--seed", type=_nonneg_int, default=None, help="sampling seed (default: fresh randomness)")
+    state_help = ("carried: the checkpoint's carried training state (default, the state the model learned to "
+                  "read); zero: a zero state")
+    s.add_argument("--state", type=_choice("state", STATES), default="carried", metavar="carried|zero", help=state_help)
+
+    e = sub.add_parser("eval", help="score a trained model on a text (bits per character)")
+    e.add_argument("dir", metavar="DIR", help="run directory (holds checkpoint.npz)")
+    e.add_argument("--text", required=True, metavar="FILE", help="UTF-8 text file to score")
+    e.add_argument("--encoding", default="utf-8", help="encoding of --text (default utf-8)")
+    e.add_argument("--state", type=_choice("state", STATES), default="carried", metavar="carried|zero",
+                   help=state_help)
+    e.add_argument("--max-chars", type=_positive_int, default=None, metavar="N",
+                   help="score at most N characters, spread over the text (default: all)")
     p.set_defaults(char_parser=p)
     return p
 
@@ -178,7 +201,7 @@ def run(args):
         return 2
     limit_numpy_blas_threads(1)
     try:
-        return train(args) if args.char_command == "train" else sample(args)
+        return {"train": train, "sample": sample, "eval": evaluate}[args.char_command](args)
     except (CharError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -250,6 +273,23 @@ def stdlib_corpus(cap=STDLIB_CAP):
         raise CharError(f"could not find the standard library's source in {root}; pass --text FILE")
     v = sys.version_info
     return text, f"Python {v.major}.{v.minor}.{v.micro} standard library source ({used} modules from {root})"
+
+
+def training_text(corpus, path=None, encoding="utf-8"):
+    """The text a checkpoint was trained on: `path`, else the file it was trained from, else the standard
+    library's source; CharError unless it is that same text (its SHA-256)."""
+    source = path if path is not None else corpus.get("path")
+    text = read_text(source, corpus.get("encoding") or encoding) if source else stdlib_corpus()[0]
+    if text_sha256(text) != corpus["sha256"]:
+        raise CharError(f"the text ({source or 'the standard library source'}) differs from the one the checkpoint "
+                        f"was trained on ({corpus['description']}); pass the same --text")
+    return text
+
+
+def split_data(data, val_fraction):
+    """(training part, held-out tail): the tail holds int(len(data) * val_fraction) characters."""
+    n_train = len(data) - int(len(data) * val_fraction)
+    return data[:n_train], data[n_train:]
 
 
 def encode_text(text, vocab):
@@ -356,6 +396,36 @@ def describe(cfg, model, vocab_size):
             + ("; loss summed over time" if cfg["loss_sum_over_time"] else ""))
 
 
+# ---- the guard on validation --------------------------------------------------------------------
+GUARD_BITS = 0.5  # a score this far above uniform guessing (bits/char) is not a noisy estimate: it is wrong
+
+
+def val_warning(val_bpc, train_bpc, vocab_size, what):
+    """(kind, one-line warning) when a score on `what` is not finite, far worse than guessing uniformly among
+    the vocab_size characters, or far worse than the train loss (train_bpc, None: not known); else None.
+
+    Uniform guessing costs log2(V) bits/char, so a model that scores worse is confidently wrong (a state it
+    never learned to read, diverged weights, a text unlike the training text); val above train by more than
+    max(1, train/2) bits/char means the model does not carry over to the text (overfitting, or another kind
+    of text). Normal runs stay far from both: val tracks train within a few tenths of a bit.
+    """
+    uniform = math.log2(vocab_size)
+    if not math.isfinite(val_bpc):
+        return "nonfinite", (f"the score on {what} is {val_bpc} bits/char: the model's predictions are not finite "
+                             "(training diverged); try a lower --lr or a smaller --clip")
+    if val_bpc > uniform + GUARD_BITS:
+        return "uniform", (f"{val_bpc:.2f} bits/char on {what} is far worse than guessing uniformly among the "
+                           f"{vocab_size} characters ({uniform:.2f} bits/char): the model is confidently wrong "
+                           "there. Try: check that it is the same kind of text as the training text; compare "
+                           "`rnnfast char eval DIR --text FILE` with --state carried and --state zero; train "
+                           "again with a lower --lr or another --seed")
+    if train_bpc is not None and val_bpc > train_bpc + max(1.0, 0.5 * train_bpc):
+        return "train", (f"{val_bpc:.2f} bits/char on {what} is far worse than the train loss ({train_bpc:.2f} "
+                         "bits/char): the model does not carry over to it. It may be overfitting (try a longer "
+                         "text, a smaller --hidden or fewer --steps), or the text is unlike the training text")
+    return None
+
+
 # ---- run state <-> checkpoint --------------------------------------------------------------------
 class Run:
     """Everything that evolves during training and goes into the checkpoint."""
@@ -428,7 +498,7 @@ def load_checkpoint(out):
                           factors=cfg.get("factors"))
         model.load_state_dict(decode(meta["weights"], arrays))
         meta["optimizer"] = decode(meta["optimizer"], arrays)
-        meta["hidden"] = decode(meta["hidden"], arrays)
+        meta["hidden"] = decode(meta["hidden"], arrays) if "hidden" in meta else None  # None: older checkpoints
         meta["run"] = Run.from_json(meta["run"])
         missing = [key for key in ("counts", "corpus", "rng") if key not in meta]
         if missing:
@@ -455,7 +525,8 @@ def metrics_dict(cfg, corpus, run, target_steps, vocab_size, wall_s):
         "train_loss": {"unit": "nats/char", "latest": run.last_loss, "smoothed": run.smooth_loss,
                        "history": run.history},
         "train_bpc": None if run.smooth_loss is None else run.smooth_loss / math.log(2),
-        "val_bpc": {"latest": run.val_history[-1][1] if run.val_history else None, "history": run.val_history},
+        "val_bpc": {"latest": run.val_history[-1][1] if run.val_history else None, "history": run.val_history,
+                    "state": "carried"},
         "corpus": corpus,
         "vocab_size": vocab_size,
         "config": cfg,
@@ -562,14 +633,10 @@ def train(args):
         meta, model = load_checkpoint(out)
         cfg, vocab, counts, corpus = meta["config"], meta["vocab"], meta["counts"], meta["corpus"]
         check_resume_flags(args, cfg)
-        source = args.text if args.text is not None else corpus.get("path")
-        if source:
-            text, desc = read_text(source, corpus.get("encoding") or args.encoding), corpus["description"]
-        else:
-            text, desc = stdlib_corpus()
-        if text_sha256(text) != corpus["sha256"]:
-            raise CharError(f"--resume: the text ({source or 'the standard library source'}) differs from the one "
-                            f"the checkpoint was trained on ({corpus['description']}); pass the same --text")
+        try:
+            text, desc = training_text(corpus, args.text, args.encoding), corpus["description"]
+        except CharError as e:
+            raise CharError(f"--resume: {e}") from None
         for key in RESUME_OVERRIDABLE:
             if getattr(args, key) is not None:
                 cfg[key] = getattr(args, key)
@@ -605,8 +672,8 @@ def train(args):
     data = encode_text(text, vocab)
     if not resuming:
         counts = np.bincount(data, minlength=len(vocab)).tolist()
-    n_val = int(len(data) * cfg["val_fraction"])
-    n_train = len(data) - n_val
+    train_data, val_data = split_data(data, cfg["val_fraction"])
+    n_train, n_val = len(train_data), len(val_data)
     if n_train < T + 1:
         raise CharError(f"the text is too short: {n_train} training characters, but one sequence needs "
                         f"--seq-len + 1 = {T + 1}")
@@ -615,7 +682,6 @@ def train(args):
         raise CharError(f"the text is too short for --batch {N} x --seq-len {T}: each of the {N} streams gets "
                         f"{seg} of the {n_train} training characters, it needs at least {T + 1}; lower --batch "
                         "or --seq-len")
-    train_data, val_data = data[:n_train], data[n_train:]
     val_data = val_data if len(val_data) >= 2 else None
     offsets = np.arange(N, dtype=np.int64) * seg
     steps_t = np.arange(T + 1, dtype=np.int64)[:, None]
@@ -642,7 +708,12 @@ def train(args):
         try:
             opt.load_state_dict(meta["optimizer"])
             opt.lr = cfg["lr"]
-            state = model.state_from_arrays(meta["hidden"], N)
+            if meta["hidden"] is not None:
+                state = model.state_from_arrays(meta["hidden"], N)
+            else:
+                state = model.initial_state(N)
+                print("note: the checkpoint holds no carried state (an older rnnfast saved it): the streams "
+                      "continue from a zero state", file=sys.stderr)
         except (TypeError, ValueError, KeyError) as e:
             raise CharError(f"{ckpt_path} does not fit its own config ({e}); the checkpoint is incompatible") \
                 from None
@@ -655,6 +726,7 @@ def train(args):
           f"validating on the last {n_val:,}" + (f" ({args.val_chars:,} of them, spread over it, per check)"
                                                   if n_val > args.val_chars else ""))
     print(describe(cfg, model, len(vocab)) + f"; device {device}")
+    print("validation and samples start from the carried training state (the state the model learns to read)")
     if resuming:
         print(f"resuming {out} at step {run.step} (data position {run.pos}, epoch {run.epochs}) -> {target}")
     if run.step >= target:
@@ -664,9 +736,18 @@ def train(args):
     def validate():
         if val_data is None:
             return None
-        vb = bits(model.evaluate(val_data, losses, max_chars=args.val_chars))
+        vb = bits(model.evaluate(val_data, losses, max_chars=args.val_chars, state=state))
         run.val_history.append([run.step, vb])
         return vb
+
+    warned = {}  # kind of warning -> the step it was last printed at
+
+    def guard(vb):
+        """Say so plainly (once per kind, and again at the end) when val is far worse than guessing or training."""
+        w = val_warning(vb, run.smooth_loss / math.log(2), len(vocab), "the held-out text")
+        if w is not None and (w[0] not in warned or (run.step == target and warned[w[0]] != run.step)):
+            warned[w[0]] = run.step
+            bar_write(f"warning: {w[1]}", file=sys.stderr)
 
     def show_sample(label):
         if args.sample_length == 0:
@@ -674,8 +755,8 @@ def train(args):
         srng = np.random.default_rng([cfg["seed"], run.step])  # independent of training: resume-safe
         p = np.asarray(counts, dtype=np.float64)
         first = int(srng.choice(len(vocab), p=p / p.sum()))
-        idx = model.sample([first], args.sample_length, 0.8, srng)
-        bar_write(f"---- sample at step {run.step} ({label}, temperature 0.8) ----\n"
+        idx = model.sample([first], args.sample_length, 0.8, srng, state=state)
+        bar_write(f"---- sample at step {run.step} ({label}, temperature 0.8, from the carried state) ----\n"
                   f"{decode_idx(vocab, [first] + idx)}\n----")
 
     def save():
@@ -693,13 +774,13 @@ def train(args):
             bar = tqdm(total=target, initial=run.step, unit="step", file=sys.stderr, dynamic_ncols=True,
                        mininterval=0.2 if tty else 10.0, smoothing=0.1, leave=True)
 
-    def bar_write(msg):
+    def bar_write(msg, file=None):
         if bar is not None:
             bar.clear()
-            _print(msg)
+            _print(msg, file)
             bar.refresh()
         else:
-            _print(msg)
+            _print(msg, file)
 
     if run.step == 0 and args.val_every:
         vb = validate()
@@ -770,6 +851,7 @@ def train(args):
                         bar_write(f"step {run.step}: train {run.smooth_loss:.3f} nats/char "
                                   f"({run.smooth_loss / math.log(2):.3f} bpc), val {vb:.3f} bpc, "
                                   f"{run.chars / run.train_time:,.0f} chars/s")
+                        guard(vb)
                 if (args.sample_every and run.step % args.sample_every == 0) or last:
                     show_sample("end" if last else "progress")
                 if (args.save_every and run.step % args.save_every == 0) and not last:
@@ -786,6 +868,7 @@ def train(args):
     if not args.val_every and val_data is not None:
         vb = validate()
         _print(f"step {run.step}: val {vb:.3f} bpc")
+        guard(vb)
     save()
     note = write_plot(out, run, f"rnnfast char: {cfg['cell'].upper()} {cfg['layers']}x{cfg['hidden']} on {desc}")
     if note:
@@ -802,7 +885,29 @@ def train(args):
     return 0
 
 
-# ---- sample -------------------------------------------------------------------------------------
+# ---- sample and eval ----------------------------------------------------------------------------
+def start_state(meta, model, how):
+    """(state, words): where sample and eval start. how='carried': the checkpoint's carried training state,
+    the state the model learned to read (for a checkpoint without one, a zero state burnt in on the last
+    BURN_IN characters of the training text when it is at hand); how='zero': zeros (state None)."""
+    if how == "zero":
+        return None, "a zero state"
+    if meta["hidden"] is not None:
+        try:
+            state = model.state_from_arrays(meta["hidden"], meta["config"]["batch"])
+        except ValueError as e:
+            raise CharError(f"the checkpoint's carried state is unusable ({e}); pass --state zero") from None
+        return state, f"the carried training state (step {meta['run'].step})"
+    why = "the checkpoint holds no carried state (an older rnnfast saved it)"
+    try:
+        text = training_text(meta["corpus"])
+        train_data, _ = split_data(encode_text(text, meta["vocab"]), meta["config"]["val_fraction"])
+    except CharError as e:
+        return None, f"a zero state: {why} and its training text is not at hand ({e})"
+    tail = train_data[-BURN_IN:]
+    return model.burn_in(tail), f"a zero state burnt in on the last {len(tail):,} characters of the training text: {why}"
+
+
 def sample(args):
     meta, model = load_checkpoint(args.dir)
     vocab = meta["vocab"]
@@ -819,6 +924,39 @@ def sample(args):
         p = np.asarray(meta["counts"], dtype=np.float64)
         prime_idx = [int(rng.choice(len(vocab), p=p / p.sum()))]
         start = vocab[prime_idx[0]]
-    idx = model.sample(prime_idx, args.length, args.temperature, rng)
+    state, words = start_state(meta, model, args.state)
+    print(f"sampling from {words}, then the " + ("prime" if prime else "first character, drawn from the training "
+                                                  "text's frequencies,") + " burnt in", file=sys.stderr)
+    idx = model.sample(prime_idx, args.length, args.temperature, rng, state=state)
     _print(start + decode_idx(vocab, idx))
+    return 0
+
+
+def evaluate(args):
+    """`rnnfast char eval DIR --text FILE`: the checkpoint's bits/char on a text."""
+    from . import losses
+    from .charmodel import bits
+
+    meta, model = load_checkpoint(args.dir)
+    vocab = meta["vocab"]
+    text = read_text(args.text, args.encoding)
+    try:
+        data = encode_text(text, vocab)
+    except CharError as e:
+        raise CharError(f"--text {args.text}: {e} (it has {len(vocab)} characters)") from None
+    if len(data) < 2:
+        raise CharError(f"--text {args.text} holds one character: there is nothing to predict (it needs at least 2)")
+    state, words = start_state(meta, model, args.state)
+    score = bits(model.evaluate(data, losses, max_chars=args.max_chars, state=state))
+    streams, _, per_stream = model.eval_layout(len(data) - 1, args.max_chars)
+    run = meta["run"]
+    own = f"; the checkpoint's own val: {run.val_history[-1][1]:.3f}" if run.val_history else ""
+    print(f"{args.text}: {score:.3f} bits/char over {streams * per_stream:,} characters, from {words}; uniform guessing: "
+          f"{math.log2(len(vocab)):.3f}{own}")
+    train_bpc = None if run.smooth_loss is None else run.smooth_loss / math.log(2)
+    w = val_warning(score, train_bpc, len(vocab), args.text)
+    if w is not None:
+        zero = args.state == "zero" and w[0] != "nonfinite"
+        print(f"warning: {w[1]}" + (". This score starts from a zero state, which the model may never have learned "
+                                    "to read: try --state carried" if zero else ""), file=sys.stderr)
     return 0

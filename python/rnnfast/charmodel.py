@@ -140,6 +140,29 @@ class CharModel:
         """The carried state as a list of host arrays (h, or h and c), for checkpoints."""
         return [nn.to_host(a) for a in (state if isinstance(state, tuple) else [state])]
 
+    def state_rows(self, state, rows):
+        """A new state of `rows` streams, stream i starting where stream i % N of `state` (N streams) is.
+
+        How evaluation and sampling start from the state training has carried: a tanh RNN can learn two
+        mirror-image attractors (h and about -h) and a read-out for only the one its training stream sits
+        in, so a zero state, burnt in on any amount of text, may settle in the other one and score worse than
+        uniform guessing (issue 14); the carried state is the one the read-out was trained on.
+        """
+        arrays = state if isinstance(state, tuple) else (state,)
+        idx = self._on_device(np.arange(rows) % arrays[0].shape[1])
+        out = [self.xp.ascontiguousarray(a[:, idx], dtype=self.dtype) for a in arrays]
+        return tuple(out) if self.cell == "lstm" else out[0]
+
+    def burn_in(self, idx, state=None):
+        """The state after reading the characters idx (1 stream) from `state` (default: zero)."""
+        self.train(False)
+        try:
+            _, state = self.forward(np.asarray(idx, dtype=np.int64)[:, None],
+                                    self.initial_state(1) if state is None else self.state_rows(state, 1))
+        finally:
+            self.train(True)
+        return state
+
     def state_from_arrays(self, arrays, batch):
         want = 2 if self.cell == "lstm" else 1
         shape = (self.layers, batch, self.hidden)
@@ -218,21 +241,20 @@ class CharModel:
         return self
 
     # ---- evaluation and sampling -------------------------------------------------------------
-    def evaluate(self, data, losses, max_chars=None, streams=16, chunk=128):
+    def evaluate(self, data, losses, max_chars=None, streams=16, chunk=128, state=None):
         """Mean cross-entropy (nats/char) of predicting data[i+1] from data[..i], state carried over chunks.
 
-        The data is cut into `streams` equal segments run side by side (fewer for short data), each from a
-        zero state; with max_chars, only the first max_chars/streams characters of each segment count, so
-        the check samples the whole held-out text rather than its beginning.
+        The data is cut into `streams` equal segments run side by side (fewer for short data), each from
+        `state` (a state of any number of streams, see state_rows: e.g. the training's carried state) or,
+        with state=None, from a zero state; with max_chars, only the first max_chars/streams characters of
+        each segment count, so the check samples the whole held-out text rather than its beginning.
         """
         n = len(data) - 1
         if n < 1:
             return float("nan")
-        streams = max(1, min(streams, n // 16 or 1))
-        seg = n // streams
-        length = seg if max_chars is None else max(1, min(seg, max_chars // streams))
+        streams, seg, length = self.eval_layout(n, max_chars, streams)
         offsets = np.arange(streams) * seg
-        state = self.initial_state(streams)
+        state = self.initial_state(streams) if state is None else self.state_rows(state, streams)
         total = 0.0
         self.train(False)
         try:
@@ -246,15 +268,26 @@ class CharModel:
             self.train(True)
         return total / (length * streams)
 
-    def sample(self, prime_idx, length, temperature=1.0, rng=None):
-        """Burn prime_idx (non-empty) into the state, then draw `length` characters. Returns their indices."""
+    @staticmethod
+    def eval_layout(n, max_chars=None, streams=16):
+        """(streams, segment, characters scored per stream) of evaluate() on n + 1 characters (n predictions);
+        streams * characters per stream are scored."""
+        streams = max(1, min(streams, n // 16 or 1))
+        seg = n // streams
+        return streams, seg, seg if max_chars is None else max(1, min(seg, max_chars // streams))
+
+    def sample(self, prime_idx, length, temperature=1.0, rng=None, state=None):
+        """Burn prime_idx (non-empty) into the state, then draw `length` characters. Returns their indices.
+
+        The state starts as `state` (stream 0 of it, e.g. the training's carried state) or, with None, zero.
+        """
         if len(prime_idx) == 0:
             raise ValueError("the prime must hold at least one character")
         rng = np.random.default_rng() if rng is None else rng
         out = []
         self.train(False)
         try:
-            state = self.initial_state(1)
+            state = self.initial_state(1) if state is None else self.state_rows(state, 1)
             x = np.asarray(prime_idx, dtype=np.int64)[:, None]
             for _ in range(length):
                 logits, state = self.forward(x, state)

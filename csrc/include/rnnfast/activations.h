@@ -13,8 +13,10 @@
 #include <cstring>
 
 #include "rnnfast/common.h"
+#include "rnnfast/tier.h"
 
 namespace rnnfast {
+RNNFAST_TIER_BEGIN
 
 #if !defined(__CUDA_ARCH__)
 namespace detail {
@@ -104,4 +106,5 @@ RNNFAST_HD T act_relu(T x) {
   return x > T(0) ? x : T(0);
 }
 
+RNNFAST_TIER_END
 }  // namespace rnnfast

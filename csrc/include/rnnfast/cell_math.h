@@ -8,8 +8,10 @@
 #pragma once
 
 #include "rnnfast/activations.h"
+#include "rnnfast/tier.h"
 
 namespace rnnfast {
+RNNFAST_TIER_BEGIN
 
 // ---- vanilla RNN: h = act(xp + hp) -------------------------------------------------------------
 template <typename T, bool Relu>
@@ -78,9 +80,11 @@ RNNFAST_HD T gru_unit_backward_r_before(T drh, T r, T h_prev) {
   return drh * h_prev * r * (T(1) - r);
 }
 
+RNNFAST_TIER_END
 }  // namespace rnnfast
 
 namespace rnnfast {
+RNNFAST_TIER_BEGIN
 
 // ---- leaky-integrator reservoir (echo state network) unit --------------------------------------
 // x = (1 - a) x_prev + a tanh(pre), pre = W x_prev + W_in u + b (reservoirpy's Reservoir equation).
@@ -89,4 +93,5 @@ RNNFAST_HD T leaky_unit(T x_prev, T pre, T a) {
   return (T(1) - a) * x_prev + a * act_tanh(pre);
 }
 
+RNNFAST_TIER_END
 }  // namespace rnnfast

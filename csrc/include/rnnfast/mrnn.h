@@ -12,6 +12,7 @@
 #pragma once
 
 #include "rnnfast/common.h"
+#include "rnnfast/tier.h"
 
 namespace rnnfast {
 
@@ -73,6 +74,7 @@ template <typename T>
 void mrnn_backward_cpu(const MrnnBackwardParams<T>& p);
 
 // ---- per-element math (the tanh and its derivative are rnn_unit_* of rnnfast/cell_math.h) ----------
+RNNFAST_TIER_BEGIN
 template <typename T>
 RNNFAST_HD T mrnn_factor_forward(T fx, T fh) { return fx * fh; }
 
@@ -88,5 +90,6 @@ template <typename T>
 RNNFAST_HD T mrnn_factor_rop(T fx, T fh, T rfx, T rfh) {
   return rfx * fh + fx * rfh;
 }
+RNNFAST_TIER_END
 
 }  // namespace rnnfast

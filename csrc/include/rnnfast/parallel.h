@@ -15,49 +15,36 @@
 // - Engine calls made concurrently from several Python threads (the GIL is released) run serially
 //   inside: EngineCall counts the calls in flight and only a lone call uses the pool.
 // - Thread count: RNNFAST_NUM_THREADS, else the CPUs this process may run on.
+//
+// The pool, the barrier and the call counter are ISA-free (csrc/cpu/parallel.cpp, compiled once); the two
+// templates that run a tier's loop bodies are compiled in each tier's namespace (rnnfast/tier.h).
 #pragma once
 
 #include <algorithm>
 #include <atomic>
 #include <functional>
-#include <thread>
+
+#include "rnnfast/tier.h"
 
 namespace rnnfast {
 
 // RAII marker around one engine entry point.
 std::atomic<int>& engine_calls_in_flight();
 struct EngineCall {
-  EngineCall() { engine_calls_in_flight().fetch_add(1, std::memory_order_relaxed); }
-  ~EngineCall() { engine_calls_in_flight().fetch_sub(1, std::memory_order_relaxed); }
+  EngineCall();
+  ~EngineCall();
   EngineCall(const EngineCall&) = delete;
   EngineCall& operator=(const EngineCall&) = delete;
 };
-inline bool may_fork() { return engine_calls_in_flight().load(std::memory_order_relaxed) <= 1; }
-
-inline void cpu_relax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#endif
-}
+// Whether this call is the only one in flight (and so may use the pool).
+bool may_fork();
 
 // A barrier for the threads of one region. It spins briefly (a step's work is microseconds, far below a
 // futex round trip) and then yields, so a thread waiting for a descheduled partner hands it the core.
 class SpinBarrier {
  public:
   explicit SpinBarrier(int n) : n_(n) {}
-  void wait() {
-    if (n_ == 1) return;
-    const int gen = gen_.load(std::memory_order_acquire);
-    if (count_.fetch_add(1, std::memory_order_acq_rel) == n_ - 1) {
-      count_.store(0, std::memory_order_relaxed);
-      gen_.fetch_add(1, std::memory_order_acq_rel);
-      return;
-    }
-    for (int spins = 0; gen_.load(std::memory_order_acquire) == gen; ++spins) {
-      if (spins < 4000) cpu_relax();
-      else std::this_thread::yield();
-    }
-  }
+  void wait();
 
  private:
   const int n_;
@@ -71,6 +58,8 @@ int engine_threads();
 // Runs job(thread_index, thread_count) on `threads` threads of the pool (the caller is index 0) and returns
 // when all are done. Falls back to job(0, 1) when the pool is busy or threads <= 1.
 void run_on_pool(int threads, const std::function<void(int, int)>& job);
+
+RNNFAST_TIER_BEGIN
 
 template <typename F>
 void parallel_region(int max_threads, F&& body) {
@@ -105,5 +94,7 @@ void parallel_for(int count, bool parallel, F&& body) {
     for (int i = begin; i < end; ++i) body(i);
   });
 }
+
+RNNFAST_TIER_END
 
 }  // namespace rnnfast

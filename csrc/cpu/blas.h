@@ -8,8 +8,12 @@
 
 #include "rnnfast/parallel.h"
 
+#if !defined(RNNFAST_TIER)
+#error "csrc/cpu/blas.h is compiled per tier only"
+#endif
 
 namespace rnnfast {
+namespace RNNFAST_TIER {
 
 inline void gemm(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, long lda,
                  const float* B, long ldb, float beta, float* C, long ldc) {
@@ -43,7 +47,5 @@ void gemm_parallel(bool ta, bool tb, int M, int N, int K, T alpha, const T* A, l
   });
 }
 
-inline void blas_single_threaded() { scipy_openblas_set_num_threads(1); }
-inline const char* blas_core_name() { return scipy_openblas_get_corename(); }
-
+}  // namespace RNNFAST_TIER
 }  // namespace rnnfast

@@ -2,20 +2,25 @@
 //
 // Why not BLAS: inside the time loop the same weight matrix multiplies a thin A (N = batch rows) at
 // every step. A BLAS call re-packs B each time, which at small N costs as much as the multiply. Here B
-// is packed once (PackedB: panels of kPanel columns, zero-padded) and each step streams it through a
-// register-blocked kernel (MR rows x kPanel columns of accumulators), parallel over panels.
+// is packed once (PackedB: panels of kGemmNR vectors, zero-padded) and each step streams it through a
+// register-blocked kernel (kGemmMR rows x kGemmNR vectors of accumulators, sized per tier in
+// simd/tiles.h), parallel over panels. The packed layout depends on the tier: pack and multiply with the
+// same one.
 #pragma once
 
 #include <vector>
 
+#include "buffer.h"
 #include "rnnfast/common.h"
+#include "simd/tiles.h"
 
 namespace rnnfast {
+namespace RNNFAST_TIER {
 
 template <typename T>
 struct PackedB {
   int K = 0, M = 0, panels = 0;
-  std::vector<T> data;  // [panels][K][panel_width]
+  vector<T> data;  // [panels][K][panel_width]
 };
 
 // Packs B[K,M] (row stride ldb), or its transpose when `transpose` (then B is given as [M,K]).
@@ -36,4 +41,9 @@ template <typename T>
 void small_gemm_task(int task, int N, const T* A, index_t lda, const PackedB<T>& B, T* C, index_t ldc,
                      bool accumulate, const T* bias);
 
+// Row blocks that start at multiples of this are summed exactly as on one thread (a thinner tile sums in
+// another order): callers that split the rows of a product over threads cut at multiples of it.
+constexpr int kGemmRowAlign = kGemmMR;
+
+}  // namespace RNNFAST_TIER
 }  // namespace rnnfast

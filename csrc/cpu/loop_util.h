@@ -8,6 +8,7 @@
 #include "rnnfast/common.h"
 
 namespace rnnfast {
+namespace RNNFAST_TIER {
 namespace loop {
 
 // Steps with at least this many elements per phase split the batch rows over the threads.
@@ -31,4 +32,5 @@ void copy_or_zero(T* dst, const T* src, index_t n) {
 }
 
 }  // namespace loop
+}  // namespace RNNFAST_TIER
 }  // namespace rnnfast
