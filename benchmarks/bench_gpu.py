@@ -12,8 +12,8 @@ Sections, in this order; the JSON is rewritten after each one, so a run cut shor
 3. steps: the engine's T-loop alone (csrc/cuda/recurrent.cu on preallocated arrays, no GEMMs) for LSTM
    (every cell without --quick), N in {1, 8, 64, 256}, H in {256, 1024}, forward (training) and backward:
    microseconds per step eager and as a CUDA graph (the difference is launch overhead); achieved GFLOP/s
-   (2*N*G*H^2 per step) against the GEMM rate and W_hh's bytes per step over the time against the copy
-   bandwidth (above 1x: W comes from L2); then every kernel variant side by side, timed as graphs (kernel
+   (2*N*G*H^2 per step) against the GEMM rate, W_hh's bytes per step over the time against the copy
+   bandwidth (above 1x: W comes from L2) and the loads of W the kernel makes (once per block of rows); then every kernel variant side by side, timed as graphs (kernel
    time): the row kernel in its widths (16, 8: more blocks) and units per thread (2, 4: backward), and the
    tiled kernel (32, 64 rows; N >= 8). Each variant's output is checked against the default kernel's first.
 4. layers: each cell forward and forward+backward against cuDNN in float32 with TF32 off, T=100, N in
@@ -175,8 +175,10 @@ def bench_steps(cp, core, stream, rates, size, rng):
     default = core.cuda_tiling(), core.cuda_row_kernel()
     print(f"per step, microseconds (T={T}; 'graph' is the loop replayed as a CUDA graph: kernel time; the "
           f"variants as graphs; GF/s and %GEMM of the default kernel as a graph; W x: W_hh bytes per step / time "
-          f"over the copy bandwidth)", flush=True)
-    head = f"{'cell':8} {'pass':4} {'N':>4} {'H':>5} | {'eager':>7} {'graph':>7} {'GF/s':>7} {'%GEMM':>6} {'W x':>5} |"
+          f"over the copy bandwidth; W GB/s: the kernel's loads of W, once per block of rows, mostly from L2)",
+          flush=True)
+    head = f"{'cell':8} {'pass':4} {'N':>4} {'H':>5} | {'eager':>7} {'graph':>7} {'GF/s':>7} {'%GEMM':>6} {'W x':>5} " \
+           f"{'W GB/s':>7} |"
     print(head + "".join(f" {v:>7}" for v in VARIANTS if v != "row"), flush=True)
     for cell in size["step_cells"]:
         G = GATES[cell]
@@ -194,11 +196,14 @@ def bench_steps(cp, core, stream, rates, size, rng):
                             eager = _events_ms(cp, fn, warmup=2, repeat=size["repeat"]) * 1e3 / T
                             g = _capture(stream, fn)
                             graph = _events_ms(cp, lambda: g.launch(stream), warmup=2, repeat=size["repeat"]) * 1e3 / T
-                            flops = 2 * N * G * H * H
-                            row[pass_name] = dict(eager_us=eager, graph_us=graph, gflops=flops / (graph * 1e-6) / 1e9,
-                                                  w_bytes=4 * G * H * H)
-                            row[pass_name]["pct_gemm"] = 100 * row[pass_name]["gflops"] / (rates["gemm_fp32_tflops"] * 1e3)
-                            row[pass_name]["w_x_copy"] = (4 * G * H * H / (graph * 1e-6)) / (rates["copy_gb_per_s"] * 1e9)
+                            flops, w_bytes = 2 * N * G * H * H, 4 * G * H * H
+                            nb = 8 if N >= 8 else 4 if N > 1 else 1  # the default row kernel's rows per block
+                            r = row[pass_name] = dict(eager_us=eager, graph_us=graph, w_bytes=w_bytes,
+                                                      w_passes=-(-N // nb), gflops=flops / (graph * 1e-6) / 1e9)
+                            r["pct_gemm"] = 100 * r["gflops"] / (rates["gemm_fp32_tflops"] * 1e3)
+                            r["w_x_copy"] = (w_bytes / (graph * 1e-6)) / (rates["copy_gb_per_s"] * 1e9)
+                            # the loads the kernel makes of W (once per block of rows), mostly from L2
+                            r["w_load_gb_per_s"] = r["w_passes"] * w_bytes / (graph * 1e-6) / 1e9
                         for name in VARIANTS:
                             if name == "row":
                                 continue
@@ -230,7 +235,8 @@ def bench_steps(cp, core, stream, rates, size, rng):
                         f" {row['variants'][v][pass_name]['graph_us']:7.1f}" if pass_name in row["variants"].get(v, {})
                         else f" {'-':>7}" for v in VARIANTS if v != "row")
                     print(f"{names[cell]:8} {pass_name[:4]:4} {N:4d} {H:5d} | {r['eager_us']:7.1f} {r['graph_us']:7.1f} "
-                          f"{r['gflops']:7.0f} {r['pct_gemm']:6.1f} {r['w_x_copy']:5.2f} |{cols}", flush=True)
+                          f"{r['gflops']:7.0f} {r['pct_gemm']:6.1f} {r['w_x_copy']:5.2f} {r['w_load_gb_per_s']:7.0f} |{cols}",
+                          flush=True)
     return rows
 
 

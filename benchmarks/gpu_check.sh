@@ -49,7 +49,8 @@ export PYTHONUNBUFFERED=1 REPO PY SITE OUT DRY
 STAGES=(build small_case gpu_tests memcheck racecheck initcheck bench cpu_tests)
 declare -A CAP=([build]=150 [small_case]=25 [gpu_tests]=120 [memcheck]=50 [racecheck]=30 [initcheck]=25 [bench]=80)
 CHECKS_BUDGET=330
-for kv in ${RNNFAST_GPU_CHECK_CAPS//,/ }; do  # "stage=seconds,...": other caps (the timeout path in a dry run)
+caps="${RNNFAST_GPU_CHECK_CAPS:-}"
+for kv in ${caps//,/ }; do  # "stage=seconds,...": other caps (the timeout path in a dry run)
   [ -n "${CAP[${kv%%=*}]:-}" ] || { echo "gpu_check: RNNFAST_GPU_CHECK_CAPS: no stage ${kv%%=*}"; exit 2; }
   CAP[${kv%%=*}]=${kv#*=}
 done
