@@ -282,7 +282,7 @@ void run_csr(const ReservoirParams<T>& p, const InputTerm<T>& in) {
   const T* __restrict values = p.values;
   const index_t nnz = indptr[N];
   SellW<T> sell;
-  const bool use_sell = kHaveSell && PB == 1 && Ts >= kSellMinSteps && pack_sell(sell, N, indptr, indices, values);
+  const bool use_sell = kHaveSell<T> && PB == 1 && Ts >= kSellMinSteps && pack_sell(sell, N, indptr, indices, values);
   constexpr int CB = SellW<T>::CB;
   const index_t NX = use_sell ? index_t(sell.blocks) * CB : N;  // x padded with zeros to whole blocks
   vector<T> xa(NX * PB, T(0)), xb(NX * PB, T(0));
@@ -327,7 +327,7 @@ void run_csr(const ReservoirParams<T>& p, const InputTerm<T>& in) {
       if (PB == 1) {
         T* __restrict d = dot.data();
         if (use_sell) {
-          if constexpr (kHaveSell)
+          if constexpr (kHaveSell<T>)
             for (int i = r0; i < r1; i += SellW<T>::L) sell_slice_dot(sell, i / SellW<T>::L, xprev, d + (i - r0));
         } else {
           for (int i = r0; i < r1; ++i) d[i - r0] = csr_row_dot(indptr[i], indptr[i + 1], indices, values, xprev);
