@@ -266,6 +266,17 @@ RNNFAST_ROW_FN void gru_r_before_backward(int H, const T* __restrict drh, const 
 //    met twice a step: LSTM 100x8x128x128 forward took as long on two threads as on one.
 inline bool rows_schedule(int N) { return N >= 32; }
 
+// Whether a time loop runs on two threads (decided by the shapes alone, so the results never depend on
+// the machine): when a step multiplies at least 1M weights (or has 32k elements), or, by units, 200k with
+// H >= 128. Below that, or with fewer units, two threads gained nothing (fwd+bwd, quiet Zen 4, both
+// tiers: LSTM 100x8x128x128 1.09-1.15x, 100x4x64x128 1.17-1.19x, 100x1x64x256 1.59-1.63x; GRU 100x1x64x256
+// 1.55x; but GRU 100x16x64x64 0.89-0.93x, RNN 100x8x128x128 1.00-1.05x), and a barrier per step costs
+// most when another process takes a core.
+inline bool two_thread_loop(int N, int GR, int H) {
+  const double macs = double(N) * GR * H * H;
+  return macs > 1e6 || double(N) * GR * H >= kParallelElements || (!rows_schedule(N) && H >= 128 && macs >= 2e5);
+}
+
 struct StepSplit {
   bool by_rows;
   int n0, n1;  // this thread's batch rows (by units: all)
@@ -374,7 +385,7 @@ void forward_impl(const RecurrentForwardParams<T>& p) {
 
   // The time loop runs inside one parallel region (threads are woken once per call, not per step), the
   // step shared as step_split says.
-  const bool parallel = double(N) * GR * H * H > 1e6 || NGH >= kParallelElements;
+  const bool parallel = two_thread_loop(N, G, H);
   const T* b_rec = by_rows ? p.b_hh : (p.b_hh ? b_units.data() : nullptr);
   const T* b_n = p.b_hh ? p.b_hh + 2 * H : nullptr;
   T* hp_n = hp + (by_rows ? 2 * H : blocks * 2 * UB);  // the Cho GRU's n projection: [N, H] at row width ldh
@@ -518,7 +529,7 @@ void backward_impl(const RecurrentBackwardParams<T>& p) {
   // fwd+bwd 2.5 ms with the chunks on one thread, 2.2 without).
   // ~256 rows a chunk (8 steps at N = 32: 1 MB of dGh): measured at the small preset, backward 5.45 ms with
   // chunks of 256 rows, 5.8 with one product after the loop (512 rows: in between; 64: no better)
-  const bool parallel = double(N) * rec_rows * H > 1e6 || NGH >= kParallelElements;
+  const bool parallel = two_thread_loop(N, G, H);
   const bool chunked_dw = K != Cell::GruCho && parallel;
   const int dw_steps = std::max(1, std::min(Ts, (256 + N - 1) / N));
   const int dw_half = ((GH + 1) / 2 + 7) / 8 * 8;
