@@ -120,6 +120,25 @@ void register_cuda(py::module_& m) {
         "per block; rows=0 keeps the row kernel everywhere.");
   m.def("cuda_tiling", [] { return py::make_tuple(rnnfast::cuda_tiling_rows(), rnnfast::cuda_tiling_min_batch()); },
         "(rows, min_batch) of the step kernel choice (see cuda_set_tiling).");
+  m.def("cuda_set_row_kernel", &rnnfast::cuda_set_row_kernel, py::arg("width"), py::arg("units"),
+        "Process-wide: the row step kernel's units per warp slice (32, 16 or 8; narrower = more blocks) and units "
+        "per thread in single-gate launches such as every backward step (1, 2 or 4; above 1 stages V in shared "
+        "memory).");
+  m.def("cuda_row_kernel",
+        [] { return py::make_tuple(rnnfast::cuda_row_kernel_width(), rnnfast::cuda_row_kernel_units()); },
+        "(width, units) of the row step kernel (see cuda_set_row_kernel).");
+  m.def("cuda_set_sync_checks", &rnnfast::cuda_set_sync_checks, py::arg("on"),
+        "Process-wide debug mode (initially RNNFAST_CUDA_SYNC=1): synchronise and check after every launch, so "
+        "that a failing kernel is named with its cell, pass, direction and step.");
+  m.def("cuda_sync_checks", &rnnfast::cuda_sync_checks, "Whether the debug mode of cuda_set_sync_checks is on.");
+  m.def("cuda_launch_empty",
+        [](int count, ptr_t stream) {
+          if (count < 0) throw std::invalid_argument("rnnfast._core: count must be >= 0");
+          py::gil_scoped_release release;
+          rnnfast::cuda_launch_empty(count, reinterpret_cast<void*>(stream));
+        },
+        "Queue `count` empty kernels on a CUDA stream through the engine's launch path (the launch floor).",
+        py::arg("count"), py::arg("stream"));
   m.def("cuda_workspace_size",
         [](int cell, int batch, int hidden, bool backward) {
           check_sizes(1, batch, hidden);

@@ -67,6 +67,8 @@ def test_unknown_tier_is_refused():
     assert r.returncode != 0
     assert "ImportError: RNNFAST_CPU_ISA=avx1024: unknown tier" in r.stderr
     assert ", ".join(INFO["cpu_isa_compiled"]) in r.stderr
+    r = run_python(["-c", "import rnnfast"], {"RNNFAST_CPU_ISA_MAX": "sse9"})
+    assert r.returncode != 0 and "ImportError: RNNFAST_CPU_ISA_MAX=sse9: unknown tier" in r.stderr
 
 
 @pytest.mark.skipif(not X86 or "avx2" not in SUPPORTED, reason="needs an x86-64 CPU with AVX2")

@@ -1,4 +1,5 @@
-"""The CUDA engine against the CPU engine and the float64 reference (GPU tests: skipped without a GPU).
+"""The CUDA engine against the CPU engine and the float64 reference (GPU tests: skipped without a GPU, failed
+when one is visible but unusable: tests/conftest.py).
 
 Every device allocation made by CuPy during these tests is poisoned with NaN (cupy.empty is patched), so
 an element a kernel forgot to write shows up as NaN. Inputs are random, drawn afresh per case.
@@ -37,7 +38,8 @@ SHAPES = [
 
 @pytest.fixture
 def cp(monkeypatch):
-    cupy = pytest.importorskip("cupy")
+    import cupy  # importable whenever the GPU tests run (conftest.gpu_probe)
+
     empty = cupy.empty
 
     def poisoned_empty(shape, dtype=float, order="C"):
@@ -137,6 +139,42 @@ def test_cuda_tiling_setting_is_checked(cp):
         with pytest.raises(ValueError):
             _cuda._core.cuda_set_tiling(*bad)
     assert _cuda._core.cuda_tiling() == before
+    before = _cuda._core.cuda_row_kernel()
+    assert before == (32, 1)  # the defaults, until timings choose others
+    for bad in [(64, 1), (4, 1), (32, 3), (16, 0)]:
+        with pytest.raises(ValueError, match="width|units"):
+            _cuda._core.cuda_set_row_kernel(*bad)
+    assert _cuda._core.cuda_row_kernel() == before
+
+
+# the row kernel's variants (csrc/cuda/step_kernel.cuh): (width, units per thread, dtype). Narrower slices
+# split a warp's k between 2 or 4 groups of lanes that meet by shuffles; several units per thread (single-
+# gate launches: every backward step) stage the batch rows in shared memory, a chunk of k at a time.
+ROW_VARIANTS = [(16, 1, "float32"), (8, 1, "float64"), (32, 2, "float64"), (32, 4, "float32"), (8, 4, "float64")]
+# one row and a partial block of units, both directions; 9 rows (a full and a partial row block) and, in
+# the LSTM's backward, k past one staged chunk (which needs K > 256); then K > 256 for every cell, for two
+# staged variants (the others have no chunks)
+VARIANT_SHAPES = [(3, 1, 4, 37, {"bidirectional": True}), (2, 9, 3, 70, {})]
+VARIANT_CASES = [(v, s) for v in ROW_VARIANTS for s in VARIANT_SHAPES] + \
+    [(v, (2, 3, 2, 260, {})) for v in [(32, 4, "float32"), (8, 4, "float64")]]
+
+
+def _variant_id(c):
+    return "w{}u{}{}".format(c[0], c[1], c[2][-2:]) if len(c) == 3 else "T{}N{}C{}H{}{}".format(*c[:4], "".join(c[4]))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("variant, shape", VARIANT_CASES, ids=_variant_id)
+@pytest.mark.parametrize("cell", list(CELLS))
+def test_cuda_row_kernel_variants_match_cpu_engine_and_float64_reference(cp, cell, variant, shape):
+    from rnnfast import _cuda
+
+    before = _cuda._core.cuda_row_kernel()
+    _cuda._core.cuda_set_row_kernel(*variant[:2])
+    try:
+        test_cuda_matches_cpu_engine_and_float64_reference(cp, cell, variant[2], shape)
+    finally:
+        _cuda._core.cuda_set_row_kernel(*before)
 
 
 @pytest.mark.gpu
@@ -260,6 +298,9 @@ def test_cuda_forward_backward_captures_in_a_graph(cp):
     x = cp.asarray(rng.standard_normal((10, 8, 4)).astype(np.float32))
     dy = cp.asarray(rng.standard_normal((10, 8, 32)).astype(np.float32))
     stream = cp.cuda.Stream(non_blocking=True)
+    # the weights and inputs were uploaded on the legacy default stream, which a non-blocking stream does
+    # not wait for: order the uploads before everything below by an event
+    stream.wait_event(cp.cuda.get_current_stream().record())
     with stream:
         for _ in range(2):  # warm up: scratch buffers, the memory pool, cuBLAS handles
             layer.zero_grad()
@@ -626,3 +667,84 @@ def test_cuda_layer_shared_by_threads_on_their_own_streams(cp, cell, stream_per_
         np.testing.assert_allclose(g.get(), g_serial[k], rtol=1e-12, atol=1e-13, err_msg=k)
     keys = [k for k, sets in layer._pool()._free.items() if sets]
     assert len(keys) == 1 + len(work), keys  # the main thread's stream and each thread's own
+
+
+# ---- the GPU tests' own gate (tests/conftest.py): a GPU that is there but unusable fails them ---------
+def test_gpu_probe_fails_loudly_when_a_visible_gpu_is_unusable(monkeypatch):
+    import conftest
+
+    no_device = dict(rnnfast.build_info(), cuda_compiled=True, cuda_device_count=0, cuda_runtime_version=13000)
+    monkeypatch.setattr(rnnfast, "build_info", lambda: no_device)
+    monkeypatch.delenv("RNNFAST_TEST_GPU", raising=False)
+    monkeypatch.setattr(conftest, "gpu_visible", lambda: None)
+    state, reason = conftest.gpu_probe()
+    assert state == "absent" and "no usable CUDA device" in reason  # no GPU here: skip, saying why
+    monkeypatch.setattr(conftest, "gpu_visible", lambda: "GPU 0: NVIDIA H100 80GB HBM3")
+    state, reason = conftest.gpu_probe()
+    assert state == "broken" and "GPU visible (GPU 0: NVIDIA H100" in reason and "no usable CUDA device" in reason
+    monkeypatch.setattr(rnnfast, "build_info", lambda: dict(no_device, cuda_compiled=False))
+    assert conftest.gpu_probe() == ("broken", "GPU visible (GPU 0: NVIDIA H100 80GB HBM3) but the GPU tests "
+                                    "cannot run: this rnnfast build has no CUDA engine (built without nvcc, "
+                                    "or with RNNFAST_CUDA=OFF)")
+    monkeypatch.setattr(conftest, "gpu_visible", lambda: None)
+    monkeypatch.setenv("RNNFAST_TEST_GPU", "1")  # required (gpu_check.sh): fails even where none is seen
+    assert conftest.gpu_probe()[0] == "broken"
+    monkeypatch.setenv("RNNFAST_TEST_GPU", "0")
+    assert conftest.gpu_probe() == ("absent", "RNNFAST_TEST_GPU=0")
+
+
+def test_gpu_probe_needs_a_working_cupy(monkeypatch):
+    import sys
+    import types
+
+    import conftest
+
+    monkeypatch.setattr(rnnfast, "build_info", lambda: dict(cuda_compiled=True, cuda_device_count=1,
+                                                            cuda_runtime_version=13000))
+    broken = types.ModuleType("cupy")
+
+    def fail(*a, **k):
+        raise RuntimeError("cudaErrorInsufficientDriver: CUDA driver version is insufficient")
+
+    broken.arange, broken.float32 = fail, np.float32
+    monkeypatch.setitem(sys.modules, "cupy", broken)
+    monkeypatch.setattr(conftest, "gpu_visible", lambda: "GPU 0: NVIDIA H100")
+    monkeypatch.delenv("RNNFAST_TEST_GPU", raising=False)
+    state, reason = conftest.gpu_probe()
+    assert state == "broken" and "CuPy cannot use the GPU" in reason and "insufficient" in reason
+
+
+def test_gpu_tests_fail_in_setup_when_the_probe_says_broken(monkeypatch):
+    """The hook itself: a gpu-marked test errors (not skips) with the probe's reason."""
+    import conftest
+
+    class Item:
+        def get_closest_marker(self, name):
+            return object() if name == "gpu" else None
+
+    monkeypatch.setattr(conftest, "_PROBE", ("broken", "GPU visible (x) but the GPU tests cannot run: y"))
+    with pytest.raises(pytest.fail.Exception, match="cannot run: y"):
+        conftest.pytest_runtest_setup(Item())
+    monkeypatch.setattr(conftest, "_PROBE", ("absent", "no GPU"))
+    conftest.pytest_runtest_setup(Item())  # absent: the collection hook has skipped it already
+
+
+def test_test_log_keeps_each_result_as_it_happens(monkeypatch, tmp_path):
+    """RNNFAST_TEST_LOG (gpu_check.sh): a line per test start and per result, failures with their report,
+    written at once (a run cut short keeps them)."""
+    import conftest
+
+    log = tmp_path / "tests.jsonl"
+    monkeypatch.setenv("RNNFAST_TEST_LOG", str(log))
+
+    class Report:
+        def __init__(self, when, outcome):
+            self.nodeid, self.when, self.outcome, self.duration = "t.py::test_x", when, outcome, 0.25
+            self.longreprtext = "E   AssertionError: y differs"
+
+    conftest.pytest_runtest_logstart("t.py::test_x", None)
+    conftest.pytest_runtest_logreport(Report("setup", "passed"))  # a passing setup is not worth a line
+    conftest.pytest_runtest_logreport(Report("call", "failed"))
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [(r["event"], r.get("outcome")) for r in lines] == [("start", None), ("call", "failed")]
+    assert lines[1]["report"] == "E   AssertionError: y differs" and lines[1]["seconds"] == 0.25

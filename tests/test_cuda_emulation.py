@@ -1,11 +1,10 @@
 """The CUDA engine's kernels run on the CPU: the GPU tests' checks, on every machine.
 
-tests/cuda_emulation/cuda_runtime.h stands in for the CUDA runtime: g++ compiles csrc/cuda/*.cu as C++,
-each CUDA thread becomes a fiber, __syncthreads and warp shuffles are real barriers between them, and
-"device memory" is host memory. The bindings (csrc/bindings_cuda.cpp) are built around them as module
-_core_emu, and a NumPy stand-in for CuPy (allocations poisoned with NaN) takes CuPy's place, so the layers
-on device='cuda', rnnfast/_cuda.py and the kernels run end to end and are compared with the CPU engine
-and the float64 reference by the same test bodies as tests/test_cuda.py.
+tests/cuda_emulation (emulate.py, cuda_runtime.h) compiles csrc/cuda/*.cu as C++ against a stand-in CUDA
+runtime (each CUDA thread a fiber; __syncthreads, __syncwarp and warp shuffles real barriers; "device
+memory" host memory) and puts a NumPy stand-in for CuPy (allocations poisoned with NaN) in CuPy's place, so
+the layers on device='cuda', rnnfast/_cuda.py and the kernels run end to end and are compared with the CPU
+engine and the float64 reference by the same test bodies as tests/test_cuda.py.
 
 What this cannot show: anything about the real device (its memory model beyond barriers, warp
 scheduling, speed, nvcc's code generation); the device's transcendental functions differ from the
@@ -13,11 +12,8 @@ host's polynomial ones used here. Those are gpu_check.sh's job.
 """
 
 import contextlib
-import importlib.util
-import shutil
-import subprocess
+import ctypes
 import sys
-import sysconfig
 import threading
 import types
 from pathlib import Path
@@ -30,120 +26,25 @@ from rnnfast import _cuda
 
 sys.path.insert(0, str(Path(__file__).parent))
 import test_cuda as gpu_tests  # noqa: E402  (the test bodies; tests/ has no __init__.py)
+from cuda_emulation import emulate  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")
-def core_emu(tmp_path_factory):
-    cxx = shutil.which("g++")
-    if cxx is None:
-        pytest.skip("g++ not found")
-    pybind11 = pytest.importorskip("pybind11")
-    out = tmp_path_factory.mktemp("cuda_emu") / ("_core_emu" + sysconfig.get_config_var("EXT_SUFFIX"))
-    cmd = [cxx, "-std=c++20", "-O1", "-shared", "-fPIC", "-w",
-           "-I", str(ROOT / "tests" / "cuda_emulation"), "-I", str(ROOT / "csrc" / "include"),
-           "-I", pybind11.get_include(), "-I", sysconfig.get_paths()["include"],
-           "-x", "c++", *(str(ROOT / "csrc" / "cuda" / f) for f in ("recurrent.cu", "mrnn.cu", "reservoir.cu")),
-           "-x", "none", str(ROOT / "csrc" / "bindings_cuda.cpp"), str(ROOT / "tests" / "cuda_emulation" / "module.cpp"),
-           "-o", str(out)]
-    subprocess.run(cmd, check=True, timeout=600)
-    spec = importlib.util.spec_from_file_location("_core_emu", out)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-class DeviceArray(np.ndarray):
-    """A host array playing a CuPy array: array modules see 'cupy', .get() copies to the host, and a
-    NumPy array mixed into its arithmetic is a TypeError, as with CuPy (0-d arrays and scalars are fine)."""
-
-    def get(self):
-        return np.array(self)
-
-    def __array_ufunc__(self, ufunc, method, *inputs, out=None, **kwargs):
-        for a in inputs + (out or ()):
-            if type(a) is np.ndarray and a.ndim > 0:
-                raise TypeError(f"{ufunc.__name__}: a numpy.ndarray mixed with an (emulated) CuPy array")
-        args = [a.view(np.ndarray) if isinstance(a, DeviceArray) else a for a in inputs]
-        if out is not None:
-            kwargs["out"] = tuple(o.view(np.ndarray) if isinstance(o, DeviceArray) else o for o in out)
-        result = getattr(ufunc, method)(*args, **kwargs)
-        if out is not None:
-            return out[0] if len(out) == 1 else out
-        return _device(result)
-
-
-    def __array_function__(self, func, types, args, kwargs):  # np.concatenate, np.stack, ... as CuPy's
-        def walk(a):
-            if isinstance(a, (list, tuple)):
-                for b in a:
-                    walk(b)
-            elif type(a) is np.ndarray and a.ndim > 0:
-                raise TypeError(f"{func.__name__}: a numpy.ndarray mixed with an (emulated) CuPy array")
-        if not _NESTED:  # the caller's call, not NumPy's own calls inside it
-            walk(args)
-            walk(list(kwargs.values()))
-        _NESTED.append(func)
-        try:
-            return _device(super().__array_function__(func, types, args, kwargs))
-        finally:
-            _NESTED.pop()
-
-
-_NESTED = []  # NumPy functions of device arrays in progress (NumPy calls others inside them)
-
-
-DeviceArray.__module__ = "cupy"  # what rnnfast.nn.array_module looks at
-
-
-def _device(r):
-    if isinstance(r, tuple):
-        return tuple(_device(x) for x in r)
-    return r.view(DeviceArray) if type(r) is np.ndarray else r
-
-
-def _poisoned_empty(shape, dtype=float, order="C"):
-    if np.dtype(dtype).kind == "f":
-        return _device(np.full(shape, np.nan, dtype, order))
-    return _device(np.empty(shape, dtype, order))
-
-
-def _to_device(a, dtype=None, **kwargs):
-    """cupy.asarray: a device array stays itself (or a cast), a host array is copied over."""
-    if isinstance(a, DeviceArray):
-        return a if dtype is None or a.dtype == dtype else a.astype(dtype)
-    return _device(np.array(a, dtype=dtype, copy=True))
-
-
-def _numpy_fallback(name):
-    fn = getattr(np, name)
-    if not callable(fn) or isinstance(fn, type):
-        return fn
-
-    def call(*args, **kwargs):
-        return _device(fn(*args, **kwargs))
-    return call
-
-
-FAKE_CUPY = types.ModuleType("cupy")
-FAKE_CUPY.__dict__.update(
-    ndarray=DeviceArray, empty=_poisoned_empty, asarray=_to_device, array=_to_device,
-    asnumpy=lambda a: np.array(a), float32=np.float32, float64=np.float64, int32=np.int32, int64=np.int64,
-    cuda=types.SimpleNamespace(get_current_stream=lambda: types.SimpleNamespace(ptr=0),
-                               Device=lambda *a: types.SimpleNamespace(id=0)),
-    __getattr__=_numpy_fallback)  # everything else: NumPy's function, results as device arrays
-FAKE_CUPYX = types.ModuleType("cupyx")
-FAKE_CUPYX.scatter_add = lambda a, idx, b: np.add.at(a, idx, b)
+def core_emu():
+    pytest.importorskip("pybind11")
+    try:
+        return emulate.build()
+    except RuntimeError as e:  # no g++
+        pytest.skip(str(e))
 
 
 @pytest.fixture
 def cp(core_emu, monkeypatch):
-    monkeypatch.setattr(_cuda, "cupy", lambda: FAKE_CUPY)
-    monkeypatch.setattr(_cuda, "_core", core_emu)
-    monkeypatch.setitem(sys.modules, "cupy", FAKE_CUPY)  # for `import cupy` in rnnfast.nn.array_module
-    monkeypatch.setitem(sys.modules, "cupyx", FAKE_CUPYX)
-    return FAKE_CUPY
+    emulate.install(core_emu, monkeypatch)
+    yield emulate.FAKE_CUPY
+    core_emu.emu_reset()
 
 
 # a subset of tests/test_cuda.py's cases (the emulation runs ~100x slower than the CPU engine)
@@ -198,7 +99,6 @@ def test_emulation_catches_a_wrong_kernel(cp, monkeypatch):
         orig(*args)
         # args[15] is the dG pointer: scale the W_ih-side gate gradients of the first step
         dtype, T, N, H = args[0], args[2], args[3], args[4]
-        import ctypes
         n = N * H  # one step's rows of a single-gate cell
         buf = (ctypes.c_double if dtype == "float64" else ctypes.c_float) * n
         view = np.frombuffer(buf.from_address(args[15]), dtype=dtype)
@@ -259,6 +159,166 @@ def test_emulated_cuda_gradient_flow_diagnostics(cp):
 
 def test_emulated_cuda_device_bookkeeping(cp):
     gpu_tests.test_cuda_device_bookkeeping_of_modules(cp)
+
+
+# ---- the row kernel's variants (the shapes' own cases are tests/test_cuda.py's) -------------------------
+@pytest.mark.parametrize("variant, shape", gpu_tests.VARIANT_CASES, ids=gpu_tests._variant_id)
+@pytest.mark.parametrize("cell", list(gpu_tests.CELLS))
+def test_emulated_cuda_row_kernel_variants(cp, cell, variant, shape):
+    gpu_tests.test_cuda_row_kernel_variants_match_cpu_engine_and_float64_reference(cp, cell, variant, shape)
+
+
+# Each mutation breaks one variant's code path and nothing else: the variant's tests must fail, the default
+# kernel's pass. (file, exact text, replacement): a mutation whose text is gone fails this test, so it
+# cannot go stale silently.
+MUTATIONS = [
+    # the slices of a warp meet by shuffles: one shuffle too few loses a slice's part (width < 32 only)
+    ("step_kernel.cuh", "for (int off = kUnits / 2; off >= width; off >>= 1)",
+     "for (int off = kUnits / 2; off > width; off >>= 1)"),
+    # the warp barrier after staging V: without it a lane reads staged values the others have not written
+    # yet (several units per thread only)
+    ("step_kernel.cuh", "coalesced along k\n        __syncwarp();", "coalesced along k\n"),
+]
+
+
+@pytest.fixture(scope="session")
+def mutant_core(tmp_path_factory):
+    pytest.importorskip("pybind11")
+    cuda = tmp_path_factory.mktemp("mutant_cuda")
+    for f in (ROOT / "csrc" / "cuda").iterdir():
+        (cuda / f.name).write_text(f.read_text())
+    for name, old, new in MUTATIONS:
+        text = (cuda / name).read_text()
+        assert text.count(old) == 1, f"mutation target gone from {name}: {old!r}"
+        (cuda / name).write_text(text.replace(old, new))
+    try:
+        return emulate.build(out_dir=tmp_path_factory.mktemp("mutant_build"), cuda_dir=cuda)
+    except RuntimeError as e:
+        pytest.skip(str(e))
+
+
+@pytest.mark.parametrize("variant, broken", [((32, 1, "float64"), False), ((16, 1, "float32"), True),
+                                             ((8, 1, "float64"), True), ((32, 4, "float32"), True)])
+def test_emulated_variant_tests_catch_a_broken_variant(cp, mutant_core, monkeypatch, variant, broken):
+    monkeypatch.setattr(_cuda, "_core", mutant_core)
+    run = lambda: gpu_tests.test_cuda_row_kernel_variants_match_cpu_engine_and_float64_reference(  # noqa: E731
+        cp, "lstm", variant, gpu_tests.VARIANT_SHAPES[1])
+    if broken:
+        with pytest.raises(AssertionError):
+            run()
+    else:
+        run()  # the mutations leave the default kernel intact
+
+
+# ---- the debug mode RNNFAST_CUDA_SYNC: a faulting kernel is named by its own launch ---------------------
+@pytest.fixture
+def sync_checks(cp):
+    core = _cuda._core
+    before = core.cuda_sync_checks()
+    yield core
+    core.emu_reset()
+    core.cuda_set_sync_checks(before)
+
+
+def _lstm_and_gradient(cp, bidirectional):
+    layer = rnnfast.LSTM(3, 10, seed=0, bidirectional=bidirectional).to("cuda")
+    x = cp.asarray(np.random.default_rng(0).standard_normal((5, 2, 3)).astype(np.float32))
+    y, _ = layer(x)
+    return layer, cp.ones_like(y)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_emulated_sync_checks_name_the_failing_kernel_and_step(cp, sync_checks, reverse):
+    """A fault injected into one launch of an LSTM backward over T=5 (as an illegal address): with the debug
+    mode on, that launch's own error names the kernel, cell, pass, direction and step. The backward of the
+    forward direction runs t = 4, 3, 2, ... then the initial-state launch (6 launches); the reverse
+    direction's runs next, t = 0, 1, 2, ...: the third launch of either is step t=2."""
+    layer, dy = _lstm_and_gradient(cp, reverse)
+    sync_checks.cuda_set_sync_checks(True)
+    sync_checks.emu_fail_launch(6 + 2 if reverse else 2)
+    with pytest.raises(RuntimeError) as err:
+        layer.backward(dy)
+    msg = str(err.value)
+    assert "CUDA error in step_kernel<LstmBackward> (grid 1x1; 4 rows x 1 units x 32 wide per block)" in msg, msg
+    assert f"of lstm backward, {'reverse' if reverse else 'forward'} direction, step t=2 of T=5: " \
+           "an illegal memory access was encountered (RNNFAST_CUDA_SYNC: checked after this launch)" in msg, msg
+
+
+def test_emulated_fault_without_sync_checks_still_raises_and_says_how_to_find_it(cp, sync_checks):
+    """Without the debug mode the same fault surfaces later (here at the next launch, as on the device once
+    the kernel has run), still an exception, which says how to name the kernel."""
+    layer, dy = _lstm_and_gradient(cp, False)
+    sync_checks.cuda_set_sync_checks(False)
+    sync_checks.emu_fail_launch(2)
+    with pytest.raises(RuntimeError, match="RNNFAST_CUDA_SYNC=1") as err:
+        layer.backward(dy)
+    assert "step t=1 of T=5" in str(err.value)  # the launch after the faulting one: not where it happened
+    assert "may come from an earlier kernel" in str(err.value)
+
+
+def test_emulated_sync_checks_blame_an_earlier_fault_on_no_launch_of_theirs(cp, sync_checks):
+    """A fault nobody noticed (the last launch of a reservoir run, without the debug mode: no call after it
+    synchronises) is reported by the next launch under the debug mode as an earlier failure, not its own."""
+    esn = rnnfast.ESN(2, 20, 1, density=0.5, seed=0, dtype="float32", device="cuda")
+    u = np.ones((6, 2), np.float32)
+    sync_checks.cuda_set_sync_checks(False)
+    sync_checks.emu_fail_launch(5)
+    esn.run_reservoir(u)  # the fault goes unseen (as it can on the device until something synchronises)
+    sync_checks.cuda_set_sync_checks(True)
+    with pytest.raises(RuntimeError, match=r"CUDA error before reservoir_step<csr> .* step t=0 of T=6: an illegal "
+                                           r"memory access .*an earlier kernel or call failed, not this one"):
+        esn.run_reservoir(u)
+
+
+def test_emulated_sync_checks_in_every_kernel_family(cp, sync_checks):
+    """The debug mode's launch path is the one of the MRNN's and the reservoir's kernels too."""
+    sync_checks.cuda_set_sync_checks(True)
+    mrnn = rnnfast.MRNN(3, 8, factors=5, seed=0).to("cuda")
+    sync_checks.emu_fail_launch(3)  # two launches per step: the second of step t=1
+    with pytest.raises(RuntimeError, match=r"step_kernel<HiddenForward>.*of mrnn forward, forward direction, "
+                                           r"step t=1 of T=4"):
+        mrnn(cp.asarray(np.ones((4, 2, 3), np.float32)))
+    sync_checks.emu_reset()
+    esn = rnnfast.ESN(2, 20, 1, density=0.5, seed=0, dtype="float32", device="cuda")
+    sync_checks.emu_fail_launch(4)
+    with pytest.raises(RuntimeError, match=r"reservoir_step<csr>.*of esn reservoir forward, forward direction, "
+                                           r"step t=4 of T=6"):
+        esn.run_reservoir(np.ones((6, 2), np.float32))
+
+
+@pytest.mark.parametrize("sync", [False, True])
+def test_emulated_capture_replays_the_engine_calls(cp, core_emu, sync_checks, sync):
+    """Stream capture in the emulation (what bench_gpu.py's graph timings use without a GPU): the engine's
+    launches are recorded with their arguments and replayed, and nothing runs while recording; the debug
+    mode does not synchronise a stream being captured (that would end the capture)."""
+    core_emu.cuda_set_sync_checks(sync)
+    from rnnfast._engines import LSTM
+
+    T, N, H = 4, 3, 12
+    rng = np.random.default_rng(0)
+    arrays = {k: cp.asarray(rng.standard_normal(shape).astype(np.float32))
+              for k, shape in dict(xp=(T, N, 4 * H), w=(H, 4 * H), h0=(N, H), c0=(N, H)).items()}
+    y, h_n, c_n = cp.empty((T, N, H), np.float32), cp.empty((N, H), np.float32), cp.empty((N, H), np.float32)
+    work = cp.empty((core_emu.cuda_workspace_size(LSTM, N, H, False),), np.float32)
+    p = _cuda._ptr
+
+    def forward():
+        core_emu.cuda_recurrent_forward("float32", LSTM, T, N, H, False, False, p(arrays["xp"]), p(arrays["w"]), 0,
+                                        p(arrays["h0"]), p(arrays["c0"]), p(y), H, p(h_n), p(c_n), 0, 0, 0, 0,
+                                        p(work), 0)
+
+    forward()
+    want = y.copy()
+    stream = cp.cuda.Stream(non_blocking=True)
+    y[...] = np.nan
+    launches = core_emu.emu_launches()
+    stream.begin_capture()
+    forward()
+    graph = stream.end_capture()
+    assert core_emu.emu_launches() == launches and np.isnan(y).all()  # recorded, not run
+    graph.launch(stream)
+    assert core_emu.emu_launches() == launches + T
+    np.testing.assert_array_equal(y, want)
 
 
 @pytest.mark.parametrize("cell", ["lstm", "mrnn"])

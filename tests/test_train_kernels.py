@@ -292,13 +292,23 @@ for name, make in [("lstm", lambda: rnnfast.LSTM(19, 24, seed=1)), ("gru", lambd
         layer.backward(rng.standard_normal(y.shape).astype(np.float32))
         out[f"{name}{N}.y"] = y
         out.update({f"{name}{N}.{k}": g for k, g in layer.grads.items()})
+# dense input, a hidden size that is not a whole number of unit blocks, both directions, float64 too
+for name, cls, kw in [("lstm", rnnfast.LSTM, {}), ("gru", rnnfast.GRU, {}), ("gru-cho", rnnfast.GRU, {"reset_after": False}),
+                      ("rnn", rnnfast.RNN, {})]:
+    for N, dtype in ((8, np.float32), (3, np.float64), (40, np.float32)):
+        layer = cls(13, 203, bidirectional=True, dtype=dtype, seed=2, **kw)
+        y, _ = layer.forward(rng.standard_normal((7, N, 13)).astype(dtype))
+        dx, _ = layer.backward(rng.standard_normal(y.shape).astype(dtype))
+        out[f"x-{name}{N}.y"], out[f"x-{name}{N}.dx"] = y, dx
+        out.update({f"x-{name}{N}.{k}": g for k, g in layer.grads.items()})
 np.savez(sys.argv[1], **out)
 """
 
 
 def test_results_do_not_depend_on_the_thread_count(tmp_path):
-    """The by-rows schedule cuts the batch at multiples of the GEMM's register tile: the same sums as on one
-    thread, bit for bit (big enough that the engine does use 2 threads)."""
+    """The by-rows schedule cuts the batch at multiples of the GEMM's register tile, the by-units schedule
+    gives each thread whole GEMM panels: the same sums as on one thread, bit for bit (big enough that the
+    engine does use 2 threads)."""
     import os
     import subprocess
     import sys

@@ -22,9 +22,10 @@
 #include <cstring>
 #include <vector>
 
-#include "buffer.h"
 #include "rnnfast/cell_math.h"
 #include "rnnfast/char_rnn.h"
+
+#include "buffer.h"
 #include "simd/tiles.h"
 #include "simd/transpose.h"
 #include "simd/vec.h"

@@ -127,11 +127,19 @@ int cpu_level(std::string* limited_by) {
   int level = f.v4 ? 4 : f.v3 ? 3 : f.v2 ? 2 : 1;
   const char* cap = std::getenv("RNNFAST_CPU_ISA_MAX");
   if (cap && *cap) {
-    for (const Tier& t : all_tiers())
-      if (t.name == std::string(cap) && t.level < level) {
+    bool known = false;
+    std::string names;
+    for (const Tier& t : all_tiers()) {
+      names += (names.empty() ? "" : ", ") + std::string(t.name);
+      if (t.name != std::string(cap)) continue;
+      known = true;
+      if (t.level < level) {
         level = t.level;
         if (limited_by) *limited_by = std::string(" (limited to ") + cap + " by RNNFAST_CPU_ISA_MAX)";
       }
+    }
+    if (!known)
+      throw std::runtime_error(std::string("RNNFAST_CPU_ISA_MAX=") + cap + ": unknown tier (expected one of " + names + ")");
   }
   return level;
 }

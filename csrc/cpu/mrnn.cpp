@@ -7,11 +7,12 @@
 #include <cstring>
 #include <utility>
 
-#include "blas.h"
 #include "rnnfast/cell_math.h"
-#include "loop_util.h"
 #include "rnnfast/mrnn.h"
 #include "rnnfast/parallel.h"
+
+#include "blas.h"
+#include "loop_util.h"
 #include "small_gemm.h"
 
 namespace rnnfast {

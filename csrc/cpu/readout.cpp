@@ -4,7 +4,6 @@
 // on one BLAS thread (the engine owns the threads, so NumPy's BLAS is limited to one) plus ~8 passes of
 // temporaries for the softmax, its log, the gather, the one-hot subtraction and the scaling. Here the GEMMs
 // run on the engine's threads and the softmax with its gradient is one pass per row, in place.
-#include "buffer.h"
 #include "rnnfast/readout.h"
 
 #include <algorithm>
@@ -12,8 +11,10 @@
 #include <vector>
 
 #include "rnnfast/activations.h"
-#include "blas.h"
 #include "rnnfast/parallel.h"
+
+#include "blas.h"
+#include "buffer.h"
 #include "simd/vec.h"
 
 namespace rnnfast {

@@ -7,12 +7,13 @@
 #include <utility>
 #include <vector>
 
-#include "buffer.h"
-#include "blas.h"
 #include "rnnfast/cell_math.h"
-#include "loop_util.h"
 #include "rnnfast/parallel.h"
 #include "rnnfast/recurrent.h"
+
+#include "blas.h"
+#include "buffer.h"
+#include "loop_util.h"
 #include "small_gemm.h"
 
 namespace rnnfast {
@@ -120,12 +121,6 @@ void add_onehot_tables(T* acc, int tables, int C, int GH, T* dw_ih, T* db_ih, T*
   });
 }
 
-struct ForwardWork {
-  static index_t size(int G, int T_, int N, int H) {
-    return index_t(T_) * N * G * H + 2 * index_t(N) * G * H + 3 * index_t(N) * H;
-  }
-};
-
 // ---- one batch row of the per-element step ---------------------------------------------------------
 // Separate, never-inlined functions with restrict pointers, one per gate block: inlined into the time
 // loop, GCC loses the restrict guarantees and leaves the LSTM/GRU loops scalar (10x slower).
@@ -159,12 +154,6 @@ RNNFAST_ROW_FN void lstm_gates_forward(int H, const T* __restrict xi, const T* _
 }
 
 template <typename T>
-void lstm_row_forward(int H, const T* xr, const T* hr, T* g, T* crun, T* hrun, T* y) {
-  lstm_gates_forward(H, xr, xr + H, xr + 2 * H, xr + 3 * H, hr, hr + H, hr + 2 * H, hr + 3 * H, g, g + H, g + 2 * H,
-                     g + 3 * H, crun, hrun, y);
-}
-
-template <typename T>
 RNNFAST_ROW_FN void gru_gates_forward(int H, const T* __restrict xr_, const T* __restrict xz, const T* __restrict xn,
                        const T* __restrict hr_, const T* __restrict hz, const T* __restrict hn, T* __restrict gr,
                        T* __restrict gz, T* __restrict gn, T* __restrict e, T* __restrict hrun, T* __restrict y) {
@@ -178,11 +167,6 @@ RNNFAST_ROW_FN void gru_gates_forward(int H, const T* __restrict xr_, const T* _
     hrun[j] = h;
     y[j] = h;
   }
-}
-
-template <typename T>
-void gru_row_forward(int H, const T* xr, const T* hr, T* g, T* e, T* hrun, T* y) {
-  gru_gates_forward(H, xr, xr + H, xr + 2 * H, hr, hr + H, hr + 2 * H, g, g + H, g + 2 * H, e, hrun, y);
 }
 
 // Cho GRU, stage 1: r, z and r*h (the input of the n rows' GEMM)
@@ -266,62 +250,103 @@ RNNFAST_ROW_FN void gru_r_before_backward(int H, const T* __restrict drh, const 
   }
 }
 
-// How the threads of a time loop share each step (decided once per call):
-//  - by batch rows (by_rows): the rows of a batch are independent sequences, so each thread runs its own
+// How the threads of a time loop share each step (decided once per call, by the shapes):
+//  - by batch rows (N >= 32): the rows of a batch are independent sequences, so each thread runs its own
 //    rows through every step (the recurrent GEMM for its rows, then their cell update) with no barrier and
 //    no data crossing cores; each thread reads all of W_hh every step (it stays in L2 or streams from L3).
-//    Used when every thread gets >= 16 rows. Splitting by columns instead made each step pass half of the
-//    projections and of h between the cores and meet twice: ~20 us a step at N = 32, H = 256 (forward
-//    3.7 ms on 2 threads, its GEMMs alone 2.2 ms).
-//  - otherwise the recurrent GEMM's column blocks are shared, then the rows of the cell update, with
-//    barriers between (small batches, where a thread's rows would be too few for the register tiles).
-// Row blocks start at multiples of small_gemm's row tile (kGemmRowAlign), so every product is summed exactly as on one
-// thread: the results do not depend on the thread count.
+//    Row blocks start at multiples of small_gemm's row tile (kGemmRowAlign), so every product is summed
+//    exactly as on one thread: the results do not depend on the thread count.
+//  - by hidden units (smaller batches, where a thread's rows would be too few for the register tiles):
+//    each thread owns blocks of units (one GEMM panel wide) and computes, for every row, the recurrent
+//    GEMM's columns of its units' gates (W_hh^T packed with the gates of a block together,
+//    pack_bt_unit_blocks) and then their cell update. The gates stay on their core; only h crosses, once a
+//    step, so a step has one barrier (h is double-buffered: the next step's GEMM reads all of it while
+//    its owners write the step after). Every product is again the one-thread sum. Splitting the GEMM's
+//    columns and then the cell's rows instead passed the whole recurrent projection between the cores and
+//    met twice a step: LSTM 100x8x128x128 forward took as long on two threads as on one.
+inline bool rows_schedule(int N) { return N >= 32; }
+
+// Whether a time loop runs on two threads (decided by the shapes alone, so the results never depend on
+// the machine): when a step multiplies at least 1M weights (or has 32k elements), or, by units, 200k with
+// H >= 128. Below that, or with fewer units, two threads gained nothing (fwd+bwd, quiet Zen 4, both
+// tiers: LSTM 100x8x128x128 1.09-1.15x, 100x4x64x128 1.17-1.19x, 100x1x64x256 1.59-1.63x; GRU 100x1x64x256
+// 1.55x; but GRU 100x16x64x64 0.89-0.93x, RNN 100x8x128x128 1.00-1.05x), and a barrier per step costs
+// most when another process takes a core.
+inline bool two_thread_loop(int N, int GR, int H) {
+  const double macs = double(N) * GR * H * H;
+  return macs > 1e6 || double(N) * GR * H >= kParallelElements || (!rows_schedule(N) && H >= 128 && macs >= 2e5);
+}
+
 struct StepSplit {
   bool by_rows;
-  int n0, n1;  // this thread's batch rows (of the cell update; with by_rows of everything)
+  int n0, n1;  // this thread's batch rows (by units: all)
+  int b0, b1;  // this thread's unit blocks (by rows: all)
 };
 
-inline StepSplit step_split(int N, int tid, int nt) {
-  if (nt > 1 && N >= 16 * nt) {
+inline StepSplit step_split(int N, int blocks, int tid, int nt) {
+  if (rows_schedule(N)) {
     const auto cut = [&](int i) { return i == nt ? N : int(index_t(N) * i / nt) / kGemmRowAlign * kGemmRowAlign; };
-    return {true, cut(tid), cut(tid + 1)};
+    return {true, cut(tid), cut(tid + 1), 0, blocks};
   }
-  return {false, int(index_t(N) * tid / nt), int(index_t(N) * (tid + 1) / nt)};
+  return {false, 0, N, int(index_t(blocks) * tid / nt), int(index_t(blocks) * (tid + 1) / nt)};
 }
 
-// C[N, M] (+)= A · B (+ bias) inside a time loop's region: this thread's rows (by_rows) or its share of the
-// column tasks of all rows.
+// The units [j0, j0 + w) of unit block b (UB units a block).
 template <typename T>
-void step_gemm(const StepSplit& s, int tid, int nt, int N, const T* A, index_t lda, const PackedB<T>& B, T* C,
-               index_t ldc, bool accumulate, const T* bias) {
-  if (s.by_rows) {
-    const int rows = s.n1 - s.n0;
-    const int tasks = rows > 0 ? small_gemm_tasks(rows, B) : 0;
-    for (int task = 0; task < tasks; ++task)
-      small_gemm_task(task, rows, A + index_t(s.n0) * lda, lda, B, C + index_t(s.n0) * ldc, ldc, accumulate, bias);
-  } else {
-    const int tasks = small_gemm_tasks(N, B);
-    for (int task = tid; task < tasks; task += nt) small_gemm_task(task, N, A, lda, B, C, ldc, accumulate, bias);
-  }
+constexpr int unit_block() { return panel_width<T>(); }
+inline int block_width(int b, int UB, int H) { return std::min(UB, H - b * UB); }
+
+// The recurrent projection's row width: by rows, the G*H gates in PyTorch order; by units, the blocks'
+// gates (panel b*G + g: gate g of block b), padded to whole blocks.
+template <typename T>
+int rec_width(int G, int H, bool by_rows) {
+  constexpr int UB = unit_block<T>();
+  return by_rows ? G * H : (H + UB - 1) / UB * G * UB;
 }
 
-// A barrier between the phases of a step, needed only when the threads share the step's data.
-inline void step_sync(const StepSplit& s, SpinBarrier& barrier) {
-  if (!s.by_rows) barrier.wait();
+template <typename T>
+struct ForwardWork {
+  // xp [T,N,GH] | hp [N, rec_width] | gate scratch [N,GH] | h, h2, c, extra [N,H] each
+  static index_t size(int G, int T_, int N, int H) {
+    const index_t hp = index_t(N) * std::max(rec_width<T>(G, H, true), rec_width<T>(G, H, false));
+    return index_t(T_) * N * G * H + hp + index_t(N) * G * H + 4 * index_t(N) * H;
+  }
+};
+
+// The cell update of row n over the units [j0, j0 + w): xr the row's input projection [GH] (PyTorch gate
+// order), hg[g] gate g's recurrent projection at unit j0, g_row the saved gates [GH], e_row [H].
+template <typename T, Cell K>
+void cell_forward(int w, int j0, int H, const T* xr, const T* const* hg, T* g, T* e, T* crun, T* hrun, T* y) {
+  if constexpr (K == Cell::RnnTanh || K == Cell::RnnRelu) {
+    rnn_row_forward<T, K == Cell::RnnRelu>(w, xr + j0, hg[0], g + j0, hrun + j0, y + j0);
+  } else if constexpr (K == Cell::Lstm) {
+    lstm_gates_forward(w, xr + j0, xr + H + j0, xr + 2 * H + j0, xr + 3 * H + j0, hg[0], hg[1], hg[2], hg[3], g + j0,
+                       g + H + j0, g + 2 * H + j0, g + 3 * H + j0, crun + j0, hrun + j0, y + j0);
+  } else if constexpr (K == Cell::Gru) {
+    gru_gates_forward(w, xr + j0, xr + H + j0, xr + 2 * H + j0, hg[0], hg[1], hg[2], g + j0, g + H + j0, g + 2 * H + j0,
+                      e + j0, hrun + j0, y + j0);
+  } else {  // Cho GRU stage 1: r, z and r*h
+    gru_cho_rz_forward(w, xr + j0, xr + H + j0, hg[0], hg[1], hrun + j0, g + j0, g + H + j0, e + j0);
+  }
 }
 
 template <typename T, Cell K>
 void forward_impl(const RecurrentForwardParams<T>& p) {
   constexpr int G = K == Cell::Lstm ? 4 : (K == Cell::Gru || K == Cell::GruCho) ? 3 : 1;
+  constexpr int GR = K == Cell::GruCho ? 2 : G;  // gates in the first recurrent GEMM (the Cho GRU's r, z)
+  constexpr int UB = unit_block<T>();
   const int Ts = p.steps, N = p.batch, C = p.input_size, H = p.hidden, GH = G * H;
   const index_t NH = index_t(N) * H, NGH = index_t(N) * GH;
-  T* xp = p.work;                                // [T,N,GH] input projections
-  T* hp = xp + index_t(Ts) * NGH;                // [N,GH]   recurrent projection of this step
-  T* gate_scratch = hp + NGH;                    // [N,GH]   gates when not training
-  T* h_run = gate_scratch + NGH;                 // [N,H]    running hidden state
-  T* c_run = h_run + NH;                         // [N,H]    running cell state (LSTM)
-  T* extra_scratch = c_run + NH;                 // [N,H]    GRU hn or r*h when not training
+  const bool by_rows = rows_schedule(N);
+  const int blocks = (H + UB - 1) / UB;
+  const int ldh = rec_width<T>(G, H, by_rows);     // row width of hp
+  T* xp = p.work;                                  // [T,N,GH] input projections
+  T* hp = xp + index_t(Ts) * NGH;                  // [N,ldh]  recurrent projection of this step
+  T* gate_scratch = hp + index_t(N) * std::max(rec_width<T>(G, H, true), rec_width<T>(G, H, false));  // [N,GH]
+  T* h_run = gate_scratch + NGH;                   // [N,H]    running hidden state
+  T* h_alt = h_run + NH;                           // [N,H]    its second buffer (by units)
+  T* c_run = h_alt + NH;                           // [N,H]    running cell state (LSTM)
+  T* extra_scratch = c_run + NH;                   // [N,H]    GRU hn or r*h when not training
 
   // input projection of all steps, xp = x W_ih^T + b_ih: the same kernel as the per-step GEMM; for one-hot
   // input, the table W_ih^T + b_ih whose rows the loop reads directly (xp stays unused)
@@ -338,78 +363,135 @@ void forward_impl(const RecurrentForwardParams<T>& p) {
   const auto x_row = [&](int t, int n) -> const T* {
     return p.x_index ? table.data() + index_t(p.x_index[index_t(t) * N + n]) * GH : xp + t * NGH + index_t(n) * GH;
   };
-  // W_hh^T packed once for the per-step GEMM (the Cho GRU: its r, z rows and its n rows separately)
-  const int rec_cols = K == Cell::GruCho ? 2 * H : GH;
+  // W_hh^T packed once for the per-step GEMM (the Cho GRU: its r, z rows, and its n rows separately);
+  // by units, with the gates of each block of units together (and b_hh likewise)
   PackedB<T> w_rec, w_n;
-  pack_b(w_rec, p.w_hh, H, H, rec_cols, true);
-  if (K == Cell::GruCho) pack_b(w_n, p.w_hh + index_t(2) * H * H, H, H, H, true);
+  vector<T> b_units;
+  if (by_rows) {
+    pack_b(w_rec, p.w_hh, H, H, GR * H, true);
+  } else {
+    pack_bt_unit_blocks(w_rec, p.w_hh, H, H, GR, H);
+    if (p.b_hh) {
+      b_units.assign(ldh, T(0));
+      for (int b = 0; b < blocks; ++b)
+        for (int g = 0; g < GR; ++g)
+          std::memcpy(b_units.data() + (index_t(b) * GR + g) * UB, p.b_hh + index_t(g) * H + b * UB,
+                      sizeof(T) * block_width(b, UB, H));
+    }
+  }
+  if (K == Cell::GruCho) pack_b(w_n, p.w_hh + index_t(2) * H * H, H, H, H, true);  // panel b: the units of block b
   copy_or_zero(h_run, p.h0, NH);
   if (K == Cell::Lstm) copy_or_zero(c_run, p.c0, NH);
 
   // The time loop runs inside one parallel region (threads are woken once per call, not per step), the
   // step shared as step_split says.
-  const bool parallel = double(N) * rec_cols * H > 1e6 || NGH >= kParallelElements;
-  const T* b_rec = p.b_hh;
+  const bool parallel = two_thread_loop(N, G, H);
+  const T* b_rec = by_rows ? p.b_hh : (p.b_hh ? b_units.data() : nullptr);
   const T* b_n = p.b_hh ? p.b_hh + 2 * H : nullptr;
+  T* hp_n = hp + (by_rows ? 2 * H : blocks * 2 * UB);  // the Cho GRU's n projection: [N, H] at row width ldh
   const index_t ldy = p.ldy;
   parallel_region(parallel ? 2 : 1, [&](int tid, int nt, SpinBarrier& barrier) {
-    const StepSplit split = step_split(N, tid, nt);
+    const StepSplit split = step_split(N, blocks, tid, nt);
     const int n0 = split.n0, n1 = split.n1;
+    const int j0 = split.b0 * UB, j1 = std::min(H, split.b1 * UB);  // this thread's units
+    T* h_cur = h_run;  // by units, each thread swaps its own copies of the two pointers, identically
+    T* h_nxt = by_rows ? h_run : h_alt;
     for (int k = 0; k < Ts; ++k) {
       const int t = p.reverse ? Ts - 1 - k : k;
       T* gt = p.training ? p.gates + t * NGH : gate_scratch;
       T* et = p.training ? p.extra + t * NH : extra_scratch;
       T* yt = p.y + index_t(t) * N * ldy;
-      // the cache: the state step t starts from, each thread its own rows (h_run rows n0..n1 are only
-      // written by this thread, in the previous step)
-      if (p.training && n1 > n0) {
-        std::memcpy(p.h_prev + t * NH + index_t(n0) * H, h_run + index_t(n0) * H, sizeof(T) * (n1 - n0) * H);
-        if (K == Cell::Lstm)
-          std::memcpy(p.c_prev + t * NH + index_t(n0) * H, c_run + index_t(n0) * H, sizeof(T) * (n1 - n0) * H);
-      }
+      // the cache: the state step t starts from, each thread its own rows or units (written by this thread
+      // alone, in the previous step)
+      if (p.training && n1 > n0 && j1 > j0)
+        for (int n = n0; n < n1; ++n) {
+          std::memcpy(p.h_prev + t * NH + index_t(n) * H + j0, h_cur + index_t(n) * H + j0, sizeof(T) * (j1 - j0));
+          if (K == Cell::Lstm)
+            std::memcpy(p.c_prev + t * NH + index_t(n) * H + j0, c_run + index_t(n) * H + j0, sizeof(T) * (j1 - j0));
+        }
       // recurrent projection hp = h W_hh^T + b_hh (for the Cho GRU only the r, z rows: its n rows need r)
-      step_gemm(split, tid, nt, N, h_run, H, w_rec, hp, GH, false, b_rec);
-      step_sync(split, barrier);
+      if (by_rows) {
+        const int rows = n1 - n0;
+        const int tasks = rows > 0 ? small_gemm_tasks(rows, w_rec) : 0;
+        for (int task = 0; task < tasks; ++task)
+          small_gemm_task(task, rows, h_cur + index_t(n0) * H, H, w_rec, hp + index_t(n0) * ldh, ldh, false, b_rec);
+      } else {
+        small_gemm_panels(split.b0 * GR, split.b1 * GR, N, h_cur, H, w_rec, hp, ldh, false, b_rec);
+        for (int n = 0; n < N && j1 > j0; ++n)  // the cell updates h_nxt in place
+          std::memcpy(h_nxt + index_t(n) * H + j0, h_cur + index_t(n) * H + j0, sizeof(T) * (j1 - j0));
+      }
       for (int n = n0; n < n1; ++n) {
-        const T* xr = x_row(t, n);
-        const T* hr = hp + index_t(n) * GH;
-        T* g = gt + index_t(n) * GH;
-        T* e = et + index_t(n) * H;
-        T* hrun = h_run + index_t(n) * H;
-        T* y = yt + index_t(n) * ldy;
-        if constexpr (K == Cell::RnnTanh || K == Cell::RnnRelu) {
-          rnn_row_forward<T, K == Cell::RnnRelu>(H, xr, hr, g, hrun, y);
-        } else if constexpr (K == Cell::Lstm) {
-          lstm_row_forward(H, xr, hr, g, c_run + index_t(n) * H, hrun, y);
-        } else if constexpr (K == Cell::Gru) {
-          gru_row_forward(H, xr, hr, g, e, hrun, y);
+        const T* hr = hp + index_t(n) * ldh;
+        const auto cell = [&](int w, int u0, const T* const* hg) {
+          cell_forward<T, K>(w, u0, H, x_row(t, n), hg, gt + index_t(n) * GH, et + index_t(n) * H,
+                             c_run + index_t(n) * H, h_nxt + index_t(n) * H, yt + index_t(n) * ldy);
+        };
+        const T* hg[G];
+        if (by_rows) {  // the whole row at once
+          for (int g = 0; g < G; ++g) hg[g] = hr + g * H;
+          cell(H, 0, hg);
         } else {
-          gru_cho_rz_forward(H, xr, xr + H, hr, hr + H, hrun, g, g + H, e);
+          for (int b = split.b0; b < split.b1; ++b) {
+            for (int g = 0; g < GR; ++g) hg[g] = hr + (b * GR + g) * UB;
+            cell(block_width(b, UB, H), b * UB, hg);
+          }
         }
       }
       if constexpr (K == Cell::GruCho) {  // stage 2: hn' = W_hn (r*h) + b_hn, then n and h
-        step_sync(split, barrier);
-        step_gemm(split, tid, nt, N, et, H, w_n, hp + 2 * H, GH, false, b_n);
-        step_sync(split, barrier);
+        if (!by_rows) barrier.wait();  // all of r*h
+        if (by_rows) {
+          const int rows = n1 - n0;
+          const int tasks = rows > 0 ? small_gemm_tasks(rows, w_n) : 0;
+          for (int task = 0; task < tasks; ++task)
+            small_gemm_task(task, rows, et + index_t(n0) * H, H, w_n, hp_n + index_t(n0) * ldh, ldh, false, b_n);
+        } else {
+          small_gemm_panels(split.b0, split.b1, N, et, H, w_n, hp_n, ldh, false, b_n);
+        }
         for (int n = n0; n < n1; ++n) {
           T* g = gt + index_t(n) * GH;
-          gru_cho_n_forward(H, x_row(t, n) + 2 * H, hp + index_t(n) * GH + 2 * H, g + H, g + 2 * H,
-                            h_run + index_t(n) * H, yt + index_t(n) * ldy);
+          const T* xr = x_row(t, n);
+          const T* hn = hp_n + index_t(n) * ldh;
+          gru_cho_n_forward(j1 - j0, xr + 2 * H + j0, hn + j0, g + H + j0, g + 2 * H + j0, h_nxt + index_t(n) * H + j0,
+                            yt + index_t(n) * ldy + j0);
         }
       }
-      step_sync(split, barrier);  // h_run is complete before the next step reads it
+      if (!by_rows) {
+        barrier.wait();  // h_nxt is complete before the next step reads it
+        std::swap(h_cur, h_nxt);
+      }
     }
   });
-  std::memcpy(p.h_n, h_run, sizeof(T) * NH);
+  // by units, the last step's state is in h_alt after an odd number of steps
+  std::memcpy(p.h_n, !by_rows && Ts % 2 == 1 ? h_alt : h_run, sizeof(T) * NH);
   if (K == Cell::Lstm) std::memcpy(p.c_n, c_run, sizeof(T) * NH);
+}
+
+// The cell backward of row n over the units [j0, j0 + w) (see backward_impl for the arrays).
+template <typename T, Cell K>
+void cell_backward(int w, int j0, int H, T* dh, const T* g, const T* hprev, const T* cprev, const T* extra, T* dc,
+                   T* d, T* side, T* dnext) {
+  if constexpr (K == Cell::RnnTanh || K == Cell::RnnRelu) {
+    rnn_row_backward<T, K == Cell::RnnRelu>(w, dh + j0, g + j0, d + j0);
+  } else if constexpr (K == Cell::Lstm) {
+    lstm_gates_backward(w, dh + j0, dc + j0, g + j0, g + H + j0, g + 2 * H + j0, g + 3 * H + j0, cprev + j0, d + j0,
+                        d + H + j0, d + 2 * H + j0, d + 3 * H + j0);
+  } else {
+    gru_zn_backward(w, dh + j0, g + H + j0, g + 2 * H + j0, hprev + j0, d + H + j0, d + 2 * H + j0, dnext + j0);
+    if constexpr (K == Cell::Gru)
+      gru_r_after_backward(w, g + j0, extra + j0, d + j0, d + H + j0, d + 2 * H + j0, side + j0, side + H + j0,
+                           side + 2 * H + j0);
+  }
 }
 
 template <typename T, Cell K>
 void backward_impl(const RecurrentBackwardParams<T>& p) {
   constexpr int G = K == Cell::Lstm ? 4 : (K == Cell::Gru || K == Cell::GruCho) ? 3 : 1;
   constexpr bool kGru = K == Cell::Gru || K == Cell::GruCho;
+  constexpr int UB = unit_block<T>();
   const int Ts = p.steps, N = p.batch, C = p.input_size, H = p.hidden, GH = G * H;
   const index_t NH = index_t(N) * H, NGH = index_t(N) * GH, TN = index_t(Ts) * N;
+  const bool by_rows = rows_schedule(N);
+  const int blocks = (H + UB - 1) / UB;
   T* dG = p.work;                                           // [T,N,GH] gradients on the W_ih side
   T* dGh = K == Cell::Gru ? dG + TN * GH : dG;              // [T,N,GH] on the W_hh side (GRU differs)
   T* dh_run = dG + (K == Cell::Gru ? 2 : 1) * TN * GH;      // [N,H]
@@ -419,7 +501,8 @@ void backward_impl(const RecurrentBackwardParams<T>& p) {
 
   copy_or_zero(dh_run, p.dh_n, NH);
   if (K == Cell::Lstm) copy_or_zero(dc_run, p.dc_n, NH);
-  // W_hh packed once: dh_prev = dGh · W_hh (the Cho GRU: r, z rows; its n rows give drh)
+  // W_hh packed once: dh_prev = dGh · W_hh (the Cho GRU: r, z rows; its n rows give drh); its panels are
+  // blocks of units, as the by-units schedule owns them
   const int rec_rows = K == Cell::GruCho ? 2 * H : GH;
   PackedB<T> w_rec, w_n;
   pack_b(w_rec, p.w_hh, H, rec_rows, H, false);
@@ -430,7 +513,7 @@ void backward_impl(const RecurrentBackwardParams<T>& p) {
   OnehotGroups groups;
   std::unique_ptr<T[]> onehot_acc;  // [groups][C,GH] tables, cleared below
   if (p.x_index) {
-    const StepSplit two = step_split(N, 0, 2);
+    const StepSplit two = step_split(N, blocks, 0, 2);
     groups.fused = two.by_rows;
     groups.cut = two.n1;
     onehot_acc.reset(new T[(groups.fused ? 2 : 1) * index_t(C) * GH]);
@@ -446,7 +529,7 @@ void backward_impl(const RecurrentBackwardParams<T>& p) {
   // fwd+bwd 2.5 ms with the chunks on one thread, 2.2 without).
   // ~256 rows a chunk (8 steps at N = 32: 1 MB of dGh): measured at the small preset, backward 5.45 ms with
   // chunks of 256 rows, 5.8 with one product after the loop (512 rows: in between; 64: no better)
-  const bool parallel = double(N) * rec_rows * H > 1e6 || NGH >= kParallelElements;
+  const bool parallel = two_thread_loop(N, G, H);
   const bool chunked_dw = K != Cell::GruCho && parallel;
   const int dw_steps = std::max(1, std::min(Ts, (256 + N - 1) / N));
   const int dw_half = ((GH + 1) / 2 + 7) / 8 * 8;
@@ -456,10 +539,13 @@ void backward_impl(const RecurrentBackwardParams<T>& p) {
       gemm(true, false, m1 - m0, H, int(rows), T(1), dGh + row0 * GH + m0, GH, p.h_prev + row0 * H, H, T(1),
            p.dw_hh + index_t(m0) * H, H);
   };
-  // As in forward: one parallel region for the whole loop, the step shared as step_split says.
+  // As in forward: one parallel region for the whole loop, the step shared as step_split says. By units,
+  // a step's only barrier comes before its GEMM (which reads every unit's dGh); each thread's next cell
+  // update reads only its own units of the dh the GEMM wrote.
   parallel_region(parallel ? 2 : 1, [&](int tid, int nt, SpinBarrier& barrier) {
-    const StepSplit split = step_split(N, tid, nt);
+    const StepSplit split = step_split(N, blocks, tid, nt);
     const int n0 = split.n0, n1 = split.n1;
+    const int j0 = split.b0 * UB, j1 = std::min(H, split.b1 * UB);  // this thread's units
     if (groups.fused && n1 > n0)  // each thread clears the tables of its own rows (on its own core)
       for (int g = groups.of(n0); g <= groups.of(n1 - 1); ++g)
         std::fill(onehot_acc.get() + g * index_t(C) * GH, onehot_acc.get() + (g + 1) * index_t(C) * GH, T(0));
@@ -468,6 +554,18 @@ void backward_impl(const RecurrentBackwardParams<T>& p) {
       add_into(GH, onehot_acc.get() + (groups.of(n) * index_t(C) + p.x_index[index_t(t) * N + n]) * GH,
                (const T*)dG + t * NGH + index_t(n) * GH);
     };
+    // the step's GEMM C (+)= A · B (B's panels are blocks of units): this thread's rows, or its units
+    const auto step_gemm = [&](const T* A, index_t lda, const PackedB<T>& B, T* Cm, index_t ldc, bool accumulate) {
+      if (by_rows) {
+        const int rows = n1 - n0;
+        const int tasks = rows > 0 ? small_gemm_tasks(rows, B) : 0;
+        for (int task = 0; task < tasks; ++task)
+          small_gemm_task(task, rows, A + index_t(n0) * lda, lda, B, Cm + index_t(n0) * ldc, ldc, accumulate,
+                          (const T*)nullptr);
+      } else {
+        small_gemm_panels(split.b0, split.b1, N, A, lda, B, Cm, ldc, accumulate, (const T*)nullptr);
+      }
+    };
     T* dh_cur = dh_run;  // each thread swaps its own copies of the two pointers, identically
     T* dh_nxt = dh_next;
     for (int k = Ts - 1; k >= 0; --k) {
@@ -475,42 +573,34 @@ void backward_impl(const RecurrentBackwardParams<T>& p) {
       const T* dyt = p.dy ? p.dy + index_t(t) * N * p.lddy : nullptr;
       for (int n = n0; n < n1; ++n) {
         T* dh = dh_cur + index_t(n) * H;
-        if (dyt) add_into(H, dh, dyt + index_t(n) * p.lddy);
+        if (dyt && j1 > j0) add_into(j1 - j0, dh + j0, dyt + index_t(n) * p.lddy + j0);
         const T* g = p.gates + t * NGH + index_t(n) * GH;
         const T* hprev = p.h_prev + t * NH + index_t(n) * H;
+        const T* cprev = K == Cell::Lstm ? p.c_prev + t * NH + index_t(n) * H : nullptr;
+        const T* extra = K == Cell::Gru ? p.extra + t * NH + index_t(n) * H : nullptr;
         T* d = dG + t * NGH + index_t(n) * GH;
-        T* dnext = dh_nxt + index_t(n) * H;
-        if constexpr (K == Cell::RnnTanh || K == Cell::RnnRelu) {
-          rnn_row_backward<T, K == Cell::RnnRelu>(H, dh, g, d);
-        } else if constexpr (K == Cell::Lstm) {
-          lstm_gates_backward(H, dh, dc_run + index_t(n) * H, g, g + H, g + 2 * H, g + 3 * H,
-                              p.c_prev + t * NH + index_t(n) * H, d, d + H, d + 2 * H, d + 3 * H);
-        } else {
-          gru_zn_backward(H, dh, g + H, g + 2 * H, hprev, d + H, d + 2 * H, dnext);
-          if constexpr (K == Cell::Gru) {
-            T* side = dGh + t * NGH + index_t(n) * GH;
-            gru_r_after_backward(H, g, p.extra + t * NH + index_t(n) * H, d, d + H, d + 2 * H, side, side + H,
-                                 side + 2 * H);
-          }
-        }
+        T* side = dGh + t * NGH + index_t(n) * GH;
+        // by rows the whole row at once, by units block by block
+        for (int b = split.b0; b < split.b1; b += by_rows ? blocks : 1)
+          cell_backward<T, K>(by_rows ? H : block_width(b, UB, H), b * UB, H, dh, g, hprev, cprev, extra,
+                              dc_run + index_t(n) * H, d, side, dh_nxt + index_t(n) * H);
         if (K != Cell::GruCho && groups.fused) scatter_row(t, n);
       }
       if constexpr (K == Cell::GruCho) {
         // drh = dn_pre · W_hn  ([N,H] x [H,H]); then r's gradient and r*h's share of dh_prev
         T* dGt = dG + t * NGH;
-        step_sync(split, barrier);
-        step_gemm(split, tid, nt, N, (const T*)dGt + 2 * H, GH, w_n, drh, H, false, (const T*)nullptr);
-        step_sync(split, barrier);
+        if (!by_rows) barrier.wait();  // every unit's dn_pre
+        step_gemm((const T*)dGt + 2 * H, GH, w_n, drh, H, false);
         for (int n = n0; n < n1; ++n) {
-          gru_r_before_backward(H, drh + index_t(n) * H, p.gates + t * NGH + index_t(n) * GH,
-                                p.h_prev + t * NH + index_t(n) * H, dGt + index_t(n) * GH, dh_nxt + index_t(n) * H);
+          gru_r_before_backward(j1 - j0, drh + index_t(n) * H + j0, p.gates + t * NGH + index_t(n) * GH + j0,
+                                p.h_prev + t * NH + index_t(n) * H + j0, dGt + index_t(n) * GH + j0,
+                                dh_nxt + index_t(n) * H + j0);
           if (groups.fused) scatter_row(t, n);
         }
       }
-      step_sync(split, barrier);
+      if (!by_rows) barrier.wait();  // every unit's dGh_t before the GEMM reads it
       // dh_prev (+)= dGh_t · W_hh   ([N,GH] x [GH,H]; the Cho GRU's n rows were handled above)
-      step_gemm(split, tid, nt, N, (const T*)dGh + t * NGH, GH, w_rec, dh_nxt, H, kGru, (const T*)nullptr);
-      step_sync(split, barrier);
+      step_gemm((const T*)dGh + t * NGH, GH, w_rec, dh_nxt, H, kGru);
       std::swap(dh_cur, dh_nxt);
       if (chunked_dw && (k == 0 || (Ts - k) % dw_steps == 0)) {
         // dW_hh += dGh^T h_prev over the steps done since the last chunk: rows [ta*N, (tb+1)*N) of both
@@ -560,7 +650,7 @@ void backward_impl(const RecurrentBackwardParams<T>& p) {
 
 index_t recurrent_workspace_size(Cell cell, int steps, int batch, int hidden, bool backward) {
   const int G = gates_of(cell);
-  if (!backward) return ForwardWork::size(G, steps, batch, hidden);
+  if (!backward) return ForwardWork<float>::size(G, steps, batch, hidden);  // the float blocks are the wider
   const index_t tngh = index_t(steps) * batch * G * hidden;
   return (cell == Cell::Gru ? 2 : 1) * tngh + 4 * index_t(batch) * hidden;
 }

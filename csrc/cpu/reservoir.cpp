@@ -6,10 +6,11 @@
 #include <cstring>
 #include <vector>
 
-#include "buffer.h"
 #include "rnnfast/cell_math.h"
 #include "rnnfast/parallel.h"
 #include "rnnfast/reservoir.h"
+
+#include "buffer.h"
 #include "simd/sell.h"
 #include "simd/transpose.h"
 #include "simd/vec.h"
@@ -138,6 +139,7 @@ void csr_row_times_block(index_t k0, index_t k1, const std::int32_t* __restrict 
 // to pay for the packing (kSellMinSteps).
 constexpr int kSellMinSteps = 32;
 constexpr index_t kSellSplitBytes = index_t(1) << 20;
+constexpr index_t kSellSplitEntries = 16384;
 constexpr index_t kSplitWork = index_t(1) << 16;
 constexpr int kSellMaxPadding = 4;  // slots per nonzero: break-even with CSR is ~7 (per the costs above)
 
@@ -282,7 +284,7 @@ void run_csr(const ReservoirParams<T>& p, const InputTerm<T>& in) {
   const T* __restrict values = p.values;
   const index_t nnz = indptr[N];
   SellW<T> sell;
-  const bool use_sell = kHaveSell && PB == 1 && Ts >= kSellMinSteps && pack_sell(sell, N, indptr, indices, values);
+  const bool use_sell = kHaveSell<T> && PB == 1 && Ts >= kSellMinSteps && pack_sell(sell, N, indptr, indices, values);
   constexpr int CB = SellW<T>::CB;
   const index_t NX = use_sell ? index_t(sell.blocks) * CB : N;  // x padded with zeros to whole blocks
   vector<T> xa(NX * PB, T(0)), xb(NX * PB, T(0));
@@ -302,13 +304,17 @@ void run_csr(const ReservoirParams<T>& p, const InputTerm<T>& in) {
   // work) and the threads meet at a spin barrier once per step. The barrier makes every step wait for
   // the slower thread, and for a descheduled one whenever another process takes a core, so a step is
   // split only when it is long: the SELL step when its matrix outgrows one core's L2 (kSellSplitBytes;
-  // then the halves fit), the CSR steps from kSplitWork vector multiply-adds (~30 us on one core).
+  // then the halves fit) or has many entries (kSellSplitEntries: ~25 us on one core for AVX2's 8-lane
+  // entries; at N = 1000, density 0.1, float32 on a Zen 4 held to AVX2, 35.6k steps/s on one thread and
+  // the CSR loop on two threads 50.4k), the CSR steps from kSplitWork vector multiply-adds (~30 us on one core).
   // Measured on a busy 2-core machine: N = 1000, density 0.1, B = 1, float32: 88k steps/s on one thread,
   // 6.6k on two; N = 100, B = 64: 13 us per step on one thread, 250 on two. (On an idle machine, two
   // threads ran the first 1.9x faster.)
   const index_t sell_bytes = use_sell ? sell.slice_start[sell.slices] * SellW<T>::L * index_t(sizeof(T) + 1) : 0;
   const index_t step_work = nnz * ((PB + lanes<T>() - 1) / lanes<T>());
-  const bool parallel = use_sell ? sell_bytes > kSellSplitBytes : step_work >= kSplitWork;
+  const index_t sell_entries = use_sell ? sell.slice_start[sell.slices] : 0;
+  const bool parallel = use_sell ? sell_bytes > kSellSplitBytes || sell_entries >= kSellSplitEntries
+                                 : step_work >= kSplitWork;
   T* const buf[2] = {xa.data(), xb.data()};
   parallel_region(parallel ? 2 : 1, [&](int tid, int nt, SpinBarrier& barrier) {
     int r0 = 0, r1 = N;
@@ -327,7 +333,7 @@ void run_csr(const ReservoirParams<T>& p, const InputTerm<T>& in) {
       if (PB == 1) {
         T* __restrict d = dot.data();
         if (use_sell) {
-          if constexpr (kHaveSell)
+          if constexpr (kHaveSell<T>)
             for (int i = r0; i < r1; i += SellW<T>::L) sell_slice_dot(sell, i / SellW<T>::L, xprev, d + (i - r0));
         } else {
           for (int i = r0; i < r1; ++i) d[i - r0] = csr_row_dot(indptr[i], indptr[i + 1], indices, values, xprev);

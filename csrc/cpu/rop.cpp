@@ -8,13 +8,14 @@
 #include <cstring>
 #include <vector>
 
-#include "buffer.h"
-#include "blas.h"
 #include "rnnfast/cell_math.h"
-#include "loop_util.h"
 #include "rnnfast/mrnn.h"
 #include "rnnfast/parallel.h"
 #include "rnnfast/rop.h"
+
+#include "blas.h"
+#include "buffer.h"
+#include "loop_util.h"
 #include "small_gemm.h"
 
 namespace rnnfast {

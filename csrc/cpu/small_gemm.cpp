@@ -15,8 +15,6 @@ namespace {
 
 constexpr int kNR = kGemmNR;
 constexpr int kMR = kGemmMR;
-template <typename T>
-constexpr int panel_width() { return kNR * lanes<T>(); }
 
 // One MR x panel tile: acc[i][j] += A[i,k] * Bp[k, j-th vector], k = 0..K-1. Thin tiles (MR < 4) keep
 // KU independent sets of accumulators over interleaved k so the FMA latency stays hidden.
@@ -86,6 +84,25 @@ void panel(int N, const T* A, index_t lda, const T* Bp, int K, T* C, index_t ldc
   }
 }
 
+// One panel: dst[k][j] = column j of the panel at row k, j < w (the rest zero). Transposed: the panel's
+// columns are the w rows src[j * ld + k]; else they are src[k * ld + j] (src at the panel's first column).
+template <typename T>
+void pack_panel(T* dst, int K, int w, bool transpose, const T* __restrict src, index_t ld) {
+  constexpr int PW = panel_width<T>();
+  if (w < PW)  // zero padding of the last panel
+    for (int k = 0; k < K; ++k) std::fill(dst + index_t(k) * PW + w, dst + index_t(k) * PW + PW, T(0));
+  if (transpose) {  // each row of the panel gathers one column of the w rows
+    // (the panel's rows are written whole, in order; its w source rows stay in L1 across 16 k: 2x faster
+    // than writing the panel column by column)
+    for (int k = 0; k < K; ++k) {
+      T* __restrict d = dst + index_t(k) * PW;
+      for (int j = 0; j < w; ++j) d[j] = src[index_t(j) * ld + k];
+    }
+  } else {
+    for (int k = 0; k < K; ++k) std::memcpy(dst + index_t(k) * PW, src + index_t(k) * ld, sizeof(T) * w);
+  }
+}
+
 }  // namespace
 
 template <typename T>
@@ -98,21 +115,24 @@ void pack_b(PackedB<T>& out, const T* B, index_t ldb, int K, int M, bool transpo
   // panels are independent: split over the engine's threads when the copy is large (a 256 x 1024 W_hh^T,
   // packed at the start of every forward and backward, took ~0.2 ms on one thread)
   parallel_for(out.panels, double(K) * M >= 65536, [&](int p) {
-    T* dst = out.data.data() + index_t(p) * K * PW;
-    const int m0 = p * PW, w = std::min(PW, M - m0);
-    if (w < PW)  // zero padding of the last panel
-      for (int k = 0; k < K; ++k) std::fill(dst + index_t(k) * PW + w, dst + index_t(k) * PW + PW, T(0));
-    if (transpose) {  // B given as [M,K]: each row of the panel gathers one column of the w rows
-      // (the panel's rows are written whole, in order; its w source rows stay in L1 across 16 k: 2x faster
-      // than writing the panel column by column)
-      const T* __restrict src = B + index_t(m0) * ldb;
-      for (int k = 0; k < K; ++k) {
-        T* __restrict d = dst + index_t(k) * PW;
-        for (int j = 0; j < w; ++j) d[j] = src[index_t(j) * ldb + k];
-      }
-    } else {
-      for (int k = 0; k < K; ++k) std::memcpy(dst + index_t(k) * PW, B + index_t(k) * ldb + m0, sizeof(T) * w);
-    }
+    const int m0 = p * PW;
+    pack_panel(out.data.data() + index_t(p) * K * PW, K, std::min(PW, M - m0), transpose,
+               transpose ? B + index_t(m0) * ldb : B + m0, ldb);
+  });
+}
+
+template <typename T>
+void pack_bt_unit_blocks(PackedB<T>& out, const T* W, index_t ldw, int K, int G, int H) {
+  constexpr int PW = panel_width<T>();
+  const int blocks = (H + PW - 1) / PW;
+  out.K = K;
+  out.M = blocks * G * PW;
+  out.panels = blocks * G;
+  out.data.resize(index_t(out.panels) * K * PW);
+  parallel_for(out.panels, double(K) * out.M >= 65536, [&](int p) {
+    const int b = p / G, g = p % G, u0 = b * PW;
+    pack_panel(out.data.data() + index_t(p) * K * PW, K, std::min(PW, H - u0), true,
+               W + (index_t(g) * H + u0) * ldw, ldw);
   });
 }
 
@@ -139,6 +159,14 @@ void small_gemm_task(int task, int N, const T* A, index_t lda, const PackedB<T>&
 }
 
 template <typename T>
+void small_gemm_panels(int p0, int p1, int N, const T* A, index_t lda, const PackedB<T>& B, T* C, index_t ldc,
+                       bool accumulate, const T* bias) {
+  const int P = B.panels, tasks = small_gemm_tasks(N, B);
+  for (int r = 0; r * P < tasks; ++r)
+    for (int p = p0; p < p1; ++p) small_gemm_task(r * P + p, N, A, lda, B, C, ldc, accumulate, bias);
+}
+
+template <typename T>
 void small_gemm(int N, const T* A, index_t lda, const PackedB<T>& B, T* C, index_t ldc, bool accumulate) {
   const int tasks = small_gemm_tasks(N, B);
   // Threads only when there is enough work to pay for a dispatch (~8 MFLOP: waking a sleeping worker
@@ -149,6 +177,12 @@ void small_gemm(int N, const T* A, index_t lda, const PackedB<T>& B, T* C, index
 
 template void pack_b<float>(PackedB<float>&, const float*, index_t, int, int, bool);
 template void pack_b<double>(PackedB<double>&, const double*, index_t, int, int, bool);
+template void pack_bt_unit_blocks<float>(PackedB<float>&, const float*, index_t, int, int, int);
+template void pack_bt_unit_blocks<double>(PackedB<double>&, const double*, index_t, int, int, int);
+template void small_gemm_panels<float>(int, int, int, const float*, index_t, const PackedB<float>&, float*, index_t,
+                                       bool, const float*);
+template void small_gemm_panels<double>(int, int, int, const double*, index_t, const PackedB<double>&, double*,
+                                        index_t, bool, const double*);
 template void small_gemm<float>(int, const float*, index_t, const PackedB<float>&, float*, index_t, bool);
 template void small_gemm<double>(int, const double*, index_t, const PackedB<double>&, double*, index_t, bool);
 template int small_gemm_tasks<float>(int, const PackedB<float>&);

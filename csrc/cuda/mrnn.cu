@@ -34,6 +34,7 @@ struct MrnnArgs {
 template <typename T>
 struct FactorsForward {  // units = factors: m = fx * (h W_fh^T)
   static constexpr int GM = 1;
+  static constexpr const char* name = "FactorsForward";
   __device__ static void apply(const MrnnArgs<T>& a, int n, int f, const T* s) {
     const index_t nf = index_t(n) * a.factors + f;
     a.m[nf] = a.fx[nf] * s[0];
@@ -44,6 +45,7 @@ struct FactorsForward {  // units = factors: m = fx * (h W_fh^T)
 template <typename T>
 struct HiddenForward {  // units = hidden: h = tanh(m W_hf^T + xh)
   static constexpr int GM = 1;
+  static constexpr const char* name = "HiddenForward";
   __device__ static void apply(const MrnnArgs<T>& a, int n, int j, const T* s) {
     const index_t nh = index_t(n) * a.hidden + j;
     const T h = rnn_unit_forward<T, false>(a.xh[nh], s[0]);
@@ -59,6 +61,7 @@ struct HiddenForward {  // units = hidden: h = tanh(m W_hf^T + xh)
 template <typename T>
 struct HiddenBackward {  // units = hidden: da = (dFH_next W_fh + carry + dy) tanh'
   static constexpr int GM = 1;
+  static constexpr const char* name = "HiddenBackward";
   __device__ static void apply(const MrnnArgs<T>& a, int n, int j, const T* s) {
     const index_t nh = index_t(n) * a.hidden + j;
     const T dh = s[0] + a.carry[nh] + (a.dy ? a.dy[index_t(n) * a.lddy + j] : T(0));
@@ -70,6 +73,7 @@ struct HiddenBackward {  // units = hidden: da = (dFH_next W_fh + carry + dy) ta
 template <typename T>
 struct FactorsBackward {  // units = factors: dm = da W_hf; dFX = dm fh; dFH = dm fx
   static constexpr int GM = 1;
+  static constexpr const char* name = "FactorsBackward";
   __device__ static void apply(const MrnnArgs<T>& a, int n, int f, const T* s) {
     const index_t nf = index_t(n) * a.factors + f;
     a.dFX[nf] = s[0] * a.fh_t[nf];
@@ -80,6 +84,7 @@ struct FactorsBackward {  // units = factors: dm = da W_hf; dFX = dm fh; dFH = d
 template <typename T>
 struct MrnnInitialStateGradient {
   static constexpr int GM = 1;
+  static constexpr const char* name = "MrnnInitialStateGradient";
   __device__ static void apply(const MrnnArgs<T>& a, int n, int j, const T* s) {
     const index_t nh = index_t(n) * a.hidden + j;
     a.dh0[nh] = s[0] + a.carry[nh];
@@ -106,8 +111,10 @@ void mrnn_forward_cuda(const CudaMrnnForwardParams<T>& p) {
   a.N = N; a.hidden = H; a.factors = F; a.col0 = 0; a.ldy = p.ldy; a.m = m;
   T* cur = h_a;
   T* nxt = h_b;
+  LaunchSite site{"mrnn", "forward", p.reverse, 0, p.steps};
   for (int s = 0; s < p.steps; ++s) {
     const int t = p.reverse ? p.steps - 1 - s : s;
+    site.step = t;
     a.fx = p.fx + t * NF; a.xh = p.xh + t * NH; a.h_cur = cur; a.h_next = nxt;
     a.y = p.y + index_t(t) * N * p.ldy;
     a.h_prev = p.training ? p.h_prev + t * NH : nullptr;
@@ -115,10 +122,10 @@ void mrnn_forward_cuda(const CudaMrnnForwardParams<T>& p) {
     a.fh = p.training ? p.fh + t * NF : nullptr;
     MrnnArgs<T> f = a;  // f_h = h W_fh^T over the F factors
     f.H = F; f.V = cur; f.ldv = H; f.M = p.w_fh_t; f.ldm = F; f.K = H;
-    launch<T, FactorsForward<T>>(f, stream);
+    launch<T, FactorsForward<T>>(f, site, stream);
     MrnnArgs<T> g = a;  // m W_hf^T over the H units
     g.H = H; g.V = m; g.ldv = F; g.M = p.w_hf_t; g.ldm = H; g.K = F;
-    launch<T, HiddenForward<T>>(g, stream);
+    launch<T, HiddenForward<T>>(g, site, stream);
     std::swap(cur, nxt);
   }
   RNNFAST_CUDA_CHECK(cudaMemcpyAsync(p.h_n, cur, sizeof(T) * NH, cudaMemcpyDeviceToDevice, stream));
@@ -134,22 +141,25 @@ void mrnn_backward_cuda(const CudaMrnnBackwardParams<T>& p) {
   MrnnArgs<T> a{};
   a.N = N; a.hidden = H; a.factors = F; a.col0 = 0; a.lddy = p.lddy; a.carry = carry;
   const T* dfh_next = nullptr;
+  LaunchSite site{"mrnn", "backward", p.reverse, 0, p.steps};
   for (int s = p.steps - 1; s >= 0; --s) {
     const int t = p.reverse ? p.steps - 1 - s : s;
+    site.step = t;
     a.h_t = p.h + t * NH; a.fx_t = p.fx + t * NF; a.fh_t = p.fh + t * NF;
     a.dy = p.dy ? p.dy + index_t(t) * N * p.lddy : nullptr;
     a.dA = p.dA + t * NH; a.dFX = p.dFX + t * NF; a.dFH = p.dFH + t * NF;
     MrnnArgs<T> h = a;  // dh = dFH_next W_fh (+ carry + dy), over the H units
     h.H = H; h.V = dfh_next; h.ldv = F; h.M = p.w_fh; h.ldm = H; h.K = F;
-    launch<T, HiddenBackward<T>>(h, stream);
+    launch<T, HiddenBackward<T>>(h, site, stream);
     MrnnArgs<T> f = a;  // dm = da W_hf, over the F factors
     f.H = F; f.V = a.dA; f.ldv = H; f.M = p.w_hf; f.ldm = F; f.K = H;
-    launch<T, FactorsBackward<T>>(f, stream);
+    launch<T, FactorsBackward<T>>(f, site, stream);
     dfh_next = a.dFH;
   }
   MrnnArgs<T> h = a;
   h.H = H; h.V = dfh_next; h.ldv = F; h.M = p.w_fh; h.ldm = H; h.K = F; h.dh0 = p.dh0;
-  launch<T, MrnnInitialStateGradient<T>>(h, stream);
+  site.step = -1;
+  launch<T, MrnnInitialStateGradient<T>>(h, site, stream);
 }
 
 template void mrnn_forward_cuda<float>(const CudaMrnnForwardParams<float>&);

@@ -11,6 +11,8 @@
 // Block = 32 hidden units (one per lane, so the matrix rows are read coalesced) x 8 warps that each sum
 // an eighth of k; partial sums meet in shared memory and each warp finishes one batch row. A block
 // owns NB batch rows, so the matrix is read once per NB rows (NB = 8 float, 4 double; 1 for N = 1).
+// That is the default shape; step_kernel.cuh has the variants (narrower slices, several units per
+// thread, the tiled kernel) and the switch between them.
 // The matrix is laid out so one unit's gates are columns H apart: the caller passes W_hh^T [H, G*H]
 // for forward and W_hh [G*H, H] for backward.
 #include <cuda_runtime.h>
@@ -63,6 +65,7 @@ struct StepArgs {
 template <typename T, bool Relu>
 struct RnnForward {
   static constexpr int GM = 1;
+  static constexpr const char* name = "RnnForward";
   __device__ static void apply(const StepArgs<T>& a, int n, int j, const T* hp) {
     const index_t nh = index_t(n) * a.H + j, ng = index_t(n) * a.GH + j;
     const T h = rnn_unit_forward<T, Relu>(a.xp[ng], hp[0] + (a.b ? a.b[j] : T(0)));
@@ -76,6 +79,7 @@ struct RnnForward {
 template <typename T>
 struct LstmForward {
   static constexpr int GM = 4;
+  static constexpr const char* name = "LstmForward";
   __device__ static void apply(const StepArgs<T>& a, int n, int j, const T* hp) {
     const int H = a.H;
     const index_t nh = index_t(n) * H + j, ng = index_t(n) * a.GH + j;
@@ -102,6 +106,7 @@ struct LstmForward {
 template <typename T>
 struct GruForward {  // reset_after: n = tanh(xn + r * (W_hn h + b_hn))
   static constexpr int GM = 3;
+  static constexpr const char* name = "GruForward";
   __device__ static void apply(const StepArgs<T>& a, int n, int j, const T* hp) {
     const int H = a.H;
     const index_t nh = index_t(n) * H + j, ng = index_t(n) * a.GH + j;
@@ -128,6 +133,7 @@ struct GruForward {  // reset_after: n = tanh(xn + r * (W_hn h + b_hn))
 template <typename T>
 struct GruChoForwardRZ {  // stage 1: r, z and r*h (the n rows' input); gates/extra are never null here
   static constexpr int GM = 2;
+  static constexpr const char* name = "GruChoForwardRZ";
   __device__ static void apply(const StepArgs<T>& a, int n, int j, const T* hp) {
     const int H = a.H;
     const index_t nh = index_t(n) * H + j, ng = index_t(n) * a.GH + j;
@@ -144,6 +150,7 @@ struct GruChoForwardRZ {  // stage 1: r, z and r*h (the n rows' input); gates/ex
 template <typename T>
 struct GruChoForwardN {  // stage 2: n = tanh(xn + W_hn (r*h) + b_hn), then h
   static constexpr int GM = 1;
+  static constexpr const char* name = "GruChoForwardN";
   __device__ static void apply(const StepArgs<T>& a, int n, int j, const T* hp) {
     const int H = a.H;
     const index_t nh = index_t(n) * H + j, ng = index_t(n) * a.GH + j;
@@ -164,6 +171,7 @@ __device__ __forceinline__ T total_dh(const StepArgs<T>& a, int n, index_t nh, i
 template <typename T, bool Relu>
 struct RnnBackward {
   static constexpr int GM = 1;
+  static constexpr const char* name = "RnnBackward";
   __device__ static void apply(const StepArgs<T>& a, int n, int j, const T* hp) {
     const index_t nh = index_t(n) * a.H + j, ng = index_t(n) * a.GH + j;
     const T dh = total_dh(a, n, nh, j, hp[0]);
@@ -175,6 +183,7 @@ struct RnnBackward {
 template <typename T>
 struct LstmBackward {
   static constexpr int GM = 1;
+  static constexpr const char* name = "LstmBackward";
   __device__ static void apply(const StepArgs<T>& a, int n, int j, const T* hp) {
     const int H = a.H;
     const index_t nh = index_t(n) * H + j, ng = index_t(n) * a.GH + j;
@@ -194,6 +203,7 @@ struct LstmBackward {
 template <typename T>
 struct GruBackward {  // reset_after; dGh's n block is dn * r (it multiplies W_hn h + b_hn)
   static constexpr int GM = 1;
+  static constexpr const char* name = "GruBackward";
   __device__ static void apply(const StepArgs<T>& a, int n, int j, const T* hp) {
     const int H = a.H;
     const index_t nh = index_t(n) * H + j, ng = index_t(n) * a.GH + j;
@@ -215,6 +225,7 @@ struct GruBackward {  // reset_after; dGh's n block is dn * r (it multiplies W_h
 template <typename T>
 struct GruChoBackwardZN {  // stage 1: z, n gradients and the direct share dh z
   static constexpr int GM = 1;
+  static constexpr const char* name = "GruChoBackwardZN";
   __device__ static void apply(const StepArgs<T>& a, int n, int j, const T* hp) {
     const int H = a.H;
     const index_t nh = index_t(n) * H + j, ng = index_t(n) * a.GH + j;
@@ -229,6 +240,7 @@ struct GruChoBackwardZN {  // stage 1: z, n gradients and the direct share dh z
 template <typename T>
 struct GruChoBackwardR {  // stage 2: drh = dn W_hn, then r's gradient and r*h's share of dh_prev
   static constexpr int GM = 1;
+  static constexpr const char* name = "GruChoBackwardR";
   __device__ static void apply(const StepArgs<T>& a, int n, int j, const T* hp) {
     const index_t nh = index_t(n) * a.H + j, ng = index_t(n) * a.GH + j;
     const T r = a.gates[ng];
@@ -240,11 +252,17 @@ struct GruChoBackwardR {  // stage 2: drh = dn W_hn, then r's gradient and r*h's
 template <typename T>
 struct InitialStateGradient {  // after the last step: dh0 = dGh_first W_hh + carry
   static constexpr int GM = 1;
+  static constexpr const char* name = "InitialStateGradient";
   __device__ static void apply(const StepArgs<T>& a, int n, int j, const T* hp) {
     const index_t nh = index_t(n) * a.H + j;
     a.dh0[nh] = hp[0] + a.carry[nh];
   }
 };
+
+constexpr const char* cell_name(Cell K) {
+  return K == Cell::RnnTanh ? "rnn_tanh" : K == Cell::RnnRelu ? "rnn_relu" : K == Cell::Lstm ? "lstm"
+       : K == Cell::Gru ? "gru" : "gru_cho";
+}
 
 template <typename T, Cell K>
 void forward_loop(const CudaForwardParams<T>& p) {
@@ -265,8 +283,10 @@ void forward_loop(const CudaForwardParams<T>& p) {
   a.b = p.b_hh; a.ldy = p.ldy; a.c_run = c_run;
   T* cur = h_a;
   T* nxt = h_b;
+  LaunchSite site{cell_name(K), "forward", p.reverse, 0, Ts};
   for (int s = 0; s < Ts; ++s) {
     const int t = p.reverse ? Ts - 1 - s : s;
+    site.step = t;
     a.xp = p.xp + t * NGH;
     a.V = cur; a.h_cur = cur; a.h_next = nxt;
     a.y = p.y + index_t(t) * N * p.ldy;
@@ -274,15 +294,15 @@ void forward_loop(const CudaForwardParams<T>& p) {
     a.c_prev = p.training && K == Cell::Lstm ? p.c_prev + t * NH : nullptr;
     a.gates = p.training ? p.gates + t * NGH : (K == Cell::GruCho ? gate_scratch : nullptr);
     a.extra = p.training && G == 3 ? p.extra + t * NH : (K == Cell::GruCho ? extra_scratch : nullptr);
-    if constexpr (K == Cell::RnnTanh) launch<T, RnnForward<T, false>>(a, stream);
-    else if constexpr (K == Cell::RnnRelu) launch<T, RnnForward<T, true>>(a, stream);
-    else if constexpr (K == Cell::Lstm) launch<T, LstmForward<T>>(a, stream);
-    else if constexpr (K == Cell::Gru) launch<T, GruForward<T>>(a, stream);
+    if constexpr (K == Cell::RnnTanh) launch<T, RnnForward<T, false>>(a, site, stream);
+    else if constexpr (K == Cell::RnnRelu) launch<T, RnnForward<T, true>>(a, site, stream);
+    else if constexpr (K == Cell::Lstm) launch<T, LstmForward<T>>(a, site, stream);
+    else if constexpr (K == Cell::Gru) launch<T, GruForward<T>>(a, site, stream);
     else {
-      launch<T, GruChoForwardRZ<T>>(a, stream);
+      launch<T, GruChoForwardRZ<T>>(a, site, stream);
       StepArgs<T> b = a;  // hn' = W_hn (r*h): the n columns of W_hh^T against r*h
       b.V = a.extra; b.col0 = 2 * H;
-      launch<T, GruChoForwardN<T>>(b, stream);
+      launch<T, GruChoForwardN<T>>(b, site, stream);
     }
     std::swap(cur, nxt);
   }
@@ -307,8 +327,10 @@ void backward_loop(const CudaBackwardParams<T>& p) {
   a.K = K == Cell::GruCho ? 2 * H : GH;  // the Cho GRU's n rows act on r*h: handled by stage 2
   a.lddy = p.lddy; a.carry = carry; a.dc_run = dc_run;
   const T* v_next = nullptr;  // dGh of the step processed before this one (later in the direction)
+  LaunchSite site{cell_name(K), "backward", p.reverse, 0, Ts};
   for (int s = Ts - 1; s >= 0; --s) {
     const int t = p.reverse ? Ts - 1 - s : s;
+    site.step = t;
     a.V = v_next;
     a.gates = const_cast<T*>(p.gates + t * NGH);
     a.h_prev = const_cast<T*>(p.h_prev + t * NH);
@@ -317,36 +339,70 @@ void backward_loop(const CudaBackwardParams<T>& p) {
     a.dy = p.dy ? p.dy + index_t(t) * N * p.lddy : nullptr;
     a.dG = p.dG + t * NGH;
     a.dGh = p.dGh + t * NGH;
-    if constexpr (K == Cell::RnnTanh) launch<T, RnnBackward<T, false>>(a, stream);
-    else if constexpr (K == Cell::RnnRelu) launch<T, RnnBackward<T, true>>(a, stream);
-    else if constexpr (K == Cell::Lstm) launch<T, LstmBackward<T>>(a, stream);
-    else if constexpr (K == Cell::Gru) launch<T, GruBackward<T>>(a, stream);
+    if constexpr (K == Cell::RnnTanh) launch<T, RnnBackward<T, false>>(a, site, stream);
+    else if constexpr (K == Cell::RnnRelu) launch<T, RnnBackward<T, true>>(a, site, stream);
+    else if constexpr (K == Cell::Lstm) launch<T, LstmBackward<T>>(a, site, stream);
+    else if constexpr (K == Cell::Gru) launch<T, GruBackward<T>>(a, site, stream);
     else {
-      launch<T, GruChoBackwardZN<T>>(a, stream);
+      launch<T, GruChoBackwardZN<T>>(a, site, stream);
       StepArgs<T> b = a;  // drh = dn W_hn: the n block of this step's dG against W_hh's n rows
       b.V = a.dG + 2 * H; b.M = p.w_hh + index_t(2) * H * H; b.K = H;
-      launch<T, GruChoBackwardR<T>>(b, stream);
+      launch<T, GruChoBackwardR<T>>(b, site, stream);
     }
     v_next = K == Cell::Gru ? a.dGh : a.dG;
   }
   a.V = v_next;
   a.dh0 = p.dh0;
-  launch<T, InitialStateGradient<T>>(a, stream);
+  site.step = -1;
+  launch<T, InitialStateGradient<T>>(a, site, stream);
   if (K == Cell::Lstm)
     RNNFAST_CUDA_CHECK(cudaMemcpyAsync(p.dc0, dc_run, sizeof(T) * NH, cudaMemcpyDeviceToDevice, stream));
 }
 
 }  // namespace
 
+using cuda_detail::step_config;
+using cuda_detail::sync_checks;
+using cuda_detail::launch_checked;
+using cuda_detail::KernelInfo;
+using cuda_detail::LaunchSite;
+using cuda_detail::kUnits;
+
 void cuda_set_tiling(int rows, int min_batch) {
   if (rows != 0 && rows != 32 && rows != 64) throw std::invalid_argument("cuda tiling: rows must be 0, 32 or 64");
   if (min_batch < 1) throw std::invalid_argument("cuda tiling: min_batch must be >= 1");
-  cuda_detail::tiled_rows() = rows;
-  cuda_detail::tiled_min_batch() = min_batch;
+  step_config().tiled_rows = rows;
+  step_config().tiled_min_batch = min_batch;
 }
 
-int cuda_tiling_rows() { return cuda_detail::tiled_rows(); }
-int cuda_tiling_min_batch() { return cuda_detail::tiled_min_batch(); }
+int cuda_tiling_rows() { return step_config().tiled_rows; }
+int cuda_tiling_min_batch() { return step_config().tiled_min_batch; }
+
+void cuda_set_row_kernel(int width, int units) {
+  if (width != 32 && width != 16 && width != 8) throw std::invalid_argument("cuda row kernel: width must be 32, 16 or 8");
+  if (units != 1 && units != 2 && units != 4) throw std::invalid_argument("cuda row kernel: units must be 1, 2 or 4");
+  step_config().width = width;
+  step_config().units = units;
+}
+
+int cuda_row_kernel_width() { return step_config().width; }
+int cuda_row_kernel_units() { return step_config().units; }
+
+void cuda_set_sync_checks(bool on) { sync_checks() = on; }
+bool cuda_sync_checks() { return sync_checks(); }
+
+// The launch floor: `count` launches of an empty kernel through the engine's launch path (checked, on the
+// caller's stream), for benchmarks/bench_gpu.py to time against a step.
+namespace {
+__global__ void empty_kernel(int) {}
+}  // namespace
+
+void cuda_launch_empty(int count, void* stream) {
+  const LaunchSite site{"empty", "forward", false, 0, count};
+  for (int i = 0; i < count; ++i)
+    launch_checked(&empty_kernel, dim3(1), kUnits, KernelInfo{"empty_kernel", "none", 0, 0, 0}, site,
+                   static_cast<cudaStream_t>(stream), i);
+}
 
 index_t cuda_forward_workspace_size(Cell cell, int batch, int hidden) {
   const index_t NH = index_t(batch) * hidden;

@@ -56,11 +56,15 @@ void reservoir_run_cuda(const CudaReservoirParams<T>& a) {
   const index_t N = a.units, BN = index_t(a.batch) * N, PBN = index_t(a.population) * BN;
   const index_t blocks = (PBN * 32 + kThreads - 1) / kThreads;
   if (blocks > 0x7fffffff) throw std::invalid_argument("reservoir CUDA engine: population * batch * units too large");
+  const KernelInfo info{"reservoir_step", a.w_dense ? "dense" : "csr", 0, 0, 0};
+  LaunchSite site{"esn reservoir", "forward", false, 0, a.steps};
   for (int t = 0; t < a.steps; ++t) {
     const T* x_prev = t == 0 ? a.x0 : a.states + (t - 1) * PBN;
     auto* kernel = a.w_dense ? &reservoir_step<T, true> : &reservoir_step<T, false>;
-    RNNFAST_LAUNCH(kernel, unsigned(blocks), kThreads, stream, a, x_prev, a.uproj + t * BN, a.states + t * PBN);
-    RNNFAST_CUDA_CHECK(cudaGetLastError());
+    site.step = t;
+    const T* uproj_t = a.uproj + t * BN;
+    T* x_next = a.states + t * PBN;
+    launch_checked(kernel, dim3(unsigned(blocks)), kThreads, info, site, stream, a, x_prev, uproj_t, x_next);
   }
 }
 

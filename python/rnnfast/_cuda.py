@@ -11,6 +11,12 @@ takes a set of its own from the layer's pool (rnnfast._engines.BufferPool), keye
 after the kernels of the call before, with no host synchronisation. Threads may share a layer, on one
 stream or on several.
 
+Errors: every launch is checked for its own (configuration) errors. A kernel's execution error (an illegal
+address, say) is reported by the next call that synchronises, which may be a CuPy call that knows nothing of
+the kernel; RNNFAST_CUDA_SYNC=1 in the environment (or rnnfast._core.cuda_set_sync_checks(True)) makes every
+launch wait for its kernel, so the error names the kernel, cell, pass, direction and step. For debugging:
+it costs a host round trip per launch.
+
 Imported only when a layer is put on device='cuda' (CuPy is an optional dependency: rnnfast[cuda]).
 """
 

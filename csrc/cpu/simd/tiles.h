@@ -9,7 +9,10 @@
 namespace rnnfast {
 namespace RNNFAST_TIER {
 
-#if defined(__AVX512F__)
+#if defined(RNNFAST_GEMM_MR) && defined(RNNFAST_GEMM_NR)
+// another shape, for measuring (e.g. CXXFLAGS="-DRNNFAST_GEMM_MR=4 -DRNNFAST_GEMM_NR=3")
+constexpr int kGemmMR = RNNFAST_GEMM_MR, kGemmNR = RNNFAST_GEMM_NR;
+#elif defined(__AVX512F__)
 // 16 accumulators of 32 zmm (8 x 2 measured best on Zen 5: ~250 GFLOP/s on one core at N=64, H=512;
 // 4 x 4 gave 115)
 constexpr int kGemmMR = 8, kGemmNR = 2;
@@ -23,6 +26,7 @@ constexpr int kGemmMR = 8, kGemmNR = 2;
 // SSE: no FMA, so a product needs a temporary: 4 x 2 = 8 accumulators + 2 of B + broadcast + temporaries
 constexpr int kGemmMR = 4, kGemmNR = 2;
 #endif
+
 
 // The fused min-char-rnn loop's products (csrc/cpu/char_rnn.cpp): the widest blocks of vectors that keep
 // all accumulators in registers. kAxpyWide: rows x vectors of its thin-C tile and of its usual tile;

@@ -24,8 +24,10 @@ namespace detail {
 inline float exp_poly(float x) {
   x = x < -87.0f ? -87.0f : x;  // NaN passes through both comparisons unchanged
   x = x > 88.0f ? 88.0f : x;
-  // round to nearest by the 1.5*2^23 trick (branch-free; std::nearbyint is a slow libm call)
-  const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  // round to nearest by the 1.5*2^23 trick (branch-free; std::nearbyint is a slow libm call): in
+  // `shifted` the units are the last mantissa bits, so its bits minus the constant's are n as an integer
+  const float shifted = x * 1.44269504088896341f + 12582912.0f;
+  const float n = shifted - 12582912.0f;
   const float r = (x - n * 0.693145751953125f) - n * 1.428606765330187045e-06f;
   float p = 1.0f / 5040.0f;
   p = p * r + 1.0f / 720.0f;
@@ -35,9 +37,14 @@ inline float exp_poly(float x) {
   p = p * r + 0.5f;
   p = p * r + 1.0f;
   p = p * r + 1.0f;
-  // NaN in x: NaN in r and p carries it to the result; the exponent must still come from a finite n
-  // (casting NaN to an integer is undefined), and the shift is done unsigned (n + 127 >= 0 after the clamp)
-  const std::uint32_t bits = static_cast<std::uint32_t>(static_cast<std::int32_t>(n == n ? n : 0.0f) + 127) << 23;
+  // 2^n from the exponent bits, by integer arithmetic on the bits of `shifted` (no float-to-int conversion:
+  // it would stop the AVX2 build vectorising the double version, which has no such instruction before
+  // AVX-512DQ). NaN in x: NaN in r and p carries it to the result, whatever the bits give.
+  std::uint32_t sbits, mbits;
+  const float magic = 12582912.0f;
+  std::memcpy(&sbits, &shifted, sizeof(sbits));
+  std::memcpy(&mbits, &magic, sizeof(mbits));
+  const std::uint32_t bits = (sbits - mbits + 127u) << 23;
   float scale;
   std::memcpy(&scale, &bits, sizeof(scale));
   return p * scale;
@@ -46,7 +53,8 @@ inline float exp_poly(float x) {
 inline double exp_poly(double x) {
   x = x < -708.0 ? -708.0 : x;
   x = x > 709.0 ? 709.0 : x;
-  const double n = (x * 1.4426950408889634074 + 6755399441055744.0) - 6755399441055744.0;
+  const double shifted = x * 1.4426950408889634074 + 6755399441055744.0;  // 1.5 * 2^52: see the float version
+  const double n = shifted - 6755399441055744.0;
   const double r = (x - n * 6.93147180369123816490e-01) - n * 1.90821492927058770002e-10;
   double p = 1.0 / 6227020800.0;  // 1/13!
   p = p * r + 1.0 / 479001600.0;
@@ -62,7 +70,11 @@ inline double exp_poly(double x) {
   p = p * r + 0.5;
   p = p * r + 1.0;
   p = p * r + 1.0;
-  const std::uint64_t bits = static_cast<std::uint64_t>(static_cast<std::int64_t>(n == n ? n : 0.0) + 1023) << 52;
+  std::uint64_t sbits, mbits;
+  const double magic = 6755399441055744.0;
+  std::memcpy(&sbits, &shifted, sizeof(sbits));
+  std::memcpy(&mbits, &magic, sizeof(mbits));
+  const std::uint64_t bits = (sbits - mbits + 1023u) << 52;
   double scale;
   std::memcpy(&scale, &bits, sizeof(scale));
   return p * scale;
@@ -97,7 +109,9 @@ RNNFAST_HD T act_tanh(T x) {
                    x2 * (T(62) / T(2835) + x2 * (T(-1382) / T(155925) + x2 * (T(21844) / T(6081075))))))));
   const T viaexp = T(1) - T(2) / (act_exp(T(2) * x) + T(1));
   const T small = sizeof(T) == 4 ? T(0.125) : T(0.03);
-  return (x < small && x > -small) ? series : viaexp;
+  // one comparison (x^2 < small^2, false for NaN), not `x < small && x > -small`: the && is control flow,
+  // which GCC's vectoriser if-converts only with AVX-512's mask registers (the AVX2 and SSE loops stayed scalar)
+  return x2 < small * small ? series : viaexp;
 #endif
 }
 

@@ -70,6 +70,24 @@ void cuda_set_tiling(int rows, int min_batch);
 int cuda_tiling_rows();
 int cuda_tiling_min_batch();
 
+// The row kernel's shape (process-wide; see csrc/cuda/step_kernel.cuh): `width` units per slice of a warp
+// (32, 16 or 8: 1, 2 or 4 times the blocks, for small batches) and `units` per thread in single-gate
+// launches such as every backward step (1, 2 or 4; above 1 the batch rows are staged in shared memory).
+// Throws std::invalid_argument for other values. Defaults: 32 and 1.
+void cuda_set_row_kernel(int width, int units);
+int cuda_row_kernel_width();
+int cuda_row_kernel_units();
+
+// Debug mode (process-wide; initially on when the environment has RNNFAST_CUDA_SYNC=1): synchronise the
+// stream after every launch, so that a kernel's own error is thrown by its launch, naming the kernel, the
+// cell, pass, direction and step. Off by default (a host round trip per launch).
+void cuda_set_sync_checks(bool on);
+bool cuda_sync_checks();
+
+// `count` launches of an empty kernel on `stream` through the engine's launch path: the launch floor
+// that benchmarks/bench_gpu.py times.
+void cuda_launch_empty(int count, void* stream);
+
 // Launch the time loop on p.stream; returns without waiting. Throws std::runtime_error (file:line and
 // the CUDA error string) when a launch or a CUDA call fails.
 template <typename T>
