@@ -277,40 +277,43 @@ class _RecurrentLayer(Module):
         dh0 = xp.empty((L * D, N, H), dt)
         dc0 = xp.empty((L * D, N, H), dt) if self._is_lstm else None
 
-        def run(grads):  # the engine calls, layers in reverse; parameter gradients added into `grads`
-            d_out = dy
-            for layer in reversed(range(L)):
-                in_size = self.input_size if layer == 0 else D * H
-                # integer input on the CPU engine: no dx at all (the engine skips it); elsewhere discarded
-                no_dx = layer == 0 and index_input and self._gathers_indices()
-                d_in = None if no_dx else xp.empty((T, N, in_size), dt)
-                for d in range(D):
-                    i = layer * D + d
-                    engine.backward(caches[layer][d], None if d_out is None else d_out[:, :, d * H:(d + 1) * H],
-                                    None if dh_n is None else dh_n[i], None if dc_n is None else dc_n[i],
-                                    d_in, d > 0, dh0[i], None if dc0 is None else dc0[i],
-                                    self._weights(layer, d, grads), scratch[i])
-                d_out = d_in
-            if learned_state:  # the learned h0 (c0) was broadcast over the batch: sum its gradient
-                grads["h0"] += dh0.sum(axis=1)
-                if self._is_lstm:
-                    grads["c0"] += dc0.sum(axis=1)
-            return d_out
-
+        # the lone backward (always, in one thread) adds into self.grads itself; one that finds another thread's
+        # backward adding runs into its own zeroed arrays and adds those afterwards, so backwards run side by side
         lock = self._grads_mutex
+        direct = lock.acquire(blocking=False)
         try:
-            if lock.acquire(blocking=False):  # the lone backward (always, in one thread) adds into grads itself
-                try:
-                    self._order_grads()
-                    d_out = run(self.grads)
-                finally:
+            try:
+                if direct:
+                    grads = self.grads
+                    if self.device != "cpu":
+                        self._order_grads()
+                else:
+                    grads = _zeroed_like(self.grads, scratch, xp)
+                d_out = dy
+                for layer in reversed(range(L)):
+                    in_size = self.input_size if layer == 0 else D * H
+                    # integer input on the CPU engine: no dx at all (the engine skips it); elsewhere discarded
+                    no_dx = layer == 0 and index_input and self._gathers_indices()
+                    d_in = None if no_dx else xp.empty((T, N, in_size), dt)
+                    for d in range(D):
+                        i = layer * D + d
+                        engine.backward(caches[layer][d], None if d_out is None else d_out[:, :, d * H:(d + 1) * H],
+                                        None if dh_n is None else dh_n[i], None if dc_n is None else dc_n[i],
+                                        d_in, d > 0, dh0[i], None if dc0 is None else dc0[i],
+                                        self._weights(layer, d, grads), scratch[i])
+                    d_out = d_in
+                if learned_state:  # the learned h0 (c0) was broadcast over the batch: sum its gradient
+                    grads["h0"] += dh0.sum(axis=1)
+                    if self._is_lstm:
+                        grads["c0"] += dc0.sum(axis=1)
+            finally:
+                if direct:
                     lock.release()
-            else:  # another thread's backward is adding: run into this call's own zeroed arrays, then add those
-                own = _zeroed_like(self.grads, scratch, xp)
-                d_out = run(own)
+            if not direct:
                 with lock:
-                    self._order_grads()
-                    for name, g in own.items():
+                    if self.device != "cpu":
+                        self._order_grads()
+                    for name, g in grads.items():
                         self.grads[name] += g
         finally:
             self._buffer_pool.give(scratch, key)
@@ -348,10 +351,9 @@ class _RecurrentLayer(Module):
     _EAGER_THREADS = True
 
     def _order_grads(self):
-        """Under the grads lock, before adding into grads: on the GPU, order the additions made from several
+        """On the GPU, under the grads lock, before adding into grads: order the additions made from several
         streams (rnnfast._cuda.GradsOrder; nothing while one stream is used)."""
-        if self.device == "cuda":
-            self._lazy("_cuda_grads_order", _cuda_grads_order)()
+        self._lazy("_cuda_grads_order", _cuda_grads_order)()
 
     def _stream_key(self):
         """Where a call's buffer use is ordered: None on the CPU, the current CUDA stream on the GPU."""
