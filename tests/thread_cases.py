@@ -26,6 +26,7 @@ import rnnfast
 from rnnfast import losses, nn
 
 THREADS, CALLS, ROUNDS = 4, 4, 3
+EVAL_ROUNDS = 5         # inference calls are cheap, and their races need two calls of one shape at once
 SWITCH_INTERVAL = 1e-5  # s: the interpreter switches threads often, so Python code between engine calls interleaves too
 CELLS = {"rnn_tanh": (rnnfast.RNN, {}), "rnn_relu": (rnnfast.RNN, {"nonlinearity": "relu"}),
          "lstm": (rnnfast.LSTM, {}), "gru": (rnnfast.GRU, {}), "gru_cho": (rnnfast.GRU, {"reset_after": False}),
@@ -196,7 +197,8 @@ def layer_case(cell, dtype, mode):
             return y, h_n, layer.backward(dy, dhx)
         return fwd_bwd
 
-    check(_layer_work(layer, cell, dtype, make_call), grads=(layer, np.dtype(dtype)) if mode == "train" else None)
+    check(_layer_work(layer, cell, dtype, make_call), rounds=EVAL_ROUNDS if mode == "eval" else ROUNDS,
+          grads=(layer, np.dtype(dtype)) if mode == "train" else None)
 
 
 def layer_no_grad_case(cell, dtype):
@@ -401,7 +403,7 @@ def char_model_case(cell, dtype):
             work.append(calls)
         return work
 
-    check(build)
+    check(build, rounds=EVAL_ROUNDS)
     if not model.rnn.training:
         raise Mismatch("evaluate/sample left the model in eval mode")
 
