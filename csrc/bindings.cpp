@@ -14,6 +14,7 @@
 #include "rnnfast/recurrent.h"
 #include "rnnfast/reservoir.h"
 #include "bindings_util.h"
+#include "bindings_varlen.h"
 
 void register_char(pybind11::module_& m);  // csrc/bindings_char.cpp
 
@@ -52,7 +53,8 @@ void forward_typed(int cell_i, const py::object& x, const py::object& h0, const 
                    const py::object& w_ih, const py::object& w_hh, const py::object& b_ih,
                    const py::object& b_hh, const py::object& y, const py::object& h_n, const py::object& c_n,
                    const py::object& h_prev, const py::object& c_prev, const py::object& gates,
-                   const py::object& extra, const py::object& work, bool reverse, bool training) {
+                   const py::object& extra, const py::object& work, bool reverse, bool training, const py::object& lengths,
+                   const py::object& zoneout, double zoneout_p) {
   using namespace rnnfast;
   RecurrentForwardParams<T> p{};
   p.cell = cell_from_int(cell_i);
@@ -79,6 +81,10 @@ void forward_typed(int cell_i, const py::object& x, const py::object& h0, const 
   }
   const index_t ws = recurrent_workspace_size(p.cell, p.steps, p.batch, p.hidden, false);
   p.work = dense<T>(work, "work", {ws}, true, false);
+  p.lengths = lengths_arg(lengths, N, Ts);
+  p.zoneout = dense<T>(zoneout, "zoneout", {Ts, N, H}, false, true);
+  if (!(zoneout_p >= 0 && zoneout_p < 1)) rnnfast::bindings::bad("zoneout_p", "must be in [0, 1)");
+  p.zoneout_p = T(zoneout_p);
   py::gil_scoped_release release;
   recurrent_forward_cpu<T>(p);
 }
@@ -89,7 +95,8 @@ void backward_typed(int cell_i, const py::object& x, const py::object& w_ih, con
                     const py::object& extra, const py::object& dy, const py::object& dh_n,
                     const py::object& dc_n, const py::object& dx, bool accumulate_dx, const py::object& dh0,
                     const py::object& dc0, const py::object& dw_ih, const py::object& dw_hh,
-                    const py::object& db_ih, const py::object& db_hh, const py::object& work, bool reverse) {
+                    const py::object& db_ih, const py::object& db_hh, const py::object& work, bool reverse, const py::object& lengths,
+                   const py::object& zoneout) {
   using namespace rnnfast;
   RecurrentBackwardParams<T> p{};
   p.cell = cell_from_int(cell_i);
@@ -118,6 +125,8 @@ void backward_typed(int cell_i, const py::object& x, const py::object& w_ih, con
   p.db_hh = dense<T>(db_hh, "db_hh", {GH}, true, true);
   const index_t ws = recurrent_workspace_size(p.cell, p.steps, p.batch, p.hidden, true);
   p.work = dense<T>(work, "work", {ws}, true, false);
+  p.lengths = lengths_arg(lengths, N, Ts);
+  p.zoneout = dense<T>(zoneout, "zoneout", {Ts, N, H}, false, true);
   py::gil_scoped_release release;
   recurrent_backward_cpu<T>(p);
 }
@@ -134,30 +143,33 @@ void register_recurrent(py::module_& m) {
   m.def("recurrent_forward",
         [](int cell, py::object x, py::object h0, py::object c0, py::object w_ih, py::object w_hh,
            py::object b_ih, py::object b_hh, py::object y, py::object h_n, py::object c_n, py::object h_prev,
-           py::object c_prev, py::object gates, py::object extra, py::object work, bool reverse, bool training) {
+           py::object c_prev, py::object gates, py::object extra, py::object work, bool reverse, bool training, py::object lengths,
+           py::object zoneout, double zoneout_p) {
           (float32_of(x, "x") ? forward_typed<float> : forward_typed<double>)(
               cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, y, h_n, c_n, h_prev, c_prev, gates, extra, work, reverse,
-              training);
+              training, lengths, zoneout, zoneout_p);
         },
         "One layer, one direction of RNN/LSTM/GRU forward on the CPU (see rnnfast/recurrent.h).",
         py::arg("cell"), py::arg("x"), py::arg("h0"), py::arg("c0"), py::arg("w_ih"), py::arg("w_hh"),
         py::arg("b_ih"), py::arg("b_hh"), py::arg("y"), py::arg("h_n"), py::arg("c_n"), py::arg("h_prev"),
         py::arg("c_prev"), py::arg("gates"), py::arg("extra"), py::arg("work"), py::arg("reverse"),
-        py::arg("training"));
+        py::arg("training"), py::arg("lengths") = py::none(),
+        py::arg("zoneout") = py::none(), py::arg("zoneout_p") = 0.0);
   m.def("recurrent_backward",
         [](int cell, py::object x, py::object w_ih, py::object w_hh, py::object h_prev, py::object c_prev,
            py::object gates, py::object extra, py::object dy, py::object dh_n, py::object dc_n, py::object dx,
            bool accumulate_dx, py::object dh0, py::object dc0, py::object dw_ih, py::object dw_hh,
-           py::object db_ih, py::object db_hh, py::object work, bool reverse) {
+           py::object db_ih, py::object db_hh, py::object work, bool reverse, py::object lengths, py::object zoneout) {
           (float32_of(x, "x") ? backward_typed<float> : backward_typed<double>)(
               cell, x, w_ih, w_hh, h_prev, c_prev, gates, extra, dy, dh_n, dc_n, dx, accumulate_dx, dh0, dc0,
-              dw_ih, dw_hh, db_ih, db_hh, work, reverse);
+              dw_ih, dw_hh, db_ih, db_hh, work, reverse, lengths, zoneout);
         },
         "One layer, one direction of RNN/LSTM/GRU backward through time on the CPU.",
         py::arg("cell"), py::arg("x"), py::arg("w_ih"), py::arg("w_hh"), py::arg("h_prev"), py::arg("c_prev"),
         py::arg("gates"), py::arg("extra"), py::arg("dy"), py::arg("dh_n"), py::arg("dc_n"), py::arg("dx"),
         py::arg("accumulate_dx"), py::arg("dh0"), py::arg("dc0"), py::arg("dw_ih"), py::arg("dw_hh"),
-        py::arg("db_ih"), py::arg("db_hh"), py::arg("work"), py::arg("reverse"));
+        py::arg("db_ih"), py::arg("db_hh"), py::arg("work"), py::arg("reverse"),
+        py::arg("lengths") = py::none(), py::arg("zoneout") = py::none());
 }
 
 template <typename T>

@@ -18,9 +18,11 @@
 #include "rnnfast/adam.h"
 #include "rnnfast/readout.h"
 #include "rnnfast/recurrent.h"
+#include "bindings_varlen.h"
 
 namespace py = pybind11;
 using rnnfast::index_t;
+using rnnfast::bindings::lengths_arg;
 
 namespace {
 
@@ -137,7 +139,8 @@ void onehot_forward_typed(int cell_i, const py::object& x_index, const py::objec
                           const py::object& w_ih, const py::object& w_hh, const py::object& b_ih,
                           const py::object& b_hh, const py::object& y, const py::object& h_n, const py::object& c_n,
                           const py::object& h_prev, const py::object& c_prev, const py::object& gates,
-                          const py::object& extra, const py::object& work, bool reverse, bool training) {
+                          const py::object& extra, const py::object& work, bool reverse, bool training, const py::object& lengths,
+                   const py::object& zoneout, double zoneout_p) {
   using namespace rnnfast;
   const char* fn = "recurrent_forward_onehot";
   RecurrentForwardParams<T> p{};
@@ -164,6 +167,10 @@ void onehot_forward_typed(int cell_i, const py::object& x_index, const py::objec
     p.extra = gru ? arr<T>(fn, extra, "extra", {Ts, N, H}, true) : nullptr;
   }
   p.work = arr<T>(fn, work, "work", {recurrent_workspace_size(p.cell, p.steps, p.batch, p.hidden, false)}, true);
+  p.lengths = lengths_arg(lengths, N, Ts);
+  p.zoneout = arr<T>(fn, zoneout, "zoneout", {Ts, N, H}, false, true);
+  if (!(zoneout_p >= 0 && zoneout_p < 1)) rnnfast::bindings::bad("zoneout_p", "must be in [0, 1)");
+  p.zoneout_p = T(zoneout_p);
   py::gil_scoped_release release;
   recurrent_forward_cpu<T>(p);
 }
@@ -174,7 +181,8 @@ void onehot_backward_typed(int cell_i, const py::object& x_index, const py::obje
                            const py::object& extra, const py::object& dy, const py::object& dh_n,
                            const py::object& dc_n, const py::object& dh0, const py::object& dc0,
                            const py::object& dw_ih, const py::object& dw_hh, const py::object& db_ih,
-                           const py::object& db_hh, const py::object& work, bool reverse) {
+                           const py::object& db_hh, const py::object& work, bool reverse, const py::object& lengths,
+                   const py::object& zoneout) {
   using namespace rnnfast;
   const char* fn = "recurrent_backward_onehot";
   RecurrentBackwardParams<T> p{};
@@ -201,6 +209,8 @@ void onehot_backward_typed(int cell_i, const py::object& x_index, const py::obje
   p.db_ih = arr<T>(fn, db_ih, "db_ih", {GH}, true, true);
   p.db_hh = arr<T>(fn, db_hh, "db_hh", {GH}, true, true);
   p.work = arr<T>(fn, work, "work", {recurrent_workspace_size(p.cell, p.steps, p.batch, p.hidden, true)}, true);
+  p.lengths = lengths_arg(lengths, N, Ts);
+  p.zoneout = arr<T>(fn, zoneout, "zoneout", {Ts, N, H}, false, true);
   py::gil_scoped_release release;
   recurrent_backward_cpu<T>(p);
 }
@@ -270,31 +280,34 @@ void register_train(py::module_& m) {
   m.def("recurrent_forward_onehot",
         [](int cell, py::object x_index, py::object h0, py::object c0, py::object w_ih, py::object w_hh,
            py::object b_ih, py::object b_hh, py::object y, py::object h_n, py::object c_n, py::object h_prev,
-           py::object c_prev, py::object gates, py::object extra, py::object work, bool reverse, bool training) {
+           py::object c_prev, py::object gates, py::object extra, py::object work, bool reverse, bool training, py::object lengths,
+           py::object zoneout, double zoneout_p) {
           (is_f32("recurrent_forward_onehot", w_hh, "w_hh") ? onehot_forward_typed<float> : onehot_forward_typed<double>)(
               cell, x_index, h0, c0, w_ih, w_hh, b_ih, b_hh, y, h_n, c_n, h_prev, c_prev, gates, extra, work, reverse,
-              training);
+              training, lengths, zoneout, zoneout_p);
         },
         "recurrent_forward with one-hot input given as int32 indices x_index [T, N].",
         py::arg("cell"), py::arg("x_index"), py::arg("h0"), py::arg("c0"), py::arg("w_ih"), py::arg("w_hh"),
         py::arg("b_ih"), py::arg("b_hh"), py::arg("y"), py::arg("h_n"), py::arg("c_n"), py::arg("h_prev"),
         py::arg("c_prev"), py::arg("gates"), py::arg("extra"), py::arg("work"), py::arg("reverse"),
-        py::arg("training"));
+        py::arg("training"), py::arg("lengths") = py::none(),
+        py::arg("zoneout") = py::none(), py::arg("zoneout_p") = 0.0);
   m.def("recurrent_backward_onehot",
         [](int cell, py::object x_index, py::object w_ih, py::object w_hh, py::object h_prev, py::object c_prev,
            py::object gates, py::object extra, py::object dy, py::object dh_n, py::object dc_n, py::object dh0,
            py::object dc0, py::object dw_ih, py::object dw_hh, py::object db_ih, py::object db_hh, py::object work,
-           bool reverse) {
+           bool reverse, py::object lengths, py::object zoneout) {
           (is_f32("recurrent_backward_onehot", w_hh, "w_hh") ? onehot_backward_typed<float>
                                                               : onehot_backward_typed<double>)(
               cell, x_index, w_ih, w_hh, h_prev, c_prev, gates, extra, dy, dh_n, dc_n, dh0, dc0, dw_ih, dw_hh, db_ih,
-              db_hh, work, reverse);
+              db_hh, work, reverse, lengths, zoneout);
         },
         "recurrent_backward for a forward with x_index: no dx; dW_ih as a scatter-add.",
         py::arg("cell"), py::arg("x_index"), py::arg("w_ih"), py::arg("w_hh"), py::arg("h_prev"), py::arg("c_prev"),
         py::arg("gates"), py::arg("extra"), py::arg("dy"), py::arg("dh_n"), py::arg("dc_n"), py::arg("dh0"),
         py::arg("dc0"), py::arg("dw_ih"), py::arg("dw_hh"), py::arg("db_ih"), py::arg("db_hh"), py::arg("work"),
-        py::arg("reverse"));
+        py::arg("reverse"), py::arg("lengths") = py::none(),
+        py::arg("zoneout") = py::none());
   m.def("readout_xent",
         [](py::object x, py::object w, py::object b, py::object targets, double scale, py::object logits,
            py::object nll, py::object dw, py::object db, py::object dx) {

@@ -15,6 +15,8 @@
 #include "buffer.h"
 #include "loop_util.h"
 #include "small_gemm.h"
+#include "varlen.h"
+#include "zoneout_rows.h"
 
 namespace rnnfast {
 namespace RNNFAST_TIER {
@@ -306,6 +308,21 @@ void step_gemm(const StepSplit& s, int N, int per_block, const T* A, index_t lda
   }
 }
 
+// step_gemm over the runs of rows active at step t (variable lengths, varlen.h): this thread's rows (by
+// rows) or all rows (by units); the rows past their end are not touched. Without lengths: step_gemm.
+template <typename T>
+void step_gemm_active(const std::int32_t* len, int t, const StepSplit& s, int N, int per_block, const T* A,
+                      index_t lda, const PackedB<T>& B, T* C, index_t ldc, bool accumulate, const T* bias) {
+  if (!len) return step_gemm(s, N, per_block, A, lda, B, C, ldc, accumulate, bias);
+  varlen::for_active_runs(len, t, s.n0, s.n1, [&](int r0, int r1) {
+    StepSplit run = s;
+    run.n0 = r0;
+    run.n1 = r1;
+    if (s.by_rows) step_gemm(run, N, per_block, A, lda, B, C, ldc, accumulate, bias);
+    else step_gemm(run, r1 - r0, per_block, A + index_t(r0) * lda, lda, B, C + index_t(r0) * ldc, ldc, accumulate, bias);
+  });
+}
+
 // The units [j0, j0 + w) of unit block b (UB units a block).
 template <typename T>
 constexpr int unit_block() { return panel_width<T>(); }
@@ -368,6 +385,10 @@ void forward_impl(const RecurrentForwardParams<T>& p) {
   vector<T> table;
   if (p.x_index) {
     onehot_table(p.w_ih, p.b_ih, C, GH, table);
+  } else if (p.lengths) {  // only the active rows (varlen.h)
+    PackedB<T> w_in;
+    pack_b(w_in, p.w_ih, C, C, GH, true);
+    varlen::segments_gemm(varlen::active_segments(p.lengths, Ts, N), p.x, p.ldx, w_in, xp, GH, false, p.b_ih);
   } else {
     fill_rows(xp, index_t(Ts) * N, GH, GH, p.b_ih);
     PackedB<T> w_in;
@@ -405,12 +426,32 @@ void forward_impl(const RecurrentForwardParams<T>& p) {
   const T* b_n = p.b_hh ? p.b_hh + 2 * H : nullptr;
   T* hp_n = hp + (by_rows ? 2 * H : blocks * 2 * UB);  // the Cho GRU's n projection: [N, H] at row width ldh
   const index_t ldy = p.ldy;
+  // variable lengths (varlen.h): the recurrent GEMMs over the runs of active rows; a row past its end gets
+  // zero output (and GRU extra: the Cho GRU's dW_hh product reads it) over this thread's units
+  const std::int32_t* len = p.lengths;
+  // zoneout (zoneout.h): each row blended with the state it started from once its cell is done; by rows
+  // the cell updates the state in place, so in eval (no h_prev cache) that state is copied first
+  const bool zo = p.zoneout || p.zoneout_p != T(0);
+  vector<T> zo_prev(zo && by_rows && !p.training ? NH : 0);
   parallel_region(parallel ? 2 : 1, [&](int tid, int nt, SpinBarrier& barrier) {
     const StepSplit split = step_split(N, blocks, tid, nt);
     const int n0 = split.n0, n1 = split.n1;
     const int j0 = split.b0 * UB, j1 = std::min(H, split.b1 * UB);  // this thread's units
     T* h_cur = h_run;  // by units, each thread swaps its own copies of the two pointers, identically
     T* h_nxt = by_rows ? h_run : h_alt;
+    const auto inactive_row = [&](int t, int n, T* yt, T* et) {
+      if (j1 <= j0) return;
+      std::fill(yt + index_t(n) * ldy + j0, yt + index_t(n) * ldy + j1, T(0));
+      if (p.training && G == 3) std::fill(et + index_t(n) * H + j0, et + index_t(n) * H + j1, T(0));
+      (void)t;
+    };
+    const auto zoneout_row = [&](int t, int n, T* yt) {
+      const T* prev = !by_rows ? h_cur + index_t(n) * H
+                               : (p.training ? p.h_prev + t * NH : zo_prev.data()) + index_t(n) * H;
+      const T* m = p.zoneout ? p.zoneout + t * NH + index_t(n) * H + j0 : nullptr;
+      zoneout_row_forward(j1 - j0, prev + j0, m, T(1) - p.zoneout_p, h_nxt + index_t(n) * H + j0,
+                          yt + index_t(n) * ldy + j0);
+    };
     for (int k = 0; k < Ts; ++k) {
       const int t = p.reverse ? Ts - 1 - k : k;
       T* gt = p.training ? p.gates + t * NGH : gate_scratch;
@@ -425,11 +466,16 @@ void forward_impl(const RecurrentForwardParams<T>& p) {
             std::memcpy(p.c_prev + t * NH + index_t(n) * H + j0, c_run + index_t(n) * H + j0, sizeof(T) * (j1 - j0));
         }
       // recurrent projection hp = h W_hh^T + b_hh (for the Cho GRU only the r, z rows: its n rows need r)
-      step_gemm(split, N, GR, (const T*)h_cur, H, w_rec, hp, ldh, false, b_rec);
+      step_gemm_active(len, t, split, N, GR, (const T*)h_cur, H, w_rec, hp, ldh, false, b_rec);
       if (!by_rows)
         for (int n = 0; n < N && j1 > j0; ++n)  // the cell updates h_nxt in place
           std::memcpy(h_nxt + index_t(n) * H + j0, h_cur + index_t(n) * H + j0, sizeof(T) * (j1 - j0));
       for (int n = n0; n < n1; ++n) {
+        if (!varlen::active(len, t, n)) {  // past its end: zero output, the state held
+          inactive_row(t, n, yt, et);
+          continue;
+        }
+        if (zo && by_rows && !p.training) std::memcpy(zo_prev.data() + index_t(n) * H, h_cur + index_t(n) * H, sizeof(T) * H);
         const T* hr = hp + index_t(n) * ldh;
         const auto cell = [&](int w, int u0, const T* const* hg) {
           cell_forward<T, K>(w, u0, H, x_row(t, n), hg, gt + index_t(n) * GH, et + index_t(n) * H,
@@ -445,16 +491,19 @@ void forward_impl(const RecurrentForwardParams<T>& p) {
             cell(block_width(b, UB, H), b * UB, hg);
           }
         }
+        if (K != Cell::GruCho && zo) zoneout_row(t, n, yt);
       }
       if constexpr (K == Cell::GruCho) {  // stage 2: hn' = W_hn (r*h) + b_hn, then n and h
         if (!by_rows) barrier.wait();  // all of r*h
-        step_gemm(split, N, 1, (const T*)et, H, w_n, hp_n, ldh, false, b_n);
+        step_gemm_active(len, t, split, N, 1, (const T*)et, H, w_n, hp_n, ldh, false, b_n);
         for (int n = n0; n < n1; ++n) {
+          if (!varlen::active(len, t, n)) continue;
           T* g = gt + index_t(n) * GH;
           const T* xr = x_row(t, n);
           const T* hn = hp_n + index_t(n) * ldh;
           gru_cho_n_forward(j1 - j0, xr + 2 * H + j0, hn + j0, g + H + j0, g + 2 * H + j0, h_nxt + index_t(n) * H + j0,
                             yt + index_t(n) * ldy + j0);
+          if (zo) zoneout_row(t, n, yt);
         }
       }
       if (!by_rows) {
@@ -500,6 +549,7 @@ void backward_impl(const RecurrentBackwardParams<T>& p) {
   T* dh_next = dh_run + NH;                                 // [N,H]
   T* dc_run = dh_next + NH;                                 // [N,H]
   T* drh = dc_run + NH;                                     // [N,H] Cho GRU: gradient on r*h
+  T* zo_carry = drh + NH;                                   // [N,H] zoneout: dh_t's direct share of dh_{t-1}
 
   copy_or_zero(dh_run, p.dh_n, NH);
   if (K == Cell::Lstm) copy_or_zero(dc_run, p.dc_n, NH);
@@ -541,6 +591,7 @@ void backward_impl(const RecurrentBackwardParams<T>& p) {
       gemm(true, false, m1 - m0, H, int(rows), T(1), dGh + row0 * GH + m0, GH, p.h_prev + row0 * H, H, T(1),
            p.dw_hh + index_t(m0) * H, H);
   };
+  const std::int32_t* len = p.lengths;  // variable lengths (varlen.h)
   // As in forward: one parallel region for the whole loop, the step shared as step_split says. By units,
   // a step's only barrier comes before its GEMM (which reads every unit's dGh); each thread's next cell
   // update reads only its own units of the dh the GEMM wrote.
@@ -558,12 +609,29 @@ void backward_impl(const RecurrentBackwardParams<T>& p) {
     };
     T* dh_cur = dh_run;  // each thread swaps its own copies of the two pointers, identically
     T* dh_nxt = dh_next;
+    // a row past its end (variable lengths): its state gradient carried over, zero gate gradients (the
+    // products after the loop run over all rows), over this thread's units
+    const auto inactive_row = [&](int t, int n) {
+      if (j1 <= j0) return;
+      std::memcpy(dh_nxt + index_t(n) * H + j0, dh_cur + index_t(n) * H + j0, sizeof(T) * (j1 - j0));
+      for (int g = 0; g < G; ++g) {
+        T* d = dG + t * NGH + index_t(n) * GH + index_t(g) * H;
+        std::fill(d + j0, d + j1, T(0));
+        if (dGh != dG) std::fill(d - dG + dGh + j0, d - dG + dGh + j1, T(0));
+      }
+    };
     for (int k = Ts - 1; k >= 0; --k) {
       const int t = p.reverse ? Ts - 1 - k : k;
       const T* dyt = p.dy ? p.dy + index_t(t) * N * p.lddy : nullptr;
       for (int n = n0; n < n1; ++n) {
         T* dh = dh_cur + index_t(n) * H;
+        if (!varlen::active(len, t, n)) {
+          inactive_row(t, n);
+          continue;
+        }
         if (dyt && j1 > j0) add_into(j1 - j0, dh + j0, dyt + index_t(n) * p.lddy + j0);
+        if (p.zoneout)
+          zoneout_row_backward(j1 - j0, p.zoneout + t * NH + index_t(n) * H + j0, dh + j0, zo_carry + index_t(n) * H + j0);
         const T* g = p.gates + t * NGH + index_t(n) * GH;
         const T* hprev = p.h_prev + t * NH + index_t(n) * H;
         const T* cprev = K == Cell::Lstm ? p.c_prev + t * NH + index_t(n) * H : nullptr;
@@ -580,8 +648,9 @@ void backward_impl(const RecurrentBackwardParams<T>& p) {
         // drh = dn_pre · W_hn  ([N,H] x [H,H]); then r's gradient and r*h's share of dh_prev
         T* dGt = dG + t * NGH;
         if (!by_rows) barrier.wait();  // every unit's dn_pre
-        step_gemm(split, N, 1, (const T*)dGt + 2 * H, GH, w_n, drh, H, false, (const T*)nullptr);
+        step_gemm_active(len, t, split, N, 1, (const T*)dGt + 2 * H, GH, w_n, drh, H, false, (const T*)nullptr);
         for (int n = n0; n < n1; ++n) {
+          if (!varlen::active(len, t, n)) continue;
           gru_r_before_backward(j1 - j0, drh + index_t(n) * H + j0, p.gates + t * NGH + index_t(n) * GH + j0,
                                 p.h_prev + t * NH + index_t(n) * H + j0, dGt + index_t(n) * GH + j0,
                                 dh_nxt + index_t(n) * H + j0);
@@ -590,7 +659,10 @@ void backward_impl(const RecurrentBackwardParams<T>& p) {
       }
       if (!by_rows) barrier.wait();  // every unit's dGh_t before the GEMM reads it
       // dh_prev (+)= dGh_t · W_hh   ([N,GH] x [GH,H]; the Cho GRU's n rows were handled above)
-      step_gemm(split, N, 1, (const T*)dGh + t * NGH, GH, w_rec, dh_nxt, H, kGru, (const T*)nullptr);
+      step_gemm_active(len, t, split, N, 1, (const T*)dGh + t * NGH, GH, w_rec, dh_nxt, H, kGru, (const T*)nullptr);
+      if (p.zoneout)  // the direct share, after the product that wrote (or added into) dh_{t-1}
+        for (int n = n0; n < n1; ++n)
+          if (varlen::active(len, t, n) && j1 > j0) add_into(j1 - j0, dh_nxt + index_t(n) * H + j0, zo_carry + index_t(n) * H + j0);
       std::swap(dh_cur, dh_nxt);
       if (chunked_dw && (k == 0 || (Ts - k) % dw_steps == 0)) {
         // dW_hh += dGh^T h_prev over the steps done since the last chunk: rows [ta*N, (tb+1)*N) of both
@@ -607,7 +679,13 @@ void backward_impl(const RecurrentBackwardParams<T>& p) {
   if (K == Cell::Lstm) std::memcpy(p.dc0, dc_run, sizeof(T) * NH);
 
   // the large GEMMs over all steps
-  if (p.dx) {
+  if (p.dx && len) {  // only the active rows; the others zero (or left as they are when accumulating)
+    PackedB<T> w_in;
+    pack_b(w_in, p.w_ih, C, GH, C, false);
+    varlen::segments_gemm(varlen::active_segments(len, Ts, N), (const T*)dG, GH, w_in, p.dx, p.lddx,
+                          p.accumulate_dx, (const T*)nullptr);
+    if (!p.accumulate_dx) varlen::zero_inactive_rows(len, Ts, N, p.dx, C, p.lddx);
+  } else if (p.dx) {
     PackedB<T> w_in;  // dx = dG · W_ih
     pack_b(w_in, p.w_ih, C, GH, C, false);
     small_gemm(Ts * N, dG, GH, w_in, p.dx, p.lddx, p.accumulate_dx);
@@ -642,7 +720,7 @@ index_t recurrent_workspace_size(Cell cell, int steps, int batch, int hidden, bo
   const int G = gates_of(cell);
   if (!backward) return ForwardWork<float>::size(G, steps, batch, hidden);  // the float blocks are the wider
   const index_t tngh = index_t(steps) * batch * G * hidden;
-  return (cell == Cell::Gru ? 2 : 1) * tngh + 4 * index_t(batch) * hidden;
+  return (cell == Cell::Gru ? 2 : 1) * tngh + 5 * index_t(batch) * hidden;
 }
 
 template <typename T>

@@ -1,10 +1,11 @@
 """The engines a recurrent layer can run on, behind one small interface.
 
 An engine runs one layer in one direction over a whole sequence:
-  forward(cell, x, h0, c0, weights, out, reverse, training) -> cache (or None when not training)
+  forward(cell, x, h0, c0, weights, out, reverse, training, scratch, lengths) -> cache (or None when not training)
   backward(cache, dy, dh_n, dc_n, dx, accumulate_dx, dh0, dc0, grads)
 `out` holds the preallocated outputs: y (a [T,N,H] view, possibly a column slice of [T,N,2H]), h_n, c_n.
 `grads` holds the arrays W_ih, W_hh, b_ih, b_hh that parameter gradients are added to.
+`lengths`: None, or int32 (N,) in [1, T]: a variable-length batch (rnnfast/recurrent.h; reference/varlen.py).
 
 Cells are named by the ints of csrc/include/rnnfast/common.h.
 """
@@ -14,6 +15,8 @@ import threading
 import numpy as np
 
 from . import _core, reference
+from .reference.lstmp import lstmp_backward, lstmp_forward
+from .reference.varlen import varlen_backward, varlen_forward
 
 RNN_TANH, RNN_RELU, LSTM, GRU, GRU_CHO = 0, 1, 2, 3, 4
 GATES = {RNN_TANH: 1, RNN_RELU: 1, LSTM: 4, GRU: 3, GRU_CHO: 3}
@@ -89,8 +92,9 @@ class CpuEngine:
 
     name = "cpu"
 
-    def forward(self, cell, x, h0, c0, w, out, reverse, training, scratch=None):
-        """x: [T,N,C] float, or int32 [T,N] one-hot indices (rnnfast/recurrent.h's x_index)."""
+    def forward(self, cell, x, h0, c0, w, out, reverse, training, scratch=None, lengths=None, zoneout=None):
+        """x: [T,N,C] float, or int32 [T,N] one-hot indices (rnnfast/recurrent.h's x_index).
+        zoneout: None, a [T,N,H] mask (training) or eval's probability p (rnnfast/zoneout.h)."""
         T, N = x.shape[:2]
         H = w["W_hh"].shape[1]
         G = GATES[cell]
@@ -105,10 +109,12 @@ class CpuEngine:
         work = _buffer(scratch, "work", (_core.recurrent_workspace_size(cell, T, N, H, False),), dt)
         run = _core.recurrent_forward_onehot if x.dtype == np.int32 else _core.recurrent_forward
         run(cell, x, h0, c0, w["W_ih"], w["W_hh"], w["b_ih"], w["b_hh"], out["y"], out["h_n"], out.get("c_n"),
-            h_prev, c_prev, gates, extra, work, reverse, training)
+            h_prev, c_prev, gates, extra, work, reverse, training, lengths,
+            zoneout if isinstance(zoneout, np.ndarray) else None,
+            0.0 if zoneout is None or isinstance(zoneout, np.ndarray) else zoneout)
         if training:
             cache = dict(cell=cell, x=x, w=w, h_prev=h_prev, c_prev=c_prev, gates=gates, extra=extra,
-                         reverse=reverse)
+                         reverse=reverse, lengths=lengths, zoneout=zoneout)
         return cache
 
     def backward(self, cache, dy, dh_n, dc_n, dx, accumulate_dx, dh0, dc0, grads, scratch=None):
@@ -122,12 +128,12 @@ class CpuEngine:
             _core.recurrent_backward_onehot(cell, x, w["W_ih"], w["W_hh"], cache["h_prev"], cache["c_prev"],
                                             cache["gates"], cache["extra"], dy, dh_n, dc_n, dh0, dc0,
                                             grads["W_ih"], grads["W_hh"], grads["b_ih"], grads["b_hh"], work,
-                                            cache["reverse"])
+                                            cache["reverse"], cache["lengths"], cache["zoneout"])
             return
         _core.recurrent_backward(cell, x, w["W_ih"], w["W_hh"], cache["h_prev"], cache["c_prev"],
                                  cache["gates"], cache["extra"], dy, dh_n, dc_n, dx, accumulate_dx, dh0, dc0,
                                  grads["W_ih"], grads["W_hh"], grads["b_ih"], grads["b_hh"], work,
-                                 cache["reverse"])
+                                 cache["reverse"], cache["lengths"], cache["zoneout"])
 
 
 class ReferenceEngine:
@@ -138,7 +144,14 @@ class ReferenceEngine:
 
     name = "reference"
 
-    def forward(self, cell, x, h0, c0, w, out, reverse, training, scratch=None):
+    def forward(self, cell, x, h0, c0, w, out, reverse, training, scratch=None, lengths=None, zoneout=None):
+        """zoneout: None, a (T, N, H) mask (1: the unit takes its new value) or, in eval, the probability p."""
+        if (w.get("W_hr") is not None or zoneout is not None) and lengths is None:  # one sequence at a time too
+            lengths = np.full(x.shape[1], x.shape[0], np.int32)
+        if zoneout is not None and not isinstance(zoneout, np.ndarray):  # eval: the expectation
+            zoneout = np.full(x.shape[:2] + (w["W_hh"].shape[1],), 1 - zoneout, x.dtype)
+        if lengths is not None:
+            return self._forward_varlen(cell, x, h0, c0, w, out, reverse, training, lengths, zoneout)
         xs = x[::-1] if reverse else x
         args = (w["W_ih"], w["W_hh"], w["b_ih"], w["b_hh"])
         c_n = None
@@ -156,6 +169,8 @@ class ReferenceEngine:
         return dict(cell=cell, ref=cache, reverse=reverse) if training else None
 
     def backward(self, cache, dy, dh_n, dc_n, dx, accumulate_dx, dh0, dc0, grads, scratch=None):
+        if "varlen" in cache:
+            return self._backward_varlen(cache, dy, dh_n, dc_n, dx, accumulate_dx, dh0, dc0, grads)
         cell, rev = cache["cell"], cache["reverse"]
         if dy is not None and rev:
             dy = dy[::-1]
@@ -175,6 +190,73 @@ class ReferenceEngine:
         dh0[...] = dh0_
         for k in ("W_ih", "W_hh", "b_ih", "b_hh"):
             if grads[k] is not None:
+                grads[k] += g[k]
+
+
+    # variable lengths: each sequence run by itself (reference/varlen.py)
+    @staticmethod
+    def _cell_fns(cell, w):
+        args = (w["W_ih"], w["W_hh"], w["b_ih"], w["b_hh"])
+        if cell == LSTM and w.get("W_hr") is not None:  # with a projection (proj_size)
+            def fwd(xs, states):
+                y, h_n, c_n, cache = lstmp_forward(xs, states[0], states[1], *args, w["W_hr"])
+                return y, [h_n, c_n], cache
+
+            def bwd(dy, dfinals, cache):
+                dx, dh0, dc0, g = lstmp_backward(dy, dfinals[0], dfinals[1], cache)
+                return dx, [dh0, dc0], g
+        elif cell == LSTM:
+            def fwd(xs, states, z=None):
+                y, h_n, c_n, cache = reference.lstm_forward(xs, states[0], states[1], *args, zoneout=z)
+                return y, [h_n, c_n], cache
+
+            def bwd(dy, dfinals, cache):
+                dx, dh0, dc0, g = reference.lstm_backward(dy, dfinals[0], dfinals[1], cache)
+                return dx, [dh0, dc0], g
+        elif cell in (GRU, GRU_CHO):
+            def fwd(xs, states, z=None):
+                y, h_n, cache = reference.gru_forward(xs, states[0], *args, reset_after=cell == GRU, zoneout=z)
+                return y, [h_n], cache
+
+            def bwd(dy, dfinals, cache):
+                dx, dh0, g = reference.gru_backward(dy, dfinals[0], cache)
+                return dx, [dh0], g
+        else:
+            def fwd(xs, states):
+                y, h_n, cache = reference.rnn_forward(xs, states[0], *args,
+                                                      nonlinearity="relu" if cell == RNN_RELU else "tanh")
+                return y, [h_n], cache
+
+            def bwd(dy, dfinals, cache):
+                dx, dh0, g = reference.rnn_backward(dy, dfinals[0], cache)
+                return dx, [dh0], g
+        return fwd, bwd
+
+    def _forward_varlen(self, cell, x, h0, c0, w, out, reverse, training, lengths, zoneout=None):
+        fwd, _ = self._cell_fns(cell, w)
+        states = [h0, c0] if cell == LSTM else [h0]
+        y, finals, caches = varlen_forward(fwd, x, states, lengths, reverse, zoneout)
+        out["y"][...] = y
+        out["h_n"][...] = finals[0]
+        if cell == LSTM:
+            out["c_n"][...] = finals[1]
+        return dict(cell=cell, w=w, varlen=caches, T=x.shape[0], reverse=reverse) if training else None
+
+    def _backward_varlen(self, cache, dy, dh_n, dc_n, dx, accumulate_dx, dh0, dc0, grads):
+        cell = cache["cell"]
+        _, bwd = self._cell_fns(cell, cache["w"])
+        dfinals = [dh_n, dc_n] if cell == LSTM else [dh_n]
+        dxs, dstates, g = varlen_backward(bwd, dy, dfinals, cache["varlen"], cache["T"], cache["reverse"])
+        if dx is not None:
+            if accumulate_dx:
+                dx += dxs
+            else:
+                dx[...] = dxs
+        dh0[...] = dstates[0]
+        if cell == LSTM:
+            dc0[...] = dstates[1]
+        for k in ("W_ih", "W_hh", "b_ih", "b_hh", "W_hr"):
+            if grads.get(k) is not None:
                 grads[k] += g[k]
 
 

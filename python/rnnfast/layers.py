@@ -17,7 +17,7 @@ hx, until the same thread's backward, which adds into `grads` under the layer's 
 
 import numpy as np
 
-from . import _checks
+from . import _checks, _varlen
 from . import _engines as E
 from ._engines import ENGINES, GATES, BufferPool
 from .nn import _GRAD_MODE, Module
@@ -32,10 +32,11 @@ class _RecurrentLayer(Module):
     _cuda_engine = "ENGINE"
     _weight_keys = _WEIGHT_KEYS   # (parameter name prefix, engine's weight name)
     _cpu_takes_indices = True     # the "cpu" engine runs integer (one-hot index) input itself
+    _takes_lengths = True         # forward(..., lengths=) (variable-length batches; see _varlen.py)
 
     def __init__(self, cell, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 bidirectional=False, dtype="float32", *, learn_initial_state=False, engine="cpu",
-                 device="cpu", seed=None):
+                 bidirectional=False, dtype="float32", *, dropout=0.0, proj_size=0, zoneout=0.0,
+                 learn_initial_state=False, engine="cpu", device="cpu", seed=None):
         self.input_size = _checks.positive_int(input_size, "input_size")
         self.hidden_size = _checks.positive_int(hidden_size, "hidden_size")
         self.num_layers = _checks.positive_int(num_layers, "num_layers")
@@ -43,6 +44,22 @@ class _RecurrentLayer(Module):
         self.batch_first = _checks.boolean(batch_first, "batch_first")
         self.bidirectional = _checks.boolean(bidirectional, "bidirectional")
         self.learn_initial_state = _checks.boolean(learn_initial_state, "learn_initial_state")
+        self.dropout = _checks.real(dropout, "dropout")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        self.proj_size = _checks.positive_int(proj_size, "proj_size", minimum=0)
+        if self.proj_size and not self._is_lstm:
+            raise ValueError(f"proj_size is for LSTM only, got proj_size={self.proj_size} for {type(self).__name__}")
+        if self.proj_size >= self.hidden_size:
+            raise ValueError(f"proj_size must be 0 (none) or in [1, hidden_size={self.hidden_size}), "
+                             f"got {self.proj_size}")
+        self.zoneout = _checks.real(zoneout, "zoneout")
+        if not 0.0 <= self.zoneout < 1.0:
+            raise ValueError(f"zoneout must be in [0, 1), got {self.zoneout}")
+        if self.zoneout and cell not in (E.LSTM, E.GRU, E.GRU_CHO):
+            raise ValueError(f"zoneout is for LSTM and GRU, got zoneout={self.zoneout} for {type(self).__name__}")
+        if self.zoneout and self.proj_size:
+            raise ValueError("zoneout with proj_size is not supported")
         self.dtype = _checks.as_dtype(dtype)
         if not isinstance(engine, str) or engine not in self._engines:
             raise ValueError(f"engine must be one of {sorted(self._engines)}, got {engine!r}")
@@ -54,24 +71,29 @@ class _RecurrentLayer(Module):
         self._init_threads()
 
         H, D = self.hidden_size, self.num_directions
-        rng = np.random.default_rng(_checks.seed(seed))
+        Ho = self._out_size
+        seed = _checks.seed(seed)
+        rng = np.random.default_rng(seed)
+        # dropout's and zoneout's masks (training mode): seeded by `seed` (a stream apart from the
+        # initialisation's); replace layer.generator with any numpy Generator to reseed
+        self.generator = np.random.default_rng(None if seed is None else [seed, 0xD60])
         # absurd sizes are refused before anything is allocated (closed form: no loop over the layers)
         def count(in_size):
             return sum(int(np.prod([int(s) for s in shape], dtype=object)) for shape, _ in
                        self._param_specs(in_size).values())
-        n_params = D * (count(self.input_size) + (self.num_layers - 1) * count(D * H))
+        n_params = D * (count(self.input_size) + (self.num_layers - 1) * count(D * Ho))
         _checks.check_memory(2 * n_params, self.dtype.itemsize,
                              f"{type(self).__name__}(input_size={self.input_size}, hidden_size={H}, "
                              f"num_layers={self.num_layers}) (its parameters and gradients)")
         self._params = {}
         for layer in range(self.num_layers):
-            in_size = self.input_size if layer == 0 else D * H
+            in_size = self.input_size if layer == 0 else D * Ho
             for d in range(D):
                 sfx = f"_l{layer}" + ("_reverse" if d else "")
                 for base, (shape, k) in self._param_specs(in_size).items():
                     self._params[base + sfx] = rng.uniform(-k, k, shape).astype(self.dtype)
         if self.learn_initial_state:
-            self._params["h0"] = np.zeros((self.num_layers * D, H), self.dtype)
+            self._params["h0"] = np.zeros((self.num_layers * D, Ho), self.dtype)
             if self._is_lstm:
                 self._params["c0"] = np.zeros((self.num_layers * D, H), self.dtype)
         self.grads = {name: np.zeros_like(p) for name, p in self._params.items()}
@@ -83,6 +105,11 @@ class _RecurrentLayer(Module):
     def num_directions(self):
         return 2 if self.bidirectional else 1
 
+    @property
+    def _out_size(self):
+        """Width of h and of each direction's output: proj_size (LSTM with projections) or hidden_size."""
+        return getattr(self, "proj_size", 0) or self.hidden_size
+
     # parameters(), state_dict(), load_state_dict(), zero_grad(), train(), eval() and __call__ come from
     # nn.Module: parameters by PyTorch name (live arrays), state dicts checked for names, shapes and
     # finiteness (e.g. a torch state dict converted with .numpy()), eval() saving nothing for backward.
@@ -93,22 +120,33 @@ class _RecurrentLayer(Module):
         PyTorch's initialisation: every parameter with k = 1/sqrt(H).
         """
         GH, H = GATES[self._cell] * self.hidden_size, self.hidden_size
-        specs = {"weight_ih": (GH, in_size), "weight_hh": (GH, H)}
+        specs = {"weight_ih": (GH, in_size), "weight_hh": (GH, self._out_size)}
         if self.bias:
             specs.update(bias_ih=(GH,), bias_hh=(GH,))
+        if getattr(self, "proj_size", 0):
+            specs["weight_hr"] = (self.proj_size, H)
         return {base: (shape, 1.0 / np.sqrt(H)) for base, shape in specs.items()}
 
     def _weights(self, layer, d, store):
         sfx = f"_l{layer}" + ("_reverse" if d else "")
-        return {short: store.get(base + sfx) for base, short in self._weight_keys}
+        w = {short: store.get(base + sfx) for base, short in self._weight_keys}
+        if getattr(self, "proj_size", 0):
+            w["W_hr"] = store.get("weight_hr" + sfx)
+        return w
 
     # ---- forward ------------------------------------------------------------------------------
-    def forward(self, x, hx=None):
+    def forward(self, x, hx=None, lengths=None):
         """x: (T, N, input_size) float (batch_first: (N, T, ...); unbatched: (T, input_size)), or integer
         indices (T, N) / (N, T) / (T,) in [0, input_size) standing for one-hot rows (a character model's
         input): the CPU engine then gathers columns of weight_ih_l0 instead of multiplying by the one-hot
-        matrix, and backward returns None for dx (an index has no gradient)."""
-        H, L, D, dt = self.hidden_size, self.num_layers, self.num_directions, self.dtype
+        matrix, and backward returns None for dx (an index has no gradient).
+
+        lengths: None, or (N,) integers in [1, T] (unbatched: one int): sequence n runs its steps
+        t < lengths[n] only, as torch's pack_padded_sequence(x, lengths, enforce_sorted=False) gives: its
+        outputs past its end are zero, its final state is the state after its own last step (a reverse
+        direction starts at that step), and backward gives zero gradient past its end."""
+        L, D, dt = self.num_layers, self.num_directions, self.dtype
+        H = self._out_size  # the width of h and y (of each direction)
         local = self._per_thread
         no_grad = _GRAD_MODE.disabled  # (nn.grad_disabled(), inlined: this is the hot path)
         if not no_grad:  # (under no_grad this thread's pending training forward stays for its backward)
@@ -161,9 +199,28 @@ class _RecurrentLayer(Module):
         if T == 0 or N == 0:
             raise ValueError(f"x must have at least one time step and one sequence, got shape {x.shape}")
         h0, c0 = self._initial_state(hx, N, batched)
+        if self.zoneout and self.device == "cuda":
+            raise NotImplementedError("zoneout on device='cuda' is not implemented yet; use device='cpu'")
+        order, own_state = None, False
+        if lengths is not None:
+            if not self._takes_lengths:
+                raise NotImplementedError(f"{type(self).__name__} does not take lengths yet")
+            if self.device == "cuda":
+                raise NotImplementedError("lengths on device='cuda' is not implemented yet; use device='cpu'")
+            lengths = _varlen.check_lengths(lengths, T, N, batched)
+        if lengths is not None:  # the rows in the engines' order (_varlen.py), once for all layers
+            order = _varlen.row_order(lengths)
+            if order is not None:
+                lengths = lengths[order]
+                x, own = _varlen.take(x, order, xp), True
+                h0 = _varlen.take(h0, order, xp)
+                c0 = None if c0 is None else _varlen.take(c0, order, xp)
+                own_state = True  # h0 (c0) is now the layer's own array: no private copy below
+        dropout = self.dropout if self.training and L > 1 else 0.0
+        masks = []
 
         h_n = xp.empty((L * D, N, H), dt)
-        c_n = xp.empty((L * D, N, H), dt) if self._is_lstm else None
+        c_n = xp.empty((L * D, N, self.hidden_size), dt) if self._is_lstm else None
         engine = self._engine()
         key = None if self.device == "cpu" else self._stream_key()
         pool = self._buffer_pool
@@ -172,7 +229,7 @@ class _RecurrentLayer(Module):
             if keep:  # backward reads the layer's own x and hx: copies of the caller's (kept in the scratch dict)
                 if not own:
                     x = _private(x, scratch, "x", xp)
-                if hx is not None:
+                if hx is not None and not own_state:
                     h0 = _private(h0, scratch, "h0", xp)
                     c0 = None if c0 is None else _private(c0, scratch, "c0", xp)
             caches = []
@@ -185,41 +242,66 @@ class _RecurrentLayer(Module):
                     out = {"y": y[:, :, d * H:(d + 1) * H], "h_n": h_n[i]}
                     if self._is_lstm:
                         out["c_n"] = c_n[i]
-                    cache = engine.forward(self._cell, inp, h0[i], None if c0 is None else c0[i],
-                                           self._weights(layer, d, self._params), out, bool(d), keep,
-                                           scratch.setdefault(i, {}))
+                    args = (self._cell, inp, h0[i], None if c0 is None else c0[i],
+                            self._weights(layer, d, self._params), out, bool(d), keep, scratch.setdefault(i, {}))
+                    opts = {} if lengths is None else {"lengths": lengths}
+                    if self.zoneout:  # training: a mask of keep-new weights (1 - p kept new); eval: p
+                        opts["zoneout"] = (self._dropout_mask((T, N, H), xp, self.zoneout, scale=False)
+                                           if self.training else self.zoneout)
+                    cache = engine.forward(*args, **opts)
                     layer_caches.append(cache)
                 caches.append(layer_caches)
+                if dropout and layer < L - 1:  # PyTorch's dropout on each layer's output but the last
+                    mask = self._dropout_mask((T, N, D * H), xp)
+                    y *= mask
+                    masks.append(mask)
                 inp = y
         except BaseException:
             pool.give(scratch, key)
             raise
         if keep:
             # what backward needs (a tuple: the smallest calls take ~35 us, a dict of 7 costs 0.2 more)
-            local.saved = (scratch, key, caches, T, N, batched, index_input, self.learn_initial_state and hx is None)
+            local.saved = (scratch, key, caches, T, N, batched, index_input, self.learn_initial_state and hx is None,
+                           order, masks)
         else:
             pool.give(scratch, key)
 
         y = inp
+        if order is not None:  # back to the caller's order
+            inv = _varlen.inverse(order)
+            y = _varlen.take(y.transpose(1, 0, 2), inv, xp, 0) if self.batch_first else _varlen.take(y, inv, xp)
+            h_n = _varlen.take(h_n, inv, xp)
+            c_n = None if c_n is None else _varlen.take(c_n, inv, xp)
+        elif self.batch_first:
+            y = xp.ascontiguousarray(y.transpose(1, 0, 2))
         if not batched:
             y, h_n = y[:, 0, :], h_n[:, 0, :]
             c_n = None if c_n is None else c_n[:, 0, :]
-        elif self.batch_first:
-            y = xp.ascontiguousarray(y.transpose(1, 0, 2))
         return y, ((h_n, c_n) if self._is_lstm else h_n)
 
+    def _dropout_mask(self, shape, xp, p=None, scale=True):
+        """1 with probability 1 - p, else 0; scaled by 1/(1 - p) (inverted dropout, as PyTorch) or not
+        (zoneout's keep-new mask). p: the layer's dropout by default."""
+        p = self.dropout if p is None else p
+        keep = self.generator.random(shape, dtype=np.float32) >= np.float32(p)
+        mask = keep.astype(self.dtype)
+        if scale:
+            mask *= self.dtype.type(1.0 / (1.0 - p))
+        return mask if xp is np else xp.asarray(mask)
+
     def _initial_state(self, hx, N, batched):
-        """(h0, c0) as (L*D, N, H) arrays; from hx, the learned initial state, or zeros."""
-        H, LD, dt = self.hidden_size, self.num_layers * self.num_directions, self.dtype
+        """(h0, c0) as (L*D, N, H) arrays (h0: proj_size wide with projections); from hx, the learned
+        initial state, or zeros."""
+        LD, dt = self.num_layers * self.num_directions, self.dtype
         xp, check = self._array_api()
-        shape = (LD, N, H) if batched else (LD, H)
         names = ("h0", "c0") if self._is_lstm else ("h0",)
+        widths = (self._out_size, self.hidden_size)
         if hx is None:
             if self.learn_initial_state:
                 states = [xp.ascontiguousarray(xp.broadcast_to(self._params[n][:, None, :], (LD, N, H)))
-                          for n in names]
+                          for n, H in zip(names, widths)]
             else:
-                states = [xp.zeros((LD, N, H), dt) for _ in names]
+                states = [xp.zeros((LD, N, H), dt) for _, H in zip(names, widths)]
         else:
             if self._is_lstm:
                 if not isinstance(hx, (tuple, list)) or len(hx) != 2:
@@ -228,8 +310,8 @@ class _RecurrentLayer(Module):
             else:
                 given = [hx]
             states = []
-            for n, s in zip(names, given):
-                s = check(s, n, dt, shape)
+            for n, s, H in zip(names, given, widths):
+                s = check(s, n, dt, (LD, N, H) if batched else (LD, H))
                 states.append(s if batched else s[:, None, :])
         return states[0], (states[1] if self._is_lstm else None)
 
@@ -246,15 +328,18 @@ class _RecurrentLayer(Module):
         if cache is None:
             raise RuntimeError("backward() needs a forward() in training mode first (each forward can be "
                                "backpropagated once)")
-        H, L, D, dt = self.hidden_size, self.num_layers, self.num_directions, self.dtype
+        L, D, dt = self.num_layers, self.num_directions, self.dtype
+        H = self._out_size  # the width of h and y (of each direction)
         xp, check = self._array_api()
-        scratch, key, caches, T, N, batched, index_input, learned_state = cache
+        scratch, key, caches, T, N, batched, index_input, learned_state, order, masks = cache
         seq_shape = ((N, T) if self.batch_first else (T, N)) if batched else (T,)
         st_shape = (L * D, N, H) if batched else (L * D, H)
         if dy is not None:
             dy = check(dy, "dy", dt, seq_shape + (D * H,))
             dy = dy[:, None, :] if not batched else (
                 xp.ascontiguousarray(dy.transpose(1, 0, 2)) if self.batch_first else dy)
+            if order is not None:
+                dy = _varlen.take(dy, order, xp)
         if self._is_lstm:
             if dhx is None:
                 dhx = (None, None)
@@ -264,10 +349,12 @@ class _RecurrentLayer(Module):
         else:
             names, given = ("dh_n",), [dhx]
         finals = []
-        for name, g in zip(names, given):
+        for name, g, w in zip(names, given, (H, self.hidden_size)):
             if g is not None:
-                g = check(g, name, dt, st_shape)
+                g = check(g, name, dt, st_shape[:-1] + (w,))
                 g = g if batched else g[:, None, :]
+                if order is not None:
+                    g = _varlen.take(g, order, xp)
             finals.append(g)
         dh_n = finals[0]
         dc_n = finals[1] if self._is_lstm else None
@@ -275,7 +362,7 @@ class _RecurrentLayer(Module):
         engine = self._engine()
         self._per_thread.saved = None  # each forward is backpropagated once
         dh0 = xp.empty((L * D, N, H), dt)
-        dc0 = xp.empty((L * D, N, H), dt) if self._is_lstm else None
+        dc0 = xp.empty((L * D, N, self.hidden_size), dt) if self._is_lstm else None
 
         # the lone backward (always, in one thread) adds into self.grads itself; one that finds another thread's
         # backward adding runs into its own zeroed arrays and adds those afterwards, so backwards run side by side
@@ -301,6 +388,8 @@ class _RecurrentLayer(Module):
                                         None if dh_n is None else dh_n[i], None if dc_n is None else dc_n[i],
                                         d_in, d > 0, dh0[i], None if dc0 is None else dc0[i],
                                         self._weights(layer, d, grads), scratch[i])
+                    if layer > 0 and masks:  # through the dropout on the layer below's output
+                        d_in *= masks[layer - 1]
                     d_out = d_in
                 if learned_state:  # the learned h0 (c0) was broadcast over the batch: sum its gradient
                     grads["h0"] += dh0.sum(axis=1)
@@ -319,6 +408,11 @@ class _RecurrentLayer(Module):
             self._buffer_pool.give(scratch, key)
 
         dx = None if index_input else d_out  # integer input: no gradient
+        if order is not None:  # back to the caller's order
+            inv = _varlen.inverse(order)
+            dx = None if dx is None else _varlen.take(dx, inv, xp)
+            dh0 = _varlen.take(dh0, inv, xp)
+            dc0 = None if dc0 is None else _varlen.take(dc0, inv, xp)
         if not batched:
             dx = None if dx is None else dx[:, 0, :]
             dh0 = dh0[:, 0, :]
@@ -379,8 +473,13 @@ class _RecurrentLayer(Module):
     def _engine(self):
         if self.device == "cuda":
             from . import _cuda
-            return getattr(_cuda, self._cuda_engine)
-        return self._engines[self.engine]
+            engine = getattr(_cuda, self._cuda_engine)
+        else:
+            engine = self._engines[self.engine]
+        if getattr(self, "proj_size", 0) and engine.name != "reference":  # LSTMP around the LSTM (_projection.py)
+            from ._projection import ProjectedEngine
+            engine = ProjectedEngine(engine, self._array_api()[0])
+        return engine
 
     def __repr__(self):
         opts = [f"{self.input_size}", f"{self.hidden_size}"]
@@ -389,6 +488,12 @@ class _RecurrentLayer(Module):
         for name in ("batch_first", "bidirectional", "learn_initial_state"):
             if getattr(self, name):
                 opts.append(f"{name}=True")
+        if self.dropout:
+            opts.append(f"dropout={self.dropout}")
+        if getattr(self, "proj_size", 0):
+            opts.append(f"proj_size={self.proj_size}")
+        if getattr(self, "zoneout", 0):
+            opts.append(f"zoneout={self.zoneout}")
         if not self.bias:
             opts.append("bias=False")
         opts.append(f"dtype={self.dtype.name}")

@@ -41,6 +41,14 @@ struct RecurrentForwardParams {
   T* gates;                   // [T,N,G*H] activated gates (LSTM i f g o; GRU r z n); unused for RNN
   T* extra;                   // [T,N,H] GRU: hn = W_hn h + b_hn (reset_after) or r*h (reset_before)
   T* work;                    // workspace, recurrent_workspace_size(..., backward=false) elements
+  // [N] steps each row runs, in [1, T], or nullptr (all T): row n runs the steps t < lengths[n] (reverse:
+  // from its own last step down); its y rows past its end are zero, h_n/c_n its state after its own last
+  // step, and the cache past its end is the held state (see cpu/varlen.h)
+  const std::int32_t* lengths = nullptr;
+  // zoneout on h (LSTM, GRU; rnnfast/zoneout.h): [T,N,H] keep-new mask (training), or nullptr with
+  // zoneout_p > 0 for eval's expectation (m = 1 - zoneout_p); neither: no zoneout
+  const T* zoneout = nullptr;
+  T zoneout_p = T(0);
 };
 
 template <typename T>
@@ -68,6 +76,8 @@ struct RecurrentBackwardParams {
   T* db_ih;                   // or nullptr (no bias)
   T* db_hh;
   T* work;                    // workspace, recurrent_workspace_size(..., backward=true) elements
+  const std::int32_t* lengths = nullptr;  // [N] the forward's lengths, or nullptr; dx is zero past a row's end
+  const T* zoneout = nullptr;  // [T,N,H] the forward's zoneout mask, or nullptr
 };
 
 // Elements of workspace a call needs.

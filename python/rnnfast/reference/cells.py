@@ -235,7 +235,7 @@ def rnn_backward(dy, dh_n, cache):
 # LSTM
 # ---------------------------------------------------------------------------
 
-def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh):
+def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, zoneout=None):
     """LSTM, as torch.nn.LSTM (gate order i, f, g, o):
 
         [a_i a_f a_g a_o] = x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh   (N, 4H)
@@ -244,6 +244,11 @@ def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh):
         h_t = o * tanh(c_t)
 
     Returns (y, h_n, c_n, cache).  ``h0`` / ``c0`` may be None (zeros).
+
+    zoneout (T, N, H) or None: zoneout on h (Krueger et al. 2016, as haste): each unit takes the new
+    value with weight zoneout[t] and keeps its previous one with 1 - zoneout[t],
+    h_t = h_{t-1} + zoneout[t] * (o * tanh(c_t) - h_{t-1}); in training a 0/1 mask (keep probability
+    p: P(0) = p), in eval the expectation 1 - p. c is not zoned out.
     """
     (T, N, C, H, dtype), x, (h0, c0), W_ih, W_hh, b_ih, b_hh = _check_inputs(
         "lstm_forward", 4, x, [(h0, "h0"), (c0, "c0")], W_ih, W_hh, b_ih, b_hh)
@@ -262,13 +267,14 @@ def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh):
         g = np.tanh(a[:, 2 * H:3 * H])
         o = sigmoid(a[:, 3 * H:4 * H])
         c = f * c + i * g
-        h = o * np.tanh(c)
+        h_new = o * np.tanh(c)
+        h = h_new if zoneout is None else h + zoneout[t] * (h_new - h)
         gates[t] = np.concatenate([i, f, g, o], axis=1)
         cs[t] = c
         y[t] = h
 
     cache = dict(cell="lstm", x=x, h0=h0, c0=c0, y=y, c=cs, gates=gates,
-                 W_ih=W_ih, W_hh=W_hh, has_bias=b_ih is not None)
+                 W_ih=W_ih, W_hh=W_hh, has_bias=b_ih is not None, zoneout=zoneout)
     return y, y[-1].copy(), cs[-1].copy(), cache
 
 
@@ -297,8 +303,11 @@ def lstm_backward(dy, dh_n, dc_n, cache):
     dc = _zeros_if_none(dc_n, (N, H), dtype)
 
     dA = np.empty((T, N, 4 * H), dtype)
+    zm = cache.get("zoneout")
     for t in reversed(range(T)):
         dh = dh + dy[t]                              # total dL/dh_t
+        if zm is not None:                           # h_t = h_{t-1} + m (h_new - h_{t-1})
+            carry, dh = (1 - zm[t]) * dh, zm[t] * dh
         i, f, g, o = (gates[t][:, k * H:(k + 1) * H] for k in range(4))
         c_prev = cs[t - 1] if t > 0 else c0
         tc = np.tanh(cs[t])
@@ -313,6 +322,8 @@ def lstm_backward(dy, dh_n, dc_n, cache):
                                 do * o * (1 - o)], axis=1)
         dc = dc * f                                  # dL/dc_{t-1}
         dh = dA[t] @ W_hh                            # dL/dh_{t-1}
+        if zm is not None:
+            dh = dh + carry
 
     h_prev = np.concatenate([h0[None], y[:-1]], axis=0)
     grads = _param_grads(dA, x, dA, h_prev, cache["has_bias"])
@@ -323,7 +334,7 @@ def lstm_backward(dy, dh_n, dc_n, cache):
 # GRU
 # ---------------------------------------------------------------------------
 
-def gru_forward(x, h0, W_ih, W_hh, b_ih, b_hh, reset_after=True):
+def gru_forward(x, h0, W_ih, W_hh, b_ih, b_hh, reset_after=True, zoneout=None):
     """GRU (gate order r, z, n).
 
     Input projection  [x_r x_z x_n] = x_t W_ih^T + b_ih      (N, 3H)
@@ -340,6 +351,7 @@ def gru_forward(x, h0, W_ih, W_hh, b_ih, b_hh, reset_after=True):
         h_t = (1 - z) * n + z * h_{t-1}
 
     Returns (y, h_n, cache).  ``h0`` may be None (zeros).
+    zoneout (T, N, H) or None: h_t = h_{t-1} + zoneout[t] * (h_new - h_{t-1}), as for the LSTM.
     """
     (T, N, C, H, dtype), x, (h0,), W_ih, W_hh, b_ih, b_hh = _check_inputs(
         "gru_forward", 3, x, [(h0, "h0")], W_ih, W_hh, b_ih, b_hh)
@@ -375,13 +387,14 @@ def gru_forward(x, h0, W_ih, W_hh, b_ih, b_hh, reset_after=True):
                 hn = hn + b_hn
             n = np.tanh(xn + hn)
             hn_store[t] = rh
-        h = (1 - z) * n + z * h
+        h_new = (1 - z) * n + z * h
+        h = h_new if zoneout is None else h + zoneout[t] * (h_new - h)
         gates[t] = np.concatenate([r, z, n], axis=1)
         y[t] = h
 
     cache = dict(cell="gru", reset_after=reset_after, x=x, h0=h0, y=y,
                  gates=gates, hn=hn_store, W_ih=W_ih, W_hh=W_hh,
-                 has_bias=b_ih is not None)
+                 has_bias=b_ih is not None, zoneout=zoneout)
     return y, y[-1].copy(), cache
 
 
@@ -419,8 +432,11 @@ def gru_backward(dy, dh_n, cache):
 
     dGx = np.empty((T, N, 3 * H), dtype)             # dL/d(input projection)
     dGh = np.empty((T, N, 3 * H), dtype)             # dL/d(recurrent projection)
+    zm = cache.get("zoneout")
     for t in reversed(range(T)):
         dh = dh + dy[t]                              # total dL/dh_t
+        if zm is not None:                           # h_t = h_{t-1} + m (h_new - h_{t-1})
+            carry, dh = (1 - zm[t]) * dh, zm[t] * dh
         r, z, n = gates[t][:, :H], gates[t][:, H:2 * H], gates[t][:, 2 * H:]
         h = y[t - 1] if t > 0 else h0                # h_{t-1}
         dn = dh * (1 - z)
@@ -440,7 +456,7 @@ def gru_backward(dy, dh_n, cache):
             dGx[t] = np.concatenate([da_r, da_z, da_n], axis=1)
             dGh[t] = dGx[t]
             dh_prev = dh_prev + dGh[t][:, :2 * H] @ W_hrz + d_rh * r
-        dh = dh_prev                                 # dL/dh_{t-1}
+        dh = dh_prev if zm is None else dh_prev + carry  # dL/dh_{t-1}
 
     h_prev = np.concatenate([h0[None], y[:-1]], axis=0)
     grads = _param_grads(dGx, x, dGh, h_prev, cache["has_bias"])

@@ -1,0 +1,93 @@
+// Variable-length batches in the CPU time loops (rnnfast/recurrent.h's `lengths`).
+//
+// Row n of a batch runs the steps t < lengths[n] (in either direction: a reverse direction starts at its
+// own last step, as torch's pack_padded_sequence gives), so at step t the active rows are those with
+// lengths[n] > t. The loops run the recurrent GEMM only over maximal runs of consecutive active rows and
+// the cell only on active rows; an inactive row keeps its state (forward) or its state gradient
+// (backward) untouched. The layers order the rows so that each thread's rows are sorted by length
+// (longest first): its active rows are then one run, a prefix, and the cost follows the real work.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+#include "buffer.h"
+#include "rnnfast/parallel.h"
+#include "small_gemm.h"
+
+namespace rnnfast {
+namespace RNNFAST_TIER {
+namespace varlen {
+
+inline bool active(const std::int32_t* lengths, int t, int n) { return !lengths || lengths[n] > t; }
+
+// fn(r0, r1) for each maximal run [r0, r1) of active rows in [lo, hi) at step t (all of it without lengths).
+template <typename Fn>
+void for_active_runs(const std::int32_t* lengths, int t, int lo, int hi, Fn&& fn) {
+  if (!lengths) {
+    if (hi > lo) fn(lo, hi);
+    return;
+  }
+  int n = lo;
+  while (n < hi) {
+    while (n < hi && lengths[n] <= t) ++n;
+    const int r0 = n;
+    while (n < hi && lengths[n] > t) ++n;
+    if (n > r0) fn(r0, n);
+  }
+}
+
+// The steps [0, t_full) in which every row of the batch is active (min of lengths; T without lengths).
+inline int full_steps(const std::int32_t* lengths, int N, int T) {
+  if (!lengths) return T;
+  int m = T;
+  for (int n = 0; n < N; ++n) m = lengths[n] < m ? lengths[n] : m;
+  return m;
+}
+
+// Rows of a [T,N,width] sequence (flattened to T*N rows) that hold active steps: the steps [0, t_full)
+// whole, as one segment, then each later step's runs. Products over all steps (the input projection, dx)
+// run over these segments only.
+struct Segment {
+  index_t row0;
+  int rows;
+};
+
+inline vector<Segment> active_segments(const std::int32_t* lengths, int T, int N) {
+  const int t_full = full_steps(lengths, N, T);
+  vector<Segment> segs;
+  if (t_full > 0) segs.push_back({0, t_full * N});
+  for (int t = t_full; t < T; ++t)
+    for_active_runs(lengths, t, 0, N, [&](int r0, int r1) { segs.push_back({index_t(t) * N + r0, r1 - r0}); });
+  return segs;
+}
+
+// C = A · B (+ bias) on the rows of the segments (C's other rows untouched), as small_gemm, in one
+// parallel loop over all segments' tasks.
+template <typename T>
+void segments_gemm(const vector<Segment>& segs, const T* A, index_t lda, const PackedB<T>& B, T* C,
+                   index_t ldc, bool accumulate, const T* bias) {
+  vector<int> first(segs.size() + 1, 0);  // first task of each segment
+  double work = 0;
+  for (size_t s = 0; s < segs.size(); ++s) {
+    first[s + 1] = first[s] + small_gemm_tasks(segs[s].rows, B);
+    work += double(segs[s].rows) * B.M * B.K;
+  }
+  const int tasks = first.back();
+  parallel_for(tasks, work > 4e6 && tasks > 1, [&](int task) {
+    const size_t s = size_t(std::upper_bound(first.begin(), first.end(), task) - first.begin()) - 1;
+    const Segment g = segs[s];
+    small_gemm_task(task - first[s], g.rows, A + g.row0 * lda, lda, B, C + g.row0 * ldc, ldc, accumulate, bias);
+  });
+}
+
+// The rows of a [T,N,width] sequence (row stride ld) past their sequence's end set to zero.
+template <typename T>
+void zero_inactive_rows(const std::int32_t* lengths, int T_, int N, T* a, int width, index_t ld) {
+  for (int n = 0; n < N; ++n)
+    for (int t = lengths[n]; t < T_; ++t) std::fill(a + (index_t(t) * N + n) * ld, a + (index_t(t) * N + n) * ld + width, T(0));
+}
+
+}  // namespace varlen
+}  // namespace RNNFAST_TIER
+}  // namespace rnnfast
