@@ -199,14 +199,10 @@ class _RecurrentLayer(Module):
         if T == 0 or N == 0:
             raise ValueError(f"x must have at least one time step and one sequence, got shape {x.shape}")
         h0, c0 = self._initial_state(hx, N, batched)
-        if self.zoneout and self.device == "cuda":
-            raise NotImplementedError("zoneout on device='cuda' is not implemented yet; use device='cpu'")
         order, own_state = None, False
         if lengths is not None:
             if not self._takes_lengths:
                 raise NotImplementedError(f"{type(self).__name__} does not take lengths yet")
-            if self.device == "cuda":
-                raise NotImplementedError("lengths on device='cuda' is not implemented yet; use device='cpu'")
             lengths = _varlen.check_lengths(lengths, T, N, batched)
         if lengths is not None:  # the rows in the engines' order (_varlen.py), once for all layers
             order = _varlen.row_order(lengths)
@@ -272,7 +268,7 @@ class _RecurrentLayer(Module):
             y = _varlen.take(y.transpose(1, 0, 2), inv, xp, 0) if self.batch_first else _varlen.take(y, inv, xp)
             h_n = _varlen.take(h_n, inv, xp)
             c_n = None if c_n is None else _varlen.take(c_n, inv, xp)
-        elif self.batch_first:
+        elif self.batch_first and batched:
             y = xp.ascontiguousarray(y.transpose(1, 0, 2))
         if not batched:
             y, h_n = y[:, 0, :], h_n[:, 0, :]
