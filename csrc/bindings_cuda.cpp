@@ -33,7 +33,8 @@ T* as(ptr_t p) { return reinterpret_cast<T*>(p); }
 template <typename T>
 void forward_typed(int cell, int steps, int batch, int hidden, bool reverse, bool training, ptr_t xp, ptr_t w_hh_t,
                    ptr_t b_hh, ptr_t h0, ptr_t c0, ptr_t y, index_t ldy, ptr_t h_n, ptr_t c_n, ptr_t h_prev,
-                   ptr_t c_prev, ptr_t gates, ptr_t extra, ptr_t work, ptr_t stream) {
+                   ptr_t c_prev, ptr_t gates, ptr_t extra, ptr_t work, ptr_t stream, ptr_t lengths, ptr_t zoneout,
+                   double zoneout_p) {
   rnnfast::CudaForwardParams<T> p{};
   p.cell = rnnfast::cell_from_int(cell);
   p.steps = steps; p.batch = batch; p.hidden = hidden; p.reverse = reverse; p.training = training;
@@ -43,6 +44,10 @@ void forward_typed(int cell, int steps, int batch, int hidden, bool reverse, boo
   p.h_prev = as<T>(h_prev); p.c_prev = as<T>(c_prev); p.gates = as<T>(gates); p.extra = as<T>(extra);
   p.work = as<T>(work);
   p.stream = reinterpret_cast<void*>(stream);
+  p.lengths = as<const std::int32_t>(lengths);
+  p.zoneout = as<const T>(zoneout);
+  if (!(zoneout_p >= 0 && zoneout_p < 1)) throw std::invalid_argument("rnnfast._core: zoneout_p must be in [0, 1)");
+  p.zoneout_p = T(zoneout_p);
   py::gil_scoped_release release;
   rnnfast::recurrent_forward_cuda<T>(p);
 }
@@ -50,7 +55,8 @@ void forward_typed(int cell, int steps, int batch, int hidden, bool reverse, boo
 template <typename T>
 void backward_typed(int cell, int steps, int batch, int hidden, bool reverse, ptr_t w_hh, ptr_t h_prev,
                     ptr_t c_prev, ptr_t gates, ptr_t extra, ptr_t dy, index_t lddy, ptr_t dh_n, ptr_t dc_n,
-                    ptr_t dG, ptr_t dGh, ptr_t dh0, ptr_t dc0, ptr_t work, ptr_t stream) {
+                    ptr_t dG, ptr_t dGh, ptr_t dh0, ptr_t dc0, ptr_t work, ptr_t stream, ptr_t lengths,
+                    ptr_t zoneout) {
   rnnfast::CudaBackwardParams<T> p{};
   p.cell = rnnfast::cell_from_int(cell);
   p.steps = steps; p.batch = batch; p.hidden = hidden; p.reverse = reverse;
@@ -60,6 +66,8 @@ void backward_typed(int cell, int steps, int batch, int hidden, bool reverse, pt
   p.dG = as<T>(dG); p.dGh = as<T>(dGh); p.dh0 = as<T>(dh0); p.dc0 = as<T>(dc0);
   p.work = as<T>(work);
   p.stream = reinterpret_cast<void*>(stream);
+  p.lengths = as<const std::int32_t>(lengths);
+  p.zoneout = as<const T>(zoneout);
   py::gil_scoped_release release;
   rnnfast::recurrent_backward_cuda<T>(p);
 }
@@ -150,31 +158,33 @@ void register_cuda(py::module_& m) {
   m.def("cuda_recurrent_forward",
         [](const std::string& dtype, int cell, int steps, int batch, int hidden, bool reverse, bool training,
            ptr_t xp, ptr_t w_hh_t, ptr_t b_hh, ptr_t h0, ptr_t c0, ptr_t y, index_t ldy, ptr_t h_n, ptr_t c_n,
-           ptr_t h_prev, ptr_t c_prev, ptr_t gates, ptr_t extra, ptr_t work, ptr_t stream) {
+           ptr_t h_prev, ptr_t c_prev, ptr_t gates, ptr_t extra, ptr_t work, ptr_t stream, ptr_t lengths,
+           ptr_t zoneout, double zoneout_p) {
           check_sizes(steps, batch, hidden);
           (is_float32(dtype) ? forward_typed<float> : forward_typed<double>)(
               cell, steps, batch, hidden, reverse, training, xp, w_hh_t, b_hh, h0, c0, y, ldy, h_n, c_n, h_prev,
-              c_prev, gates, extra, work, stream);
+              c_prev, gates, extra, work, stream, lengths, zoneout, zoneout_p);
         },
         "Queue one layer, one direction of RNN/LSTM/GRU forward on a CUDA stream (rnnfast/recurrent_cuda.h).",
         py::arg("dtype"), py::arg("cell"), py::arg("steps"), py::arg("batch"), py::arg("hidden"), py::arg("reverse"),
         py::arg("training"), py::arg("xp"), py::arg("w_hh_t"), py::arg("b_hh"), py::arg("h0"), py::arg("c0"),
         py::arg("y"), py::arg("ldy"), py::arg("h_n"), py::arg("c_n"), py::arg("h_prev"), py::arg("c_prev"),
-        py::arg("gates"), py::arg("extra"), py::arg("work"), py::arg("stream"));
+        py::arg("gates"), py::arg("extra"), py::arg("work"), py::arg("stream"), py::arg("lengths") = 0,
+        py::arg("zoneout") = 0, py::arg("zoneout_p") = 0.0);
   m.def("cuda_recurrent_backward",
         [](const std::string& dtype, int cell, int steps, int batch, int hidden, bool reverse, ptr_t w_hh,
            ptr_t h_prev, ptr_t c_prev, ptr_t gates, ptr_t extra, ptr_t dy, index_t lddy, ptr_t dh_n, ptr_t dc_n,
-           ptr_t dG, ptr_t dGh, ptr_t dh0, ptr_t dc0, ptr_t work, ptr_t stream) {
+           ptr_t dG, ptr_t dGh, ptr_t dh0, ptr_t dc0, ptr_t work, ptr_t stream, ptr_t lengths, ptr_t zoneout) {
           check_sizes(steps, batch, hidden);
           (is_float32(dtype) ? backward_typed<float> : backward_typed<double>)(
               cell, steps, batch, hidden, reverse, w_hh, h_prev, c_prev, gates, extra, dy, lddy, dh_n, dc_n, dG,
-              dGh, dh0, dc0, work, stream);
+              dGh, dh0, dc0, work, stream, lengths, zoneout);
         },
         "Queue one layer, one direction of RNN/LSTM/GRU backward through time on a CUDA stream.",
         py::arg("dtype"), py::arg("cell"), py::arg("steps"), py::arg("batch"), py::arg("hidden"), py::arg("reverse"),
         py::arg("w_hh"), py::arg("h_prev"), py::arg("c_prev"), py::arg("gates"), py::arg("extra"), py::arg("dy"),
         py::arg("lddy"), py::arg("dh_n"), py::arg("dc_n"), py::arg("dG"), py::arg("dGh"), py::arg("dh0"),
-        py::arg("dc0"), py::arg("work"), py::arg("stream"));
+        py::arg("dc0"), py::arg("work"), py::arg("stream"), py::arg("lengths") = 0, py::arg("zoneout") = 0);
   m.def("cuda_reservoir_run",
         [](const std::string& dtype, int steps, int batch, int units, int population, ptr_t w_dense, ptr_t indptr,
            ptr_t indices, ptr_t values, ptr_t uproj, ptr_t bias, ptr_t sr_scale, ptr_t in_scale, ptr_t leak,

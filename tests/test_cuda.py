@@ -748,3 +748,69 @@ def test_test_log_keeps_each_result_as_it_happens(monkeypatch, tmp_path):
     lines = [json.loads(line) for line in log.read_text().splitlines()]
     assert [(r["event"], r.get("outcome")) for r in lines] == [("start", None), ("call", "failed")]
     assert lines[1]["report"] == "E   AssertionError: y differs" and lines[1]["seconds"] == 0.25
+
+
+# issue 17's options on the CUDA path: lengths (pack_padded_sequence semantics), zoneout, dropout between
+# layers, proj_size; the same masks as the CPU engine's (the layers draw them from equally seeded
+# generators, in the same order), so both are compared with the float64 reference as above
+OPTION_CASES = [
+    ("lstm", (5, 4, 3, 33, {"bidirectional": True}), {"lengths": [5, 2, 4, 1]}),
+    ("rnn_relu", (4, 3, 2, 20, {"batch_first": True}), {"lengths": [1, 4, 3]}),
+    ("gru", (4, 3, 2, 20, {"bidirectional": True, "num_layers": 2}),
+     {"lengths": [4, 1, 3], "zoneout": 0.3, "dropout": 0.4}),
+    ("gru_cho", (4, 3, 2, 12, {"num_layers": 2}), {"lengths": [2, 4, 3], "zoneout": 0.3}),
+    ("lstm", (3, 9, 2, 12, {"num_layers": 2, "bidirectional": True}), {"zoneout": 0.2, "dropout": 0.3}),
+    ("lstm", (4, 3, 2, 12, {"num_layers": 2, "bidirectional": True}), {"lengths": [4, 2, 3], "proj_size": 5}),
+]
+
+
+def _option_id(case):
+    cell, (T, N, C, H, opts), extra = case
+    return f"{cell}-T{T}N{N}H{H}{''.join(opts)}-{'-'.join(k for k in extra)}"
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("case", OPTION_CASES, ids=_option_id)
+def test_cuda_options_match_cpu_engine_and_float64_reference(cp, case, dtype):
+    cell, (T, N, C, H, opts), extra = case
+    extra = dict(extra)
+    lengths = extra.pop("lengths", None)
+    kw = dict(opts, **extra)
+    cpu = CELLS[cell](input_size=C, hidden_size=H, dtype=dtype, seed=7, **kw)
+    gpu = CELLS[cell](input_size=C, hidden_size=H, dtype=dtype, seed=7, **kw).to("cuda")
+    ref = CELLS[cell](input_size=C, hidden_size=H, dtype="float64", engine="reference", seed=7, **kw)
+    gpu.load_state_dict(cpu.state_dict())
+    ref.load_state_dict({k: v.astype(np.float64) for k, v in cpu.state_dict().items()})
+    rng = np.random.default_rng(3)
+    P = kw.get("proj_size") or H
+    D, L, bf = cpu.num_directions, cpu.num_layers, cpu.batch_first
+    x = rng.standard_normal((N, T, C) if bf else (T, N, C)).astype(dtype)
+    dy = rng.standard_normal((N, T, D * P) if bf else (T, N, D * P)).astype(dtype)
+    h0, dh = (rng.standard_normal((L * D, N, P)).astype(dtype) for _ in range(2))
+    c0, dc = (rng.standard_normal((L * D, N, H)).astype(dtype) for _ in range(2))
+
+    def run(layer, to_dev=lambda a: a, to_host=lambda a: a, f64=False):
+        conv = (lambda a: to_dev(a.astype(np.float64))) if f64 else to_dev
+        lstm = isinstance(layer, rnnfast.LSTM)
+        hx = (conv(h0), conv(c0)) if lstm else conv(h0)
+        y, s = layer(conv(x), hx, lengths=lengths)
+        dx, ds = layer.backward(conv(dy), (conv(dh), conv(dc)) if lstm else conv(dh))
+        out = {"y": y, "dx": dx, "h_n": s[0] if lstm else s, "dh0": ds[0] if lstm else ds}
+        out.update({"grad_" + k: g for k, g in layer.grads.items()})
+        layer.eval()  # eval: zoneout's expectation, no dropout
+        out["y_eval"] = layer(conv(x), hx, lengths=lengths)[0]
+        layer.train()
+        return {k: to_host(v) for k, v in out.items()}
+
+    got = run(gpu, cp.asarray, cp.asnumpy)
+    want_cpu = run(cpu)
+    want_ref = run(ref, f64=True)
+    for k in want_ref:
+        assert got[k].dtype == np.dtype(dtype), k
+        assert np.isfinite(got[k]).all(), f"{k}: NaN left (an element was not written)"
+        scale = max(1.0, float(np.abs(want_ref[k]).max()))
+        err_gpu = float(np.abs(got[k] - want_ref[k]).max()) / scale
+        err_cpu = float(np.abs(want_cpu[k] - want_ref[k]).max()) / scale
+        tol = 1e-12 if dtype == "float64" else 5e-6
+        assert err_gpu <= max(2 * err_cpu, tol), f"{k}: error {err_gpu:.2e} vs the CPU engine's {err_cpu:.2e}"

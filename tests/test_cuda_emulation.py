@@ -365,3 +365,9 @@ def test_emulated_cuda_layer_shared_by_threads(cp, monkeypatch, cell):
     # the gradients' additions from the threads' streams were ordered on the device: each stream that added after
     # another one waited for an event recorded on it
     assert waits and all(a != b for a, b in waits)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("case", gpu_tests.OPTION_CASES, ids=gpu_tests._option_id)
+def test_emulated_cuda_options(cp, case, dtype):
+    gpu_tests.test_cuda_options_match_cpu_engine_and_float64_reference(cp, case, dtype)

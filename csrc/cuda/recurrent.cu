@@ -24,6 +24,7 @@
 
 #include "rnnfast/cell_math.h"
 #include "rnnfast/recurrent_cuda.h"
+#include "rnnfast/zoneout.h"
 #include "step_kernel.cuh"
 
 namespace rnnfast {
@@ -59,7 +60,45 @@ struct StepArgs {
   T* dG;                        // [N,GH] W_ih-side gate gradients of this step
   T* dGh;                       // [N,GH] W_hh-side gate gradients of this step
   T* dh0;                       // [N,H] the final kernel's output
+  // variable lengths (rnnfast/recurrent.h): row n runs step t only when lengths[n] > t (nullptr: all rows)
+  const std::int32_t* lengths; int t;
+  // zoneout (rnnfast/zoneout.h): this step's [N,H] keep-new mask, or (zo_mask == nullptr) the constant zo_m
+  bool zoneout; const T* zo_mask; T zo_m;
 };
+
+template <typename T>
+__device__ __forceinline__ bool row_active(const StepArgs<T>& a, int n) {
+  return a.lengths == nullptr || a.lengths[n] > a.t;
+}
+
+template <typename T>
+__device__ __forceinline__ T zoneout_weight(const StepArgs<T>& a, index_t nh) {
+  return a.zo_mask ? a.zo_mask[nh] : a.zo_m;
+}
+
+// A row past its end (forward): its state held, zero output; the cache holds the held state (finite: the
+// GEMMs after backward run over all rows, where this row's gate gradients are zero)
+template <typename T>
+__device__ __forceinline__ void forward_inactive(const StepArgs<T>& a, int n, int j) {
+  const index_t nh = index_t(n) * a.H + j;
+  const T h = a.h_cur[nh];
+  a.h_next[nh] = h;
+  a.y[index_t(n) * a.ldy + j] = T(0);
+  if (a.h_prev) a.h_prev[nh] = h;
+  if (a.c_prev) a.c_prev[nh] = a.c_run[nh];
+  if (a.extra) a.extra[nh] = T(0);
+}
+
+// A row past its end (backward): the gradient on h carried on whole (its dy ignored), zero gate gradients
+template <typename T>
+__device__ __forceinline__ void backward_inactive(const StepArgs<T>& a, int n, int j, T rec) {
+  const index_t nh = index_t(n) * a.H + j, ng = index_t(n) * a.GH + j;
+  a.carry[nh] += rec;
+  for (int g = 0; g < a.GH / a.H; ++g) {
+    a.dG[ng + g * a.H] = T(0);
+    a.dGh[ng + g * a.H] = T(0);
+  }
+}
 
 // ---- epilogues: the element-wise math of one (n, j), given the finished sums hp[GM] ------------------
 template <typename T, bool Relu>
@@ -67,6 +106,7 @@ struct RnnForward {
   static constexpr int GM = 1;
   static constexpr const char* name = "RnnForward";
   __device__ static void apply(const StepArgs<T>& a, int n, int j, const T* hp) {
+    if (!row_active(a, n)) return forward_inactive(a, n, j);
     const index_t nh = index_t(n) * a.H + j, ng = index_t(n) * a.GH + j;
     const T h = rnn_unit_forward<T, Relu>(a.xp[ng], hp[0] + (a.b ? a.b[j] : T(0)));
     if (a.h_prev) a.h_prev[nh] = a.h_cur[nh];
@@ -81,6 +121,7 @@ struct LstmForward {
   static constexpr int GM = 4;
   static constexpr const char* name = "LstmForward";
   __device__ static void apply(const StepArgs<T>& a, int n, int j, const T* hp) {
+    if (!row_active(a, n)) return forward_inactive(a, n, j);
     const int H = a.H;
     const index_t nh = index_t(n) * H + j, ng = index_t(n) * a.GH + j;
     T pre[4];
@@ -89,6 +130,7 @@ struct LstmForward {
     const T c_prev = a.c_run[nh];
     T i, f, gg, o, c, h;
     lstm_unit_forward(pre[0], pre[1], pre[2], pre[3], c_prev, i, f, gg, o, c, h);
+    if (a.zoneout) h = zoneout_forward(a.h_cur[nh], h, zoneout_weight(a, nh));
     if (a.gates) {
       a.gates[ng] = i;
       a.gates[ng + H] = f;
@@ -108,6 +150,7 @@ struct GruForward {  // reset_after: n = tanh(xn + r * (W_hn h + b_hn))
   static constexpr int GM = 3;
   static constexpr const char* name = "GruForward";
   __device__ static void apply(const StepArgs<T>& a, int n, int j, const T* hp) {
+    if (!row_active(a, n)) return forward_inactive(a, n, j);
     const int H = a.H;
     const index_t nh = index_t(n) * H + j, ng = index_t(n) * a.GH + j;
     const T hr = hp[0] + (a.b ? a.b[j] : T(0));
@@ -117,7 +160,8 @@ struct GruForward {  // reset_after: n = tanh(xn + r * (W_hn h + b_hn))
     const T z = act_sigmoid(a.xp[ng + H] + hz);
     const T nn = act_tanh(a.xp[ng + 2 * H] + r * hn);
     const T h_prev = a.h_cur[nh];
-    const T h = gru_unit_output(z, nn, h_prev);
+    T h = gru_unit_output(z, nn, h_prev);
+    if (a.zoneout) h = zoneout_forward(h_prev, h, zoneout_weight(a, nh));
     if (a.gates) {
       a.gates[ng] = r;
       a.gates[ng + H] = z;
@@ -135,6 +179,7 @@ struct GruChoForwardRZ {  // stage 1: r, z and r*h (the n rows' input); gates/ex
   static constexpr int GM = 2;
   static constexpr const char* name = "GruChoForwardRZ";
   __device__ static void apply(const StepArgs<T>& a, int n, int j, const T* hp) {
+    if (!row_active(a, n)) return forward_inactive(a, n, j);
     const int H = a.H;
     const index_t nh = index_t(n) * H + j, ng = index_t(n) * a.GH + j;
     const T r = act_sigmoid(a.xp[ng] + hp[0] + (a.b ? a.b[j] : T(0)));
@@ -152,20 +197,25 @@ struct GruChoForwardN {  // stage 2: n = tanh(xn + W_hn (r*h) + b_hn), then h
   static constexpr int GM = 1;
   static constexpr const char* name = "GruChoForwardN";
   __device__ static void apply(const StepArgs<T>& a, int n, int j, const T* hp) {
+    if (!row_active(a, n)) return forward_inactive(a, n, j);
     const int H = a.H;
     const index_t nh = index_t(n) * H + j, ng = index_t(n) * a.GH + j;
     const T nn = act_tanh(a.xp[ng + 2 * H] + hp[0] + (a.b ? a.b[2 * H + j] : T(0)));
-    const T h = gru_unit_output(a.gates[ng + H], nn, a.h_cur[nh]);
+    T h = gru_unit_output(a.gates[ng + H], nn, a.h_cur[nh]);
+    if (a.zoneout) h = zoneout_forward(a.h_cur[nh], h, zoneout_weight(a, nh));
     a.gates[ng + 2 * H] = nn;
     a.h_next[nh] = h;
     a.y[index_t(n) * a.ldy + j] = h;
   }
 };
 
-// Backward: the total gradient on this step's output h.
+// Backward: the total gradient on this step's output h; with zoneout, the share that reaches the cell's
+// new value (the rest, zo_carry, goes straight to h_{t-1})
 template <typename T>
-__device__ __forceinline__ T total_dh(const StepArgs<T>& a, int n, index_t nh, int j, T rec) {
-  return rec + a.carry[nh] + (a.dy ? a.dy[index_t(n) * a.lddy + j] : T(0));
+__device__ __forceinline__ T total_dh(const StepArgs<T>& a, int n, index_t nh, int j, T rec, T& zo_carry) {
+  const T dh = rec + a.carry[nh] + (a.dy ? a.dy[index_t(n) * a.lddy + j] : T(0));
+  zo_carry = T(0);
+  return a.zoneout ? zoneout_backward(dh, zoneout_weight(a, nh), zo_carry) : dh;
 }
 
 template <typename T, bool Relu>
@@ -173,10 +223,12 @@ struct RnnBackward {
   static constexpr int GM = 1;
   static constexpr const char* name = "RnnBackward";
   __device__ static void apply(const StepArgs<T>& a, int n, int j, const T* hp) {
+    if (!row_active(a, n)) return backward_inactive(a, n, j, hp[0]);
     const index_t nh = index_t(n) * a.H + j, ng = index_t(n) * a.GH + j;
-    const T dh = total_dh(a, n, nh, j, hp[0]);
+    T zo_carry;
+    const T dh = total_dh(a, n, nh, j, hp[0], zo_carry);
     a.dG[ng] = rnn_unit_backward<T, Relu>(dh, a.gates[ng]);
-    a.carry[nh] = T(0);
+    a.carry[nh] = zo_carry;
   }
 };
 
@@ -185,9 +237,11 @@ struct LstmBackward {
   static constexpr int GM = 1;
   static constexpr const char* name = "LstmBackward";
   __device__ static void apply(const StepArgs<T>& a, int n, int j, const T* hp) {
+    if (!row_active(a, n)) return backward_inactive(a, n, j, hp[0]);
     const int H = a.H;
     const index_t nh = index_t(n) * H + j, ng = index_t(n) * a.GH + j;
-    const T dh = total_dh(a, n, nh, j, hp[0]);
+    T zo_carry;
+    const T dh = total_dh(a, n, nh, j, hp[0], zo_carry);
     T di, df, dg, d_o;
     const T dc_prev = lstm_unit_backward(dh, a.dc_run[nh], a.gates[ng], a.gates[ng + H], a.gates[ng + 2 * H],
                                          a.gates[ng + 3 * H], a.c_prev[nh], di, df, dg, d_o);
@@ -196,7 +250,7 @@ struct LstmBackward {
     a.dG[ng + 2 * H] = dg;
     a.dG[ng + 3 * H] = d_o;
     a.dc_run[nh] = dc_prev;
-    a.carry[nh] = T(0);
+    a.carry[nh] = zo_carry;
   }
 };
 
@@ -205,9 +259,11 @@ struct GruBackward {  // reset_after; dGh's n block is dn * r (it multiplies W_h
   static constexpr int GM = 1;
   static constexpr const char* name = "GruBackward";
   __device__ static void apply(const StepArgs<T>& a, int n, int j, const T* hp) {
+    if (!row_active(a, n)) return backward_inactive(a, n, j, hp[0]);
     const int H = a.H;
     const index_t nh = index_t(n) * H + j, ng = index_t(n) * a.GH + j;
-    const T dh = total_dh(a, n, nh, j, hp[0]);
+    T zo_carry;
+    const T dh = total_dh(a, n, nh, j, hp[0], zo_carry);
     const T r = a.gates[ng], z = a.gates[ng + H], nn = a.gates[ng + 2 * H];
     T dz, direct;
     const T dn = gru_unit_backward_n(dh, z, nn, a.h_prev[nh], dz, direct);
@@ -218,7 +274,7 @@ struct GruBackward {  // reset_after; dGh's n block is dn * r (it multiplies W_h
     a.dGh[ng] = dr;
     a.dGh[ng + H] = dz;
     a.dGh[ng + 2 * H] = dn * r;
-    a.carry[nh] = direct;
+    a.carry[nh] = direct + zo_carry;
   }
 };
 
@@ -227,13 +283,15 @@ struct GruChoBackwardZN {  // stage 1: z, n gradients and the direct share dh z
   static constexpr int GM = 1;
   static constexpr const char* name = "GruChoBackwardZN";
   __device__ static void apply(const StepArgs<T>& a, int n, int j, const T* hp) {
+    if (!row_active(a, n)) return backward_inactive(a, n, j, hp[0]);
     const int H = a.H;
     const index_t nh = index_t(n) * H + j, ng = index_t(n) * a.GH + j;
-    const T dh = total_dh(a, n, nh, j, hp[0]);
+    T zo_carry;
+    const T dh = total_dh(a, n, nh, j, hp[0], zo_carry);
     T dz, direct;
     a.dG[ng + 2 * H] = gru_unit_backward_n(dh, a.gates[ng + H], a.gates[ng + 2 * H], a.h_prev[nh], dz, direct);
     a.dG[ng + H] = dz;
-    a.carry[nh] = direct;
+    a.carry[nh] = direct + zo_carry;
   }
 };
 
@@ -243,6 +301,10 @@ struct GruChoBackwardR {  // stage 2: drh = dn W_hn, then r's gradient and r*h's
   static constexpr const char* name = "GruChoBackwardR";
   __device__ static void apply(const StepArgs<T>& a, int n, int j, const T* hp) {
     const index_t nh = index_t(n) * a.H + j, ng = index_t(n) * a.GH + j;
+    if (!row_active(a, n)) {  // stage 1 carried dh on whole and zeroed the other gates
+      a.dG[ng] = T(0);
+      return;
+    }
     const T r = a.gates[ng];
     a.dG[ng] = gru_unit_backward_r_before(hp[0], r, a.h_prev[nh]);
     a.carry[nh] += hp[0] * r;
@@ -281,12 +343,17 @@ void forward_loop(const CudaForwardParams<T>& p) {
   a.N = N; a.H = H; a.GH = GH;
   a.M = p.w_hh_t; a.ldm = GH; a.col0 = 0; a.ldv = H; a.K = H;
   a.b = p.b_hh; a.ldy = p.ldy; a.c_run = c_run;
+  a.lengths = p.lengths;
+  a.zoneout = p.zoneout != nullptr || p.zoneout_p != T(0);
+  a.zo_m = T(1) - p.zoneout_p;
   T* cur = h_a;
   T* nxt = h_b;
   LaunchSite site{cell_name(K), "forward", p.reverse, 0, Ts};
   for (int s = 0; s < Ts; ++s) {
     const int t = p.reverse ? Ts - 1 - s : s;
     site.step = t;
+    a.t = t;
+    a.zo_mask = p.zoneout ? p.zoneout + t * NH : nullptr;
     a.xp = p.xp + t * NGH;
     a.V = cur; a.h_cur = cur; a.h_next = nxt;
     a.y = p.y + index_t(t) * N * p.ldy;
@@ -326,11 +393,15 @@ void backward_loop(const CudaBackwardParams<T>& p) {
   a.M = p.w_hh; a.ldm = H; a.col0 = 0; a.ldv = GH;
   a.K = K == Cell::GruCho ? 2 * H : GH;  // the Cho GRU's n rows act on r*h: handled by stage 2
   a.lddy = p.lddy; a.carry = carry; a.dc_run = dc_run;
+  a.lengths = p.lengths;
+  a.zoneout = p.zoneout != nullptr;
   const T* v_next = nullptr;  // dGh of the step processed before this one (later in the direction)
   LaunchSite site{cell_name(K), "backward", p.reverse, 0, Ts};
   for (int s = Ts - 1; s >= 0; --s) {
     const int t = p.reverse ? Ts - 1 - s : s;
     site.step = t;
+    a.t = t;
+    a.zo_mask = p.zoneout ? p.zoneout + t * NH : nullptr;
     a.V = v_next;
     a.gates = const_cast<T*>(p.gates + t * NGH);
     a.h_prev = const_cast<T*>(p.h_prev + t * NH);

@@ -156,7 +156,8 @@ class CudaEngine:
 
     name = "cuda"
 
-    def forward(self, cell, x, h0, c0, w, out, reverse, training, scratch=None):
+    def forward(self, cell, x, h0, c0, w, out, reverse, training, scratch=None, lengths=None, zoneout=None):
+        """lengths: host int32 (N,) or None; zoneout: a [T,N,H] CuPy mask, eval's p, or None."""
         cp = cupy()
         T, N, C = x.shape
         H = w["W_hh"].shape[1]
@@ -177,13 +178,24 @@ class CudaEngine:
             extra = _buffer(scratch, "extra", (T, N, H), dt, cp) if G == 3 else None
         work = _buffer(scratch, "work", (_core.cuda_workspace_size(cell, N, H, False),), dt, cp)
         y = out["y"]
+        # the device copy of lengths (and the mask) kept in the scratch dict and the cache while the kernels
+        # may still read them
+        lengths_dev = None
+        if lengths is not None:
+            lengths_dev = _buffer(scratch, "lengths", (N,), np.dtype(np.int32), cp)
+            lengths_dev[...] = cp.asarray(lengths)
+        mask = None if zoneout is None or isinstance(zoneout, float) else zoneout
+        if scratch is not None:
+            scratch["zoneout_mask"] = mask
         _core.cuda_recurrent_forward(
             dt.name, cell, T, N, H, bool(reverse), bool(training), _ptr(xp), _ptr(w_hh_t), _ptr(w["b_hh"]),
             _ptr(h0), _ptr(c0), _ptr(y), _row_stride(y, "y"), _ptr(out["h_n"]), _ptr(out.get("c_n")),
-            _ptr(h_prev), _ptr(c_prev), _ptr(gates), _ptr(extra), _ptr(work), cp.cuda.get_current_stream().ptr)
+            _ptr(h_prev), _ptr(c_prev), _ptr(gates), _ptr(extra), _ptr(work), cp.cuda.get_current_stream().ptr,
+            _ptr(lengths_dev), _ptr(mask), zoneout if isinstance(zoneout, float) else 0.0)
         if not training:
             return None
-        return dict(cell=cell, x=x, w=w, h_prev=h_prev, c_prev=c_prev, gates=gates, extra=extra, reverse=reverse)
+        return dict(cell=cell, x=x, w=w, h_prev=h_prev, c_prev=c_prev, gates=gates, extra=extra, reverse=reverse,
+                    lengths=lengths_dev, zoneout=mask)
 
     def backward(self, cache, dy, dh_n, dc_n, dx, accumulate_dx, dh0, dc0, grads, scratch=None):
         cp = cupy()
@@ -199,8 +211,9 @@ class CudaEngine:
             dt.name, cell, T, N, H, bool(cache["reverse"]), _ptr(w["W_hh"]), _ptr(cache["h_prev"]),
             _ptr(cache["c_prev"]), _ptr(cache["gates"]), _ptr(cache["extra"]), _ptr(dy),
             0 if dy is None else _row_stride(dy, "dy"), _ptr(dh_n), _ptr(dc_n), _ptr(dG), _ptr(dGh), _ptr(dh0),
-            _ptr(dc0), _ptr(work), cp.cuda.get_current_stream().ptr)
-        # the large GEMMs over all steps (cuBLAS)
+            _ptr(dc0), _ptr(work), cp.cuda.get_current_stream().ptr, _ptr(cache.get("lengths")),
+            _ptr(cache.get("zoneout")))
+        # the large GEMMs over all steps (cuBLAS; a variable-length batch's rows past their end have zero dG)
         dG2 = dG.reshape(T * N, GH)
         dGh2 = dGh.reshape(T * N, GH)
         x2 = x.reshape(T * N, C)

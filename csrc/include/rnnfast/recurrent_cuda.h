@@ -35,6 +35,9 @@ struct CudaForwardParams {
   T* extra;                   // [T,N,H] GRU: hn = W_hn h + b_hn (reset_after) or r*h (Cho) (training)
   T* work;                    // cuda_forward_workspace_size elements
   void* stream;               // cudaStream_t of the caller (CuPy's current stream)
+  const std::int32_t* lengths = nullptr;  // [N] (device) variable lengths as in recurrent.h, or nullptr
+  const T* zoneout = nullptr;  // [T,N,H] zoneout mask (training), or nullptr (rnnfast/zoneout.h)
+  T zoneout_p = T(0);          // without a mask: eval's expectation m = 1 - zoneout_p (0: no zoneout)
 };
 
 template <typename T>
@@ -57,6 +60,8 @@ struct CudaBackwardParams {
   T* dc0;                     // [N,H] out (LSTM)
   T* work;                    // cuda_backward_workspace_size elements
   void* stream;
+  const std::int32_t* lengths = nullptr;  // [N] (device) the forward's lengths, or nullptr
+  const T* zoneout = nullptr;  // [T,N,H] the forward's zoneout mask, or nullptr
 };
 
 // Elements of workspace a call needs (the same for float and double).
