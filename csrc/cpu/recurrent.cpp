@@ -582,7 +582,8 @@ void backward_impl(const RecurrentBackwardParams<T>& p) {
   // ~256 rows a chunk (8 steps at N = 32: 1 MB of dGh): measured at the small preset, backward 5.45 ms with
   // chunks of 256 rows, 5.8 with one product after the loop (512 rows: in between; 64: no better)
   const bool parallel = two_thread_loop(N, G, H);
-  const bool chunked_dw = K != Cell::GruCho && parallel;
+  // (variable lengths: after the loop, over the active rows only; varlen::gemm_tn_active)
+  const bool chunked_dw = K != Cell::GruCho && parallel && !p.lengths;
   const int dw_steps = std::max(1, std::min(Ts, (256 + N - 1) / N));
   const int dw_half = ((GH + 1) / 2 + 7) / 8 * 8;
   const auto dw_hh_part = [&](int part, index_t row0, index_t rows) {
@@ -700,10 +701,15 @@ void backward_impl(const RecurrentBackwardParams<T>& p) {
     add_onehot_tables(onehot_acc.get(), groups.fused ? 2 : 1, C, GH, p.dw_ih, db_ih, dGh == dG ? db_hh : nullptr);
     db_ih = nullptr;
     if (dGh == dG) db_hh = nullptr;
+  } else if (len) {  // the active rows only (the padding's rows of dG are zero)
+    varlen::gemm_tn_active(varlen::active_segments(len, Ts, N), GH, C, (const T*)dG, GH, p.x, p.ldx, p.dw_ih, C);
   } else {
     gemm_parallel(true, false, GH, C, Ts * N, T(1), dG, GH, p.x, p.ldx, T(1), p.dw_ih, C);
   }
-  if constexpr (K == Cell::GruCho) {
+  if (len && K != Cell::GruCho) {
+    varlen::gemm_tn_active(varlen::active_segments(len, Ts, N), GH, H, (const T*)dGh, GH, (const T*)p.h_prev, H,
+                           p.dw_hh, H);
+  } else if constexpr (K == Cell::GruCho) {
     gemm_parallel(true, false, 2 * H, H, Ts * N, T(1), dG, GH, p.h_prev, H, T(1), p.dw_hh, H);
     gemm_parallel(true, false, H, H, Ts * N, T(1), dG + 2 * H, GH, p.extra, H, T(1),
                   p.dw_hh + index_t(2) * H * H, H);

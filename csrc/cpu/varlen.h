@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "blas.h"
 #include "buffer.h"
 #include "rnnfast/parallel.h"
 #include "small_gemm.h"
@@ -79,6 +80,29 @@ void segments_gemm(const vector<Segment>& segs, const T* A, index_t lda, const P
     const Segment g = segs[s];
     small_gemm_task(task - first[s], g.rows, A + g.row0 * lda, lda, B, C + g.row0 * ldc, ldc, accumulate, bias);
   });
+}
+
+// C[M,Nc] += A^T B over the active rows only, A: [T*N rows, M] (row stride lda), B: [T*N rows, Nc] (ldb):
+// a weight gradient (dW = dG^T x) without the padding's zero rows. The first segment (the steps every row
+// runs) is one product in place; the later steps' active rows are gathered into contiguous blocks first,
+// one product more.
+template <typename T>
+void gemm_tn_active(const vector<Segment>& segs, int M, int Nc, const T* A, index_t lda, const T* B, index_t ldb,
+                    T* Cm, index_t ldc) {
+  if (segs.empty()) return;
+  gemm_parallel(true, false, M, Nc, segs[0].rows, T(1), A + segs[0].row0 * lda, lda, B + segs[0].row0 * ldb, ldb,
+                T(1), Cm, ldc);
+  index_t R = 0;
+  for (size_t s = 1; s < segs.size(); ++s) R += segs[s].rows;
+  if (R == 0) return;
+  vector<T> ga(R * M), gb(R * Nc);
+  index_t r = 0;
+  for (size_t s = 1; s < segs.size(); ++s)
+    for (int i = 0; i < segs[s].rows; ++i, ++r) {
+      std::copy(A + (segs[s].row0 + i) * lda, A + (segs[s].row0 + i) * lda + M, ga.data() + r * M);
+      std::copy(B + (segs[s].row0 + i) * ldb, B + (segs[s].row0 + i) * ldb + Nc, gb.data() + r * Nc);
+    }
+  gemm_parallel(true, false, M, Nc, int(R), T(1), (const T*)ga.data(), M, (const T*)gb.data(), Nc, T(1), Cm, ldc);
 }
 
 // The rows of a [T,N,width] sequence (row stride ld) past their sequence's end set to zero.
