@@ -417,6 +417,28 @@ for kind in LAYERS:
     add(f"{kind}.init:device:cuda-without-gpu", lambda cls=cls: cls(C, H, device="cuda"),
         Raises((RuntimeError, NotImplementedError), "cuda"))
 
+    # variable lengths (forward and backward), dropout, zoneout, proj_size (issue 17)
+    def fwd_len(v, kind=kind, x=x, dy=dy):
+        layer = make_layer(kind)
+        out = layer(x, lengths=v)
+        return out, layer.backward(dy), _grads(layer)
+
+    array_arg(f"{kind}.forward", "lengths", fwd_len, np.array([T, 2]), kinds=INDEX_KINDS,
+              override={"None": SameAs(lambda v: np.full(N, T)), "list": SameAs(np.asarray)})
+    scalar_arg(f"{kind}.init", "dropout", lambda v, cls=cls: cls(C, H, num_layers=2, dropout=v),
+               extra=(("one", 1.0, ValueError), ("negative", -0.1, ValueError)))
+    if kind != "rnn":
+        scalar_arg(f"{kind}.init", "zoneout", lambda v, cls=cls: cls(C, H, zoneout=v),
+                   extra=(("one", 1.0, ValueError), ("negative", -0.1, ValueError)))
+    else:
+        add("rnn.init:zoneout:not-lstm-gru", lambda: rnnfast.RNN(C, H, zoneout=0.1), Raises(ValueError, "zoneout"))
+    if kind == "lstm":
+        scalar_arg("lstm.init", "proj_size", lambda v: rnnfast.LSTM(C, H, proj_size=v),
+                   override={"nan": Raises(TypeError, "proj_size"), "inf": Raises(TypeError, "proj_size")},
+                   extra=(("hidden_size", H, ValueError), ("negative", -1, ValueError), ("float", 2.0, TypeError)))
+    else:
+        add(f"{kind}.init:proj_size:not-lstm", lambda cls=cls: cls(C, H, proj_size=2), Raises(ValueError, "proj_size"))
+
 
 # ---------------------------------------------------------------------------------------------
 # echo state networks

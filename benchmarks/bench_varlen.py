@@ -1,0 +1,155 @@
+#!/usr/bin/env python
+"""Variable-length batches, dropout and zoneout on the CPU: issue 17's targets.
+
+  lengths   T=100, N=32, C=H=256, lengths uniform in [50, 100] (seeded; ~75% of the full work), forward in
+            training mode + backward(dy): rnnfast with lengths= against torch with
+            pack_padded_sequence(enforce_sorted=False) (target >= 2x) and against rnnfast's own run of the
+            same batch at full length (target <= 0.85x)
+  dropout   a 2-layer stack with dropout=0.2 against the same stack without (target <= 5% more)
+  zoneout   zoneout=0.1 against none, one layer (target <= 5% more)
+
+Before timing, rnnfast's packed outputs and dx are checked against torch's. Method as bench_cpu.py:
+warm-up, then repetitions in which the implementations of a row run round-robin (order rotated); a sample
+is the mean of k calls (k so that a sample lasts >= --min-sample s); the median of the samples is
+reported, with the ratio of medians. float32, the engine's default threads.
+
+    python benchmarks/bench_varlen.py [--isa avx2|avx512] [--quick] [--json FILE]
+"""
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+from _machine import host_facts, pin_tier  # benchmarks/_machine.py
+
+T, N, C, H = 100, 32, 256, 256
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--isa", default=None, help="hold rnnfast, torch and NumPy to this CPU tier (avx2, avx512)")
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--reps", type=int, default=None, help="samples per implementation (default 11, --quick 3)")
+    p.add_argument("--min-sample", type=float, default=0.2)
+    p.add_argument("--cells", default="lstm,gru")
+    p.add_argument("--json", default=None)
+    return p.parse_args()
+
+
+def timed(fns, reps, min_sample):
+    """name -> median seconds per call; fns: name -> zero-argument callable; round-robin, order rotated."""
+    names = list(fns)
+    for f in fns.values():  # warm-up (and buffers allocated)
+        f()
+        f()
+    k = {}
+    for n in names:
+        t0 = time.perf_counter()
+        fns[n]()
+        k[n] = max(1, int(min_sample / max(time.perf_counter() - t0, 1e-6)))
+    samples = {n: [] for n in names}
+    for r in range(reps):
+        order = names[r % len(names):] + names[:r % len(names)]
+        for n in order:
+            f = fns[n]
+            t0 = time.perf_counter()
+            for _ in range(k[n]):
+                f()
+            samples[n].append((time.perf_counter() - t0) / k[n])
+    return {n: statistics.median(s) for n, s in samples.items()}
+
+
+def main():
+    args = parse_args()
+    tier, env = pin_tier(sys.argv)
+    import numpy as np
+    import torch
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+    import rnnfast
+
+    reps = args.reps or (3 if args.quick else 11)
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(50, T + 1, N)
+    work = lengths.sum() / (T * N)
+    x = rng.standard_normal((T, N, C)).astype(np.float32)
+    dy = rng.standard_normal((T, N, H)).astype(np.float32)
+    facts = host_facts(np)
+    print(f"CPU: {facts['cpu_model']} ({os.cpu_count()} CPUs); tier: {tier or 'native'}; torch {torch.__version__} "
+          f"({torch.get_num_threads()} threads); rnnfast {rnnfast.__version__ if hasattr(rnnfast, '__version__') else ''}")
+    print(f"T={T} N={N} C={C} H={H}, lengths uniform in [50, 100]: {work:.1%} of the full work; medians of {reps}")
+    rows = []
+
+    def row(name, res, a, b, target):
+        ratio = res[a] / res[b]
+        rows.append(dict(row=name, a=a, b=b, a_ms=res[a] * 1e3, b_ms=res[b] * 1e3, ratio=ratio, target=target))
+        print(f"  {name:28s} {a:>16s} {res[a] * 1e3:8.2f} ms   {b:>16s} {res[b] * 1e3:8.2f} ms   "
+              f"ratio {ratio:5.3f}  (target {target})")
+
+    for cell in args.cells.split(","):
+        cls = {"lstm": rnnfast.LSTM, "gru": rnnfast.GRU}[cell]
+        tcls = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell]
+        torch.manual_seed(0)
+        tm = tcls(C, H)
+        layer = cls(C, H, seed=0)
+        layer.load_state_dict({k: v.detach().numpy() for k, v in tm.state_dict().items()})
+        tx = torch.tensor(x, requires_grad=True)
+        tdy = torch.tensor(dy)
+        tlen = torch.tensor(lengths)
+
+        def torch_packed():
+            tx.grad = None
+            out, _ = tm(pack_padded_sequence(tx, tlen, enforce_sorted=False))
+            y, _ = pad_packed_sequence(out, total_length=T)
+            y.backward(tdy)
+            return y
+
+        def torch_full():
+            tx.grad = None
+            y, _ = tm(tx)
+            y.backward(tdy)
+
+        def ours(lengths_=None, layer=layer):
+            y, _ = layer(x, lengths=lengths_)
+            return y, layer.backward(dy)[0]
+
+        # correct before fast
+        yt = torch_packed().detach().numpy()
+        y, dx = ours(lengths)
+        err = max(np.abs(y - yt).max() / np.abs(yt).max(), np.abs(dx - tx.grad.numpy()).max() / np.abs(tx.grad.numpy()).max())
+        print(f"{cell}: max relative error against torch packed: {err:.2e}")
+        if not err < 1e-4:
+            sys.exit(f"{cell}: rnnfast with lengths differs from torch packed ({err:.2e})")
+        res = timed({"rnnfast lengths": lambda: ours(lengths), "rnnfast full": lambda: ours(None),
+                     "torch packed": torch_packed, "torch full": torch_full}, reps, args.min_sample)
+        row(f"{cell} lengths vs torch packed", res, "rnnfast lengths", "torch packed", "<= 0.5")
+        row(f"{cell} lengths vs own full", res, "rnnfast lengths", "rnnfast full", "<= 0.85")
+        row(f"{cell} torch packed vs full", res, "torch packed", "torch full", "(info)")
+
+        drop = cls(C, H, num_layers=2, dropout=0.2, seed=0)
+        plain = cls(C, H, num_layers=2, seed=0)
+        dy2 = dy
+
+        def run2(m):
+            m(x)
+            m.backward(dy2)
+        res = timed({"dropout 0.2": lambda: run2(drop), "no dropout": lambda: run2(plain)}, reps, args.min_sample)
+        row(f"{cell} 2 layers dropout", res, "dropout 0.2", "no dropout", "<= 1.05")
+
+        zo = cls(C, H, zoneout=0.1, seed=0)
+        res = timed({"zoneout 0.1": lambda: run2(zo), "no zoneout": lambda: run2(layer)}, reps, args.min_sample)
+        row(f"{cell} zoneout", res, "zoneout 0.1", "no zoneout", "<= 1.05")
+
+    out = dict(benchmark="bench_varlen", tier=tier, env=env, host=facts, torch=torch.__version__, reps=reps,
+               shape=dict(T=T, N=N, C=C, H=H), lengths=lengths.tolist(), rows=rows)
+    path = args.json or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
+                                     f"bench_varlen{'_' + tier if tier else ''}.json")
+    with open(path, "w") as f:
+        json.dump(out, f, indent=1)
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
