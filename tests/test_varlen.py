@@ -488,3 +488,48 @@ def test_bad_zoneout(kw, err):
         rnnfast.RNN(3, 4, zoneout=0.2)
     with pytest.raises(ValueError, match="zoneout"):
         rnnfast.LSTM(3, 4, zoneout=0.2, proj_size=2)
+
+
+# ---- the ESN's padded batches (lengths=) --------------------------------------------------------------
+
+def test_esn_lengths_equal_each_sequence_alone():
+    from rnnfast.esn import ESN
+    T, B, I, O = 12, 5, 2, 3
+    rng = np.random.default_rng(0)
+    u = rng.standard_normal((T, B, I))
+    y = rng.standard_normal((T, B, O))
+    L = np.array([12, 4, 9, 4, 1])
+    seqs_u = [u[:n, b] for b, n in enumerate(L)]
+    seqs_y = [y[:n, b] for b, n in enumerate(L)]
+    a, b = ESN(I, 40, O, seed=3, leak_rate=0.5), ESN(I, 40, O, seed=3, leak_rate=0.5)
+    states = a.run_reservoir(u, lengths=L, reset=True)
+    assert states.shape == (T, B, 40)
+    for k, n in enumerate(L):
+        alone = b.run_reservoir(seqs_u[k], reset=True)
+        np.testing.assert_allclose(states[:n, k], alone, rtol=1e-12, atol=1e-14)
+        assert not states[n:, k].any()
+        np.testing.assert_allclose(a.state[k], alone[-1], rtol=1e-12, atol=1e-14)  # its own last step
+    # fit on the padded batch = fit on the list of its sequences (the padding never counts)
+    a.reset()
+    b.reset()
+    a.fit(u, y, washout=1, lengths=L, ridge=1e-3)
+    b.fit(seqs_u, seqs_y, washout=1, ridge=1e-3)
+    np.testing.assert_allclose(a.W_out, b.W_out, rtol=1e-9, atol=1e-12)
+    assert a.n_samples_ == b.n_samples_ == sum(max(n - 1, 0) for n in L)
+    pa = a.predict(u, lengths=L, reset=True)
+    pb = b.predict(seqs_u, reset=True)
+    for k, n in enumerate(L):
+        np.testing.assert_allclose(pa[:n, k], pb[k], rtol=1e-9, atol=1e-12)
+        assert not pa[n:, k].any()
+    # the carried (B, N) state continues each sequence from its own end
+    cont = a.run_reservoir(u[:2], lengths=[2, 1, 2, 2, 1])
+    assert cont.shape == (2, B, 40)
+
+
+@pytest.mark.parametrize("bad,err", [([3, 0], ValueError), ([3, 9], ValueError), ([3], ValueError),
+                                     (np.array([1.5, 2.0]), TypeError)])
+def test_esn_bad_lengths(bad, err):
+    from rnnfast.esn import ESN
+    e = ESN(1, 10, 1, seed=0)
+    with pytest.raises(err, match="lengths"):
+        e.run_reservoir(np.zeros((4, 2, 1)), lengths=bad)

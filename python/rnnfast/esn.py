@@ -54,7 +54,7 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
 
-from . import _checks, _core
+from . import _checks, _core, _varlen
 
 __all__ = ["ESN", "run_population", "population_sweep", "RidgeAccumulator", "spectral_radius"]
 
@@ -499,29 +499,45 @@ class ESN:
                             None if x0 is None else np.ascontiguousarray(x0, dtype=dt), states, x_last)
         return states, x_last
 
-    def _x0(self, B, single, c):
-        """Initial state (B, N) of a run from c (a _Carried), or None (zeros); checks it fits the batch."""
+    def _x0(self, B, single, c, rows=None):
+        """Initial state (B, N) of a run from c (a _Carried), or None (zeros); checks it fits the batch.
+        rows: (indices, batch size) of a group of a padded batch (lengths=): its rows of the state."""
         s = c.x
         if s is None:
             return None
         if s.ndim == 1:
             return np.broadcast_to(s, (B, self.reservoir_size))
+        if rows is not None and s.shape[0] == rows[1]:
+            return s[rows[0]]
         if single or s.shape[0] != B:
             got = "one sequence" if single else f"a batch of {B}"
             raise ValueError(f"u is {got} but the ESN state holds a batch of {s.shape[0]} sequences; "
                              "call reset() first (or pass a batch of the same size)")
         return s
 
-    def _y0(self, B, c):
+    def _y0(self, B, c, rows=None):
         O = self.output_size
         y = c.y
         if y is None:
             return np.zeros((B, O), self.dtype)
+        if rows is not None and y.ndim == 2 and y.shape[0] == rows[1]:
+            return y[rows[0]]
         return np.broadcast_to(y, (B, O)) if y.ndim == 1 else y
 
     # ------------------------------------------------------------------ input normalisation
-    def _inputs(self, u, name, width, allow_none_width=False):
-        """-> (kind, groups): kind 'single' | 'batch' | 'list'; groups [(indices, array (T, B, width))]."""
+    def _inputs(self, u, name, width, allow_none_width=False, lengths=None):
+        """-> (kind, groups, lengths): kind 'single' | 'batch' | 'list' | 'padded' (a batch with lengths=);
+        groups [(indices, array (T, B, width))]."""
+        if lengths is not None:  # a padded batch: sequence b is u[:lengths[b], b]; grouped by length
+            a = self._array(u, name, width, ndim=3)
+            T, B = a.shape[:2]
+            L = _varlen.check_lengths(lengths, T, B, True)
+            L = np.full(B, T) if L is None else L
+            by_len = {}
+            for b, n in enumerate(L.tolist()):
+                by_len.setdefault(n, []).append(b)
+            groups = [(idx, np.ascontiguousarray(a[:n, idx])) for n, idx in by_len.items()]
+            return "padded", groups, _Padded(L.tolist(), T)
         if isinstance(u, (list, tuple)):
             if len(u) == 0:
                 raise ValueError(f"{name} must not be an empty list")
@@ -562,6 +578,12 @@ class ESN:
 
     def _targets_like(self, kind, groups, lengths, y, name="y"):
         """y in the same layout as u -> groups of (T, B, O) aligned with u's groups."""
+        if kind == "padded":  # y padded like u: (T, B, O), cut by u's lengths
+            a = self._array(y, name, self.output_size, ndim=3)
+            if a.shape[:2] != (lengths.T, len(lengths)):
+                raise ValueError(f"{name} must have shape ({lengths.T}, {len(lengths)}, {self.output_size}) like u, "
+                                 f"got {a.shape}")
+            return [np.ascontiguousarray(a[:u3.shape[0], idx]) for idx, u3 in groups]
         k2, g2, l2 = self._inputs(y, name, self.output_size)
         if k2 != kind or l2 != lengths:
             raise ValueError(f"{name} must match u: same layout (one sequence / batch / list) and the same "
@@ -582,6 +604,11 @@ class ESN:
             return outs[0][:, 0]
         if kind == "batch":
             return outs[0]
+        if kind == "padded":  # zeros past each sequence's end
+            res = np.zeros((lengths.T, len(lengths)) + outs[0].shape[2:], outs[0].dtype)
+            for (idx, _), o in zip(groups, outs):
+                res[:o.shape[0], idx] = o
+            return res
         res = [None] * len(lengths)
         for (idx, _), o in zip(groups, outs):
             for j, k in enumerate(idx):
@@ -589,7 +616,7 @@ class ESN:
         return res
 
     # ------------------------------------------------------------------ running
-    def run_reservoir(self, u, y=None, *, from_state=None, reset=False, stateful=True):
+    def run_reservoir(self, u, y=None, *, from_state=None, reset=False, stateful=True, lengths=None):
         """Reservoir states for u, continuing from the current state (which is updated).
 
         u: (T, I) -> (T, N); (T, B, I) -> (T, B, N); list of (T_k, I) -> list of (T_k, N).
@@ -599,26 +626,29 @@ class ESN:
         (with feedback, the fed-back output starts at zeros in both cases). stateful=False: leave the
         carried state as it was. With stateful=False and from_state or reset=True the call touches no state
         and may run in several threads at once (see the class's Threads).
+        lengths ((B,) integers in [1, T], with u (T, B, I)): a padded batch of variable-length sequences,
+        sequence b being u[:lengths[b], b]; the states past each end are zero and the carried state is
+        each sequence's state after its own last step (B, N). Also in predict and fit (y padded like u).
         """
         start = self._start(from_state, reset)
         stateful = _checks.boolean(stateful, "stateful")
         with self._state_for("run_reservoir", start, stateful) as c:
             if self.feedback and y is None:
                 self._need_fit("run_reservoir without y (feedback=True)")
-                return self._closed_loop(u, "states", c, self._readout_pair())
-            return self._run(u, y, c)
+                return self._closed_loop(u, "states", c, self._readout_pair(), lengths)
+            return self._run(u, y, c, lengths)
 
-    def _run(self, u, y, c):
-        kind, groups, lengths = self._inputs(u, "u", self.input_size)
+    def _run(self, u, y, c, lengths_=None):
+        kind, groups, lengths = self._inputs(u, "u", self.input_size, lengths=lengths_)
         ys = self._targets_like(kind, groups, lengths, y) if (self.feedback and y is not None) else None
         if y is not None and not self.feedback:
             raise ValueError("y is only used with feedback=True")
         outs, finals, y_finals = [], [], []
         for gi, (idx, u3) in enumerate(groups):
             B = u3.shape[1]
-            x0 = self._x0(B, kind == "single", c)
+            x0 = self._x0(B, kind == "single", c, _rows(kind, idx, lengths))
             if ys is not None:
-                u3 = self._with_feedback(u3, ys[gi], self._y0(B, c))
+                u3 = self._with_feedback(u3, ys[gi], self._y0(B, c, _rows(kind, idx, lengths)))
                 y_finals.append(ys[gi][-1])
             states, x_last = self._engine(u3, None if x0 is None else x0[None])
             outs.append(states[:, 0])
@@ -646,6 +676,15 @@ class ESN:
         Like reservoirpy, after a list the state is that of the list's last sequence.
         """
         g = len(groups) - 1
+        if kind == "padded":  # each sequence's state after its own last step
+            c.x = np.zeros((sum(len(idx) for idx, _ in groups), self.reservoir_size), self.dtype)
+            for (idx, _), f in zip(groups, finals):
+                c.x[idx] = f
+            if y_finals is not None:
+                c.y = np.zeros((c.x.shape[0], self.output_size), self.dtype)
+                for (idx, _), f in zip(groups, y_finals):
+                    c.y[idx] = f
+            return
         if kind == "list":
             last = max(k for idx, _ in groups for k in idx)
             g = next(i for i, (idx, _) in enumerate(groups) if idx[-1] == last)
@@ -681,7 +720,7 @@ class ESN:
         W_out, b_out = readout
         return states @ W_out + b_out
 
-    def predict(self, u, *, from_state=None, reset=False, stateful=True):
+    def predict(self, u, *, from_state=None, reset=False, stateful=True, lengths=None):
         """Readout predictions for u, continuing from the current state (which is updated).
 
         u: (T, I) -> (T, O); (T, B, I) -> (T, B, O); list -> list. With feedback=True the predictions
@@ -693,15 +732,15 @@ class ESN:
         readout = self._readout_pair()
         with self._state_for("predict", start, stateful) as c:
             if self.feedback:
-                return self._closed_loop(u, "outputs", c, readout)
-            return self._predict(u, c, readout)
+                return self._closed_loop(u, "outputs", c, readout, lengths)
+            return self._predict(u, c, readout, lengths)
 
-    def _predict(self, u, c, readout):
-        kind, groups, lengths = self._inputs(u, "u", self.input_size)
+    def _predict(self, u, c, readout, lengths_=None):
+        kind, groups, lengths = self._inputs(u, "u", self.input_size, lengths=lengths_)
         outs, finals = [], []
         for idx, u3 in groups:
             T, B, _ = u3.shape
-            x0 = self._x0(B, kind == "single", c)
+            x0 = self._x0(B, kind == "single", c, _rows(kind, idx, lengths))
             x0 = None if x0 is None else x0[None]
             out = np.empty((T, B, self.output_size), self.dtype)
             step = _chunk_len(B, self.reservoir_size, self.dtype.itemsize)
@@ -714,16 +753,16 @@ class ESN:
         self._set_state_after(kind, groups, finals, c)
         return self._assemble(kind, groups, outs, lengths)
 
-    def _closed_loop(self, u, want, c, readout):
+    def _closed_loop(self, u, want, c, readout, lengths_=None):
         """Feedback ESN driven by u with its own predictions fed back, one engine call per step."""
-        kind, groups, lengths = self._inputs(u, "u", self.input_size)
+        kind, groups, lengths = self._inputs(u, "u", self.input_size, lengths=lengths_)
         outs, finals, y_finals = [], [], []
         w_args, w_in = self._w_args(), self._w_in_engine()
         for idx, u3 in groups:
             T, B, _ = u3.shape
-            x = self._x0(B, kind == "single", c)
+            x = self._x0(B, kind == "single", c, _rows(kind, idx, lengths))
             x = np.zeros((B, self.reservoir_size), self.dtype) if x is None else np.array(x)
-            y = np.array(self._y0(B, c))
+            y = np.array(self._y0(B, c, _rows(kind, idx, lengths)))
             F = self.reservoir_size if want == "states" else self.output_size
             out = np.empty((T, B, F), self.dtype)
             for t in range(T):
@@ -805,7 +844,7 @@ class ESN:
         return out if batch else out[:, 0]
 
     # ------------------------------------------------------------------ training
-    def fit(self, u, y, washout=0, *, ridge=None, validation=None, feedback_noise=0.0, seed=None):
+    def fit(self, u, y, washout=0, *, ridge=None, validation=None, feedback_noise=0.0, seed=None, lengths=None):
         """Train the ridge readout on (u, y), continuing from the current state (reservoirpy's Model.fit).
 
         u, y: the same layout ((T, I)/(T, O), (T, B, I)/(T, B, O), or lists of sequences of equal lengths
@@ -819,6 +858,8 @@ class ESN:
           reached after training, as without validation.
         feedback_noise: std of Gaussian noise added to the fed-back teacher (feedback=True only), seeded
           by ``seed``; it makes closed-loop generation more stable.
+        lengths: a padded batch u (T, B, I), y (T, B, O) of variable-length sequences (see run_reservoir):
+          only the steps t < lengths[b] of sequence b are used (washout counts from each start).
         Sets W_out (N, O), b_out (O,), ridge_ and returns self.
         """
         washout = _checks.positive_int(washout, "washout", minimum=0)
@@ -830,7 +871,7 @@ class ESN:
             raise ValueError(f"feedback_noise must be >= 0, got {noise}")
         if noise and not self.feedback:
             raise ValueError("feedback_noise is only used with feedback=True")
-        kind, groups, lengths = self._inputs(u, "u", self.input_size)
+        kind, groups, lengths = self._inputs(u, "u", self.input_size, lengths=lengths)
         ys = self._targets_like(kind, groups, lengths, y)
         if validation is not None:
             if not (isinstance(validation, tuple) and len(validation) == 2):
@@ -858,10 +899,10 @@ class ESN:
         finals, y_finals = [], []
         for (idx, u3), y3 in zip(groups, ys):
             T, B, _ = u3.shape
-            x0 = self._x0(B, kind == "single", c)
+            x0 = self._x0(B, kind == "single", c, _rows(kind, idx, lengths))
             x0 = None if x0 is None else x0[None]
             if self.feedback:
-                u3 = self._with_feedback(u3, y3.astype(dt), self._y0(B, c), noise, rng)
+                u3 = self._with_feedback(u3, y3.astype(dt), self._y0(B, c, _rows(kind, idx, lengths)), noise, rng)
             step = _chunk_len(B, N, dt.itemsize)
             for t0 in range(0, T, step):
                 states, x_last = self._engine(u3[t0:t0 + step], x0)
@@ -893,10 +934,10 @@ class ESN:
         n = y_all.shape[0]
         for (idx, u3), y3 in zip(groups, ys):
             T, B, _ = u3.shape
-            x0 = self._x0(B, kind == "single", c)
+            x0 = self._x0(B, kind == "single", c, _rows(kind, idx, lengths))
             x0 = None if x0 is None else x0[None]
             if self.feedback:
-                u3 = self._with_feedback(u3, y3, self._y0(B, c))
+                u3 = self._with_feedback(u3, y3, self._y0(B, c, _rows(kind, idx, lengths)))
             step = _chunk_len(B, N, dt.itemsize)
             for t0 in range(0, T, step):
                 states, x_last = self._engine(u3[t0:t0 + step], x0)
@@ -906,6 +947,19 @@ class ESN:
                 for k, (W_out, b_out) in enumerate(sols):
                     sse[k] += ((X @ W_out + b_out - Y) ** 2).sum(axis=0)
         return [_nrmse_parts(sse[k], n, y_std) for k in range(len(sols))]
+
+
+class _Padded(list):
+    """The sequence lengths of a padded batch (lengths=), with the batch's number of steps T."""
+
+    def __init__(self, lengths, T):
+        super().__init__(lengths)
+        self.T = T
+
+
+def _rows(kind, idx, lengths):
+    """A padded batch's group: (its rows, the batch size), for _x0/_y0; None otherwise."""
+    return (idx, len(lengths)) if kind == "padded" else None
 
 
 class _Carried:
