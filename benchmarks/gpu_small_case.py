@@ -1,5 +1,6 @@
-"""A small forward + backward of every cell and dtype on the GPU, in every step-kernel variant, and a small
-reservoir population, checked against the CPU engine.
+"""A small forward + backward of every cell and dtype on the GPU, in every step-kernel variant, the layers'
+options (lengths, zoneout, dropout, proj_size), and a small reservoir population, checked against the CPU
+engine.
 
     python benchmarks/gpu_small_case.py [--quick]
 
@@ -76,6 +77,47 @@ for cell, (make, configs) in CELLS.items():
                               f"{name}: max err {np.abs(a - b).max():.3e}", flush=True)
 core.cuda_set_tiling(*before[0])
 core.cuda_set_row_kernel(*before[1])
+
+# issue 17's options in the step kernels' epilogues: variable lengths (rows past their end), zoneout (its
+# mask in training, the expectation in eval), dropout between two layers, proj_size; the row kernel (N = 5)
+# and the tiled one (N = 70); the same masks on both sides (equally seeded layers)
+OPTIONS = [("lstm", dict(zoneout=0.3, dropout=0.3, num_layers=2)), ("gru", dict(zoneout=0.3)),
+           ("gru_cho", dict(zoneout=0.2)), ("rnn_tanh", dict(num_layers=2, dropout=0.5)),
+           ("lstm", dict(proj_size=7))]
+if QUICK:
+    OPTIONS = OPTIONS[:2]
+for cell, kw in OPTIONS:
+    make = CELLS[cell][0] if cell in CELLS else {"gru_cho": lambda **k: rnnfast.GRU(reset_after=False, **k),
+                                                 "rnn_tanh": lambda **k: rnnfast.RNN(**k)}[cell]
+    for dtype in DTYPES:
+        for N in (5, 70):
+            cases += 1
+            core.cuda_set_tiling(32 if N == 70 else 0, 1)
+            H, T = 37, 6
+            cpu = make(input_size=5, hidden_size=H, dtype=dtype, bidirectional=True, seed=N, **kw)
+            gpu = make(input_size=5, hidden_size=H, dtype=dtype, bidirectional=True, seed=N, **kw).to("cuda")
+            gpu.load_state_dict(cpu.state_dict())
+            P = kw.get("proj_size") or H
+            lengths = rng.integers(1, T + 1, N)
+            x = rng.standard_normal((T, N, 5)).astype(dtype)
+            dy = rng.standard_normal((T, N, 2 * P)).astype(dtype)
+            y_c, _ = cpu(x, lengths=lengths)
+            dx_c, _ = cpu.backward(dy)
+            y_g, _ = gpu(cp.asarray(x), lengths=lengths)
+            dx_g, _ = gpu.backward(cp.asarray(dy))
+            cpu.eval()
+            gpu.eval()
+            ye_c, _ = cpu(x, lengths=lengths)
+            ye_g, _ = gpu(cp.asarray(x), lengths=lengths)
+            tol = 1e-4 if dtype == "float32" else 1e-10
+            pairs = [("y", cp.asnumpy(y_g), y_c), ("dx", cp.asnumpy(dx_g), dx_c), ("y eval", cp.asnumpy(ye_g), ye_c)]
+            pairs += [(k, cp.asnumpy(g), cpu.grads[k]) for k, g in gpu.grads.items()]
+            for name, a, b in pairs:
+                if not np.isfinite(a).all() or not np.allclose(a, b, rtol=tol, atol=tol):
+                    failures += 1
+                    print(f"MISMATCH {cell} {kw} {dtype} N={N} with lengths, {name}: max err {np.abs(a - b).max():.3e}",
+                          flush=True)
+core.cuda_set_tiling(*before[0])
 
 # the reservoir kernel (CSR and dense W), a batch and a population
 from rnnfast.esn import run_population  # noqa: E402

@@ -100,6 +100,7 @@ class MRNN(_RecurrentLayer):
     _engines = ENGINES
     _cuda_engine = "MRNN_ENGINE"
     _cpu_takes_indices = False    # integer input becomes the one-hot matrix
+    _takes_lengths = False        # (its engines have no variable-length loop yet)
     _weight_keys = (("weight_fx", "W_fx"), ("weight_fh", "W_fh"), ("weight_hf", "W_hf"), ("weight_hx", "W_hx"),
                     ("bias", "b"))
 
