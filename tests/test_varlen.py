@@ -533,3 +533,9 @@ def test_esn_bad_lengths(bad, err):
     e = ESN(1, 10, 1, seed=0)
     with pytest.raises(err, match="lengths"):
         e.run_reservoir(np.zeros((4, 2, 1)), lengths=bad)
+
+
+def test_mrnn_refuses_lengths():
+    layer = rnnfast.MRNN(2, 3, factors=2)
+    with pytest.raises(NotImplementedError, match="lengths"):
+        layer(np.zeros((3, 2, 2), np.float32), lengths=[3, 1])
