@@ -6,6 +6,8 @@ import numbers
 
 import numpy as np
 
+from .arrays import array_module
+
 DTYPES = {"float32": np.float32, "float64": np.float64}
 
 
@@ -113,12 +115,30 @@ def real(value, name):
     return value
 
 
-def device(value, name="device"):
-    """'cpu', or 'cuda' when it can be used (else a clear RuntimeError: no GPU, no CUDA build or no CuPy)."""
-    if value == "cpu":
-        return
-    if value == "cuda":
-        from . import _cuda
-        _cuda.cupy()
-        return
-    raise ValueError(f"{name} must be 'cpu' or 'cuda', got {value!r}")
+def check_float(a, name, xp, dtype, shape):
+    """An array of module xp with this dtype and shape (None matches any size); C-contiguous.
+
+    NumPy arrays must also be finite. CuPy arrays are not scanned for NaN, as in the layers on CUDA: that
+    would synchronise the host with the device at every call (the optimizers still refuse non-finite
+    gradients before any update, with one synchronisation per step)."""
+    if xp is np:
+        return check_array(a, name, dtype, shape)
+    if array_module(a) is not xp:
+        raise TypeError(f"{name} must be a {xp.__name__} array, got {type(a).__name__}")
+    if a.dtype != dtype:
+        raise TypeError(f"{name} must have dtype {np.dtype(dtype).name}, got {a.dtype.name}")
+    if a.ndim != len(shape) or any(s is not None and s != d for s, d in zip(shape, a.shape)):
+        raise ValueError(f"{name} must have shape {shape_str(shape)}, got {tuple(a.shape)}")
+    return xp.ascontiguousarray(a)
+
+
+def check_index(idx, name, xp, num, what):
+    """An integer array of module xp with every entry in [0, num)."""
+    if array_module(idx) is not xp or not hasattr(idx, "dtype"):
+        raise TypeError(f"{name} must be a {xp.__name__} integer array, got {type(idx).__name__}")
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"{name} must have an integer dtype, got {idx.dtype.name}")
+    if idx.size and bool(((idx < 0) | (idx >= num)).any()):  # one test: one host sync on the GPU
+        raise ValueError(f"{name} must be in [0, {what}={num}), got values in "
+                         f"[{int(idx.min())}, {int(idx.max())}]")
+    return idx

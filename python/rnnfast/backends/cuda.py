@@ -6,7 +6,7 @@ nothing here synchronises the device or the host, so a forward + backward can be
 graph. Every array is allocated with CuPy (its memory pool); the C++ side only computes.
 
 A layer reuses its internal buffers (projections, cache, workspace) from one call to the next. Each call
-takes a set of its own from the layer's pool (rnnfast._engines.BufferPool), keyed by the stream it runs on
+takes a set of its own from the layer's pool (rnnfast.backends.buffers.BufferPool), keyed by the stream it runs on
 (`stream_key`): a set is handed only to a later call on the same stream, so the stream orders its reuse
 after the kernels of the call before, with no host synchronisation. Threads may share a layer, on one
 stream or on several.
@@ -24,30 +24,11 @@ import threading
 
 import numpy as np
 
-from . import _checks, _core
-from ._engines import GATES, GRU, GRU_CHO, LSTM, _buffer
-
-
-_CUPY = None
-
-
-def cupy():
-    """The cupy module, or a clear error when it is missing or rnnfast has no usable GPU."""
-    global _CUPY
-    if _CUPY is not None:
-        return _CUPY
-    from . import build_info
-
-    info = build_info()
-    if not info["cuda_available"]:
-        why = "no usable GPU was found" if info["cuda_compiled"] else "this build has no CUDA support"
-        raise RuntimeError(f"device='cuda' requested but {why} (rnnfast.build_info()['cuda_available'] is False)")
-    try:
-        import cupy as cp
-    except ImportError:
-        raise RuntimeError("device='cuda' needs CuPy: pip install 'rnnfast[cuda]' (or cupy-cuda13x)") from None
-    _CUPY = cp
-    return cp
+from .. import _core
+from .._util import checks as _checks
+from .buffers import buffer as _buffer
+from .cells import GATES, GRU, GRU_CHO, LSTM
+from .devices import cupy
 
 
 _PER_THREAD_STREAM = 2  # cudaStreamPerThread: one handle, a different stream in every host thread
@@ -152,7 +133,7 @@ def _row_stride(a, name):
 
 
 class CudaEngine:
-    """The engine interface of rnnfast._engines (forward, backward) on CuPy arrays."""
+    """The engine interface of rnnfast.backends (forward, backward) on CuPy arrays."""
 
     name = "cuda"
 
@@ -224,12 +205,10 @@ class CudaEngine:
             grads["b_hh"] += dGh2.sum(axis=0)
 
 
-ENGINE = CudaEngine()
-
 
 def reservoir_run(u3, w, indptr, indices, values, w_in, bias, sr_scale, in_scale, leak, x0):
     """The reservoir engine on the GPU, with the arguments of rnnfast._core.reservoir_run (host or device
-    arrays, already validated by rnnfast.esn): returns (states (T, P, B, N), x_last (P, B, N)) as CuPy arrays,
+    arrays, already validated by rnnfast.esn.ESN): returns (states (T, P, B, N), x_last (P, B, N)) as CuPy arrays,
     x_last a view of the last step's states.
     """
     cp = cupy()
@@ -255,7 +234,7 @@ def reservoir_run(u3, w, indptr, indices, values, w_in, bias, sr_scale, in_scale
 
 
 class MrnnCudaEngine:
-    """The multiplicative RNN on the GPU (csrc/cuda/mrnn.cu): the interface of rnnfast.mrnn's engines."""
+    """The multiplicative RNN on the GPU (csrc/cuda/mrnn.cu), with the engine interface."""
 
     name = "cuda"
 
@@ -323,5 +302,3 @@ class MrnnCudaEngine:
         else:
             dx2[...] = dx_new
 
-
-MRNN_ENGINE = MrnnCudaEngine()

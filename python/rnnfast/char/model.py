@@ -22,9 +22,13 @@ import threading
 
 import numpy as np
 
-from . import _checks, nn
-from .layers import GRU, LSTM, RNN
-from .mrnn import MRNN
+from .. import _core, nn, optim
+from .._util import checks as _checks
+from .._util.arrays import to_host
+from ..backends.devices import mover
+from ..nn import losses
+from ..nn.mrnn import MRNN
+from ..nn.recurrent import GRU, LSTM, RNN
 
 CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU, "mrnn": MRNN}
 INITS = ("default", "min-char-rnn")
@@ -91,7 +95,7 @@ class CharModel:
 
     def to(self, device):
         """Move the model to 'cpu' or 'cuda' (build optimizers after moving: they bind the arrays)."""
-        nn._mover(device)  # the device check, before anything moves
+        mover(device)  # the device check, before anything moves
         for m in self._modules.values():
             m.to(device)
         self._buffers = threading.local()  # the fused read-out's buffers, per thread
@@ -111,7 +115,7 @@ class CharModel:
 
     def state_dict(self):
         """Host (NumPy) copies of the parameters, by dotted name, whatever the device."""
-        return {f"{mn}.{pn}": np.array(nn.to_host(p)) for mn, m in self._modules.items()
+        return {f"{mn}.{pn}": np.array(to_host(p)) for mn, m in self._modules.items()
                 for pn, p in m.parameters().items()}
 
     def load_state_dict(self, state):
@@ -143,7 +147,7 @@ class CharModel:
 
     def state_arrays(self, state):
         """The carried state as a list of host arrays (h, or h and c), for checkpoints."""
-        return [nn.to_host(a) for a in (state if isinstance(state, tuple) else [state])]
+        return [to_host(a) for a in (state if isinstance(state, tuple) else [state])]
 
     def state_rows(self, state, rows):
         """A new state of `rows` streams, stream i starting where stream i % N of `state` (N streams) is.
@@ -201,8 +205,6 @@ class CharModel:
         general path runs, with the indices given to the layers (the CUDA engine makes the one-hot rows).
         """
         if not fused or self.device != "cpu":
-            from . import losses
-
             x_idx, y_idx = self._on_device(x_idx), self._on_device(y_idx)
             x = x_idx if self.device != "cpu" else nn.one_hot(x_idx, self.vocab_size, dtype=self.dtype)
             y, state = self.rnn.forward(x, state)
@@ -211,8 +213,6 @@ class CharModel:
                 dlogits *= loss_scale
             self.backward(dlogits)
             return loss, state
-        from . import _core
-
         if not (hasattr(y_idx, "shape") and tuple(y_idx.shape) == tuple(np.shape(x_idx))):
             raise ValueError(f"y_idx must have the shape of x_idx {np.shape(x_idx)}, got "
                              f"{getattr(y_idx, 'shape', type(y_idx).__name__)}")
@@ -315,7 +315,7 @@ class CharModel:
             x = np.asarray(prime_idx, dtype=np.int64)[:, None]
             for _ in range(length):
                 logits, state = self.forward(x, state)
-                z = nn.to_host(logits[-1, 0]).astype(np.float64)
+                z = to_host(logits[-1, 0]).astype(np.float64)
                 # shift before dividing: a tiny temperature then gives -inf, not inf - inf = NaN (greedy)
                 p = np.exp((z - z.max()) / temperature)
                 c = np.cumsum(p)
@@ -354,8 +354,6 @@ class FusedMinCharRNN:
 
     @classmethod
     def create(cls, model, opt, train_data, seq_len, clip, loss_sum_over_time, freeze_extra_bias):
-        from . import _core, optim
-
         rnn = model.rnn
         if not (hasattr(_core, "char_rnn_train") and model.cell == "rnn" and getattr(rnn, "nonlinearity", None) == "tanh"
                 and rnn.num_layers == 1 and not rnn.bidirectional and rnn.bias and not rnn.learn_initial_state
@@ -367,8 +365,6 @@ class FusedMinCharRNN:
         return cls(model, opt, train_data, seq_len, clip, loss_sum_over_time, freeze_extra_bias)
 
     def __init__(self, model, opt, train_data, seq_len, clip, loss_sum_over_time, freeze_extra_bias):
-        from . import _core
-
         self._core = _core
         self.model, self.opt, self.seq_len = model, opt, int(seq_len)
         self.clip = float(clip or 0.0)

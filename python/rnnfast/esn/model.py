@@ -1,202 +1,26 @@
-"""Echo state networks on rnnfast's C++ reservoir engine, with reservoirpy's conventions.
-
-    esn = rnnfast.ESN(1, 500, 1, spectral_radius=0.9, leak_rate=0.3, ridge=1e-6, seed=0)
-    esn.fit(u_train, y_train, washout=100)       # ridge readout from float64 statistics
-    y_pred = esn.predict(u_test)                  # continues from the state fit left
-    y_gen = esn.generate(500)                     # closed loop: each prediction is the next input
-
-Model (the same equation as ``reservoirpy.nodes.Reservoir``, so the same matrices give the same states):
-
-    x_t = (1 - lr) * x_{t-1} + lr * tanh(W x_{t-1} + W_in u_t + W_fb y_{t-1} + bias)
-    y_t = x_t @ W_out + b_out
-
-``lr`` is the leak rate (a scalar or one value per unit). The ``W_fb y_{t-1}`` term exists only with
-``feedback=True``; it is run by appending ``y_{t-1}`` to the input and ``W_fb`` to ``W_in``, with the
-teacher's ``y`` fed back during ``fit`` (teacher forcing) and the ESN's own predictions afterwards.
-
-Shapes: T steps, B sequences, I = input_size, N = reservoir_size, O = output_size. Inputs are time major
-like rnnfast's layers: ``u`` is (T, I) for one sequence, (T, B, I) for a batch (each sequence keeps its
-own state), or a list of (T_k, I) arrays (independent sequences of any lengths that, as in reservoirpy,
-all start from the current state; the state afterwards is that of the last one). Outputs have the same
-layout with I replaced by N (states) or O (predictions).
-
-Initialisation (when the matrices are not supplied; ``seed`` makes it reproducible, each matrix has its
-own random stream so supplying one does not change the others):
-
-* ``W``: density < 1: sparse CSR with ``round(density * N * N)`` nonzeros at uniformly random
-  positions; density == 1: dense. Nonzeros uniform(-1, 1) (reservoirpy offers normal or uniform; this is
-  its ``uniform``), then scaled so the spectral radius is ``spectral_radius``. The radius is computed
-  deterministically: ``numpy.linalg.eigvals`` for N <= 512, else ARPACK (``scipy.sparse.linalg.eigs``,
-  k=1, a fixed start vector ``v0``, tol 1e-10) with a dense fallback if ARPACK does not converge.
-* ``W_in``: dense uniform(-1, 1) * input_scaling (input_scaling: a scalar or one value per input).
-* ``bias``: uniform(-1, 1) * bias_scaling (so zeros by default, as in reservoirpy).
-* ``W_fb`` (feedback only): dense uniform(-1, 1) * feedback_scaling.
-
-Supplied matrices (``W`` as a dense array or any scipy.sparse matrix, ``W_in``, ``bias``, ``W_fb``) are
-used as they are, like reservoirpy: ``spectral_radius``, ``density``, ``input_scaling``,
-``bias_scaling`` and ``feedback_scaling`` are then not applied to them (they still apply to the matrices
-that are generated). A sparse ``W`` is kept as CSR with int32 indices, a dense one dense. ``W`` is stored
-in the ESN's dtype; ``esn.W``, ``esn.W_in``, ``esn.bias``, ``esn.W_fb``, ``esn.leak_rate`` may be read
-(and replaced by arrays of the same shape) after construction.
-
-Readout: ridge regression with an unregularised intercept (reservoirpy's ``Ridge(fit_bias=True)``), from
-float64 statistics (X^T X, X^T Y and the sums, for centring) accumulated chunk by chunk, so the states of
-a long training set are never all kept. ``washout`` (reservoirpy's ``warmup``) drops the first steps of
-every training sequence.
-"""
+"""The echo state network (ESN) on the C++ reservoir engine; see rnnfast.esn for the model and conventions."""
 
 import contextlib
-import numbers
 import threading
-import warnings
 
 import numpy as np
-import scipy.linalg
 import scipy.sparse as sp
 
-from . import _checks, _core
-
-__all__ = ["ESN", "run_population", "population_sweep", "RidgeAccumulator", "spectral_radius"]
-
-_CHUNK_BYTES = 32 << 20        # states held at once while fitting / predicting (per engine call)
-_DENSE_EIG_MAX = 512           # spectral radius by dense eigvals up to this size, ARPACK above
-
-
-# ---------------------------------------------------------------------------------------------
-# helpers
-# ---------------------------------------------------------------------------------------------
+from .. import _core
+from .._util import checks as _checks
+from ..backends import cuda
+from ..backends.devices import check_device, cupy
+from .matrices import _acyclic, _as_w, _matrix, _real_array
+from .matrices import spectral_radius as spectral_radius_of
+from .readout import RidgeAccumulator, _nrmse_parts, _ridge_list
 
 _real_scalar = _checks.real
 
+__all__ = ["ESN"]
 
-def _real_array(value, name):
-    """A list/tuple/array of real numbers -> float64 ndarray; TypeError naming `name` for anything else
-    (strings, None, complex, bool, objects), never a silent cast."""
-    try:
-        a = np.asarray(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must hold real numbers, got {type(value).__name__}") from None
-    if a.dtype == np.bool_ or a.dtype.kind not in "fiu":
-        raise TypeError(f"{name} must hold real numbers, got dtype {a.dtype}")
-    return a.astype(np.float64)
+_CHUNK_BYTES = 32 << 20        # states held at once while fitting / predicting (per engine call)
 
 
-def spectral_radius(W):
-    """Largest |eigenvalue| of W (dense or scipy.sparse), computed deterministically.
-
-    N <= 512: dense ``numpy.linalg.eigvals``. Larger: ARPACK ``eigs(k=1, which='LM')`` with a fixed start
-    vector and tol 1e-10 (a dense solve when ARPACK does not converge).
-    """
-    if not sp.issparse(W):
-        W = _real_array(W, "W")
-    elif W.dtype == np.bool_ or W.dtype.kind not in "fiu":
-        raise TypeError(f"W must hold real numbers, got dtype {W.dtype}")
-    if W.ndim != 2 or W.shape[0] != W.shape[1] or W.shape[0] == 0:
-        raise ValueError(f"W must be a non-empty square matrix (N, N), got shape {W.shape}")
-    if not np.isfinite(W.data if sp.issparse(W) else W).all():
-        raise ValueError("W contains NaN or Inf")
-    N = W.shape[0]
-    if N <= _DENSE_EIG_MAX:
-        dense = W.toarray() if sp.issparse(W) else np.asarray(W)
-        return float(np.max(np.abs(np.linalg.eigvals(dense.astype(np.float64)))))
-    import scipy.sparse.linalg as spla
-    A = W.astype(np.float64) if sp.issparse(W) else np.asarray(W, dtype=np.float64)
-    v0 = np.random.default_rng(20240601).uniform(-1.0, 1.0, N)
-    try:
-        vals = spla.eigs(A, k=1, which="LM", v0=v0, tol=1e-10, maxiter=max(1000, 20 * N),
-                         ncv=min(N, 40), return_eigenvectors=False)
-        return float(np.max(np.abs(vals)))
-    except spla.ArpackNoConvergence:
-        dense = A.toarray() if sp.issparse(A) else A
-        return float(np.max(np.abs(np.linalg.eigvals(dense))))
-
-
-def _nrmse_parts(sse, n, y_std):
-    """Mean over outputs of sqrt(sse/n) / std(y)."""
-    return float(np.mean(np.sqrt(sse / n) / np.maximum(y_std, 1e-300)))
-
-
-class RidgeAccumulator:
-    """Sufficient statistics of ridge regression with an intercept, accumulated in float64.
-
-    ``add(X, Y)`` with X (S, N), Y (S, O), any number of times; ``solve(ridge)`` -> (W_out (N, O),
-    b_out (O,)) minimising |Y - X W_out - b_out|^2 + ridge |W_out|^2 (the intercept is not penalised).
-    Rows are shifted by the mean of the first batch before accumulating, which keeps the centring
-    (X^T X - S x_mean x_mean^T) accurate when the states have a large common offset.
-    """
-
-    def __init__(self, n_features, n_outputs):
-        n_features = _checks.positive_int(n_features, "n_features")
-        n_outputs = _checks.positive_int(n_outputs, "n_outputs")
-        _checks.check_memory(n_features * (n_features + n_outputs), 8,
-                             f"RidgeAccumulator(n_features={n_features}, n_outputs={n_outputs})")
-        self.n_features, self.n_outputs = n_features, n_outputs
-        self.xx = np.zeros((n_features, n_features))
-        self.xy = np.zeros((n_features, n_outputs))
-        self.xs = np.zeros(n_features)
-        self.ys = np.zeros(n_outputs)
-        self.n = 0
-        self._cx = None
-        self._cy = None
-
-    def add(self, X, Y):
-        X, Y = _real_array(X, "X"), _real_array(Y, "Y")
-        for a, name, width in ((X, "X", self.n_features), (Y, "Y", self.n_outputs)):
-            if a.ndim != 2 or a.shape[-1] != width:
-                raise ValueError(f"{name} must have shape (S, {width}), got {a.shape}")
-            if not np.isfinite(a).all():
-                raise ValueError(f"{name} contains NaN or Inf")
-        X = X.reshape(-1, self.n_features)
-        Y = Y.reshape(-1, self.n_outputs)
-        if X.shape[0] != Y.shape[0]:
-            raise ValueError(f"X has {X.shape[0]} rows but Y has {Y.shape[0]}")
-        if X.shape[0] == 0:
-            return
-        if self._cx is None:
-            self._cx, self._cy = X.mean(axis=0), Y.mean(axis=0)
-        Xs = X - self._cx
-        Ys = Y - self._cy
-        self.xx += Xs.T @ Xs
-        self.xy += Xs.T @ Ys
-        self.xs += Xs.sum(axis=0)
-        self.ys += Ys.sum(axis=0)
-        self.n += X.shape[0]
-
-    def solve(self, ridge):
-        ridge = _real_scalar(ridge, "ridge")
-        if ridge < 0:
-            raise ValueError(f"ridge must be >= 0, got {ridge}")
-        if self.n == 0:
-            raise ValueError("no training samples (is washout longer than the sequences?)")
-        n = self.n
-        xm, ym = self.xs / n, self.ys / n
-        A = self.xx - n * np.outer(xm, xm)
-        B = self.xy - n * np.outer(xm, ym)
-        A[np.diag_indices_from(A)] += ridge
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
-            try:
-                W_out = scipy.linalg.solve(A, B, assume_a="sym")
-            except (np.linalg.LinAlgError, ValueError):
-                W_out = np.linalg.lstsq(A, B, rcond=None)[0]
-        b_out = (ym + self._cy) - (xm + self._cx) @ W_out
-        return W_out, b_out
-
-
-def _ridge_list(ridge, name="ridge"):
-    """A float or a list of floats >= 0 -> (list of floats, was_list)."""
-    if isinstance(ridge, (list, tuple, np.ndarray)):
-        vals = [_real_scalar(r, name) for r in np.asarray(ridge, dtype=object).ravel()]
-        if not vals:
-            raise ValueError(f"{name} must not be an empty list")
-        was_list = True
-    else:
-        vals = [_real_scalar(ridge, name)]
-        was_list = False
-    for r in vals:
-        if r < 0:
-            raise ValueError(f"{name} must be >= 0, got {r}")
-    return vals, was_list
 
 
 def _chunk_len(rows_per_step, n, itemsize):
@@ -251,7 +75,7 @@ class ESN:
         self.reservoir_size = N = _checks.positive_int(reservoir_size, "reservoir_size")
         self.output_size = _checks.positive_int(output_size, "output_size")
         self.dtype = _checks.as_dtype(dtype)
-        _checks.device(device)
+        check_device(device)
         self.device = device
         sr = _real_scalar(spectral_radius, "spectral_radius")
         if sr <= 0:
@@ -486,12 +310,11 @@ class ESN:
         x_last = np.empty((P, B, N), dt)
         w, ip, ix, vals = self._w_args() if w_args is None else w_args
         if self.device == "cuda":  # the reservoir loop on the GPU; states come back for the host readout
-            from . import _cuda
-            states_d, _ = _cuda.reservoir_run(
+            states_d, _ = cuda.reservoir_run(
                 np.ascontiguousarray(u3, dtype=dt), w, ip, ix, vals,
                 self._w_in_engine() if w_in is None else w_in, np.ascontiguousarray(self.bias, dtype=dt),
                 sr_scale, in_scale, leak, None if x0 is None else np.ascontiguousarray(x0, dtype=dt))
-            states = _cuda.cupy().asnumpy(states_d)  # one transfer; x_last is its last step
+            states = cupy().asnumpy(states_d)  # one transfer; x_last is its last step
             return states, states[-1].copy()
         _core.reservoir_run(np.ascontiguousarray(u3, dtype=dt), w, ip, ix, vals,
                             self._w_in_engine() if w_in is None else w_in,
@@ -917,209 +740,3 @@ class _Carried:
         self.x, self.y = x, y
 
 
-def _acyclic(W):
-    """Whether the directed graph of the sparse W's nonzeros has no cycle (no self-loop and every strongly
-    connected component one node): then W is nilpotent."""
-    from scipy.sparse.csgraph import connected_components
-    if W.diagonal().any():
-        return False
-    n_components, _ = connected_components(W, directed=True, connection="strong")
-    return n_components == W.shape[0]
-
-
-def spectral_radius_of(W):
-    return spectral_radius(W)
-
-
-def _as_w(W, N, dt):
-    if sp.issparse(W):
-        if W.dtype == np.bool_ or W.dtype.kind not in "fiu":
-            raise TypeError(f"W must hold real numbers, got dtype {W.dtype}")
-        if W.shape != (N, N):
-            raise ValueError(f"W must have shape ({N}, {N}), got {W.shape}")
-        W = sp.csr_matrix(W, dtype=dt, copy=True)  # never sort or merge the caller's matrix in place
-        W.sum_duplicates()
-        W.sort_indices()
-        W.indptr = W.indptr.astype(np.int32)
-        W.indices = W.indices.astype(np.int32)
-        if not np.isfinite(W.data).all():
-            raise ValueError("W contains NaN or Inf")
-        return W
-    return _matrix(W, "W", (N, N), dt)
-
-
-def _matrix(a, name, shape, dt):
-    if sp.issparse(a):
-        a = a.toarray()
-    if not isinstance(a, np.ndarray):
-        try:
-            a = np.asarray(a)
-        except Exception:
-            raise TypeError(f"{name} must be a numpy.ndarray, got {type(a).__name__}") from None
-    if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)) or a.dtype == np.bool_:
-        raise TypeError(f"{name} must hold real numbers, got dtype {a.dtype}")
-    if a.shape != tuple(shape):
-        raise ValueError(f"{name} must have shape {_checks.shape_str(shape)}, got {a.shape}")
-    a = np.ascontiguousarray(a, dtype=dt)
-    if not np.isfinite(a).all():
-        raise ValueError(f"{name} contains NaN or Inf")
-    return a
-
-
-
-# ---------------------------------------------------------------------------------------------
-# populations
-# ---------------------------------------------------------------------------------------------
-
-def _population_params(esn, spectral_radii, input_scalings, leak_rates):
-    """-> (P, sr_scale (P,), in_scale (P,), leak (P, N), list of member configs)."""
-    if isinstance(spectral_radii, np.ndarray):
-        spectral_radii = spectral_radii.ravel().tolist()
-    if isinstance(input_scalings, np.ndarray):
-        input_scalings = input_scalings.ravel().tolist()
-    lists = {k: v for k, v in (("spectral_radii", spectral_radii), ("input_scalings", input_scalings),
-                               ("leak_rates", leak_rates)) if isinstance(v, (list, tuple))}
-    sizes = {len(v) for v in lists.values()}
-    if len(sizes) > 1:
-        raise ValueError("spectral_radii, input_scalings and leak_rates given as lists must have the same "
-                         f"length, got {({k: len(v) for k, v in lists.items()})}")
-    P = sizes.pop() if sizes else 1
-    if P == 0:
-        empty = [k for k, v in lists.items() if len(v) == 0]
-        raise ValueError(f"{' and '.join(empty)} must not be empty: the population must have at least one "
-                         "member")
-    N = esn.reservoir_size
-    rho = esn.base_spectral_radius
-    base_in = esn._W_in_base_scale
-
-    def member(v, k):
-        return v[k] if isinstance(v, (list, tuple)) else v
-
-    sr, ins, leak, configs = [], [], [], []
-    for k in range(P):
-        r = member(spectral_radii, k)
-        r = rho if r is None else _real_scalar(r, "spectral_radii")
-        if r <= 0:
-            raise ValueError(f"spectral_radii must be > 0, got {r}")
-        s = member(input_scalings, k)
-        s = base_in if s is None else _real_scalar(s, "input_scalings")
-        if s <= 0:
-            raise ValueError(f"input_scalings must be > 0, got {s}")
-        lr = member(leak_rates, k)
-        lr_v = esn._leak_vector() if lr is None else _leak_of(lr, N)
-        sr.append(r / rho)
-        ins.append(s / base_in)
-        leak.append(lr_v)
-        configs.append({"spectral_radius": r, "input_scaling": s,
-                        "leak_rate": esn.leak_rate if lr is None else lr})
-    dt = esn.dtype
-    return P, np.array(sr, dt), np.array(ins, dt), np.array(leak, dt).reshape(P, N), configs
-
-
-def _leak_of(lr, N):
-    if isinstance(lr, (list, tuple, np.ndarray)):
-        v = _real_array(lr, "leak_rates")
-        if v.shape != (N,):
-            raise ValueError(f"each leak_rates entry must be a scalar or have shape ({N},), got {v.shape}")
-    else:
-        v = np.full(N, _real_scalar(lr, "leak_rates"))
-    if not (np.isfinite(v).all() and (v >= 0).all() and (v <= 1).all()):
-        raise ValueError("leak_rates must lie in [0, 1]")
-    return v
-
-
-def run_population(u, esn, spectral_radii=None, input_scalings=None, leak_rates=None):
-    """States of a population of reservoirs sharing esn's W, W_in and bias, in ONE engine call.
-
-    Member p uses W * spectral_radii[p] / rho (rho = esn.base_spectral_radius: the spectral radius of
-    esn.W), W_in * input_scalings[p] / s0 (s0 = esn's scalar input_scaling when W_in was generated from
-    it, else 1: the values are then factors on the supplied W_in), and leak rate leak_rates[p] (scalar or
-    (N,)). Each argument is a list (one value per member; lists must have equal lengths), a scalar (the
-    same for all) or None (the ESN's own value). Members start from zeros; the ESN's state is not used
-    or changed. To use bare matrices, wrap them: ``ESN(I, N, O, W=W, W_in=W_in, bias=b)``.
-
-    u: (T, I) -> states (P, T, N); (T, B, I) -> (P, T, B, N). Each member's states equal those of an
-    ESN built alone with that configuration. Feedback ESNs are not supported here.
-    """
-    if not isinstance(esn, ESN):
-        raise TypeError(f"esn must be an rnnfast.ESN, got {type(esn).__name__}")
-    if esn.feedback:
-        raise ValueError("run_population does not support feedback=True ESNs")
-    P, sr, ins, leak, _ = _population_params(esn, spectral_radii, input_scalings, leak_rates)
-    a = esn._array(u, "u", esn.input_size, ndim=(2, 3))
-    u3 = a[:, None, :] if a.ndim == 2 else a
-    states, _ = esn._engine(u3, None, sr, ins, leak)
-    states = np.moveaxis(states, 1, 0)             # (P, T, B, N)
-    return states[:, :, 0] if a.ndim == 2 else states
-
-
-def population_sweep(esn, u_train, y_train, u_val, y_val, spectral_radii=None, input_scalings=None,
-                     leak_rates=None, ridge=None, washout=0):
-    """Fit a readout for every member of a population and score it on validation data.
-
-    The members (see run_population) run over the training data in one engine call per time chunk,
-    each gets a ridge readout (one accumulation per member; ``ridge`` a float or a list, default the ESN's
-    ridge) trained after ``washout`` steps; then all run over the validation data (continuing from their
-    training states, as predict would) and are scored by NRMSE (every step). u/y: (T, I)/(T, O) or
-    (T, B, I)/(T, B, O).
-
-    Returns a dict: ``scores`` (P, R) NRMSE per member and ridge value, ``configs`` (the members'
-    spectral_radius / input_scaling / leak_rate), ``ridges``, ``best`` (the best member's config with its
-    ridge and nrmse) and ``esn``: an ESN with the best configuration (its W, W_in rescaled) and readout,
-    its state at the end of the validation data.
-    """
-    if not isinstance(esn, ESN):
-        raise TypeError(f"esn must be an rnnfast.ESN, got {type(esn).__name__}")
-    if esn.feedback:
-        raise ValueError("population_sweep does not support feedback=True ESNs")
-    washout = _checks.positive_int(washout, "washout", minimum=0)
-    ridges, _ = _ridge_list(esn.ridge if ridge is None else ridge)
-    P, sr, ins, leak, configs = _population_params(esn, spectral_radii, input_scalings, leak_rates)
-    N, O, dt = esn.reservoir_size, esn.output_size, esn.dtype
-
-    def as3(a, name, width):
-        a = esn._array(a, name, width, ndim=(2, 3))
-        return a[:, None, :] if a.ndim == 2 else a
-
-    ut, yt = as3(u_train, "u_train", esn.input_size), as3(y_train, "y_train", O)
-    uv, yv = as3(u_val, "u_val", esn.input_size), as3(y_val, "y_val", O)
-    if ut.shape[:2] != yt.shape[:2] or uv.shape[:2] != yv.shape[:2] or ut.shape[1] != uv.shape[1]:
-        raise ValueError("u_train/y_train and u_val/y_val must have matching (T, B), and the same B")
-    B = ut.shape[1]
-    accs = [RidgeAccumulator(N, O) for _ in range(P)]
-    w_args, w_in = esn._w_args(), esn._w_in_engine()
-    x0 = None
-    step = _chunk_len(P * B, N, dt.itemsize)
-    for t0 in range(0, ut.shape[0], step):
-        states, x0 = esn._engine(ut[t0:t0 + step], x0, sr, ins, leak, w_in=w_in, w_args=w_args)
-        lo = max(washout - t0, 0)
-        if lo < states.shape[0]:
-            Y = yt[t0 + lo:t0 + step].reshape(-1, O)
-            for p in range(P):
-                accs[p].add(states[lo:, p].reshape(-1, N), Y)
-    if accs[0].n == 0:
-        raise ValueError(f"washout={washout} leaves no training steps")
-    sols = [[acc.solve(r) for r in ridges] for acc in accs]
-    sse = np.zeros((P, len(ridges), O))
-    yv_flat = yv.reshape(-1, O).astype(np.float64)
-    for t0 in range(0, uv.shape[0], step):
-        states, x0 = esn._engine(uv[t0:t0 + step], x0, sr, ins, leak, w_in=w_in, w_args=w_args)
-        Y = yv[t0:t0 + step].reshape(-1, O).astype(np.float64)
-        for p in range(P):
-            X = states[:, p].reshape(-1, N).astype(np.float64)
-            for k, (W_out, b_out) in enumerate(sols[p]):
-                sse[p, k] += ((X @ W_out + b_out - Y) ** 2).sum(axis=0)
-    y_std = yv_flat.std(axis=0)
-    scores = np.array([[_nrmse_parts(sse[p, k], yv_flat.shape[0], y_std) for k in range(len(ridges))]
-                       for p in range(P)])
-    p_best, k_best = np.unravel_index(int(np.argmin(scores)), scores.shape)
-    best = dict(configs[p_best], ridge=ridges[k_best], nrmse=float(scores[p_best, k_best]), index=int(p_best))
-
-    W = esn.W * sr[p_best] if sp.issparse(esn.W) else esn.W * sr[p_best]
-    best_esn = ESN(esn.input_size, N, O, dtype=dt.name, W=W, W_in=esn.W_in * ins[p_best], bias=esn.bias,
-                   leak_rate=leak[p_best].astype(np.float64), ridge=ridges[k_best])
-    best_esn.W_out = sols[p_best][k_best][0].astype(dt)
-    best_esn.b_out = sols[p_best][k_best][1].astype(dt)
-    best_esn.ridge_ = ridges[k_best]
-    best_esn._state = x0[p_best].copy() if B > 1 else x0[p_best, 0].copy()
-    return {"scores": scores, "configs": configs, "ridges": ridges, "best": best, "esn": best_esn}

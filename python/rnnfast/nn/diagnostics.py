@@ -10,9 +10,9 @@ signal shrinks exponentially going back in time; if it is > 1 (and the units are
 
 import numpy as np
 
-from . import _checks
+from .._util import checks as _checks
+from .._util.arrays import array_module, to_host
 from .init import recurrent_blocks, spectral_radius
-from .nn import array_module, to_host
 
 __all__ = ["gradient_norms_per_step", "recurrent_spectral_radius"]
 

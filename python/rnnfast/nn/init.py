@@ -10,8 +10,8 @@ import re
 
 import numpy as np
 
-from . import _checks
-from .nn import array_module
+from .._util import checks as _checks
+from .._util.arrays import array_module
 
 __all__ = ["spectral_radius", "scale_to_spectral_radius", "orthogonal", "init_recurrent_esn",
            "recurrent_blocks"]

@@ -10,8 +10,9 @@ A mask selects (bool) or weights (float >= 0) positions; the loss is the mean ov
 
 import numpy as np
 
-from . import _checks
-from .nn import _check_float, _check_index, array_module
+from .._util import checks as _checks
+from .._util.arrays import array_module
+from .._util.checks import check_float, check_index
 
 __all__ = ["softmax_cross_entropy", "mse", "target_mask"]
 
@@ -23,7 +24,7 @@ def _float_input(a, name):
                         f"{getattr(a, 'dtype', type(a).__name__)}")
     if a.ndim < 1:
         raise ValueError(f"{name} must have at least 1 dimension, got shape {a.shape}")
-    return xp, _check_float(a, name, xp, a.dtype, (None,) * a.ndim)
+    return xp, check_float(a, name, xp, a.dtype, (None,) * a.ndim)
 
 
 def _weights(mask, shape, xp, dtype, what):
@@ -68,7 +69,7 @@ def softmax_cross_entropy(logits, targets, mask=None):
     if tuple(targets.shape) != logits.shape[:-1]:
         raise ValueError(f"targets must have shape {logits.shape[:-1]} (logits without the class axis), got "
                          f"{getattr(targets, 'shape', type(targets).__name__)}")
-    targets = _check_index(targets, "targets", xp, K, "number of classes")
+    targets = check_index(targets, "targets", xp, K, "number of classes")
     w, total = _weights(mask, targets.shape, xp, logits.dtype, "logits")
 
     z = logits - logits.max(axis=-1, keepdims=True)
@@ -93,7 +94,7 @@ def mse(pred, target, mask=None):
     The 0.5 makes dpred the plain residual; torch.nn.functional.mse_loss (reduction='mean') is twice this.
     """
     xp, pred = _float_input(pred, "pred")
-    target = _check_float(target, "target", xp, pred.dtype, pred.shape)
+    target = check_float(target, "target", xp, pred.dtype, pred.shape)
     if mask is not None and hasattr(mask, "shape") and tuple(mask.shape) == pred.shape[:-1]:
         w, _ = _weights(mask, pred.shape[:-1], xp, pred.dtype, "pred")
         w = xp.broadcast_to(w[..., None], pred.shape)

@@ -13,81 +13,15 @@ Each input character gets its own transition matrix W_hf diag(W_fx x_t) W_fh, sh
 Parameters per layer l (and direction, suffix _reverse): weight_fx_l{l} (F, C_l), weight_fh_l{l} (F, H),
 weight_hf_l{l} (H, F), weight_hx_l{l} (H, C_l), bias_l{l} (H,); C_l = input_size, or D*H above layer 0.
 The layer machinery (stacking, directions, batch_first, unbatched input, learned initial state, checks)
-is that of rnnfast.RNN (layers._RecurrentLayer); only the parameters and the engines differ.
+is that of rnnfast.RNN (nn.recurrent._RecurrentLayer); only the parameters and the engines differ.
 """
 
 import numpy as np
 
-from . import _checks, _core
-from ._engines import _buffer
-from .layers import _RecurrentLayer
-from .reference import mrnn as ref
+from .._util import checks as _checks
+from .recurrent import _RecurrentLayer
 
 __all__ = ["MRNN"]
-
-
-class MrnnCpuEngine:
-    """The C++ engine (csrc/cpu/mrnn.cpp): one call per layer and direction, the GIL released inside.
-
-    Same interface as _engines.CpuEngine (cell and c0/dc_n unused); weights w: W_fx, W_fh, W_hf, W_hx, b.
-    """
-
-    name = "cpu"
-
-    def forward(self, cell, x, h0, c0, w, out, reverse, training, scratch=None):
-        T, N, _ = x.shape
-        F, H = w["W_fh"].shape
-        dt = x.dtype
-        h_prev = h = fx = fh = None
-        if training:  # the cache: h_{t-1}, h_t (T, N, H); f_x, f_h (T, N, F)
-            h_prev = _buffer(scratch, "h_prev", (T, N, H), dt)
-            h = _buffer(scratch, "h", (T, N, H), dt)
-            fx = _buffer(scratch, "fx", (T, N, F), dt)
-            fh = _buffer(scratch, "fh", (T, N, F), dt)
-        work = _buffer(scratch, "work", (_core.mrnn_workspace_size(T, N, H, F, training, False),), dt)
-        _core.mrnn_forward(x, h0, w["W_fx"], w["W_fh"], w["W_hf"], w["W_hx"], w["b"], out["y"], out["h_n"],
-                           h_prev, h, fx, fh, work, reverse, training)
-        if not training:
-            return None
-        return dict(x=x, w=w, h_prev=h_prev, h=h, fx=fx, fh=fh, reverse=reverse)
-
-    def backward(self, cache, dy, dh_n, dc_n, dx, accumulate_dx, dh0, dc0, grads, scratch=None):
-        x, w = cache["x"], cache["w"]
-        T, N, _ = x.shape
-        F, H = w["W_fh"].shape
-        work = _buffer(scratch, "work_backward", (_core.mrnn_workspace_size(T, N, H, F, True, True),), x.dtype)
-        _core.mrnn_backward(x, w["W_fx"], w["W_fh"], w["W_hf"], w["W_hx"], cache["h_prev"], cache["h"],
-                            cache["fx"], cache["fh"], dy, dh_n, dx, accumulate_dx, dh0, grads["W_fx"],
-                            grads["W_fh"], grads["W_hf"], grads["W_hx"], grads["b"], work, cache["reverse"])
-
-
-class MrnnReferenceEngine:
-    """rnnfast.reference.mrnn_forward / mrnn_backward; a reverse direction runs on the time-flipped input."""
-
-    name = "reference"
-
-    def forward(self, cell, x, h0, c0, w, out, reverse, training, scratch=None):
-        xs = x[::-1] if reverse else x
-        y, h_n, cache = ref.mrnn_forward(xs, h0, *(w[k] for k in ref.MRNN_KEYS))
-        out["y"][...] = y[::-1] if reverse else y
-        out["h_n"][...] = h_n
-        return dict(ref=cache, reverse=reverse) if training else None
-
-    def backward(self, cache, dy, dh_n, dc_n, dx, accumulate_dx, dh0, dc0, grads, scratch=None):
-        rev = cache["reverse"]
-        dxs, dh0_, g = ref.mrnn_backward(None if dy is None else (dy[::-1] if rev else dy), dh_n, cache["ref"])
-        dxs = dxs[::-1] if rev else dxs
-        if accumulate_dx:
-            dx += dxs
-        else:
-            dx[...] = dxs
-        dh0[...] = dh0_
-        for k in ref.MRNN_KEYS:
-            if grads[k] is not None:
-                grads[k] += g[k]
-
-
-ENGINES = {"cpu": MrnnCpuEngine(), "reference": MrnnReferenceEngine()}
 
 
 class MRNN(_RecurrentLayer):
@@ -97,8 +31,7 @@ class MRNN(_RecurrentLayer):
     in +-1/sqrt(H) as the other layers.
     """
 
-    _engines = ENGINES
-    _cuda_engine = "MRNN_ENGINE"
+    _model = "mrnn"
     _cpu_takes_indices = False    # integer input becomes the one-hot matrix
     _weight_keys = (("weight_fx", "W_fx"), ("weight_fh", "W_fh"), ("weight_hf", "W_hf"), ("weight_hx", "W_hx"),
                     ("bias", "b"))

@@ -17,19 +17,22 @@ hx, until the same thread's backward, which adds into `grads` under the layer's 
 
 import numpy as np
 
-from . import _checks
-from . import _engines as E
-from ._engines import ENGINES, GATES, BufferPool
-from .nn import _GRAD_MODE, Module
+from .._util import checks as _checks
+from ..backends import ENGINE_NAMES, cuda, engine_for
+from ..backends import cells as E
+from ..backends.buffers import BufferPool
+from ..backends.cells import GATES
+from ..backends.devices import check_device, cupy
+from .._util.checks import check_index
+from .base import _GRAD_MODE, Module
+from .modules import one_hot
 
 _WEIGHT_KEYS = (("weight_ih", "W_ih"), ("weight_hh", "W_hh"), ("bias_ih", "b_ih"), ("bias_hh", "b_hh"))
 
 
 class _RecurrentLayer(Module):
     _is_lstm = False
-    _engines = ENGINES            # engine name -> engine (see _engines.py); MRNN has its own
-    _has_cuda_engine = True       # device='cuda' runs rnnfast._cuda's engine named by _cuda_engine
-    _cuda_engine = "ENGINE"
+    _model = "recurrent"          # what rnnfast.backends.engine_for runs it with
     _weight_keys = _WEIGHT_KEYS   # (parameter name prefix, engine's weight name)
     _cpu_takes_indices = True     # the "cpu" engine runs integer (one-hot index) input itself
 
@@ -44,10 +47,10 @@ class _RecurrentLayer(Module):
         self.bidirectional = _checks.boolean(bidirectional, "bidirectional")
         self.learn_initial_state = _checks.boolean(learn_initial_state, "learn_initial_state")
         self.dtype = _checks.as_dtype(dtype)
-        if not isinstance(engine, str) or engine not in self._engines:
-            raise ValueError(f"engine must be one of {sorted(self._engines)}, got {engine!r}")
+        if not isinstance(engine, str) or engine not in ENGINE_NAMES:
+            raise ValueError(f"engine must be one of {sorted(ENGINE_NAMES)}, got {engine!r}")
         self.engine = engine
-        _checks.device(device)  # the layer is built on the host, then moved (see the end of __init__)
+        check_device(device)  # the layer is built on the host, then moved (see the end of __init__)
         self.device = "cpu"
         self._cell = cell
         self.training = True
@@ -119,20 +122,18 @@ class _RecurrentLayer(Module):
         keep = self.training and not no_grad
         xp, check = self._array_api()
         if self.device == "cuda":
-            from . import _cuda
-            x = _cuda.as_cupy(x, "x")
+            x = cuda.as_cupy(x, "x")
         elif not isinstance(x, np.ndarray):
             _checks.check_array(x, "x", dt, (None, None, None))
         # own: x is now the layer's own array (a copy made below), not the caller's or a view of it; backward
         # must not read the caller's x, which may change in place before then
         index_input = x.dtype.kind in "iu"
         if index_input:
-            from .nn import _check_index, array_module, one_hot
             if x.ndim not in (1, 2):  # a (T, N, C) array of the wrong dtype, most likely
                 raise TypeError(f"x must have dtype {dt.name}, got {x.dtype.name} (integer x stands for one-hot "
                                 f"indices, 2-D ({'N, T' if self.batch_first else 'T, N'}) or 1-D (T,); got shape "
                                 f"{x.shape})")
-            _check_index(x, "x", array_module(x), self.input_size, "input_size")  # x's device was checked above
+            check_index(x, "x", xp, self.input_size, "input_size")  # x's device was checked above
             batched = x.ndim == 2
             v = x if batched else x[:, None]
             if batched and self.batch_first:
@@ -334,9 +335,7 @@ class _RecurrentLayer(Module):
         On 'cuda' the layer takes and returns CuPy arrays (objects with __cuda_array_interface__ or a CUDA
         __dlpack__, e.g. torch CUDA tensors, are accepted as inputs) and runs the CUDA engine.
         """
-        _checks.device(device)
-        if device == "cuda" and self.device != "cuda" and not self._has_cuda_engine:
-            raise NotImplementedError(f"{type(self).__name__} has no CUDA engine yet; use device='cpu'")
+        check_device(device)
         return super().to(device)
 
     # ---- threads and buffers ------------------------------------------------------------------
@@ -352,14 +351,13 @@ class _RecurrentLayer(Module):
 
     def _order_grads(self):
         """On the GPU, under the grads lock, before adding into grads: order the additions made from several
-        streams (rnnfast._cuda.GradsOrder; nothing while one stream is used)."""
+        streams (rnnfast.backends.cuda.GradsOrder; nothing while one stream is used)."""
         self._lazy("_cuda_grads_order", _cuda_grads_order)()
 
     def _stream_key(self):
         """Where a call's buffer use is ordered: None on the CPU, the current CUDA stream on the GPU."""
         if self.device == "cuda":
-            from . import _cuda
-            return _cuda.stream_key()
+            return cuda.stream_key()
         return None
 
     def _forget(self):
@@ -369,18 +367,14 @@ class _RecurrentLayer(Module):
     def _array_api(self):
         """(array module, argument check) of the layer's device."""
         if self.device == "cuda":
-            from . import _cuda
-            return _cuda.cupy(), _cuda.check_array
+            return cupy(), cuda.check_array
         return np, _checks.check_array
 
     def _gathers_indices(self):
         return self._cpu_takes_indices and self.device == "cpu" and self.engine == "cpu"
 
     def _engine(self):
-        if self.device == "cuda":
-            from . import _cuda
-            return getattr(_cuda, self._cuda_engine)
-        return self._engines[self.engine]
+        return engine_for(self._model, self.device, self.engine)
 
     def __repr__(self):
         opts = [f"{self.input_size}", f"{self.hidden_size}"]
@@ -397,8 +391,7 @@ class _RecurrentLayer(Module):
 
 
 def _cuda_grads_order():
-    from . import _cuda
-    return _cuda.GradsOrder()
+    return cuda.GradsOrder()
 
 
 def _zeroed_like(grads, scratch, xp):

@@ -52,10 +52,12 @@ import math
 
 import numpy as np
 
-from . import losses
-from .optim import _flag, _real
-from .reference.mrnn import mrnn_rop
-from .reference.rop import rnn_rop
+from .._util.blas import numpy_blas_single_threaded
+from ..nn import losses
+from ..nn.mrnn import MRNN
+from ..reference.mrnn import mrnn_rop
+from ..reference.rop import rnn_rop
+from .optimizers import _flag, _real
 from .rop import mrnn_rop_engine, rnn_rop_engine
 
 __all__ = ["HessianFree", "SequenceModel", "conjugate_gradient"]
@@ -77,8 +79,6 @@ class SequenceModel:
     _ROPS = {"engine": (rnn_rop_engine, mrnn_rop_engine), "reference": (rnn_rop, mrnn_rop)}
 
     def __init__(self, rnn, readout, rop="engine"):
-        from .mrnn import MRNN
-
         if not isinstance(rop, str) or rop not in self._ROPS:
             raise ValueError(f"rop must be one of {sorted(self._ROPS)}, got {rop!r}")
         self.rop_impl = rop
@@ -543,9 +543,7 @@ class HessianFree:
         # Overflow in a trial point or a curvature product is expected and handled (the point is
         # rejected), so NumPy's floating-point warnings are silenced inside the step. NumPy's BLAS runs on
         # one thread inside it: its spinning threads would take the cores from the engine calls that the
-        # step interleaves with its NumPy work (see rnnfast._blas).
-        from ._blas import numpy_blas_single_threaded
-
+        # step interleaves with its NumPy work (see rnnfast._util.blas).
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"), \
                 numpy_blas_single_threaded():
             return self._step(batch_x, batch_y, mask, curvature_subset)

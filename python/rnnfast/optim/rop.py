@@ -7,7 +7,7 @@ Drop-in replacements for rnnfast.reference.rnn_rop and mrnn_rop (same cache keys
 same result up to rounding); the equations are in those functions and in csrc/include/rnnfast/rop.h.
 The engine (csrc/cpu/rop.cpp) runs every term that does not depend on the previous step's R h as one
 large GEMM over all steps, and only R h_{t-1} W^T plus an element-wise pass per step, with the GIL
-released. Hessian-free training (rnnfast.hessian_free.SequenceModel) calls these for its Gauss-Newton
+released. Hessian-free training (rnnfast.optim.hessian_free.SequenceModel) calls these for its Gauss-Newton
 products.
 
 Extra, optional cache entries: "h0" may be None (zeros); the MRNN's "FX" and "FH" (the forward's f_x and
@@ -17,9 +17,9 @@ reverse=True: the forward ran from t = T-1 down to 0 (the backward direction of 
 
 import numpy as np
 
-from . import _core
-from .reference.mrnn import MRNN_KEYS
-from .reference.rop import RNN_KEYS, _direction
+from .. import _core
+from ..reference.mrnn import MRNN_KEYS
+from ..reference.rop import RNN_KEYS, _direction
 
 __all__ = ["rnn_rop_engine", "mrnn_rop_engine"]
 
