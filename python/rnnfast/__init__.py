@@ -6,7 +6,7 @@ implementations the engines are tested against.
 
 from . import _core
 from . import reference
-from . import datasets, diagnostics, esn, init, losses, nn, optim
+from . import datasets, diagnostics, esn, init, losses, nn, optim, statespace
 from .esn import ESN
 from .layers import GRU, LSTM, RNN
 from .mrnn import MRNN
@@ -29,6 +29,6 @@ def build_info():
 
 __all__ = [
     "ESN", "GRU", "LSTM", "MRNN", "RNN", "build_info", "reference", "nn", "losses", "optim", "init", "diagnostics",
-    "esn", "datasets",
+    "esn", "datasets", "statespace",
     "__version__",
 ]

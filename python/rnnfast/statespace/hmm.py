@@ -1,0 +1,453 @@
+"""Hidden Markov models: a one-of-K hidden state, a transition matrix, stochastic outputs.
+
+    hmm = HMM(16, "categorical", n_symbols=98)
+    hmm.fit(symbols, lengths, n_init=3, seed=0)        # Baum-Welch EM, the best of 3 random starts
+    hmm.score(symbols_val)                             # log p(x) in nats (scaled forward pass)
+    hmm.decode(symbols)                                # Viterbi: (log p(x, z*), z*)
+    hmm.predict_proba(symbols)                         # p(z_t | x) (forward-backward)
+    hmm.predict_next(symbols)                          # p(x_T+1 | x_1..T)
+
+Emissions: "categorical" (symbols 0..M-1: `emissionprob` [K,M]) or "gaussian" (`means` [K,D] and `covars`:
+[K,D] with covariance_type="diag", [K,D,D] with "full"). X is a concatenation of sequences, their lengths in
+`lengths` (as hmmlearn): symbols as ints [R] or [R,1]; Gaussian observations [R,D] of the model's dtype.
+
+The recursions (scaled forward-backward, Viterbi, the expected transition counts) run in the C++ engine
+over all sequences at once (`rnnfast._core.hmm_forward_backward`, `hmm_viterbi`); the emission densities
+and the M-step are vectorised NumPy. rnnfast.reference.hmm is the NumPy reference of the recursions.
+
+"With N hidden states it can only remember log(N) bits": all the model knows about the past is p(z_t | x_1..t).
+"""
+
+from collections import namedtuple
+
+import numpy as np
+import scipy.linalg
+
+from .. import _checks, _core
+from . import _params
+
+EMISSIONS = ("categorical", "gaussian")
+COVARIANCE_TYPES = ("diag", "full")
+PARAMS = "ste"  # what fit updates: s = startprob, t = transmat, e = emissions
+LOG_2PI = float(np.log(2 * np.pi))
+
+ForwardBackward = namedtuple("ForwardBackward", "loglik step_logprob filtered posterior xi_sum")
+ForwardBackward.__doc__ = """The engine's forward-backward over a batch of sequences.
+
+loglik [S] (float64): log p(x) per sequence; step_logprob [R] (float64): log p(x_t | x_1..t-1) (the
+per-step code lengths, summing to loglik); filtered [R,K]: p(z_t | x_1..t); posterior [R,K]: p(z_t | x);
+xi_sum [K,K]: expected transition counts summed over sequences and steps (None when not asked for)."""
+
+
+class HMM:
+    """A hidden Markov model with K states and categorical or Gaussian emissions (float64 by default)."""
+
+    def __init__(self, n_states, emission="categorical", *, n_symbols=None, n_features=None, covariance_type="diag",
+                 startprob=None, transmat=None, emissionprob=None, means=None, covars=None, reg_covar=1e-6,
+                 dtype="float64"):
+        self.n_states = _checks.positive_int(n_states, "n_states")
+        if emission not in EMISSIONS:
+            raise ValueError(f"emission must be one of {EMISSIONS}, got {emission!r}")
+        if covariance_type not in COVARIANCE_TYPES:
+            raise ValueError(f"covariance_type must be one of {COVARIANCE_TYPES}, got {covariance_type!r}")
+        self.emission, self.covariance_type = emission, covariance_type
+        self.dtype = _checks.as_dtype(dtype)
+        self.reg_covar = _checks.real(reg_covar, "reg_covar")
+        if self.reg_covar < 0:
+            raise ValueError(f"reg_covar must be >= 0, got {self.reg_covar}")
+        if emission == "categorical":
+            if n_features is not None or means is not None or covars is not None:
+                raise ValueError("n_features, means and covars are for emission='gaussian'")
+            self.n_symbols = None if n_symbols is None else _checks.positive_int(n_symbols, "n_symbols")
+        else:
+            if n_symbols is not None or emissionprob is not None:
+                raise ValueError("n_symbols and emissionprob are for emission='categorical'")
+            self.n_features = None if n_features is None else _checks.positive_int(n_features, "n_features")
+        self._startprob = self._transmat = self._emissionprob = self._means = self._covars = None
+        self.history, self.converged = [], False
+        for name, value in (("startprob", startprob), ("transmat", transmat), ("emissionprob", emissionprob),
+                            ("means", means), ("covars", covars)):
+            if value is not None:
+                setattr(self, name, value)
+
+    # ---- parameters (validated when set) ------------------------------------------------------------
+    @property
+    def startprob(self):
+        """p(z_1 = k) [K]."""
+        return self._startprob
+
+    @startprob.setter
+    def startprob(self, value):
+        self._startprob = _params.stochastic(value, "startprob", self.dtype, (self.n_states,))
+
+    @property
+    def transmat(self):
+        """transmat[i, j] = p(z_t = j | z_t-1 = i) [K,K], rows summing to 1."""
+        return self._transmat
+
+    @transmat.setter
+    def transmat(self, value):
+        self._transmat = _params.stochastic(value, "transmat", self.dtype, (self.n_states, self.n_states))
+
+    @property
+    def emissionprob(self):
+        """Categorical emissions: emissionprob[k, m] = p(x_t = m | z_t = k) [K,M]."""
+        return self._emissionprob
+
+    @emissionprob.setter
+    def emissionprob(self, value):
+        self._need("categorical", "emissionprob")
+        a = _params.stochastic(value, "emissionprob", self.dtype, (self.n_states, self.n_symbols))
+        self.n_symbols = a.shape[1]
+        self._emissionprob = a
+
+    @property
+    def means(self):
+        """Gaussian emissions: the state means [K,D]."""
+        return self._means
+
+    @means.setter
+    def means(self, value):
+        self._need("gaussian", "means")
+        a = _params.param(value, "means", self.dtype, (self.n_states, self.n_features))
+        if self._covars is not None and self._covars.shape[1] != a.shape[1]:
+            raise ValueError(f"means must have {self._covars.shape[1]} features (as covars), got {a.shape[1]}")
+        self.n_features = a.shape[1]
+        self._means = a
+
+    @property
+    def covars(self):
+        """Gaussian emissions: variances [K,D] (covariance_type="diag") or covariances [K,D,D] ("full")."""
+        return self._covars
+
+    @covars.setter
+    def covars(self, value):
+        self._need("gaussian", "covars")
+        K, D = self.n_states, self.n_features
+        if self.covariance_type == "diag":
+            a = _params.param(value, "covars", self.dtype, (K, D))
+            if (a <= 0).any():
+                raise ValueError("covars must be positive (variances of covariance_type='diag')")
+        else:
+            a = _params.param(value, "covars", self.dtype, (K, D, None))
+            if a.shape[2] != a.shape[1]:
+                raise ValueError(f"covars must have shape (K, D, D), got {a.shape}")
+            for k in range(K):
+                _params.covariance(a[k], f"covars[{k}]", self.dtype, a.shape[1], definite=True)
+        if self._means is not None and a.shape[1] != self._means.shape[1]:
+            raise ValueError(f"covars must have {self._means.shape[1]} features (as means), got {a.shape[1]}")
+        self.n_features = a.shape[1]
+        self._covars = a
+
+    def _need(self, emission, name):
+        if self.emission != emission:
+            raise ValueError(f"{name} is for emission={emission!r}, this model has emission={self.emission!r}")
+
+    def _check_ready(self):
+        names = ["startprob", "transmat"] + (["emissionprob"] if self.emission == "categorical"
+                                               else ["means", "covars"])
+        missing = [n for n in names if getattr(self, n) is None]
+        if missing:
+            raise ValueError(f"the model's {', '.join(missing)} are not set (set them, or fit the model)")
+
+    def n_parameters(self):
+        """The number of free parameters (probabilities count one less than their entries)."""
+        K = self.n_states
+        n = (K - 1) + K * (K - 1)
+        if self.emission == "categorical":
+            return n + K * (self.n_symbols - 1)
+        D = self.n_features
+        return n + K * D + (K * D if self.covariance_type == "diag" else K * D * (D + 1) // 2)
+
+    # ---- data -----------------------------------------------------------------------------------------
+    def _data(self, X, lengths, for_fit=False):
+        """(X checked: int64 symbols [R] or observations [R,D]; offsets [S+1])."""
+        if self.emission == "categorical":
+            X = np.asarray(X)
+            if X.dtype.kind not in "iu":
+                raise TypeError(f"X must hold integer symbols for emission='categorical', got dtype {X.dtype.name}")
+            if X.ndim == 2 and X.shape[1] == 1:
+                X = X[:, 0]
+            if X.ndim != 1:
+                raise ValueError(f"X must have shape (R,) or (R, 1) for emission='categorical', got {X.shape}")
+            if X.size and X.min() < 0:
+                raise ValueError(f"X must hold symbols >= 0, got {int(X.min())}")
+            if not for_fit or self.n_symbols is not None:
+                M = self.n_symbols
+                if M is not None and X.size and X.max() >= M:
+                    raise ValueError(f"X holds symbol {int(X.max())}, the model has n_symbols={M}")
+            X = X.astype(np.int64, copy=False)
+        else:
+            X = _checks.check_array(X, "X", self.dtype, (None, None))
+            if self.n_features is not None and X.shape[1] != self.n_features:
+                raise ValueError(f"X must have {self.n_features} features (columns), got {X.shape[1]}")
+        return X, _params.offsets_of(lengths, X.shape[0])
+
+    def _framelogprob(self, X):
+        """log p(x_t | z_t = k) [R,K] in the model's dtype."""
+        K = self.n_states
+        if self.emission == "categorical":
+            with np.errstate(divide="ignore"):
+                logB = np.log(self._emissionprob)
+            return np.ascontiguousarray(logB.T[X])
+        R, D = X.shape
+        out = np.empty((R, K), self.dtype)
+        if self.covariance_type == "diag":
+            var = self._covars
+            const = -0.5 * (D * LOG_2PI + np.log(var).sum(axis=1))
+            inv = 1.0 / var
+            step = max(1, (1 << 20) // max(1, K * D))  # rows per chunk of the [rows, K, D] differences
+            for r0 in range(0, R, step):
+                diff = X[r0:r0 + step, None, :] - self._means[None]
+                out[r0:r0 + step] = const - 0.5 * np.einsum("rkd,kd->rk", diff * diff, inv)
+            return out
+        for k in range(K):
+            L = np.linalg.cholesky(self._covars[k])
+            z = scipy.linalg.solve_triangular(L, (X - self._means[k]).T, lower=True, check_finite=False)
+            out[:, k] = -0.5 * (D * LOG_2PI + 2 * np.log(np.diag(L)).sum() + (z * z).sum(axis=0))
+        return out
+
+    # ---- inference --------------------------------------------------------------------------------------
+    def _engine(self, flp, offsets, backward=True):
+        R, K = flp.shape
+        dt = self.dtype
+        res = dict(filtered=np.empty((R, K), dt), emission=np.empty((R, K), dt), scale=np.empty(R, dt),
+                   step_logprob=np.empty(R), loglik=np.empty(len(offsets) - 1),
+                   posterior=np.empty((R, K), dt) if backward else None,
+                   xi_sum=np.empty((K, K), dt) if backward else None)
+        _core.hmm_forward_backward(self._startprob, self._transmat, flp, offsets, **res)
+        return ForwardBackward(res["loglik"], res["step_logprob"], res["filtered"], res["posterior"], res["xi_sum"])
+
+    def forward_backward(self, X, lengths=None):
+        """The scaled forward-backward pass over all sequences: a ForwardBackward (see its doc)."""
+        self._check_ready()
+        X, offsets = self._data(X, lengths)
+        return self._engine(self._framelogprob(X), offsets)
+
+    def score(self, X, lengths=None):
+        """log p(X) in nats, summed over the sequences (the forward pass only)."""
+        self._check_ready()
+        X, offsets = self._data(X, lengths)
+        return float(self._engine(self._framelogprob(X), offsets, backward=False).loglik.sum())
+
+    def filter(self, X, lengths=None):
+        """(p(z_t | x_1..t) [R,K], log p(x_t | x_1..t-1) [R]): the forward pass, step by step."""
+        self._check_ready()
+        X, offsets = self._data(X, lengths)
+        fb = self._engine(self._framelogprob(X), offsets, backward=False)
+        return fb.filtered, fb.step_logprob
+
+    def score_samples(self, X, lengths=None):
+        """(log p(X), posteriors p(z_t | x) [R,K]), as hmmlearn's score_samples."""
+        fb = self.forward_backward(X, lengths)
+        return float(fb.loglik.sum()), fb.posterior
+
+    def predict_proba(self, X, lengths=None):
+        """The posteriors p(z_t | x) [R,K]."""
+        return self.forward_backward(X, lengths).posterior
+
+    def decode(self, X, lengths=None):
+        """Viterbi: (log p(X, Z*) summed over the sequences, Z* [R] the most likely state sequences)."""
+        self._check_ready()
+        X, offsets = self._data(X, lengths)
+        flp = self._framelogprob(X)
+        R, K = flp.shape
+        with np.errstate(divide="ignore"):
+            log_start, log_trans = np.log(self._startprob), np.log(self._transmat)
+        path, logprob = np.empty(R, np.int32), np.empty(len(offsets) - 1)
+        _core.hmm_viterbi(log_start, log_trans, flp, offsets, np.empty((R, K), np.int32), path, logprob)
+        return float(logprob.sum()), path.astype(np.int64)
+
+    def predict(self, X, lengths=None):
+        """The Viterbi state sequence [R]."""
+        return self.decode(X, lengths)[1]
+
+    def next_state_proba(self, X, lengths=None):
+        """p(z_T+1 | x_1..T) [S,K] for each sequence: its last filtered distribution times transmat."""
+        self._check_ready()
+        X, offsets = self._data(X, lengths)
+        fb = self._engine(self._framelogprob(X), offsets, backward=False)
+        return fb.filtered[offsets[1:] - 1] @ self._transmat
+
+    def predict_next(self, X, lengths=None):
+        """The next observation of each sequence: p(x_T+1 = m | x_1..T) [S,M] (categorical), or its
+        predictive mean [S,D] (Gaussian)."""
+        nxt = self.next_state_proba(X, lengths)
+        return nxt @ (self._emissionprob if self.emission == "categorical" else self._means)
+
+    # ---- sampling -----------------------------------------------------------------------------------------
+    def sample(self, n_samples, seed=None):
+        """(X, states): one sequence of n_samples observations drawn from the model."""
+        self._check_ready()
+        n = _checks.positive_int(n_samples, "n_samples")
+        rng = _params.rng_of(seed)
+        K = self.n_states
+        states = np.empty(n, np.int64)
+        cum_T = np.cumsum(self._transmat.astype(np.float64), axis=1)
+        u = rng.random(n)
+        states[0] = min(int(np.searchsorted(np.cumsum(self._startprob), u[0], side="right")), K - 1)
+        for t in range(1, n):
+            states[t] = min(int(np.searchsorted(cum_T[states[t - 1]], u[t], side="right")), K - 1)
+        if self.emission == "categorical":
+            cum_B = np.cumsum(self._emissionprob.astype(np.float64), axis=1)
+            v = rng.random(n)
+            X = np.minimum((cum_B[states] < v[:, None]).sum(axis=1), self.n_symbols - 1)
+            return X.astype(np.int64), states
+        D = self.n_features
+        z = rng.standard_normal((n, D))
+        if self.covariance_type == "diag":
+            X = self._means[states] + z * np.sqrt(self._covars[states])
+        else:
+            L = np.linalg.cholesky(self._covars)
+            X = self._means[states] + np.einsum("nij,nj->ni", L[states], z)
+        return X.astype(self.dtype), states
+
+    # ---- learning (Baum-Welch EM) -----------------------------------------------------------------------
+    def _random_init(self, X, rng):
+        K = self.n_states
+        self.startprob = rng.dirichlet(np.ones(K)).astype(self.dtype)
+        self.transmat = rng.dirichlet(np.ones(K), size=K).astype(self.dtype)
+        if self.emission == "categorical":
+            # the data's symbol frequencies, each state's a random perturbation of them (breaks the symmetry)
+            freq = np.bincount(X, minlength=self.n_symbols).astype(np.float64) + 1.0
+            B = freq[None, :] * rng.uniform(0.5, 1.5, (K, self.n_symbols))
+            self.emissionprob = (B / B.sum(axis=1, keepdims=True)).astype(self.dtype)
+            return
+        R, D = X.shape
+        pick = rng.choice(R, size=K, replace=R < K)
+        Xd = X.astype(np.float64)
+        spread = Xd.std(axis=0) + 1e-12
+        self._means = None
+        self._covars = None
+        self.means = (Xd[pick] + 1e-3 * spread * rng.standard_normal((K, D))).astype(self.dtype)
+        cov = np.atleast_2d(np.cov(Xd.T)) + max(self.reg_covar, 1e-12) * np.eye(D)
+        if self.covariance_type == "diag":
+            self.covars = np.tile(np.diag(cov), (K, 1)).astype(self.dtype)
+        else:
+            self.covars = np.tile(cov, (K, 1, 1)).astype(self.dtype)
+
+    def _mstep(self, X, offsets, fb, params):
+        post, K = fb.posterior, self.n_states
+        if "s" in params:
+            start = post[offsets[:-1]].sum(axis=0, dtype=np.float64)
+            self._startprob = (start / start.sum()).astype(self.dtype)
+        if "t" in params:
+            counts = fb.xi_sum.astype(np.float64)
+            rows = counts.sum(axis=1)
+            keep = rows <= 0  # a state never left: its row stays
+            A = counts / np.where(keep, 1.0, rows)[:, None]
+            A[keep] = self._transmat[keep]
+            self._transmat = A.astype(self.dtype)
+        if "e" not in params:
+            return
+        occupancy = post.sum(axis=0, dtype=np.float64)
+        empty = occupancy <= 0
+        if self.emission == "categorical":
+            M = self.n_symbols
+            counts = np.bincount((X[:, None] * K + np.arange(K)).ravel(), weights=post.ravel().astype(np.float64),
+                                 minlength=M * K).reshape(M, K).T
+            B = counts / np.where(empty, 1.0, occupancy)[:, None]
+            B[empty] = self._emissionprob[empty]
+            self._emissionprob = B.astype(self.dtype)
+            return
+        Xd, P = X.astype(np.float64), post.astype(np.float64)
+        nk = np.where(empty, 1.0, occupancy)[:, None]
+        means = (P.T @ Xd) / nk
+        means[empty] = self._means[empty]
+        D = Xd.shape[1]
+        if self.covariance_type == "diag":
+            var = (P.T @ (Xd * Xd)) / nk - means * means + self.reg_covar
+            var[empty] = self._covars[empty]
+            if (var <= 0).any():
+                raise FloatingPointError("a state's variance collapsed to zero in EM; fit with reg_covar > 0")
+            covars = var
+        else:
+            covars = np.empty((K, D, D))
+            for k in range(K):
+                if empty[k]:
+                    covars[k] = self._covars[k]
+                    continue
+                diff = Xd - means[k]
+                c = (P[:, k, None] * diff).T @ diff / nk[k, 0]
+                covars[k] = (c + c.T) / 2 + self.reg_covar * np.eye(D)
+                try:
+                    np.linalg.cholesky(covars[k])
+                except np.linalg.LinAlgError:
+                    raise FloatingPointError(f"state {k}'s covariance became singular in EM; fit with "
+                                             f"reg_covar > 0") from None
+        self._means, self._covars = means.astype(self.dtype), covars.astype(self.dtype)
+
+    def em_step(self, X, lengths=None, params=PARAMS):
+        """One Baum-Welch iteration from the current parameters; returns log p(X) under them (before the
+        update). params: which parameters to update (s: startprob, t: transmat, e: emissions)."""
+        self._check_ready()
+        X, offsets = self._data(X, lengths)
+        return self._em_step(X, offsets, params)
+
+    def _em_step(self, X, offsets, params):
+        fb = self._engine(self._framelogprob(X), offsets)
+        ll = float(fb.loglik.sum())
+        if not np.isfinite(ll):
+            bad = int(np.argmin(fb.loglik))
+            raise ValueError(f"sequence {bad} has probability zero under the model (a symbol or transition it "
+                             f"cannot produce); EM cannot continue from these parameters")
+        self._mstep(X, offsets, fb, params)
+        return ll
+
+    def fit(self, X, lengths=None, n_iter=100, tol=1e-5, n_init=1, init="auto", params=PARAMS, seed=None,
+            verbose=False):
+        """Baum-Welch EM. Returns self; `history` holds the log-likelihood before each update of the run kept.
+
+        Stops after n_iter iterations or when the log-likelihood per observation gains less than tol (nats;
+        None: never).
+        init: "random" (random starts), "keep" (start from the current parameters) or "auto" (keep when they
+        are all set, else random). n_init > 1 runs that many random starts and keeps the one with the best
+        final log-likelihood. params: the parameters to learn (s: startprob, t: transmat, e: emissions).
+        """
+        n_iter = _checks.positive_int(n_iter, "n_iter")
+        n_init = _checks.positive_int(n_init, "n_init")
+        tol = None if tol is None else _checks.real(tol, "tol")
+        if init not in ("auto", "random", "keep"):
+            raise ValueError(f"init must be 'auto', 'random' or 'keep', got {init!r}")
+        if not isinstance(params, str) or not params or set(params) - set(PARAMS):
+            raise ValueError(f"params must be a non-empty string of the letters {PARAMS!r}, got {params!r}")
+        X, offsets = self._data(X, lengths, for_fit=True)
+        if self.emission == "categorical" and self.n_symbols is None:
+            self.n_symbols = int(X.max()) + 1
+        if self.emission == "gaussian" and self.n_features is None:
+            self.n_features = X.shape[1]
+        ready = all(getattr(self, n) is not None for n in
+                    ("startprob", "transmat") + (("emissionprob",) if self.emission == "categorical"
+                                                 else ("means", "covars")))
+        if init == "keep" and not ready:
+            self._check_ready()
+        random = init == "random" or (init == "auto" and not ready) or n_init > 1
+        rng = _params.rng_of(seed)
+        best = None
+        R = X.shape[0]
+        for attempt in range(n_init):
+            if random:
+                self._random_init(X, rng)
+            history, converged = [], False
+            for it in range(n_iter):
+                history.append(self._em_step(X, offsets, params))
+                if verbose:
+                    print(f"  restart {attempt} iteration {it}: log-likelihood {history[-1]:.6f}")
+                if tol is not None and len(history) > 1 and (history[-1] - history[-2]) / R < tol:
+                    converged = True
+                    break
+            final = self.score(X, np.diff(offsets))
+            if best is None or final > best[0]:
+                best = (final, self._state(), history, converged)
+        _, state, self.history, self.converged = best
+        self._set_state(state)
+        return self
+
+    def _state(self):
+        return {k: (None if v is None else v.copy()) for k, v in
+                (("_startprob", self._startprob), ("_transmat", self._transmat),
+                 ("_emissionprob", self._emissionprob), ("_means", self._means), ("_covars", self._covars))}
+
+    def _set_state(self, state):
+        for k, v in state.items():
+            setattr(self, k, v)
