@@ -67,12 +67,12 @@ void forward_backward_typed(const py::object& startprob, const py::object& trans
   p.startprob = dense<T>(startprob, "startprob", {K}, false);
   p.transmat = dense<T>(transmat, "transmat", {K, K}, false);
   p.framelogprob = dense<T>(framelogprob, "framelogprob", {R, K}, false);
-  p.filtered = dense<T>(filtered, "filtered", {R, K}, true);
-  p.emission = dense<T>(emission, "emission", {R, K}, true);
+  p.posterior = dense<T>(posterior, "posterior", {R, K}, true, true);
+  p.filtered = dense<T>(filtered, "filtered", {R, K}, true, p.posterior == nullptr);
+  p.emission = dense<T>(emission, "emission", {R, K}, true);  // may be framelogprob (overwritten)
   p.scale = dense<T>(scale, "scale", {R}, true);
   p.step_logprob = dense<double>(step_logprob, "step_logprob", {R}, true);
   p.loglik = dense<double>(loglik, "loglik", {S}, true);
-  p.posterior = dense<T>(posterior, "posterior", {R, K}, true, true);
   p.xi_sum = dense<T>(xi_sum, "xi_sum", {K, K}, true, true);
   if (p.xi_sum && !p.posterior) bad("xi_sum", "needs posterior (the backward pass)");
   py::gil_scoped_release release;
@@ -166,7 +166,7 @@ void kalman_typed(const py::dict& a) {
   p.smooth_mean = dense<T>(arg("smooth_mean"), "smooth_mean", {Ts, N, X}, true, true);
   if (p.smooth_mean) {
     p.smooth_cov = dense<T>(arg("smooth_cov"), "smooth_cov", {Ts, G, X, X}, true);
-    p.pair_cov = dense<T>(arg("pair_cov"), "pair_cov", {Ts, G, X, X}, true);
+    p.pair_cov = dense<T>(arg("pair_cov"), "pair_cov", {Ts, G, X, X}, true, true);
     p.smoother_gain = dense<T>(arg("smoother_gain"), "smoother_gain", {Ts, G, X, X}, true);
   }
   p.status = dense<std::int32_t>(arg("status"), "status", {G}, true);

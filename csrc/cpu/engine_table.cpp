@@ -5,7 +5,7 @@
 namespace rnnfast {
 namespace RNNFAST_TIER {
 
-// The entry points of this tier (defined in recurrent.cpp, mrnn.cpp, statespace.cpp, ... of the same build).
+// The entry points of this tier (defined in recurrent.cpp, mrnn.cpp, hmm.cpp, ... of the same build).
 template <typename T> void recurrent_forward_cpu(const RecurrentForwardParams<T>&);
 template <typename T> void recurrent_backward_cpu(const RecurrentBackwardParams<T>&);
 template <typename T> void mrnn_forward_cpu(const MrnnForwardParams<T>&);

@@ -1,6 +1,6 @@
 // The classic memory models of the lecture, before RNNs: hidden Markov models (a one-of-K discrete state)
 // and linear dynamical systems (a continuous state with linear-Gaussian dynamics). Their recursions over
-// time run in the CPU engine (csrc/cpu/statespace.cpp); Python (rnnfast.statespace) validates, allocates
+// time run in the CPU engine (csrc/cpu/hmm.cpp, csrc/cpu/kalman.cpp); Python (rnnfast.statespace) validates, allocates
 // and does the M-steps of EM; rnnfast.reference.hmm and rnnfast.reference.lgssm are the NumPy references.
 //
 // Shape letters (rightmost dimension fastest, all strides in elements):
@@ -33,8 +33,8 @@ struct HmmForwardBackwardParams {
   const T* startprob;           // [K]
   const T* transmat;            // [K,K] transmat[i,j] = p(z_t = j | z_{t-1} = i)
   const T* framelogprob;        // [R,K] log p(x_t | z_t = k), finite or -inf
-  T* filtered;                  // [R,K] out
-  T* emission;                  // [R,K] workspace: b_t, then (with posterior) the xi weights
+  T* filtered;                  // [R,K] out, or nullptr without posterior (scoring only)
+  T* emission;                  // [R,K] workspace: b_t, then (with posterior) the xi weights; may be framelogprob
   T* scale;                     // [R] workspace: c_t
   double* step_logprob;         // [R] out
   double* loglik;               // [S] out
@@ -97,8 +97,8 @@ struct KalmanParams {
   double* loglik;                        // [N] out: log p(y) (unobserved steps count 0)
   // smoother (all nullptr: filter only)
   T* smooth_mean;                        // [T,N,X] out: m_t|T
-  T* smooth_cov;                         // [T,G,X,X] out: P_t|T
-  T* pair_cov;                           // [T,G,X,X] out: Cov(x_t, x_t-1 | all); row 0 is zero
+  T* smooth_cov;                         // [T,G,X,X] out: P_t|T; may be filt_cov (overwritten)
+  T* pair_cov;                           // [T,G,X,X] out: Cov(x_t, x_t-1 | all), row 0 zero; or nullptr
   T* smoother_gain;                      // [T,G,X,X] workspace: J_t
   std::int32_t* status;                  // [G] out: 0, or 1 + the step where a factorisation failed
 };

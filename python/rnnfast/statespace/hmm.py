@@ -208,11 +208,12 @@ class HMM:
         return out
 
     # ---- inference --------------------------------------------------------------------------------------
-    def _engine(self, flp, offsets, backward=True):
+    def _engine(self, flp, offsets, backward=True, filtered=True):
+        """The engine's pass over framelogprob `flp` [R,K], which it overwrites (its emission workspace)."""
         R, K = flp.shape
         dt = self.dtype
-        res = dict(filtered=np.empty((R, K), dt), emission=np.empty((R, K), dt), scale=np.empty(R, dt),
-                   step_logprob=np.empty(R), loglik=np.empty(len(offsets) - 1),
+        res = dict(filtered=np.empty((R, K), dt) if backward or filtered else None, emission=flp,
+                   scale=np.empty(R, dt), step_logprob=np.empty(R), loglik=np.empty(len(offsets) - 1),
                    posterior=np.empty((R, K), dt) if backward else None,
                    xi_sum=np.empty((K, K), dt) if backward else None)
         _core.hmm_forward_backward(self._startprob, self._transmat, flp, offsets, **res)
@@ -228,7 +229,9 @@ class HMM:
         """log p(X) in nats, summed over the sequences (the forward pass only)."""
         self._check_ready()
         X, offsets = self._data(X, lengths)
-        return float(self._engine(self._framelogprob(X), offsets, backward=False).loglik.sum())
+        return float(sum(self._engine(self._framelogprob(X[offsets[s0]:offsets[s1]]), offsets[s0:s1 + 1] - offsets[s0],
+                                      backward=False, filtered=False).loglik.sum()
+                         for s0, s1 in self._chunks(offsets)))
 
     def filter(self, X, lengths=None):
         """(p(z_t | x_1..t) [R,K], log p(x_t | x_1..t-1) [R]): the forward pass, step by step."""
@@ -250,13 +253,18 @@ class HMM:
         """Viterbi: (log p(X, Z*) summed over the sequences, Z* [R] the most likely state sequences)."""
         self._check_ready()
         X, offsets = self._data(X, lengths)
-        flp = self._framelogprob(X)
-        R, K = flp.shape
         with np.errstate(divide="ignore"):
             log_start, log_trans = np.log(self._startprob), np.log(self._transmat)
-        path, logprob = np.empty(R, np.int32), np.empty(len(offsets) - 1)
-        _core.hmm_viterbi(log_start, log_trans, flp, offsets, np.empty((R, K), np.int32), path, logprob)
-        return float(logprob.sum()), path.astype(np.int64)
+        paths, total = [], 0.0
+        for s0, s1 in self._chunks(offsets):
+            flp = self._framelogprob(X[offsets[s0]:offsets[s1]])
+            R, K = flp.shape
+            path, logprob = np.empty(R, np.int32), np.empty(s1 - s0)
+            _core.hmm_viterbi(log_start, log_trans, flp, offsets[s0:s1 + 1] - offsets[s0],
+                              np.empty((R, K), np.int32), path, logprob)
+            paths.append(path)
+            total += float(logprob.sum())
+        return total, np.concatenate(paths).astype(np.int64)
 
     def predict(self, X, lengths=None):
         """The Viterbi state sequence [R]."""
@@ -326,50 +334,88 @@ class HMM:
         else:
             self.covars = np.tile(cov, (K, 1, 1)).astype(self.dtype)
 
-    def _mstep(self, X, offsets, fb, params):
-        post, K = fb.posterior, self.n_states
+    def _chunks(self, offsets):
+        """(s0, s1): runs of whole sequences of at most ~2^23 rows x states each (one sequence may be
+        longer), so that a pass over a long batch needs bounded memory."""
+        limit = max(1, (1 << 23) // self.n_states)
+        S, s0 = len(offsets) - 1, 0
+        while s0 < S:
+            s1 = int(np.searchsorted(offsets, offsets[s0] + limit, side="right")) - 1
+            s1 = min(S, max(s1, s0 + 1))
+            yield s0, s1
+            s0 = s1
+
+    def _estep(self, X, offsets):
+        """(log p(X), the expected sufficient statistics of the M-step, float64), over chunks of sequences."""
+        K = self.n_states
+        st = {"start": np.zeros(K), "trans": np.zeros((K, K)), "post": np.zeros(K)}
+        if self.emission == "categorical":
+            st["obs"] = np.zeros((K, self.n_symbols))
+        else:
+            D = self.n_features
+            st["obs"] = np.zeros((K, D))
+            st["obs2"] = np.zeros((K, D) if self.covariance_type == "diag" else (K, D, D))
+        ll = 0.0
+        for s0, s1 in self._chunks(offsets):
+            off = offsets[s0:s1 + 1] - offsets[s0]
+            Xc = X[offsets[s0]:offsets[s1]]
+            fb = self._engine(self._framelogprob(Xc), off)
+            lls = fb.loglik
+            if not np.isfinite(lls).all():
+                bad = s0 + int(np.argmin(lls))
+                raise ValueError(f"sequence {bad} has probability zero under the model (a symbol or transition "
+                                 f"it cannot produce); EM cannot continue from these parameters")
+            ll += float(lls.sum())
+            post = fb.posterior
+            st["start"] += post[off[:-1]].sum(axis=0, dtype=np.float64)
+            st["trans"] += fb.xi_sum
+            st["post"] += post.sum(axis=0, dtype=np.float64)
+            if self.emission == "categorical":
+                M = self.n_symbols
+                st["obs"] += np.bincount((Xc[:, None] * K + np.arange(K)).ravel(), weights=post.ravel(),
+                                         minlength=M * K).reshape(M, K).T
+            else:
+                Xd, P = Xc.astype(np.float64), post.astype(np.float64)
+                st["obs"] += P.T @ Xd
+                if self.covariance_type == "diag":
+                    st["obs2"] += P.T @ (Xd * Xd)
+                else:
+                    st["obs2"] += np.einsum("rk,ri,rj->kij", P, Xd, Xd, optimize=True)
+        return ll, st
+
+    def _mstep(self, st, params):
+        K = self.n_states
         if "s" in params:
-            start = post[offsets[:-1]].sum(axis=0, dtype=np.float64)
-            self._startprob = (start / start.sum()).astype(self.dtype)
+            self._startprob = (st["start"] / st["start"].sum()).astype(self.dtype)
         if "t" in params:
-            counts = fb.xi_sum.astype(np.float64)
-            rows = counts.sum(axis=1)
+            rows = st["trans"].sum(axis=1)
             keep = rows <= 0  # a state never left: its row stays
-            A = counts / np.where(keep, 1.0, rows)[:, None]
+            A = st["trans"] / np.where(keep, 1.0, rows)[:, None]
             A[keep] = self._transmat[keep]
             self._transmat = A.astype(self.dtype)
         if "e" not in params:
             return
-        occupancy = post.sum(axis=0, dtype=np.float64)
-        empty = occupancy <= 0
+        occupancy = st["post"]
+        empty = occupancy <= 0  # a state never visited keeps its emissions
+        nk = np.where(empty, 1.0, occupancy)[:, None]
         if self.emission == "categorical":
-            M = self.n_symbols
-            counts = np.bincount((X[:, None] * K + np.arange(K)).ravel(), weights=post.ravel().astype(np.float64),
-                                 minlength=M * K).reshape(M, K).T
-            B = counts / np.where(empty, 1.0, occupancy)[:, None]
+            B = st["obs"] / nk
             B[empty] = self._emissionprob[empty]
             self._emissionprob = B.astype(self.dtype)
             return
-        Xd, P = X.astype(np.float64), post.astype(np.float64)
-        nk = np.where(empty, 1.0, occupancy)[:, None]
-        means = (P.T @ Xd) / nk
+        means = st["obs"] / nk
         means[empty] = self._means[empty]
-        D = Xd.shape[1]
         if self.covariance_type == "diag":
-            var = (P.T @ (Xd * Xd)) / nk - means * means + self.reg_covar
-            var[empty] = self._covars[empty]
-            if (var <= 0).any():
+            covars = st["obs2"] / nk - means * means + self.reg_covar
+            covars[empty] = self._covars[empty]
+            if (covars <= 0).any():
                 raise FloatingPointError("a state's variance collapsed to zero in EM; fit with reg_covar > 0")
-            covars = var
         else:
-            covars = np.empty((K, D, D))
+            D = self.n_features
+            covars = st["obs2"] / nk[:, :, None] - np.einsum("ki,kj->kij", means, means)
+            covars = (covars + np.swapaxes(covars, 1, 2)) / 2 + self.reg_covar * np.eye(D)
+            covars[empty] = self._covars[empty]
             for k in range(K):
-                if empty[k]:
-                    covars[k] = self._covars[k]
-                    continue
-                diff = Xd - means[k]
-                c = (P[:, k, None] * diff).T @ diff / nk[k, 0]
-                covars[k] = (c + c.T) / 2 + self.reg_covar * np.eye(D)
                 try:
                     np.linalg.cholesky(covars[k])
                 except np.linalg.LinAlgError:
@@ -385,13 +431,8 @@ class HMM:
         return self._em_step(X, offsets, params)
 
     def _em_step(self, X, offsets, params):
-        fb = self._engine(self._framelogprob(X), offsets)
-        ll = float(fb.loglik.sum())
-        if not np.isfinite(ll):
-            bad = int(np.argmin(fb.loglik))
-            raise ValueError(f"sequence {bad} has probability zero under the model (a symbol or transition it "
-                             f"cannot produce); EM cannot continue from these parameters")
-        self._mstep(X, offsets, fb, params)
+        ll, st = self._estep(X, offsets)
+        self._mstep(st, params)
         return ll
 
     def fit(self, X, lengths=None, n_iter=100, tol=1e-5, n_init=1, init="auto", params=PARAMS, seed=None,

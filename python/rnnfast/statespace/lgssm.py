@@ -19,7 +19,7 @@ y is one sequence [T,Y] or a batch [T,N,Y] (time-major, as rnnfast's layers); u 
 of y with a NaN (or a masked entry, for a numpy masked array) is a missing observation: the filter skips
 its update and EM leaves it out, as pykalman does with masked rows. The sequences of a batch share the
 model; their covariances depend only on which steps are observed, so the engine computes them once per
-group of sequences with the same missing rows (`rnnfast._core.kalman`, csrc/cpu/statespace.cpp).
+group of sequences with the same missing rows (`rnnfast._core.kalman`, csrc/cpu/kalman.cpp).
 rnnfast.reference.lgssm is the NumPy reference.
 """
 
@@ -50,7 +50,8 @@ Filtered = namedtuple("Filtered", "state_means state_covariances predicted_state
 Filtered.__doc__ = """Kalman filter: m_t|t, P_t|t, m_t|t-1, P_t|t-1 ([T,X], [T,X,X] for one sequence; [T,N,X],
 [T,N,X,X] for a batch) and log p(y) (a float, or [N] for a batch)."""
 Smoothed = namedtuple("Smoothed", "state_means state_covariances pair_covariances")
-Smoothed.__doc__ = """RTS smoother: m_t|T, P_t|T and Cov(x_t, x_t-1 | all) (zero at t = 0), shaped as Filtered's."""
+Smoothed.__doc__ = """RTS smoother: m_t|T, P_t|T and Cov(x_t, x_t-1 | all) (zero at t = 0; None unless asked for),
+shaped as Filtered's."""
 
 
 class _Run:
@@ -173,7 +174,8 @@ class LinearGaussian:
         return np.ascontiguousarray(o, self.dtype), np.ascontiguousarray(d, self.dtype)
 
     # ---- the engine ---------------------------------------------------------------------------------
-    def _run(self, y, u, smooth):
+    def _run(self, y, u, smooth, pair=False):
+        """One engine pass; with smooth, the smoother's covariances overwrite the filter's."""
         single, y3, observed, u3 = self._data(y, u)
         T, N = observed.shape
         X, Y, dt = self.state_size, self.obs_size, self.dtype
@@ -191,8 +193,9 @@ class LinearGaussian:
                    gain=np.empty((T, G, Y, X), dt), innov_chol=np.empty((T, G, Y, Y), dt),
                    innov_logdet=np.empty((T, G)), loglik=np.empty(N), status=np.zeros(G, np.int32))
         if smooth:
-            out.update(smooth_mean=np.empty((T, N, X), dt), smooth_cov=np.empty((T, G, X, X), dt),
-                       pair_cov=np.empty((T, G, X, X), dt), smoother_gain=np.empty((T, G, X, X), dt))
+            out.update(smooth_mean=np.empty((T, N, X), dt), smooth_cov=out["filt_cov"],
+                       pair_cov=np.empty((T, G, X, X), dt) if pair else None,
+                       smoother_gain=np.empty((T, G, X, X), dt))
         _core.kalman(transition_matrix=p["transition_matrix"], transition_covariance=p["transition_covariance"],
                      observation_matrix=p["observation_matrix"], observation_covariance=p["observation_covariance"],
                      initial_mean=p["initial_state_mean"], initial_covariance=p["initial_state_covariance"],
@@ -214,10 +217,12 @@ class LinearGaussian:
         ll = float(r.loglik[0]) if r.single else r.loglik
         return Filtered(r.means(r.filt_mean), r.covs(r.filt_cov), r.means(r.pred_mean), r.covs(r.pred_cov), ll)
 
-    def smooth(self, y, u=None):
-        """The RTS smoother: a Smoothed (means, covariances, lag-one cross-covariances)."""
-        r = self._run(y, u, smooth=True)
-        return Smoothed(r.means(r.smooth_mean), r.covs(r.smooth_cov), r.covs(r.pair_cov))
+    def smooth(self, y, u=None, pair_covariances=False):
+        """The RTS smoother: a Smoothed (means, covariances, and with pair_covariances=True the lag-one
+        cross-covariances Cov(x_t, x_t-1 | y); else that field is None)."""
+        r = self._run(y, u, smooth=True, pair=pair_covariances)
+        return Smoothed(r.means(r.smooth_mean), r.covs(r.smooth_cov),
+                        r.covs(r.pair_cov) if pair_covariances else None)
 
     def loglikelihood(self, y, u=None):
         """log p(y) summed over the sequences (missing rows count zero, as pykalman)."""
@@ -351,7 +356,7 @@ class LinearGaussian:
         return names
 
     def _em_step(self, y, u, learn):
-        r = self._run(y, u, smooth=True)
+        r = self._run(y, u, smooth=True, pair=True)
         ll = float(r.loglik.sum())
         new = _mstep(self, r, learn)
         for name, value in new.items():
