@@ -278,12 +278,22 @@ void hmm_forward_backward_cpu(const HmmForwardBackwardParams<T>& p) {
     hmm_combine_rows(p, first.data(), r0, r1);
   });
   if (!p.xi_sum) return;
-  if (R < 2) {
-    std::fill(p.xi_sum, p.xi_sum + index_t(K) * K, T(0));
-    return;
+  // counts[i,j] = sum_t alpha_t-1[i] w_t[j] over the rows of each run of possible sequences (w is zero at
+  // each sequence's first row; an impossible sequence's NaN alphas are left out)
+  std::fill(p.xi_sum, p.xi_sum + index_t(K) * K, T(0));
+  for (int sa = 0; sa < S;) {
+    if (!(p.loglik[sa] > -std::numeric_limits<double>::infinity())) {
+      ++sa;
+      continue;
+    }
+    int sb = sa + 1;
+    while (sb < S && p.loglik[sb] > -std::numeric_limits<double>::infinity()) ++sb;
+    const index_t r0 = p.offsets[sa], rows = p.offsets[sb] - r0;
+    if (rows >= 2)
+      gemm_parallel(true, false, K, K, int(rows - 1), T(1), p.filtered + r0 * K, K, p.emission + (r0 + 1) * K, K,
+                    T(1), p.xi_sum, K);
+    sa = sb;
   }
-  // counts[i,j] = sum_t alpha_t-1[i] w_t[j] over all rows (w is zero at each sequence's first row)
-  gemm_parallel(true, false, K, K, int(R - 1), T(1), p.filtered, K, p.emission + K, K, T(0), p.xi_sum, K);
   for (index_t i = 0; i < index_t(K) * K; ++i) p.xi_sum[i] *= p.transmat[i];
 }
 
