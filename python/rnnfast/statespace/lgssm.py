@@ -179,8 +179,7 @@ class LinearGaussian:
         single, y3, observed, u3 = self._data(y, u)
         T, N = observed.shape
         X, Y, dt = self.state_size, self.obs_size, self.dtype
-        patterns, group = np.unique(observed.T, axis=0, return_inverse=True)
-        group = np.ascontiguousarray(group.reshape(-1), dtype=np.int32)
+        patterns, group = _covariance_groups(observed)
         G = patterns.shape[0]
         _checks.check_memory(T * G * (5 * X * X + X * Y + Y * Y) + 4 * T * N * X, dt.itemsize,
                              f"T={T} steps of {G} covariance group(s) with state size {X}")
@@ -366,6 +365,22 @@ class LinearGaussian:
                 raise FloatingPointError(f"EM produced an invalid {name} ({e}); fix it (leave it out of em_vars) "
                                          f"or give more data") from None
         return ll, max(1, int(r.observed.sum()))
+
+
+def _covariance_groups(observed):
+    """(patterns [G,T] bool, group [N] int32): the distinct columns of observed [T,N] (which steps each
+    sequence observes) in order of first appearance, and each sequence's."""
+    T, N = observed.shape
+    if observed.all():
+        return np.ones((1, T), bool), np.zeros(N, np.int32)
+    packed = np.packbits(observed.T, axis=1)  # a row of bytes per sequence
+    index, first, group = {}, [], np.empty(N, np.int32)
+    for n in range(N):
+        g = index.setdefault(packed[n].tobytes(), len(index))
+        if g == len(first):
+            first.append(n)
+        group[n] = g
+    return np.ascontiguousarray(observed[:, first].T), group
 
 
 def _weighted(cov, counts, steps):
