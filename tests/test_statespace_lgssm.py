@@ -349,3 +349,51 @@ def test_a_singular_innovation_is_reported():
     lds._p["observation_covariance"] = np.zeros((2, 2))  # bypasses the setter's check on purpose
     with pytest.raises(FloatingPointError, match="failed at step 0"):
         lds.filter(np.zeros((5, 2)))
+
+
+def test_long_sequence_pipelined_smoother_equals_reference():
+    """A sequence long enough for the engine's two-thread schedule (the smoother's gains computed by a second
+    thread that follows the filter), with missing rows."""
+    lds = random_model(6, 3, 0, 9)
+    _, y = lds.sample(2500, seed=4)
+    y = with_missing(y, [5, 1000, 2499])
+    so, oo = offsets_of(lds, None)
+    pm, pc, fm, fc, ll = ref.kalman_filter(lds.transition_matrix, lds.observation_matrix, lds.transition_covariance,
+                                           lds.observation_covariance, lds.initial_state_mean,
+                                           lds.initial_state_covariance, y, so, oo)
+    sm, sc, pair = ref.rts_smoother(lds.transition_matrix, pm, pc, fm, fc)
+    s = lds.smooth(y, pair_covariances=True)
+    assert rel(s.state_means, sm) < 1e-10 and rel(s.state_covariances, sc) < 1e-10 and rel(s.pair_covariances, pair) < 1e-10
+    assert lds.loglikelihood(y) == pytest.approx(ll, rel=1e-12)
+
+
+def test_results_do_not_depend_on_the_thread_count(tmp_path):
+    """One and two engine threads give the same bits (the Kalman smoother's gains on a second thread; the
+    HMM's forward and backward passes on two threads)."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np\n"
+            "sys.path.insert(0, sys.argv[2])\n"
+            "from test_statespace_lgssm import random_model\n"
+            "from rnnfast.statespace import HMM\n"
+            "lds = random_model(8, 4, 1, 2)\n"
+            "u = np.random.default_rng(0).standard_normal((3000, 1))\n"
+            "_, y = lds.sample(3000, u, seed=1)\n"
+            "s = lds.smooth(y, u, pair_covariances=True)\n"
+            "rng = np.random.default_rng(1)\n"
+            "h = HMM(20, startprob=rng.dirichlet(np.ones(20)), transmat=rng.dirichlet(np.ones(20), 20),\n"
+            "        emissionprob=rng.dirichlet(np.ones(9), 20))\n"
+            "fb = h.forward_backward(rng.integers(0, 9, 4000), [1500, 2500])\n"
+            "np.savez(sys.argv[1], m=s.state_means, c=s.state_covariances, p=s.pair_covariances,\n"
+            "         post=fb.posterior, xi=fb.xi_sum, ll=fb.loglik)\n")
+    out = {}
+    for threads in ("1", "2"):
+        path = tmp_path / f"t{threads}.npz"
+        proc = subprocess.run([sys.executable, "-c", code, str(path), os.path.dirname(__file__)], capture_output=True,
+                              text=True, timeout=120, env=dict(os.environ, RNNFAST_NUM_THREADS=threads))
+        assert proc.returncode == 0, proc.stderr
+        out[threads] = dict(np.load(path))
+    for key in out["1"]:
+        assert np.array_equal(out["1"][key], out["2"][key]), key

@@ -2,14 +2,18 @@
 // model (see rnnfast/statespace.h for the equations and shapes).
 //
 // Four phases: (1) the filter's covariances, once per covariance group (the sequences with the same
-// observed steps); (2) the filter's means and log-likelihoods, per sequence, and (3) the smoother's
-// covariances, per group, which are independent of each other and run side by side; (4) the smoother's
-// means. The covariance phases cost O(X^3) a step and the mean phases O(X^2) a sequence and step, so a
-// batch pays for its covariances once per group. Products are dense:: kernels (small_dense.h).
+// observed steps), and the smoother's gains J_t, which need only the filter's covariances: a second thread
+// follows the filter step by step and computes them as the filter goes; (2) the filter's means and
+// log-likelihoods, per sequence, and (3) the smoother's covariances, per group, which are independent of each
+// other and run side by side; (4) the smoother's means. The covariance phases cost O(X^3) a step and the
+// mean phases O(X^2) a sequence and step, so a batch pays for its covariances once per group. Products are
+// dense:: kernels (small_dense.h).
 #include "rnnfast/statespace.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <thread>
 
 #include "rnnfast/parallel.h"
 
@@ -40,7 +44,7 @@ struct Lds {
 // (1) The covariances of group g through the filter; 0, or 1 + the step whose innovation covariance is not
 // positive definite. With the smoother, A P_t|t is kept in smoother_gain[t] for it.
 template <typename T>
-int filter_covariances(const KalmanParams<T>& p, const Lds<T>& d, int g) {
+int filter_covariance_steps(const KalmanParams<T>& p, const Lds<T>& d, int g, std::atomic<int>* progress) {
   const int X = d.X, Y = d.Y;
   vector<T> ws(4 * d.XX + 2 * d.XY + X + Y);
   T *AP = ws.data(), *IKC = AP + d.XX, *IKCt = IKC + d.XX, *M1 = IKCt + d.XX, *K = M1 + d.XX, *KR = K + d.XY,
@@ -61,6 +65,7 @@ int filter_covariances(const KalmanParams<T>& p, const Lds<T>& d, int g) {
     if (!p.observed[d.tg(t, g)]) {
       dense::copy(int(d.XX), Pp, Pf);
       logdet = 0.0;
+      if (progress) progress->store(t + 1, std::memory_order_release);
       continue;
     }
     T* L = p.innov_chol + d.tg(t, g) * d.YY;
@@ -85,6 +90,39 @@ int filter_covariances(const KalmanParams<T>& p, const Lds<T>& d, int g) {
     mm(X, Y, Y, K, p.observation_covariance, KR);        // K R
     mm(X, X, Y, KR, Kt, Pf, true);                       // + K R K^T
     dense::symmetrize(X, Pf);
+    if (progress) progress->store(t + 1, std::memory_order_release);
+  }
+  return 0;
+}
+
+// progress: with the smoother's gains following on another thread, the steps done (-1: failed).
+template <typename T>
+int filter_covariances(const KalmanParams<T>& p, const Lds<T>& d, int g, std::atomic<int>* progress) {
+  const int status = filter_covariance_steps(p, d, g, progress);
+  if (progress && status) progress->store(-1, std::memory_order_release);
+  return status;
+}
+
+// The smoother's gains of group g: J_t^T = P_t+1|t^-1 (A P_t|t), in place over A P_t|t in smoother_gain[t],
+// t = 0..T-2. With progress, it follows the filter on another thread (step t waits for the filter's step
+// t + 1). 0, or 1 + the step whose predicted covariance is not positive definite.
+template <typename T>
+int smoother_gains(const KalmanParams<T>& p, const Lds<T>& d, int g, const std::atomic<int>* progress) {
+  const int X = d.X;
+  vector<T> ws(d.XX + 2 * X);
+  T *Lp = ws.data(), *col = Lp + d.XX, *rdiag = col + X;
+  for (int t = 0; t + 1 < d.T_; ++t) {
+    if (progress) {
+      int spins = 0, done;
+      while ((done = progress->load(std::memory_order_acquire)) >= 0 && done < t + 2)
+        if (++spins > 256) std::this_thread::yield();
+      if (done < 0) return 0;  // the filter failed: its status says where
+    }
+    dense::copy(int(d.XX), p.pred_cov + d.tg(t + 1, g) * d.XX, Lp);
+    if (!dense::cholesky(X, Lp, col)) return t + 2;
+    T* Jt = p.smoother_gain + d.tg(t, g) * d.XX;
+    dense::solve_lower(X, X, Lp, Jt, rdiag);
+    dense::solve_lower_transposed(X, X, Lp, Jt, rdiag);
   }
   return 0;
 }
@@ -137,13 +175,12 @@ void filter_means(const KalmanParams<T>& p, const Lds<T>& d, int n0, int n1) {
   }
 }
 
-// (3) The covariances of group g through the smoother; 0, or 1 + the step whose predicted covariance is
-// not positive definite. smoother_gain[t] holds A P_t|t on entry (phase 1) and J_t^T on return.
+// (3) The covariances of group g through the smoother, from the gains J_t^T in smoother_gain.
 template <typename T>
-int smooth_covariances(const KalmanParams<T>& p, const Lds<T>& d, int g) {
+void smooth_covariances(const KalmanParams<T>& p, const Lds<T>& d, int g) {
   const int X = d.X;
-  vector<T> ws(4 * d.XX + 2 * X);
-  T *Lp = ws.data(), *J = Lp + d.XX, *D = J + d.XX, *JD = D + d.XX, *col = JD + d.XX, *rdiag = col + X;
+  vector<T> ws(3 * d.XX);
+  T *J = ws.data(), *D = J + d.XX, *JD = D + d.XX;
   const index_t last = d.tg(d.T_ - 1, g) * d.XX;
   const bool in_place = p.smooth_cov == p.filt_cov;
   if (!in_place) dense::copy(int(d.XX), p.filt_cov + last, p.smooth_cov + last);
@@ -152,12 +189,8 @@ int smooth_covariances(const KalmanParams<T>& p, const Lds<T>& d, int g) {
     const T* Pp1 = p.pred_cov + d.tg(t + 1, g) * d.XX;
     const T* Ps1 = p.smooth_cov + d.tg(t + 1, g) * d.XX;
     const T* Pf = p.filt_cov + d.tg(t, g) * d.XX;
-    T* Jt = p.smoother_gain + d.tg(t, g) * d.XX;  // A P_t|t, becomes J^T
+    const T* Jt = p.smoother_gain + d.tg(t, g) * d.XX;  // J^T
     T* Ps = p.smooth_cov + d.tg(t, g) * d.XX;
-    dense::copy(int(d.XX), Pp1, Lp);
-    if (!dense::cholesky(X, Lp, col)) return t + 2;
-    dense::solve_lower(X, X, Lp, Jt, rdiag);  // J^T = P_t+1|t^-1 A P_t|t
-    dense::solve_lower_transposed(X, X, Lp, Jt, rdiag);
     dense::transpose(X, X, Jt, J);
     for (index_t i = 0; i < d.XX; ++i) D[i] = Ps1[i] - Pp1[i];
     mm(X, X, X, J, D, JD);
@@ -166,7 +199,6 @@ int smooth_covariances(const KalmanParams<T>& p, const Lds<T>& d, int g) {
     dense::symmetrize(X, Ps);
     if (p.pair_cov) mm(X, X, X, Ps1, Jt, p.pair_cov + d.tg(t + 1, g) * d.XX);  // Cov(x_t+1, x_t) = P_t+1|T J^T
   }
-  return 0;
 }
 
 // (4) The smoother's means of sequences [n0, n1).
@@ -195,23 +227,39 @@ void kalman_cpu(const KalmanParams<T>& p) {
   const Lds<T> d(p);
   const int G = d.G, N = d.N;
   const bool big = double(d.T_) * (double(G) * d.XX * d.X + double(N) * d.XX) > 1e5;
-  for (int g = 0; g < G; ++g) p.status[g] = 0;
-  parallel_for(G, big, [&](int g) { p.status[g] = filter_covariances(p, d, g); });
-  for (int g = 0; g < G; ++g)
-    if (p.status[g]) return;
-  constexpr int kChunk = 16;  // sequences per task of the mean phases
-  const int chunks = (N + kChunk - 1) / kChunk;
   const bool smooth = p.smooth_mean != nullptr;
-  vector<std::int32_t> smooth_status(G, 0);
-  parallel_for(chunks + (smooth ? G : 0), big, [&](int task) {
-    if (task < chunks) filter_means(p, d, task * kChunk, std::min(N, (task + 1) * kChunk));
-    else smooth_status[task - chunks] = smooth_covariances(p, d, task - chunks);
-  });
-  if (!smooth) return;
+  vector<std::int32_t> gain_status(G, 0);
+  for (int g = 0; g < G; ++g) p.status[g] = 0;
+  if (smooth && G == 1 && big) {
+    // one group: the smoother's gains follow the filter on a second thread
+    std::atomic<int> progress{0};
+    parallel_region(2, [&](int tid, int nt, SpinBarrier&) {
+      if (nt == 1) {
+        p.status[0] = filter_covariances(p, d, 0, static_cast<std::atomic<int>*>(nullptr));
+        if (!p.status[0]) gain_status[0] = smoother_gains(p, d, 0, static_cast<const std::atomic<int>*>(nullptr));
+      } else if (tid == 0) {
+        p.status[0] = filter_covariances(p, d, 0, &progress);
+      } else {
+        gain_status[0] = smoother_gains(p, d, 0, &progress);
+      }
+    });
+  } else {
+    parallel_for(G, big, [&](int g) {
+      p.status[g] = filter_covariances(p, d, g, static_cast<std::atomic<int>*>(nullptr));
+      if (smooth && !p.status[g]) gain_status[g] = smoother_gains(p, d, g, static_cast<const std::atomic<int>*>(nullptr));
+    });
+  }
   for (int g = 0; g < G; ++g) {
-    p.status[g] = smooth_status[g];
+    if (!p.status[g]) p.status[g] = gain_status[g];
     if (p.status[g]) return;
   }
+  constexpr int kChunk = 16;  // sequences per task of the mean phases
+  const int chunks = (N + kChunk - 1) / kChunk;
+  parallel_for(chunks + (smooth ? G : 0), big, [&](int task) {
+    if (task < chunks) filter_means(p, d, task * kChunk, std::min(N, (task + 1) * kChunk));
+    else smooth_covariances(p, d, task - chunks);
+  });
+  if (!smooth) return;
   parallel_for(chunks, big, [&](int c) { smooth_means(p, d, c * kChunk, std::min(N, (c + 1) * kChunk)); });
 }
 
