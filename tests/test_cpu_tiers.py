@@ -198,6 +198,8 @@ QEMU_CPUS = [("Nehalem", "baseline"), ("Haswell", "avx2")]  # SSE4.2 without AVX
 
 
 @pytest.mark.skipif(not X86 or shutil.which("qemu-x86_64") is None, reason="needs qemu-x86_64 (Debian's qemu-user)")
+@pytest.mark.skipif("libasan" in os.environ.get("LD_PRELOAD", ""),
+                    reason="AddressSanitizer's shadow memory does not map under qemu-user")
 @pytest.mark.parametrize("cpu, tier", QEMU_CPUS)
 def test_on_an_emulated_older_cpu(cpu, tier, tmp_path, tier_results):
     if tier not in tier_results:

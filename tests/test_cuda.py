@@ -5,7 +5,9 @@ Every device allocation made by CuPy during these tests is poisoned with NaN (cu
 an element a kernel forgot to write shows up as NaN. Inputs are random, drawn afresh per case.
 """
 
+import contextlib
 import json
+import threading
 
 import numpy as np
 import pytest
@@ -603,6 +605,68 @@ def test_cuda_device_bookkeeping_of_modules(cp):
     assert md.device == "cuda"
     with pytest.raises(TypeError, match="NumPy arrays or all CuPy"):
         nn.ParameterDict(a=np.ones(2), b=cp.ones(2))
+
+
+def _stream_per_thread(cp):
+    """A context manager factory: the calling thread's calls run on a new non-blocking stream (synchronised
+    at the end of the block)."""
+    @contextlib.contextmanager
+    def on_own_stream():
+        stream = cp.cuda.Stream(non_blocking=True)
+        with stream:
+            yield
+        stream.synchronize()
+    return on_own_stream
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("cell", ["lstm", "mrnn"])
+def test_cuda_layer_shared_by_threads_on_their_own_streams(cp, cell, stream_per_thread=None):
+    """Four threads, each on its own stream, train one shared layer (forward + backward, random shapes):
+    every result equals the same call made alone, each stream gets its own buffer set, and the gradients
+    sum to the serial ones (in another order: within a few roundings)."""
+    stream_per_thread = stream_per_thread or _stream_per_thread(cp)
+    dt = np.float64
+    layer = CELLS[cell](input_size=3, hidden_size=6, bidirectional=True, dtype="float64", seed=0, device="cuda")
+    rng = np.random.default_rng(0)
+    work = [[_data(layer, int(rng.integers(2, 5)), int(rng.integers(1, 4)), rng, dt) for _ in range(2)]
+            for _ in range(4)]
+
+    def calls(batch, out):
+        for args in batch:
+            x, h0, c0, dy, dh, dc = args
+            hx = (cp.asarray(h0), cp.asarray(c0)) if cell == "lstm" else cp.asarray(h0)
+            y, _ = layer(cp.asarray(x), hx)
+            dx, _ = layer.backward(cp.asarray(dy))
+            out.append((y, dx))
+
+    serial = []
+    for batch in work:
+        calls(batch, serial)
+    g_serial = {k: g.get() for k, g in layer.grads.items()}
+    layer.zero_grad()
+    outs = [[] for _ in work]
+    barrier = threading.Barrier(len(work))
+
+    def thread(i):
+        barrier.wait()
+        with stream_per_thread():
+            calls(work[i], outs[i])
+
+    threads = [threading.Thread(target=thread, args=(i,)) for i in range(len(work))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    threaded = [r for out in outs for r in out]
+    assert len(threaded) == len(serial)
+    for (y1, dx1), (y2, dx2) in zip(serial, threaded):
+        np.testing.assert_array_equal(y1.get(), y2.get())
+        np.testing.assert_array_equal(dx1.get(), dx2.get())
+    for k, g in layer.grads.items():
+        np.testing.assert_allclose(g.get(), g_serial[k], rtol=1e-12, atol=1e-13, err_msg=k)
+    keys = [k for k, sets in layer._pool()._free.items() if sets]
+    assert len(keys) == 1 + len(work), keys  # the main thread's stream and each thread's own
 
 
 # ---- the GPU tests' own gate (tests/conftest.py): a GPU that is there but unusable fails them ---------

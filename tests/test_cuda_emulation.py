@@ -11,8 +11,11 @@ scheduling, speed, nvcc's code generation); the device's transcendental function
 host's polynomial ones used here. Those are gpu_check.sh's job.
 """
 
+import contextlib
 import ctypes
 import sys
+import threading
+import types
 from pathlib import Path
 
 import numpy as np
@@ -316,3 +319,49 @@ def test_emulated_capture_replays_the_engine_calls(cp, core_emu, sync_checks, sy
     graph.launch(stream)
     assert core_emu.emu_launches() == launches + T
     np.testing.assert_array_equal(y, want)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "mrnn"])
+def test_emulated_cuda_layer_shared_by_threads(cp, monkeypatch, cell):
+    """The shared-layer test with a stream per thread: the emulated streams are numbers (what the layers key
+    their buffer sets by), and the emulated kernels run one at a time (the emulator's fibers are
+    process-wide, so it is not thread-safe itself; a GPU orders each stream's launches too)."""
+    lock = threading.Lock()
+    core = _cuda._core
+
+    class OneLaunchAtATime:
+        def __getattr__(self, name):
+            f = getattr(core, name)
+            if not callable(f):
+                return f
+
+            def call(*args):
+                with lock:
+                    return f(*args)
+            return call
+
+    monkeypatch.setattr(_cuda, "_core", OneLaunchAtATime())
+    current = threading.local()
+    waits = []
+
+    class Event:  # the emulated launches are synchronous: recording and waiting only need to be seen
+        def record(self, stream):
+            self.stream = stream.ptr
+
+    def stream():
+        ptr = getattr(current, "ptr", 0)
+        return types.SimpleNamespace(ptr=ptr, wait_event=lambda event: waits.append((event.stream, ptr)))
+
+    monkeypatch.setattr(cp.cuda, "get_current_stream", stream)
+    monkeypatch.setattr(cp.cuda, "Event", lambda disable_timing=False: Event(), raising=False)
+    counter = iter(range(100, 1000))
+
+    @contextlib.contextmanager
+    def own_stream():
+        current.ptr = next(counter)
+        yield
+
+    gpu_tests.test_cuda_layer_shared_by_threads_on_their_own_streams(cp, cell, stream_per_thread=own_stream)
+    # the gradients' additions from the threads' streams were ordered on the device: each stream that added after
+    # another one waited for an event recorded on it
+    assert waits and all(a != b for a, b in waits)

@@ -251,6 +251,49 @@ def test_stateful_run_and_reset():
     assert rel_err(e.run_reservoir(u), full) == 0
 
 
+@pytest.mark.parametrize("feedback", [False, True])
+def test_from_state_reset_and_stateful_equal_the_stateful_calls(feedback):
+    """reservoirpy's from_state / reset / stateful: the same results as setting the state first, and
+    stateful=False leaves the carried state (and the fed-back output) as it was."""
+    rng = np.random.default_rng(4)
+    I = 1 if feedback else 2
+    e = ESN(I, 40, 1, seed=5, leak_rate=0.5, feedback=feedback)
+    u, y = rng.normal(size=(80, I)), rng.normal(size=(80, 1))
+    e.fit(u, y, washout=5)
+    x0 = rng.normal(size=40) * 0.1
+    e.run_reservoir(u[:7], y[:7] if feedback else None)      # a carried state and fed-back output to keep
+    carried, y_last = e.state, e._y_last
+
+    for method in ("run_reservoir", "predict"):
+        call = getattr(e, method)
+        free = call(u[:9], from_state=x0, stateful=False)
+        zero = call(u[:9], reset=True, stateful=False)
+        assert np.array_equal(e.state, carried) and e._y_last is y_last
+        twin = ESN(I, 40, 1, seed=5, leak_rate=0.5, feedback=feedback)
+        twin.W_out, twin.b_out = e.W_out, e.b_out
+        twin.state = x0
+        assert np.array_equal(free, getattr(twin, method)(u[:9]))    # from x0, fed-back output from zeros
+        twin.reset()
+        assert np.array_equal(zero, getattr(twin, method)(u[:9]))
+        end = twin.state
+        assert np.array_equal(call(u[:9], reset=True), zero) and np.array_equal(e.state, end)  # stateful: stored
+        e.state = carried
+        e._y_last = y_last
+
+    batch = rng.normal(size=(9, 3, I))
+    per_seq = rng.normal(size=(3, 40)) * 0.1
+    got = e.run_reservoir(batch, from_state=per_seq, stateful=False)
+    for b in range(3):
+        one = e.run_reservoir(batch[:, b], from_state=per_seq[b], stateful=False)
+        assert rel_err(got[:, b], one) <= 1e-12  # (a batch runs other kernels, and feedback loops the roundings)
+    with pytest.raises(ValueError, match="from_state"):
+        e.predict(u, from_state=x0, reset=True)
+    with pytest.raises(ValueError, match="from_state"):
+        e.run_reservoir(u, from_state=np.zeros(39))
+    with pytest.raises(TypeError, match="stateful"):
+        e.predict(u, stateful="no")
+
+
 def test_batch_equals_one_by_one_and_keeps_per_sequence_state():
     e = ESN(2, 50, 1, seed=2, leak_rate=0.6, bias_scaling=0.1)
     u = np.random.default_rng(1).normal(size=(40, 3, 2))

@@ -1,7 +1,8 @@
-"""Concurrency and resource use: the GIL is released during compute, concurrent calls give the same
-results as serial ones, and thousands of calls do not grow resident memory."""
+"""Resource use and the engine's pool: thousands of calls do not grow resident memory, and jobs of
+different thread counts interleave exactly on one pool.
 
-import threading
+Concurrent calls against serial ones (one layer or reservoir per thread, and one shared by all threads) are
+tests/test_threads_shared.py's, with the engine's thread count pinned and sizes above its cutoffs."""
 
 import numpy as np
 import pytest
@@ -15,54 +16,6 @@ def _rss_kib():
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     raise RuntimeError("no VmRSS")
-
-
-@pytest.mark.parametrize("make", [rnnfast.LSTM, rnnfast.GRU, rnnfast.RNN])
-def test_four_threads_match_serial_calls(make):
-    layers = [make(12, 48, num_layers=2, bidirectional=True, seed=i) for i in range(4)]
-    xs = [np.random.default_rng(i).standard_normal((30, 16, 12)).astype(np.float32) for i in range(4)]
-
-    def work(i, out):
-        for _ in range(3):
-            layers[i].zero_grad()
-            y, _ = layers[i](xs[i])
-            dx, _ = layers[i].backward(np.ones_like(y))
-        out[i] = (y, dx, {k: g.copy() for k, g in layers[i].grads.items()})
-
-    serial = [None] * 4
-    for i in range(4):
-        work(i, serial)
-    threaded = [None] * 4
-    threads = [threading.Thread(target=work, args=(i, threaded)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    for (y1, dx1, g1), (y2, dx2, g2) in zip(serial, threaded):
-        np.testing.assert_array_equal(y1, y2)
-        np.testing.assert_array_equal(dx1, dx2)
-        for k in g1:
-            np.testing.assert_array_equal(g1[k], g2[k])
-
-
-def test_reservoirs_in_threads_match_serial_runs():
-    esns = [rnnfast.ESN(2, 300, 1, density=0.1, seed=i) for i in range(4)]
-    us = [np.random.default_rng(i).standard_normal((200, 2)) for i in range(4)]
-    serial = [e.run_reservoir(u) for e, u in zip(esns, us)]
-    for e in esns:
-        e.reset()
-    out = [None] * 4
-
-    def work(i):
-        out[i] = esns[i].run_reservoir(us[i])
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    for a, b in zip(serial, out):
-        np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.skipif("libasan" in __import__("os").environ.get("LD_PRELOAD", ""),

@@ -4,12 +4,21 @@ Each row of the table is one call with one argument replaced, and one expectatio
 
 * ``Raises(exc, name)``: a Python exception of that type whose message names the argument;
 * ``SameAs(transform)``: a documented result, the same (dtype, shape and bits) as the call on
-  ``transform(value)``: non-contiguous, Fortran-ordered, negatively strided, broadcast and read-only
-  inputs give what their contiguous copy gives; integer inputs where the API documents a conversion give
-  what the converted input gives. The input itself must come back unchanged.
+  ``transform(value)``, which must be another value (a call is never compared with itself):
+  non-contiguous, Fortran-ordered, negatively strided, broadcast and read-only inputs give what their
+  contiguous, writable copy gives; integer inputs where the API documents a conversion give what the
+  converted input gives; None where it documents a default gives what that default gives. The input
+  itself must come back unchanged.
+* ``Check(check)``: a documented result that is not another call's: check(result, value) compares it
+  with an oracle (a closed form, the definition the docstring gives, an independent computation).
 
-Never a crash, a hang (every case runs under an alarm), a MemoryError from trying to allocate an absurd
-size, or a silent cast of an output. Array arguments are expanded over ARRAY_KINDS (wrong ndim, size,
+Array and scalar arguments both go through `_documented`, which evaluates SameAs and Check.
+
+Never a crash, a hang, a MemoryError from trying to allocate an absurd size, or a silent cast of an
+output. Every case runs under an alarm (SIGALRM), which stops a Python loop but not a call stuck in C or
+C++ (the handler only runs when control returns to the interpreter); so the hang-prone cases (absurd
+sizes: what hangs or exhausts memory when a guard is missing) run in a worker process that is killed when
+a case outlives its timeout. Array arguments are expanded over ARRAY_KINDS (wrong ndim, size,
 dtypes, Python types, a GPU-like array, NaN/Inf, empty, layouts); scalar arguments over SCALAR_KINDS.
 tests/test_errors.py keeps its hand-written cases (the low-level _core calls, failure atomicity); this
 table is the systematic sweep. The case count is printed at collection (``-s`` shows it) and asserted.
@@ -50,10 +59,15 @@ class Raises:
         return f"Raises({self.exc.__name__}, {self.name!r})"
 
 
+def _copy(v):
+    """A C-contiguous, writable copy: what a layout or read-only variant must give the same result as."""
+    return np.array(v, order="C", copy=True)
+
+
 class SameAs:
     """The call on value gives exactly what the call on transform(value) gives."""
 
-    def __init__(self, transform=np.ascontiguousarray):
+    def __init__(self, transform=_copy):
         self.transform = transform
 
 
@@ -186,11 +200,35 @@ INDEX_KINDS = {  # integer (index) arrays
 }
 
 CASES = []
+BY_ID = {}   # case id -> (fn, expect, timeout): what the isolation worker runs
+HANG_PRONE = ("absurd", "2**63", "(1000000, 1000000)", "=1000000000")  # ids of absurd sizes
 
 
-def add(case_id, fn, expect, xfail=None, timeout=20):
+def add(case_id, fn, expect, xfail=None, timeout=20, isolate=None):
+    """isolate: run in the worker process (default: the hang-prone ids, HANG_PRONE)."""
+    if isolate is None:
+        isolate = any(k in case_id for k in HANG_PRONE)
     marks = [pytest.mark.xfail(strict=True, reason=xfail)] if xfail else []
-    CASES.append(pytest.param(fn, expect, timeout, id=case_id, marks=marks))
+    assert case_id not in BY_ID, case_id
+    BY_ID[case_id] = (fn, expect, timeout)
+    CASES.append(pytest.param(case_id, fn, expect, timeout, isolate, id=case_id, marks=marks))
+
+
+def _documented(call, value, expect, before=None, updated_in_place=False):
+    """Evaluate a SameAs or Check expectation of call(value) (the other expectations: just call it)."""
+    if isinstance(expect, Check):
+        expect.check(call(value), value)
+        return None
+    if isinstance(expect, SameAs):
+        other = expect.transform(value)
+        assert other is not value, "SameAs must compare with the call on another value, not the call itself"
+        ref = call(other)
+        got = call(value)
+        assert_same(got, ref)
+        if before is not None and not updated_in_place:
+            np.testing.assert_array_equal(value, before)  # inputs are never written
+        return None
+    return call(value)
 
 
 def array_arg(entry, name, call, good, kinds=ARRAY_KINDS, override=None, skip=(), match=None, xfail=None,
@@ -215,18 +253,7 @@ def array_arg(entry, name, call, good, kinds=ARRAY_KINDS, override=None, skip=()
 
         def fn(make=make, expect=expect):
             value = make(good)
-            before = _snapshot(value)
-            if isinstance(expect, Check):
-                expect.check(call(value), value)
-                return None
-            if isinstance(expect, SameAs):
-                ref = call(expect.transform(value))
-                got = call(value)
-                assert_same(got, ref)
-                if before is not None and not updated_in_place:
-                    np.testing.assert_array_equal(value, before)  # inputs are never written
-                return None
-            return call(value)
+            return _documented(call, value, expect, _snapshot(value), updated_in_place)
 
         add(f"{entry}:{name}:{kind}", fn, expect, xfail=xfail.get(kind))
 
@@ -245,13 +272,15 @@ SCALAR_KINDS = {
 
 def scalar_arg(entry, name, call, kinds=SCALAR_KINDS, extra=(), skip=(), override=None, match=None,
                xfail=None):
-    """One case per kind of bad scalar (plus `extra`: (kind, value, exc)) for argument `name`."""
+    """One case per kind of bad scalar (plus `extra`: (kind, value, exc)) for argument `name`; override:
+    kind -> expectation (a documented result: SameAs or Check, evaluated as for arrays)."""
     override, xfail = override or {}, xfail or {}
     pattern = match or rf"\b{name}\b"
     rows = [(k, v, e) for k, (v, e) in kinds.items() if k not in skip] + list(extra)
     for kind, value, exc in rows:
         expect = override.get(kind, Raises(exc, pattern))
-        add(f"{entry}:{name}:{kind}", lambda value=value: call(value), expect, xfail=xfail.get(kind))
+        add(f"{entry}:{name}:{kind}", lambda value=value, expect=expect: _documented(call, value, expect), expect,
+            xfail=xfail.get(kind))
 
 
 def x_of(shape, dtype=np.float32, seed=0):
@@ -419,6 +448,26 @@ array_arg("esn.population_sweep", "u_train", lambda v: population_sweep(
     FITTED, v, Y3, U3, Y3, spectral_radii=[0.5, 0.9])["scores"], U3, override=ESN_CONVERTS)
 
 
+# from_state / reset / stateful (reservoirpy's): the start state is checked like `state`; None starts from the
+# carried state (zeros for a new ESN); a single (N,) state is every sequence's
+array_arg("esn.run_reservoir", "from_state", lambda v: make_esn().run_reservoir(U3, from_state=v, stateful=False),
+          x_of((B_ESN, N_RES), np.float64, seed=6),
+          override=dict(ESN_CONVERTS, list=SameAs(np.asarray), **{
+              "None": SameAs(lambda v: np.zeros((B_ESN, N_RES))),
+              "py-float": Raises(ValueError, "from_state"), "str": Raises(TypeError, "from_state"),
+              "gpu-like": Raises(TypeError, "from_state")}))
+add("esn.run_reservoir:from_state:one-state", lambda: assert_same(
+    make_esn().run_reservoir(U3, from_state=np.full(N_RES, 0.1), stateful=False),
+    make_esn().run_reservoir(U3, from_state=np.full((B_ESN, N_RES), 0.1), stateful=False)), None)
+add("esn.predict:from_state+reset", lambda: _fresh_fitted().predict(U3, from_state=np.zeros(N_RES), reset=True),
+    Raises(ValueError, "from_state"))
+for name in ("reset", "stateful"):
+    scalar_arg("esn.predict", name, lambda v, name=name: _fresh_fitted().predict(U3, **{name: v}),
+               # True: a new ESN's state is zeros, so reset=True and stateful=True predict what the other value does
+               override={"bool": SameAs(lambda v: not v)}, skip=("nan", "inf"),
+               extra=[("int", 1, TypeError), ("nan", float("nan"), TypeError)])
+
+
 def _fresh_fitted():
     e = make_esn()
     e.W_out, e.b_out = FITTED.W_out.copy(), FITTED.b_out.copy()
@@ -460,9 +509,12 @@ for name, good, shape_kw in (("W", W_GOOD, "W"), ("W_in", x_of((N_RES, I_ESN), n
         e = ESN(I_ESN, N_RES, O_ESN, seed=0, **{name: v})
         return e.W if name == "W" else getattr(e, name)
 
+    def generated(r, v, name=name):  # documented: None generates the matrix, as when it is not passed
+        want = getattr(ESN(I_ESN, N_RES, O_ESN, seed=0), name)
+        assert_same(_dense(r), _dense(want))
+
     over = dict(ESN_CONVERTS, list=SameAs(np.asarray), broadcast=SameAs(),
-                **{"None": Check(lambda r, v: None),  # documented: None generates the matrix
-                   "py-float": Raises(ValueError, rf"\b{name}\b")})
+                **{"None": Check(generated), "py-float": Raises(ValueError, rf"\b{name}\b")})
     if name == "bias":  # documented: a scalar bias is broadcast to every unit
         over["py-float"] = Check(lambda r, v: np.testing.assert_array_equal(r, np.full(N_RES, 1.5)))
         over["ndim-1"] = Raises(ValueError, "bias")
@@ -496,22 +548,41 @@ add("esn.spectral_radius:W:sparse-complex", lambda: esn_spectral_radius(sp.csr_m
     Raises(TypeError, r"\bW\b"))
 
 # scalar arguments of the constructor and the calls
+def _dense(W):
+    return W.toarray() if sp.issparse(W) else W
+
+
+def _fresh_random_esn(r, v):
+    """seed=None: fresh randomness, with the documented distributions: W_in in U(-1, 1) (input_scaling 1),
+    W scaled to spectral radius 0.9 (the default), and not the matrices of a seeded ESN."""
+    W_in, W, bias = r
+    assert np.all(np.abs(W_in) <= 1) and not np.array_equal(W_in, ESN(I_ESN, N_RES, O_ESN, seed=0).W_in)
+    assert abs(np.max(np.abs(np.linalg.eigvals(W))) - 0.9) < 1e-9 and not np.any(bias)
+
+
 ESN_SCALARS = {
     "spectral_radius": {},
     "leak_rate": {"list": Raises(ValueError, "leak_rate"), "array": Raises(ValueError, "leak_rate")},
-    "input_scaling": {"list": Raises(ValueError, "input_scaling"), "array": SameAs(lambda v: v)},
+    # one scale per input, all 1: the matrices of the scalar 1
+    "input_scaling": {"list": Raises(ValueError, "input_scaling"), "array": SameAs(lambda v: 1.0)},
     "bias_scaling": {},
     "density": {},
-    "ridge": {"list": SameAs(lambda v: v), "array": SameAs(lambda v: v)},  # several ridges to choose from
+    # ridges to choose from by validation in fit: [1] and [1, 1] choose what ridge=1 gives
+    "ridge": {"list": SameAs(lambda v: 1.0), "array": SameAs(lambda v: 1.0)},
     "feedback_scaling": {},
-    "seed": {"None": SameAs(lambda v: v), "nan": Raises(TypeError, "seed"), "inf": Raises(TypeError, "seed")},
+    "seed": {"None": Check(_fresh_random_esn), "nan": Raises(TypeError, "seed"), "inf": Raises(TypeError, "seed")},
 }
 
 
 def _esn_kw(name):
     def call(v):
-        e = ESN(I_ESN, N_RES, O_ESN, **{name: v})
-        return e.W_in.shape
+        kw = {"seed": 0, "density": 0.5}  # (an 8-unit reservoir at density 0.1 may have no cycle: radius 0)
+        kw[name] = v
+        e = ESN(I_ESN, N_RES, O_ESN, **kw)
+        if name == "ridge":  # what a ridge changes: the readout fit chooses (validation: for lists)
+            e.fit(U3, Y3, validation=(U3, Y3))
+            return e.W_out, e.b_out
+        return e.W_in, _dense(e.W), e.bias
     return call
 
 
@@ -543,14 +614,20 @@ scalar_arg("RidgeAccumulator.solve", "ridge", _ridge_solve, extra=[("negative", 
 scalar_arg("esn.fit", "washout", lambda v: make_esn().fit(U3, Y3, washout=v),
            override={"nan": Raises(TypeError, "washout"), "inf": Raises(TypeError, "washout")},
            extra=[("negative", -1, ValueError), ("float", 1.0, TypeError), ("absurd", 10**12, ValueError)])
-scalar_arg("esn.fit", "ridge", lambda v: make_esn().fit(U3, Y3, ridge=v),
-           override={"list": SameAs(lambda v: v), "array": Raises(ValueError, "validation"),
-                     "None": SameAs(lambda v: v)},
+def _readout(e):
+    return e.W_out, e.b_out
+
+
+scalar_arg("esn.fit", "ridge", lambda v: _readout(make_esn().fit(U3, Y3, ridge=v)),
+           override={"list": SameAs(lambda v: v[0]),              # one value to choose from: that value
+                     "array": Raises(ValueError, "validation"),
+                     "None": SameAs(lambda v: make_esn().ridge)},  # None: the ESN's own ridge
            extra=[("negative", -1.0, ValueError)])
 scalar_arg("esn.fit", "feedback_noise", lambda v: make_esn().fit(U3, Y3, feedback_noise=v),
            extra=[("without-feedback", 0.1, ValueError), ("negative", -0.1, ValueError)])
-scalar_arg("esn.fit", "seed", lambda v: make_esn().fit(U3, Y3, seed=v),
-           override={"None": SameAs(lambda v: v), "nan": Raises(TypeError, "seed"), "inf": Raises(TypeError, "seed")},
+scalar_arg("esn.fit", "seed", lambda v: _readout(make_esn().fit(U3, Y3, seed=v)),
+           # the seed only seeds feedback noise: without feedback every seed (None too) fits the same readout
+           override={"None": SameAs(lambda v: 0), "nan": Raises(TypeError, "seed"), "inf": Raises(TypeError, "seed")},
            extra=[("negative", -1, ValueError)])
 add("esn.fit:validation:list", lambda: make_esn().fit(U3, Y3, validation=[U3, Y3]), Raises(TypeError, "validation"))
 add("esn.fit:validation:mismatch", lambda: make_esn().fit(U3, Y3, validation=(U3, Y3[:2])),
@@ -574,10 +651,24 @@ add("esn.run_reservoir:u:empty-list", lambda: make_esn().run_reservoir([]), Rais
 add("esn.run_reservoir:u:batch-after-other-batch", lambda: (lambda e: (e.run_reservoir(U3),
                                                                        e.run_reservoir(U3[:, :2])))(make_esn()),
     Raises(ValueError, "reset"))
+def _members_like(**config):
+    """Check: every member's states are those of an ESN built alone with `config` (FITTED's matrices and
+    seed otherwise), run from zeros (documented; the scaling of W differs by a rounding)."""
+    def check(r, v):
+        alone = make_esn(**config).run_reservoir(U3)
+        assert r.shape[0] >= 1
+        for member in r:
+            np.testing.assert_allclose(member, alone, rtol=1e-12, atol=1e-14)
+    return Check(check)
+
+
+# None: the ESN's own value; [1] / [1, 1]: one / two members with the value 1 (the ESN's own input scaling
+# and leak rate, and a spectral radius of 1 instead of 0.9)
+POPULATION_ONE = {"spectral_radii": dict(spectral_radius=1.0), "input_scalings": {}, "leak_rates": {}}
 for name in ("spectral_radii", "input_scalings", "leak_rates"):
     scalar_arg("esn.run_population", name, lambda v, name=name: run_population(U3, FITTED, **{name: v}),
-               override={"None": SameAs(lambda v: v), "list": SameAs(lambda v: v),
-                         "array": (SameAs(lambda v: v) if name != "leak_rates"
+               override={"None": _members_like(), "list": _members_like(**POPULATION_ONE[name]),
+                         "array": (_members_like(**POPULATION_ONE[name]) if name != "leak_rates"
                                    else Raises(ValueError, "leak_rates"))},
                extra=[("empty-list", [], ValueError),
                       ("above-1", [1.5], ValueError) if name == "leak_rates" else ("zero", [0.0], ValueError)])
@@ -630,6 +721,15 @@ for spec, exc in ((("last", 0), ValueError), (("last", 4), ValueError), (("last"
 # nn modules
 # ---------------------------------------------------------------------------------------------
 
+def _fresh_init(module, seeded):
+    """seed=None: fresh randomness in the documented ranges (Linear: U(-1/sqrt(in), 1/sqrt(in)), PyTorch's;
+    Embedding: N(0, 1)), and not a seeded module's values."""
+    for name, p in module.parameters().items():
+        assert np.isfinite(p).all() and not np.array_equal(p, seeded.parameters()[name]), name
+        if isinstance(module, nn.Linear):
+            assert np.all(np.abs(p) <= 1 / np.sqrt(module.in_features)), name
+
+
 def _linear(v):
     lin = nn.Linear(C, 2, seed=0)
     return lin(v)
@@ -677,8 +777,8 @@ for cls, args, names in ((nn.Linear, (C, 2), ("in_features", "out_features")),
                    override={"nan": Raises(TypeError, name), "inf": Raises(TypeError, name)},
                    extra=[("zero", 0, ValueError), ("float", 3.0, TypeError), ("absurd", 10**12, ValueError)])
     scalar_arg(f"{cls.__name__}.init", "seed", lambda v, cls=cls, args=args: cls(*args, seed=v),
-               override={"None": Check(lambda r, v: None), "nan": Raises(TypeError, "seed"),
-                         "inf": Raises(TypeError, "seed")},
+               override={"None": Check(lambda r, v, cls=cls, args=args: _fresh_init(r, cls(*args, seed=0))),
+                         "nan": Raises(TypeError, "seed"), "inf": Raises(TypeError, "seed")},
                extra=[("negative", -1, ValueError)])
 scalar_arg("one_hot", "num_classes", lambda v: nn.one_hot(IDX, v),
            override={"nan": Raises(TypeError, "num_classes"), "inf": Raises(TypeError, "num_classes")},
@@ -775,6 +875,35 @@ for fn_name, fn in (("clip_grad_norm_", lambda m: optim.clip_grad_norm_(m, 1e-3)
 # init and diagnostics
 # ---------------------------------------------------------------------------------------------
 
+def _radius_2x2(W):
+    """max |eigenvalue| of a 2x2 matrix in closed form: tr/2 +- sqrt(tr^2/4 - det)."""
+    tr, det = W[0, 0] + W[1, 1], W[0, 0] * W[1, 1] - W[0, 1] * W[1, 0]
+    return float(max(abs(tr / 2 + np.sqrt(complex(tr * tr / 4 - det))), abs(tr / 2 - np.sqrt(complex(tr * tr / 4 - det)))))
+
+
+def _scaled_like_native(r, v):
+    """A big-endian W comes back in its own type (float64; NumPy's arithmetic gives native byte order), with
+    the values of the native-order W's result."""
+    assert r.dtype == v.dtype.newbyteorder("="), (r.dtype, v.dtype)
+    np.testing.assert_array_equal(r.astype(np.float64), init.scale_to_spectral_radius(v.astype(np.float64), 0.9))
+
+
+def _esn_blocks_15_per_unit(layer, v):
+    """Every gate block of weight_hh_l0 (H = 4 rows): min(H, 15) nonzeros per row, spectral radius 1.1."""
+    W = layer.parameters()["weight_hh_l0"]
+    for g in range(4):
+        block = W[4 * g:4 * (g + 1)].astype(np.float64)
+        assert np.all(np.count_nonzero(block, axis=1) == 4), block
+        np.testing.assert_allclose(np.max(np.abs(np.linalg.eigvals(block))), 1.1, rtol=1e-5)
+
+
+def _biases_untouched(layer, v):
+    before = rnnfast.LSTM(2, 4, seed=0).parameters()
+    for name, p in layer.parameters().items():
+        if name.startswith("bias"):
+            np.testing.assert_array_equal(p, before[name])
+
+
 W_SQ = np.array([[0.5, 0.2], [-0.1, 0.4]])
 INT_OK = {"int64": SameAs(astype(np.float64)), "int32": SameAs(astype(np.float64))}
 array_arg("init.spectral_radius", "W", init.spectral_radius, W_SQ,
@@ -782,13 +911,13 @@ array_arg("init.spectral_radius", "W", init.spectral_radius, W_SQ,
                                    for k in ("float16", "other-float", "big-endian")}))
 array_arg("init.scale_to_spectral_radius", "W", lambda v: init.scale_to_spectral_radius(v, 0.9), W_SQ,
           override={"float16": dtype_is(np.float16), "other-float": dtype_is(np.float32),
-                    "big-endian": Check(lambda r, v: None)})  # documented: a new array of W's dtype
+                    "big-endian": Check(_scaled_like_native)})  # documented: a new array of W's dtype
 scalar_arg("init.spectral_radius", "iters", lambda v: init.spectral_radius(W_SQ, iters=v),
            override={"nan": Raises(TypeError, "iters"), "inf": Raises(TypeError, "iters")},
            extra=[("zero", 0, ValueError)])
 scalar_arg("init.spectral_radius", "seed", lambda v: init.spectral_radius(W_SQ, seed=v),
-           override={"None": Check(lambda r, v: None), "nan": Raises(TypeError, "seed"),
-                     "inf": Raises(TypeError, "seed")},
+           override={"None": Check(lambda r, v: np.testing.assert_allclose(r, _radius_2x2(W_SQ), rtol=1e-12)),
+                     "nan": Raises(TypeError, "seed"), "inf": Raises(TypeError, "seed")},
            extra=[("negative", -1, ValueError)])
 add("init.spectral_radius:method:str", lambda: init.spectral_radius(W_SQ, method="x"), Raises(ValueError, "method"))
 scalar_arg("init.scale_to_spectral_radius", "rho", lambda v: init.scale_to_spectral_radius(W_SQ, v),
@@ -797,8 +926,8 @@ scalar_arg("init.scale_to_spectral_radius", "rho", lambda v: init.scale_to_spect
 scalar_arg("init.orthogonal", "gain", lambda v: init.orthogonal((3, 3), gain=v),
            override={"nan": Raises(TypeError, "gain"), "inf": Raises(TypeError, "gain")})
 scalar_arg("init.orthogonal", "rng", lambda v: init.orthogonal((3, 3), rng=v),
-           override={"None": Check(lambda r, v: None), "nan": Raises(TypeError, "rng"),
-                     "inf": Raises(TypeError, "rng")},
+           override={"None": Check(lambda r, v: np.testing.assert_allclose(r.T @ r, np.eye(3), atol=1e-6)),
+                     "nan": Raises(TypeError, "rng"), "inf": Raises(TypeError, "rng")},
            extra=[("negative", -1, ValueError)])
 for shape, exc in ((3, ValueError), ((3,), ValueError), ((0, 3), ValueError), (("a", 3), TypeError),
                    ((10**6, 10**6), ValueError), (None, ValueError)):
@@ -808,12 +937,13 @@ for name, extra in (("spectral_radius", [("zero", 0.0, ValueError)]), ("density"
                     ("input_scale", [("negative", -1.0, ValueError)]), ("bias", []),
                     ("seed", [("negative", -1, ValueError)])):
     over = {"array": Raises(TypeError, name)}
-    if name in ("density", "bias"):
-        over["None"] = Check(lambda r, v: None)  # documented: None = 15 connections per unit / leave biases
+    if name in ("density", "bias"):  # documented: None = 15 connections per unit / leave the biases
+        over["None"] = Check(_esn_blocks_15_per_unit if name == "density" else _biases_untouched)
     if name in ("spectral_radius", "density", "input_scale"):
         over["nan"] = Raises(ValueError, name)
-    if name == "seed":
-        over.update({"None": Check(lambda r, v: None), "nan": Raises(TypeError, name), "inf": Raises(TypeError, name)})
+    if name == "seed":  # fresh randomness, the documented structure (radius 1.1: the default)
+        over.update({"None": Check(_esn_blocks_15_per_unit), "nan": Raises(TypeError, name),
+                     "inf": Raises(TypeError, name)})
     scalar_arg("init.init_recurrent_esn", name,
                lambda v, name=name: init.init_recurrent_esn(rnnfast.LSTM(2, 4, seed=0), **{name: v}),
                override=over, extra=extra)
@@ -827,7 +957,7 @@ array_arg("diagnostics.gradient_norms_per_step", "x", lambda v: diagnostics.grad
           x_of((T, N, C)))
 array_arg("diagnostics.gradient_norms_per_step", "direction", lambda v: diagnostics.gradient_norms_per_step(
     DIAG_LAYER, x_of((T, N, C)), direction=v), x_of((N, H)),
-    override={"None": Check(lambda r, v: None)})  # documented: None = all ones
+    override={"None": SameAs(lambda v: np.ones((N, H), np.float32))})  # documented: None = all ones
 add("diagnostics.gradient_norms_per_step:layer:str",
     lambda: diagnostics.gradient_norms_per_step("abc", x_of((T, N, C))),
     Raises(TypeError, "layer"))
@@ -837,6 +967,36 @@ add("diagnostics.gradient_norms_per_step:layer:str",
 # datasets
 # ---------------------------------------------------------------------------------------------
 
+def _mackey_glass_constant_history(r, v):
+    """Without a seed the history is x0 = 1.2 on [-tau, 0]; for t < tau the delayed term is then the constant
+    c = a x0 / (1 + x0^n), and dx/dt = c - b x has the closed form x(t) = c/b + (x0 - c/b) exp(-b t).
+    Sample k is x((k + 1) h) (h = 1); RK4 with dt = 0.1 matches it to ~1e-9."""
+    x0, a, b, n = 1.2, 0.2, 0.1, 10
+    c = a * x0 / (1 + x0 ** n)
+    t = np.arange(1, 6)
+    np.testing.assert_allclose(r[:, 0], c / b + (x0 - c / b) * np.exp(-b * t), rtol=0, atol=1e-8)
+
+
+def _narma_recurrence(r, v):
+    """Fresh inputs u ~ U(0, 0.5), and y by the documented recurrence (order 10, zero history)."""
+    u, y = r[0][:, 0], r[1][:, 0]
+    assert np.all((u >= 0) & (u <= 0.5))
+    ys = [0.0] * 10
+    for t in range(len(u)):
+        u_lag = u[t - 9] if t >= 9 else 0.0
+        ys.append(0.3 * ys[-1] + 0.05 * ys[-1] * sum(ys[-10:]) + 1.5 * u_lag * u[t] + 0.1)
+    np.testing.assert_allclose(y, ys[10:], rtol=1e-12)
+
+
+def _sine_of_the_phase(r, v):
+    """u holds frequencies in [1/40, 1/10]; y = sin(2 pi cumsum(u)) (documented)."""
+    u, y = r[0][:, 0], r[1][:, 0]
+    assert np.all((u >= 1 / 40 - 1e-12) & (u <= 1 / 10 + 1e-12))
+    np.testing.assert_allclose(y, np.sin(2 * np.pi * np.cumsum(u)), atol=1e-12)
+
+
+DATASET_ORACLES = {"mackey_glass": _mackey_glass_constant_history, "narma": _narma_recurrence,
+                   "sine_frequency": _sine_of_the_phase}
 Y_TRUE = x_of((6, 2), np.float64)
 NRMSE_OVER = {k: SameAs(astype(np.float64)) for k in ("int64", "int32", "float16", "other-float", "big-endian")}
 NRMSE_OVER.update({"list": SameAs(np.asarray), "py-float": Raises(ValueError, "y_pred")})
@@ -849,7 +1009,7 @@ for fn_name, fn in (("mackey_glass", datasets.mackey_glass), ("narma", datasets.
                override={"nan": Raises(TypeError, "n_steps"), "inf": Raises(TypeError, "n_steps")},
                extra=[("zero", 0, ValueError), ("float", 5.0, TypeError), ("absurd", 10**12, ValueError)])
     scalar_arg(f"datasets.{fn_name}", "seed", lambda v, fn=fn: fn(5, seed=v),
-               override={"None": Check(lambda r, v: None), "nan": Raises(TypeError, "seed"),
+               override={"None": Check(DATASET_ORACLES[fn_name]), "nan": Raises(TypeError, "seed"),
                          "inf": Raises(TypeError, "seed")},
                extra=[("negative", -1, ValueError)])
 for name in ("tau", "h", "dt", "a", "x0"):
@@ -1011,7 +1171,7 @@ def _subprocess_absurd_hidden():
     assert "--hidden" in r.stderr
 
 
-add("cli:subprocess:--hidden=absurd", _subprocess_absurd_hidden, None, timeout=90)
+add("cli:subprocess:--hidden=absurd", _subprocess_absurd_hidden, None, timeout=90, isolate=False)  # its own process
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1041,16 +1201,142 @@ def alarm(seconds):
         signal.signal(signal.SIGALRM, old)
 
 
-def test_case_count():
-    print(f"\nvalidation matrix: {len(CASES)} cases")
-    assert len(CASES) >= 2000
-
-
-@pytest.mark.parametrize("fn,expect,timeout", CASES)
-def test_validation_matrix(fn, expect, timeout):
+def evaluate(fn, expect, timeout):
+    """Run one case under the alarm and check its expectation (raises on a failure)."""
     with alarm(timeout):
         if isinstance(expect, Raises):
             with pytest.raises(expect.exc, match=expect.name):
                 fn()
         else:
             fn()
+
+
+class IsolationWorker:
+    """A process that runs cases by id (this file, run as a script with --worker): a case that outlives its
+    timeout there is stopped by killing the process, whatever it is stuck in; the next case starts a new one.
+    """
+
+    STARTUP_S = 180  # importing rnnfast and building the table
+
+    def __init__(self):
+        self.proc = None
+        self.log = None
+
+    def _start(self):
+        import tempfile
+        self.log = tempfile.TemporaryFile(mode="w+")
+        self.proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--worker"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=self.log, text=True, bufsize=1)
+        if self._reply(self.STARTUP_S) != {"ready": True}:
+            raise RuntimeError(f"the isolation worker did not start: {self._log_tail()}")
+
+    def _reply(self, seconds):
+        import json
+        import select
+        ready, _, _ = select.select([self.proc.stdout], [], [], seconds)
+        if not ready:
+            return None
+        line = self.proc.stdout.readline()
+        return json.loads(line) if line else {"died": self.proc.wait()}
+
+    def _log_tail(self):
+        self.log.seek(0)
+        return self.log.read()[-2000:]
+
+    def run(self, case_id, timeout, _id_table="cases"):
+        if self.proc is None or self.proc.poll() is not None:
+            self._start()
+        self.proc.stdin.write(f"{_id_table} {case_id}\n")
+        self.proc.stdin.flush()
+        reply = self._reply(timeout + max(2.0, timeout / 4))  # the worker's own alarm first, then the kill
+        if reply is None:
+            self.close()
+            raise CaseTimeout(f"the case ran longer than {timeout} s in the isolation worker (killed)")
+        if "died" in reply:
+            tail = self._log_tail()
+            self.close()
+            raise AssertionError(f"the isolation worker died (status {reply['died']}): {tail}")
+        if not reply["ok"]:
+            raise AssertionError(f"in the isolation worker: {reply['error']}")
+
+    def close(self):
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.proc.wait()
+            for f in (self.proc.stdin, self.proc.stdout):
+                try:
+                    f.close()
+                except OSError:
+                    pass
+            self.proc = None
+        if self.log is not None:
+            self.log.close()
+            self.log = None
+
+
+def _worker_main():
+    """The isolation worker: `TABLE CASE_ID` lines in, one JSON line out per case ({"ok", "error"})."""
+    import json
+    import warnings
+    warnings.simplefilter("error")           # as pytest's filterwarnings = error
+    proto = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)                            # what the cases print goes to stderr, not into the replies
+    sys.stdout = sys.stderr
+    proto.write(json.dumps({"ready": True}) + "\n")
+    tables = {"cases": BY_ID, "self-test": SELF_TEST}
+    for line in sys.stdin:
+        table, case_id = line.rstrip("\n").split(" ", 1)
+        fn, expect, timeout = tables[table][case_id]
+        try:
+            evaluate(fn, expect, timeout)
+            reply = {"ok": True}
+        except BaseException as e:  # pytest.fail's Failed is a BaseException
+            if isinstance(e, KeyboardInterrupt):
+                raise
+            reply = {"ok": False, "error": f"{type(e).__name__}: {e}"}
+        proto.write(json.dumps(reply) + "\n")
+
+
+def _hang_in_c():
+    """A hang the alarm cannot stop: SIGALRM blocked, as it is in effect for a thread stuck in C++."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+    import time
+    time.sleep(600)
+
+
+SELF_TEST = {"hang": (_hang_in_c, None, 1), "ok": (lambda: None, None, 5)}
+
+
+@pytest.fixture(scope="module")
+def isolation():
+    worker = IsolationWorker()
+    yield worker
+    worker.close()
+
+
+def test_case_count():
+    print(f"\nvalidation matrix: {len(CASES)} cases, {sum(p.values[4] for p in CASES)} of them in the isolation "
+          "worker")
+    assert len(CASES) >= 2000
+
+
+def test_isolation_stops_a_hang_the_alarm_cannot(isolation):
+    import time
+    t0 = time.monotonic()
+    with pytest.raises(CaseTimeout, match="killed"):
+        isolation.run("hang", 1, _id_table="self-test")
+    assert time.monotonic() - t0 < 60
+    isolation.run("ok", 5, _id_table="self-test")  # a new worker takes the next case
+
+
+@pytest.mark.parametrize("case_id,fn,expect,timeout,isolate", CASES)
+def test_validation_matrix(request, case_id, fn, expect, timeout, isolate):
+    if isolate:
+        request.getfixturevalue("isolation").run(case_id, timeout)
+    else:
+        evaluate(fn, expect, timeout)
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--worker"]:
+    _worker_main()

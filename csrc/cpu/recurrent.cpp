@@ -291,6 +291,21 @@ inline StepSplit step_split(int N, int blocks, int tid, int nt) {
   return {false, 0, N, int(index_t(blocks) * tid / nt), int(index_t(blocks) * (tid + 1) / nt)};
 }
 
+// C (+)= A · B (+ bias) of one step inside a time loop's region: this thread's rows (by rows), or the
+// panels of its unit blocks (by units; B's panels come `per_block` to a block of units).
+template <typename T>
+void step_gemm(const StepSplit& s, int N, int per_block, const T* A, index_t lda, const PackedB<T>& B, T* C,
+               index_t ldc, bool accumulate, const T* bias) {
+  if (s.by_rows) {
+    const int rows = s.n1 - s.n0;
+    const int tasks = rows > 0 ? small_gemm_tasks(rows, B) : 0;
+    for (int task = 0; task < tasks; ++task)
+      small_gemm_task(task, rows, A + index_t(s.n0) * lda, lda, B, C + index_t(s.n0) * ldc, ldc, accumulate, bias);
+  } else {
+    small_gemm_panels(s.b0 * per_block, s.b1 * per_block, N, A, lda, B, C, ldc, accumulate, bias);
+  }
+}
+
 // The units [j0, j0 + w) of unit block b (UB units a block).
 template <typename T>
 constexpr int unit_block() { return panel_width<T>(); }
@@ -410,16 +425,10 @@ void forward_impl(const RecurrentForwardParams<T>& p) {
             std::memcpy(p.c_prev + t * NH + index_t(n) * H + j0, c_run + index_t(n) * H + j0, sizeof(T) * (j1 - j0));
         }
       // recurrent projection hp = h W_hh^T + b_hh (for the Cho GRU only the r, z rows: its n rows need r)
-      if (by_rows) {
-        const int rows = n1 - n0;
-        const int tasks = rows > 0 ? small_gemm_tasks(rows, w_rec) : 0;
-        for (int task = 0; task < tasks; ++task)
-          small_gemm_task(task, rows, h_cur + index_t(n0) * H, H, w_rec, hp + index_t(n0) * ldh, ldh, false, b_rec);
-      } else {
-        small_gemm_panels(split.b0 * GR, split.b1 * GR, N, h_cur, H, w_rec, hp, ldh, false, b_rec);
+      step_gemm(split, N, GR, (const T*)h_cur, H, w_rec, hp, ldh, false, b_rec);
+      if (!by_rows)
         for (int n = 0; n < N && j1 > j0; ++n)  // the cell updates h_nxt in place
           std::memcpy(h_nxt + index_t(n) * H + j0, h_cur + index_t(n) * H + j0, sizeof(T) * (j1 - j0));
-      }
       for (int n = n0; n < n1; ++n) {
         const T* hr = hp + index_t(n) * ldh;
         const auto cell = [&](int w, int u0, const T* const* hg) {
@@ -439,14 +448,7 @@ void forward_impl(const RecurrentForwardParams<T>& p) {
       }
       if constexpr (K == Cell::GruCho) {  // stage 2: hn' = W_hn (r*h) + b_hn, then n and h
         if (!by_rows) barrier.wait();  // all of r*h
-        if (by_rows) {
-          const int rows = n1 - n0;
-          const int tasks = rows > 0 ? small_gemm_tasks(rows, w_n) : 0;
-          for (int task = 0; task < tasks; ++task)
-            small_gemm_task(task, rows, et + index_t(n0) * H, H, w_n, hp_n + index_t(n0) * ldh, ldh, false, b_n);
-        } else {
-          small_gemm_panels(split.b0, split.b1, N, et, H, w_n, hp_n, ldh, false, b_n);
-        }
+        step_gemm(split, N, 1, (const T*)et, H, w_n, hp_n, ldh, false, b_n);
         for (int n = n0; n < n1; ++n) {
           T* g = gt + index_t(n) * GH;
           const T* xr = x_row(t, n);
@@ -554,18 +556,6 @@ void backward_impl(const RecurrentBackwardParams<T>& p) {
       add_into(GH, onehot_acc.get() + (groups.of(n) * index_t(C) + p.x_index[index_t(t) * N + n]) * GH,
                (const T*)dG + t * NGH + index_t(n) * GH);
     };
-    // the step's GEMM C (+)= A · B (B's panels are blocks of units): this thread's rows, or its units
-    const auto step_gemm = [&](const T* A, index_t lda, const PackedB<T>& B, T* Cm, index_t ldc, bool accumulate) {
-      if (by_rows) {
-        const int rows = n1 - n0;
-        const int tasks = rows > 0 ? small_gemm_tasks(rows, B) : 0;
-        for (int task = 0; task < tasks; ++task)
-          small_gemm_task(task, rows, A + index_t(n0) * lda, lda, B, Cm + index_t(n0) * ldc, ldc, accumulate,
-                          (const T*)nullptr);
-      } else {
-        small_gemm_panels(split.b0, split.b1, N, A, lda, B, Cm, ldc, accumulate, (const T*)nullptr);
-      }
-    };
     T* dh_cur = dh_run;  // each thread swaps its own copies of the two pointers, identically
     T* dh_nxt = dh_next;
     for (int k = Ts - 1; k >= 0; --k) {
@@ -590,7 +580,7 @@ void backward_impl(const RecurrentBackwardParams<T>& p) {
         // drh = dn_pre · W_hn  ([N,H] x [H,H]); then r's gradient and r*h's share of dh_prev
         T* dGt = dG + t * NGH;
         if (!by_rows) barrier.wait();  // every unit's dn_pre
-        step_gemm((const T*)dGt + 2 * H, GH, w_n, drh, H, false);
+        step_gemm(split, N, 1, (const T*)dGt + 2 * H, GH, w_n, drh, H, false, (const T*)nullptr);
         for (int n = n0; n < n1; ++n) {
           gru_r_before_backward(j1 - j0, drh + index_t(n) * H + j0, p.gates + t * NGH + index_t(n) * GH + j0,
                                 p.h_prev + t * NH + index_t(n) * H + j0, dGt + index_t(n) * GH + j0,
@@ -600,7 +590,7 @@ void backward_impl(const RecurrentBackwardParams<T>& p) {
       }
       if (!by_rows) barrier.wait();  // every unit's dGh_t before the GEMM reads it
       // dh_prev (+)= dGh_t · W_hh   ([N,GH] x [GH,H]; the Cho GRU's n rows were handled above)
-      step_gemm((const T*)dGh + t * NGH, GH, w_rec, dh_nxt, H, kGru);
+      step_gemm(split, N, 1, (const T*)dGh + t * NGH, GH, w_rec, dh_nxt, H, kGru, (const T*)nullptr);
       std::swap(dh_cur, dh_nxt);
       if (chunked_dw && (k == 0 || (Ts - k) % dw_steps == 0)) {
         // dW_hh += dGh^T h_prev over the steps done since the last chunk: rows [ta*N, (tb+1)*N) of both

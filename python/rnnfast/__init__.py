@@ -10,6 +10,7 @@ from . import datasets, diagnostics, esn, init, losses, nn, optim, statespace
 from .esn import ESN
 from .layers import GRU, LSTM, RNN
 from .mrnn import MRNN
+from .nn import no_grad
 
 __version__ = _core.build_info()["version"]
 
@@ -29,6 +30,6 @@ def build_info():
 
 __all__ = [
     "ESN", "GRU", "LSTM", "MRNN", "RNN", "build_info", "reference", "nn", "losses", "optim", "init", "diagnostics",
-    "esn", "datasets", "statespace",
+    "esn", "datasets", "statespace", "no_grad",
     "__version__",
 ]

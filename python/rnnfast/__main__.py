@@ -3,11 +3,15 @@
 `demo` (the default) needs no data: it runs each cell forward and backward through time on the C++
 engine and on the NumPy reference, prints how far apart they are and how much faster the engine is.
 `char train` / `char sample` train and sample character-level language models (see rnnfast.char).
-Usage errors are one line on stderr, `error: ...`, with exit status 2.
+Usage errors are one line on stderr, `error: ...`, with exit status 2; any other failure (a file or the
+standard output that cannot be written included) is one `error: ...` line naming the file and the cause,
+with exit status 1.
 """
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 import time
 
@@ -68,6 +72,51 @@ def info(args):
     return 0
 
 
+class _NamedStream:
+    """sys.stdout whose write failures name it ("standard output": a full disk, a file-size limit, a closed
+    pipe), so that they are reported as the failures of any other file."""
+
+    def __init__(self, stream, name):
+        self._stream, self._name = stream, name
+
+    def _call(self, method, *args):
+        try:
+            return getattr(self._stream, method)(*args)
+        except OSError as e:
+            raise OSError(e.errno, e.strerror or str(e), self._name) from None
+
+    def write(self, text):
+        return self._call("write", text)
+
+    def flush(self):
+        return self._call("flush")
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def _stdout_named():
+    real = sys.stdout
+    sys.stdout = _NamedStream(real, "standard output")
+    try:
+        yield
+    finally:
+        sys.stdout = real
+
+
+def _drop_pending_output():
+    """After standard output failed: point it at /dev/null, so that the interpreter's flush at exit (of what
+    is still buffered) cannot fail again with a second message and status 120."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a file (tests capture it in memory)
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, fd)
+    os.close(null)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors: `error: rnnfast char train: argument --cell: ...`."""
 
@@ -94,7 +143,16 @@ def main(argv=None):
     for field in ("steps", "batch", "input_size", "hidden") if args.command == "demo" else ():
         if getattr(args, field, 1) < 1:
             parser.error(f"--{field.replace('_', '-')} must be >= 1")
-    return {"demo": demo, "info": info, "char": char.run}[args.command](args)
+    with _stdout_named():
+        try:
+            code = {"demo": demo, "info": info, "char": char.run}[args.command](args)
+            sys.stdout.flush()  # what is still buffered: a write that fails here fails the command too
+        except OSError as e:
+            print(f"error: {char.os_error_text(e)}", file=sys.stderr)
+            if e.filename == "standard output":
+                _drop_pending_output()
+            code = 1
+    return code
 
 
 if __name__ == "__main__":

@@ -5,9 +5,11 @@ it, and dx, dW_ih, dW_hh and the bias gradients after backward. The kernels run 
 nothing here synchronises the device or the host, so a forward + backward can be captured in a CUDA
 graph. Every array is allocated with CuPy (its memory pool); the C++ side only computes.
 
-A layer reuses its internal buffers (projections, cache, workspace) from one call to the next, ordered by
-the stream: call one layer from one stream at a time (as with a torch module), or synchronise between
-streams yourself.
+A layer reuses its internal buffers (projections, cache, workspace) from one call to the next. Each call
+takes a set of its own from the layer's pool (rnnfast._engines.BufferPool), keyed by the stream it runs on
+(`stream_key`): a set is handed only to a later call on the same stream, so the stream orders its reuse
+after the kernels of the call before, with no host synchronisation. Threads may share a layer, on one
+stream or on several.
 
 Errors: every launch is checked for its own (configuration) errors. A kernel's execution error (an illegal
 address, say) is reported by the next call that synchronises, which may be a CuPy call that knows nothing of
@@ -17,6 +19,8 @@ it costs a host round trip per launch.
 
 Imported only when a layer is put on device='cuda' (CuPy is an optional dependency: rnnfast[cuda]).
 """
+
+import threading
 
 import numpy as np
 
@@ -44,6 +48,38 @@ def cupy():
         raise RuntimeError("device='cuda' needs CuPy: pip install 'rnnfast[cuda]' (or cupy-cuda13x)") from None
     _CUPY = cp
     return cp
+
+
+_PER_THREAD_STREAM = 2  # cudaStreamPerThread: one handle, a different stream in every host thread
+
+
+def stream_key():
+    """The current CUDA stream, as a key of the layers' buffer pools: its handle, and with the per-thread
+    default stream (whose handle is the same in every thread) the thread too."""
+    ptr = cupy().cuda.get_current_stream().ptr
+    return (ptr, threading.get_ident()) if ptr == _PER_THREAD_STREAM else ptr
+
+
+class GradsOrder:
+    """Orders on the device the additions into one module's grads made from several streams.
+
+    Called under the module's grads lock before each backward enqueues its additions: when the stream
+    differs from the last one that added, the new stream waits (cudaStreamWaitEvent, no host sync) for an
+    event recorded now on the last one, so the additions run one after another on the device as they were
+    enqueued. While one stream is used (a training loop; graph capture) it does nothing.
+    """
+
+    def __init__(self):
+        self.last = None
+
+    def __call__(self):
+        cp = cupy()
+        stream = cp.cuda.get_current_stream()
+        if self.last is not None and self.last.ptr != stream.ptr:
+            event = cp.cuda.Event(disable_timing=True)
+            event.record(self.last)
+            stream.wait_event(event)
+        self.last = stream
 
 
 def as_cupy(a, name):

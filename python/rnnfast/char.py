@@ -27,6 +27,7 @@ carried hidden state, data position, metrics; replaced atomically), `metrics.jso
 """
 
 import argparse
+import errno
 import hashlib
 import json
 import math
@@ -83,6 +84,17 @@ USE_FUSED = True
 
 class CharError(Exception):
     """A bad input or state the user can fix: printed as one `error: ...` line, exit status 1."""
+
+
+def os_error_text(e, path=None):
+    """One line for an OSError: the file (`path`, else the error's own) and the cause with its errno name,
+    e.g. "runs/a/checkpoint.npz: File too large (EFBIG)"."""
+    cause = e.strerror or str(e)
+    name = errno.errorcode.get(e.errno) if e.errno is not None else None
+    if name:
+        cause += f" ({name})"
+    where = path if path is not None else e.filename
+    return f"{where}: {cause}" if where else cause
 
 
 # ---- argument parsing ------------------------------------------------------------------------
@@ -205,10 +217,7 @@ def run(args):
     except (CharError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    except OSError as e:
-        where = f" ({e.filename})" if getattr(e, "filename", None) else ""
-        print(f"error: {e.strerror or e}{where}", file=sys.stderr)
-        return 1
+    # an OSError goes on to rnnfast's main(), which reports every command's (standard output's included)
 
 
 # ---- corpus --------------------------------------------------------------------------------------
@@ -759,9 +768,27 @@ def train(args):
         bar_write(f"---- sample at step {run.step} ({label}, temperature 0.8, from the carried state) ----\n"
                   f"{decode_idx(vocab, [first] + idx)}\n----")
 
+    saved_step = [run.step if resuming else None]  # the step of the checkpoint on disk
+
+    def kept():
+        """What the run directory still holds, after a write that failed."""
+        if saved_step[0] is None:
+            return "no checkpoint was saved yet"
+        return f"{ckpt_path} holds step {saved_step[0]}: continue with --resume"
+
     def save():
-        save_checkpoint(out, cfg, vocab, counts, corpus, model, opt, state, rng, run)
-        write_metrics(out, metrics_dict(cfg, corpus, run, target, len(vocab), time.perf_counter() - wall0))
+        """The checkpoint, then metrics.json; a write that fails stops the run with a CharError (status 1)
+        naming the file and the cause; the checkpoint file is replaced atomically, so the last good one
+        stays loadable."""
+        try:
+            save_checkpoint(out, cfg, vocab, counts, corpus, model, opt, state, rng, run)
+        except OSError as e:
+            raise CharError(f"cannot write the checkpoint {os_error_text(e, ckpt_path)}; {kept()}") from None
+        saved_step[0] = run.step
+        try:
+            write_metrics(out, metrics_dict(cfg, corpus, run, target, len(vocab), time.perf_counter() - wall0))
+        except OSError as e:
+            raise CharError(f"cannot write {os_error_text(e, os.path.join(out, METRICS))}; {kept()}") from None
 
     bar = None
     if not args.no_progress:
@@ -870,7 +897,10 @@ def train(args):
         _print(f"step {run.step}: val {vb:.3f} bpc")
         guard(vb)
     save()
-    note = write_plot(out, run, f"rnnfast char: {cfg['cell'].upper()} {cfg['layers']}x{cfg['hidden']} on {desc}")
+    try:
+        note = write_plot(out, run, f"rnnfast char: {cfg['cell'].upper()} {cfg['layers']}x{cfg['hidden']} on {desc}")
+    except OSError as e:
+        raise CharError(f"cannot write {os_error_text(e, os.path.join(out, PLOT))}; {kept()}") from None
     if note:
         print(f"note: {note}", file=sys.stderr)
     cps = run.chars / run.train_time if run.train_time else 0.0

@@ -11,9 +11,14 @@ arrays may come from the host (they are copied over), the loss comes back as a f
 Every call runs a whole (T, N) block: the recurrent layers run the sequence in one engine call per layer,
 the output Linear and the loss run on the (T*N, .) matrix at once; there is no Python loop over time
 steps except in sampling, which is sequential by nature.
+
+Threads: evaluate() and sample() may run in several threads at once on one model (also while another
+thread trains it: they keep nothing for backward and leave the training mode alone). Training steps
+(loss_and_backward) keep per-thread caches and buffers and add their gradients under the modules' locks.
 """
 
 import math
+import threading
 
 import numpy as np
 
@@ -89,7 +94,7 @@ class CharModel:
         nn._mover(device)  # the device check, before anything moves
         for m in self._modules.values():
             m.to(device)
-        self._readout = None
+        self._buffers = threading.local()  # the fused read-out's buffers, per thread
         return self
 
     def _on_device(self, a):
@@ -155,12 +160,9 @@ class CharModel:
 
     def burn_in(self, idx, state=None):
         """The state after reading the characters idx (1 stream) from `state` (default: zero)."""
-        self.train(False)
-        try:
+        with nn.no_grad():
             _, state = self.forward(np.asarray(idx, dtype=np.int64)[:, None],
                                     self.initial_state(1) if state is None else self.state_rows(state, 1))
-        finally:
-            self.train(True)
         return state
 
     def state_from_arrays(self, arrays, batch):
@@ -220,19 +222,45 @@ class CharModel:
         buf = self._readout_buffers(R)
         targets = np.ascontiguousarray(y_idx, dtype=np.int32).reshape(R)
         W, g = self.out.parameters(), self.out.grads
-        total = _core.readout_xent(y.reshape(R, H), W["weight"], W["bias"], targets, float(loss_scale) / R,
-                                   buf["logits"], buf["nll"], g["weight"], g["bias"], buf["dy"])
+        def readout(grads):  # the engine adds the read-out's gradients into `grads`
+            return _core.readout_xent(y.reshape(R, H), W["weight"], W["bias"], targets, float(loss_scale) / R,
+                                      buf["logits"], buf["nll"], grads["weight"], grads["bias"], buf["dy"])
+
+        lock = self.out._grads_lock()
+        if lock.acquire(blocking=False):  # as the layers' backward: the lone step adds into the grads itself
+            try:
+                total = readout(g)
+            finally:
+                lock.release()
+        else:  # another thread is adding: this step's own zeroed gradients, added afterwards
+            own = buf.setdefault("grads", {k: np.zeros_like(v) for k, v in g.items()})
+            for v in own.values():
+                v.fill(0)
+            total = readout(own)
+            with lock:
+                for k, v in own.items():
+                    g[k] += v
         self.rnn.backward(buf["dy"].reshape(T, N, H), None)
         return total / R, state
 
     def _readout_buffers(self, rows):
-        """logits, per-row losses and dy of the fused read-out, reused across steps of the same size."""
-        buf = getattr(self, "_readout", None)
+        """logits, per-row losses and dy of the fused read-out, reused across this thread's steps of one size."""
+        local = self._buffers
+        buf = getattr(local, "readout", None)
         if buf is None or buf["nll"].shape[0] != rows:
-            buf = self._readout = dict(logits=np.empty((rows, self.vocab_size), self.dtype),
+            buf = local.readout = dict(logits=np.empty((rows, self.vocab_size), self.dtype),
                                        nll=np.empty(rows, np.float64),
                                        dy=np.empty((rows, self.hidden), self.dtype))
         return buf
+
+    def __getstate__(self):  # copy.deepcopy / pickle: per-thread buffers are not copied
+        state = dict(self.__dict__)
+        state.pop("_buffers", None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._buffers = threading.local()
 
     def train(self, mode=True):
         """Training mode keeps what backward needs; eval mode (evaluate, sample) keeps nothing."""
@@ -256,16 +284,13 @@ class CharModel:
         offsets = np.arange(streams) * seg
         state = self.initial_state(streams) if state is None else self.state_rows(state, streams)
         total = 0.0
-        self.train(False)
-        try:
+        with nn.no_grad():  # keeps nothing for backward; the model's mode (and a training thread) untouched
             for start in range(0, length, chunk):
                 t = np.arange(start, min(start + chunk, length))
                 idx = offsets[None, :] + t[:, None]
                 logits, state = self.forward(data[idx], state)
                 loss, _ = losses.softmax_cross_entropy(logits, self._on_device(data[idx + 1]))
                 total += float(loss) * idx.size
-        finally:
-            self.train(True)
         return total / (length * streams)
 
     @staticmethod
@@ -285,8 +310,7 @@ class CharModel:
             raise ValueError("the prime must hold at least one character")
         rng = np.random.default_rng() if rng is None else rng
         out = []
-        self.train(False)
-        try:
+        with nn.no_grad():
             state = self.initial_state(1) if state is None else self.state_rows(state, 1)
             x = np.asarray(prime_idx, dtype=np.int64)[:, None]
             for _ in range(length):
@@ -298,8 +322,6 @@ class CharModel:
                 i = min(int(np.searchsorted(c, rng.random() * c[-1], side="right")), self.vocab_size - 1)
                 out.append(i)
                 x = np.array([[i]], dtype=np.int64)
-        finally:
-            self.train(True)
         return out
 
 

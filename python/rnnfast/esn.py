@@ -45,7 +45,9 @@ a long training set are never all kept. ``washout`` (reservoirpy's ``warmup``) d
 every training sequence.
 """
 
+import contextlib
 import numbers
+import threading
 import warnings
 
 import numpy as np
@@ -226,12 +228,24 @@ class ESN:
     ``generate`` start from the current state and leave it at their last step; ``reset()`` sets it back
     to zeros. After a batch (T, B, I) the state holds B sequences and the next call must have the same B
     (or call ``reset()``); a single-sequence state is broadcast to every sequence of a batch or a list.
+    ``run_reservoir`` and ``predict`` take reservoirpy's ``from_state`` (start there), ``reset=True``
+    (start from zeros) and ``stateful=False`` (leave the carried state as it was).
+
+    Threads: the carried state is one sequence, so calls that continue it are ordered by nature. A call
+    that reads or changes the carried state (``fit``, ``generate``, ``reset``, setting ``state``, and
+    ``run_reservoir``/``predict`` unless they start from ``from_state`` or ``reset=True`` with
+    ``stateful=False``) while another such call runs in another thread raises RuntimeError instead of
+    giving an answer that depends on which ran first. ``run_reservoir``/``predict`` with
+    ``stateful=False`` and ``reset=True`` or ``from_state`` touch no state: they may run in any number of
+    threads at once (also beside a ``fit``, whose new readout they see whole or not at all), with the
+    results of the same calls made one after another.
     """
 
     def __init__(self, input_size, reservoir_size, output_size, *, spectral_radius=0.9, leak_rate=1.0,
                  input_scaling=1.0, bias_scaling=0.0, density=0.1, ridge=1e-6, feedback=False,
                  feedback_scaling=1.0, seed=None, dtype="float64", device="cpu", W=None, W_in=None,
                  bias=None, W_fb=None):
+        self._make_locks()
         self.feedback = _checks.boolean(feedback, "feedback")
         self.input_size = _checks.positive_int(input_size, "input_size", minimum=0 if self.feedback else 1)
         self.reservoir_size = N = _checks.positive_int(reservoir_size, "reservoir_size")
@@ -290,12 +304,17 @@ class ESN:
                 Wm = sp.csr_matrix(Wm)
             else:
                 Wm = w_rng.uniform(-1.0, 1.0, (N, N))
-            rho = spectral_radius_of(Wm)
-            Wm = Wm * (sr / max(rho, 1e-12))
+            # no cycle in W's graph: W is nilpotent, its spectral radius 0 whatever the values, so it cannot be
+            # scaled to sr (dividing by a computed ~0 radius gave entries of ~1e11); refused below, after the
+            # checks of the other arguments
+            nilpotent = dens < 1 and _acyclic(Wm)
+            if not nilpotent:
+                Wm = Wm * (sr / max(spectral_radius_of(Wm), 1e-12))
             self.spectral_radius = sr
             self._W_generated = True
         else:
             Wm = W
+            nilpotent = False
             self.spectral_radius = None     # computed on demand (base_spectral_radius)
             self._W_generated = False
         self.W = _as_w(Wm, N, dt)
@@ -322,6 +341,10 @@ class ESN:
             if W_fb is not None:
                 raise ValueError("W_fb was given but feedback=False")
             self.W_fb = None
+        if nilpotent:
+            raise ValueError(f"the generated W (reservoir_size={N}, density={dens}: {Wm.nnz} nonzeros) has no "
+                             f"cycle, so its spectral radius is 0 and cannot be scaled to spectral_radius={sr}; "
+                             "raise density (or reservoir_size), or pass another seed")
         self._W_in_base_scale = (in_sc if (W_in is None and np.isscalar(in_sc)) else 1.0)
         self._rho_cache = None
 
@@ -331,12 +354,54 @@ class ESN:
         self.validation_scores_ = None
         self.reset()
 
-    # ------------------------------------------------------------------ state
+    # ------------------------------------------------------------------ state and threads
+    def _make_locks(self):
+        # _carried: held by the call that uses the carried state (reentrant: generate runs predict inside)
+        # _readout_lock: W_out and b_out are replaced together (fit) and read together (predict)
+        self._carried = threading.RLock()
+        self._readout_lock = threading.Lock()
+
+    def __getstate__(self):  # copy.deepcopy / pickle: the locks are made anew
+        state = dict(self.__dict__)
+        state.pop("_carried", None)
+        state.pop("_readout_lock", None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._make_locks()
+
+    @contextlib.contextmanager
+    def _using_state(self, what):
+        """Held by a call that reads or changes the carried state: a second one in another thread is an error."""
+        if not self._carried.acquire(blocking=False):
+            raise RuntimeError(
+                f"ESN.{what} uses the ESN's carried state while another thread runs a call that uses it: calls "
+                "that continue one state must not overlap (the result would depend on which runs first). "
+                "Order them (a lock), give each thread its own ESN (copy.deepcopy), or pass reset=True or "
+                "from_state=... with stateful=False to run_reservoir/predict, which then touch no state and "
+                "may run in several threads at once")
+        try:
+            yield
+        finally:
+            self._carried.release()
+
+    def _start(self, from_state, reset):
+        """The state a run_reservoir/predict starts from: None to continue the carried one, else a _Carried
+        (from_state, or zeros with reset=True; the fed-back output starts at zeros)."""
+        reset = _checks.boolean(reset, "reset")
+        if from_state is None:
+            return _Carried(None, None) if reset else None
+        if reset:
+            raise ValueError("from_state and reset=True both say where to start: pass one of them")
+        return _Carried(self._checked_state(from_state, "from_state"), None)
+
     def reset(self):
         """Set the reservoir state (and the fed-back output) to zeros; returns the previous state."""
-        prev = getattr(self, "_state", None)
-        self._state = None          # None: zeros, shape decided by the next input
-        self._y_last = None
+        with self._using_state("reset"):
+            prev = getattr(self, "_state", None)
+            self._state = None          # None: zeros, shape decided by the next input
+            self._y_last = None
         return prev
 
     @property
@@ -348,13 +413,18 @@ class ESN:
 
     @state.setter
     def state(self, value):
-        value = _real_array(value, "state").astype(self.dtype)
+        value = self._checked_state(value, "state")
+        with self._using_state("state"):
+            self._state = value
+
+    def _checked_state(self, value, name):
+        value = _real_array(value, name).astype(self.dtype)
         if value.ndim not in (1, 2) or value.shape[-1] != self.reservoir_size or value.shape[0] == 0:
-            raise ValueError(f"state must have shape (N,) or (B, N) with N={self.reservoir_size}, "
+            raise ValueError(f"{name} must have shape (N,) or (B, N) with N={self.reservoir_size}, "
                              f"got {value.shape}")
         if not np.isfinite(value).all():
-            raise ValueError("state contains NaN or Inf")
-        self._state = value
+            raise ValueError(f"{name} contains NaN or Inf")
+        return value
 
     @property
     def is_fitted(self):
@@ -429,9 +499,9 @@ class ESN:
                             None if x0 is None else np.ascontiguousarray(x0, dtype=dt), states, x_last)
         return states, x_last
 
-    def _x0(self, B, single):
-        """Initial state (B, N) for the next run, or None (zeros); checks it fits the batch."""
-        s = self._state
+    def _x0(self, B, single, c):
+        """Initial state (B, N) of a run from c (a _Carried), or None (zeros); checks it fits the batch."""
+        s = c.x
         if s is None:
             return None
         if s.ndim == 1:
@@ -442,9 +512,9 @@ class ESN:
                              "call reset() first (or pass a batch of the same size)")
         return s
 
-    def _y0(self, B):
+    def _y0(self, B, c):
         O = self.output_size
-        y = self._y_last
+        y = c.y
         if y is None:
             return np.zeros((B, O), self.dtype)
         return np.broadcast_to(y, (B, O)) if y.ndim == 1 else y
@@ -519,16 +589,26 @@ class ESN:
         return res
 
     # ------------------------------------------------------------------ running
-    def run_reservoir(self, u, y=None):
+    def run_reservoir(self, u, y=None, *, from_state=None, reset=False, stateful=True):
         """Reservoir states for u, continuing from the current state (which is updated).
 
         u: (T, I) -> (T, N); (T, B, I) -> (T, B, N); list of (T_k, I) -> list of (T_k, N).
         With feedback=True, y (same layout as u, O features) is fed back as y_{t-1} (teacher forcing);
         without y the ESN's own predictions are fed back (needs a fitted readout).
+        from_state ((N,) or (B, N)): start there instead of the current state; reset=True: start from zeros
+        (with feedback, the fed-back output starts at zeros in both cases). stateful=False: leave the
+        carried state as it was. With stateful=False and from_state or reset=True the call touches no state
+        and may run in several threads at once (see the class's Threads).
         """
-        if self.feedback and y is None:
-            self._need_fit("run_reservoir without y (feedback=True)")
-            return self._closed_loop(u, want="states")
+        start = self._start(from_state, reset)
+        stateful = _checks.boolean(stateful, "stateful")
+        with self._state_for("run_reservoir", start, stateful) as c:
+            if self.feedback and y is None:
+                self._need_fit("run_reservoir without y (feedback=True)")
+                return self._closed_loop(u, "states", c, self._readout_pair())
+            return self._run(u, y, c)
+
+    def _run(self, u, y, c):
         kind, groups, lengths = self._inputs(u, "u", self.input_size)
         ys = self._targets_like(kind, groups, lengths, y) if (self.feedback and y is not None) else None
         if y is not None and not self.feedback:
@@ -536,18 +616,32 @@ class ESN:
         outs, finals, y_finals = [], [], []
         for gi, (idx, u3) in enumerate(groups):
             B = u3.shape[1]
-            x0 = self._x0(B, kind == "single")
+            x0 = self._x0(B, kind == "single", c)
             if ys is not None:
-                u3 = self._with_feedback(u3, ys[gi], self._y0(B))
+                u3 = self._with_feedback(u3, ys[gi], self._y0(B, c))
                 y_finals.append(ys[gi][-1])
             states, x_last = self._engine(u3, None if x0 is None else x0[None])
             outs.append(states[:, 0])
             finals.append(x_last[0])
-        self._set_state_after(kind, groups, finals, y_finals or None)
+        self._set_state_after(kind, groups, finals, c, y_finals or None)
         return self._assemble(kind, groups, outs, lengths)
 
-    def _set_state_after(self, kind, groups, finals, y_finals=None):
-        """finals: per group, its final states (B, N) (y_finals: its last fed-back outputs (B, O)).
+    @contextlib.contextmanager
+    def _state_for(self, what, start, stateful):
+        """The _Carried a call runs from (start, or the carried state), stored back when stateful; the
+        carried state is held (_using_state) unless the call touches none."""
+        if start is not None and not stateful:
+            yield start
+            return
+        with self._using_state(what):
+            c = _Carried(self._state, self._y_last) if start is None else start
+            yield c
+            if stateful:
+                self._state, self._y_last = c.x, c.y
+
+    def _set_state_after(self, kind, groups, finals, c, y_finals=None):
+        """finals: per group, its final states (B, N) (y_finals: its last fed-back outputs (B, O)); sets
+        c.x (and c.y).
 
         Like reservoirpy, after a list the state is that of the list's last sequence.
         """
@@ -558,13 +652,13 @@ class ESN:
         x_last = finals[g]
         y_last = None if y_finals is None else y_finals[g]
         if kind == "batch":
-            self._state = np.array(x_last)
+            c.x = np.array(x_last)
             if y_last is not None:
-                self._y_last = np.array(y_last, dtype=self.dtype)
+                c.y = np.array(y_last, dtype=self.dtype)
         else:
-            self._state = np.array(x_last[-1])
+            c.x = np.array(x_last[-1])
             if y_last is not None:
-                self._y_last = np.array(y_last[-1], dtype=self.dtype)
+                c.y = np.array(y_last[-1], dtype=self.dtype)
 
     def _with_feedback(self, u3, y3, y0, noise=0.0, rng=None):
         """[u_t, y_{t-1}] with y_{-1} = y0 (B, O)."""
@@ -577,57 +671,71 @@ class ESN:
         if self.W_out is None:
             raise ValueError(f"{what} needs a trained readout: call fit() first")
 
-    def _readout(self, states):
-        return states @ self.W_out + self.b_out
+    def _readout_pair(self):
+        """(W_out, b_out) as one consistent pair (fit replaces both at once)."""
+        with self._readout_lock:
+            return self.W_out, self.b_out
 
-    def predict(self, u):
+    @staticmethod
+    def _readout(states, readout):
+        W_out, b_out = readout
+        return states @ W_out + b_out
+
+    def predict(self, u, *, from_state=None, reset=False, stateful=True):
         """Readout predictions for u, continuing from the current state (which is updated).
 
         u: (T, I) -> (T, O); (T, B, I) -> (T, B, O); list -> list. With feedback=True the predictions
-        are fed back step by step (closed loop).
+        are fed back step by step (closed loop). from_state, reset, stateful: as in run_reservoir.
         """
         self._need_fit("predict")
-        if self.feedback:
-            return self._closed_loop(u, want="outputs")
+        start = self._start(from_state, reset)
+        stateful = _checks.boolean(stateful, "stateful")
+        readout = self._readout_pair()
+        with self._state_for("predict", start, stateful) as c:
+            if self.feedback:
+                return self._closed_loop(u, "outputs", c, readout)
+            return self._predict(u, c, readout)
+
+    def _predict(self, u, c, readout):
         kind, groups, lengths = self._inputs(u, "u", self.input_size)
         outs, finals = [], []
         for idx, u3 in groups:
             T, B, _ = u3.shape
-            x0 = self._x0(B, kind == "single")
+            x0 = self._x0(B, kind == "single", c)
             x0 = None if x0 is None else x0[None]
             out = np.empty((T, B, self.output_size), self.dtype)
             step = _chunk_len(B, self.reservoir_size, self.dtype.itemsize)
             for t0 in range(0, T, step):
                 states, x_last = self._engine(u3[t0:t0 + step], x0)
-                out[t0:t0 + step] = self._readout(states[:, 0])
+                out[t0:t0 + step] = self._readout(states[:, 0], readout)
                 x0 = x_last
             outs.append(out)
             finals.append(x0[0])
-        self._set_state_after(kind, groups, finals)
+        self._set_state_after(kind, groups, finals, c)
         return self._assemble(kind, groups, outs, lengths)
 
-    def _closed_loop(self, u, want):
+    def _closed_loop(self, u, want, c, readout):
         """Feedback ESN driven by u with its own predictions fed back, one engine call per step."""
         kind, groups, lengths = self._inputs(u, "u", self.input_size)
         outs, finals, y_finals = [], [], []
         w_args, w_in = self._w_args(), self._w_in_engine()
         for idx, u3 in groups:
             T, B, _ = u3.shape
-            x = self._x0(B, kind == "single")
+            x = self._x0(B, kind == "single", c)
             x = np.zeros((B, self.reservoir_size), self.dtype) if x is None else np.array(x)
-            y = np.array(self._y0(B))
+            y = np.array(self._y0(B, c))
             F = self.reservoir_size if want == "states" else self.output_size
             out = np.empty((T, B, F), self.dtype)
             for t in range(T):
                 inp = np.concatenate([u3[t], y], axis=1)[None]
                 states, x_last = self._engine(inp, x[None], w_in=w_in, w_args=w_args)
                 x = x_last[0]
-                y = self._readout(x).astype(self.dtype)
+                y = self._readout(x, readout).astype(self.dtype)
                 out[t] = x if want == "states" else y
             outs.append(out)
             finals.append(x)
             y_finals.append(y)
-        self._set_state_after(kind, groups, finals, y_finals)
+        self._set_state_after(kind, groups, finals, c, y_finals)
         return self._assemble(kind, groups, outs, lengths)
 
     def generate(self, n_steps, warmup=None, inputs=None):
@@ -644,6 +752,10 @@ class ESN:
         """
         n_steps = _checks.positive_int(n_steps, "n_steps")
         self._need_fit("generate")
+        with self._using_state("generate"):
+            return self._generate(n_steps, warmup, inputs, self._readout_pair())
+
+    def _generate(self, n_steps, warmup, inputs, readout):
         if self.feedback:
             if warmup is not None:
                 if isinstance(warmup, tuple) and len(warmup) == 2:
@@ -661,7 +773,10 @@ class ESN:
                                 f"(n_steps, B, {self.input_size}), got {type(inputs).__name__}")
             if inputs.ndim not in (2, 3) or inputs.shape[0] != n_steps:
                 raise ValueError(f"inputs must have n_steps={n_steps} steps, got shape {inputs.shape}")
-            return self._closed_loop(inputs, want="outputs")
+            c = _Carried(self._state, self._y_last)
+            out = self._closed_loop(inputs, "outputs", c, readout)
+            self._state, self._y_last = c.x, c.y
+            return out
         if inputs is not None:
             raise ValueError("inputs is only used with feedback=True (without feedback the predictions "
                              "are the inputs)")
@@ -678,14 +793,14 @@ class ESN:
         x = np.zeros((B, self.reservoir_size), self.dtype) if s is None else np.array(s).reshape(B, -1)
         w_args, w_in = self._w_args(), self._w_in_engine()
         out = np.empty((n_steps, B, self.output_size), self.dtype)
-        y = self._readout(x).astype(self.dtype)
+        y = self._readout(x, readout).astype(self.dtype)
         for t in range(n_steps):
             out[t] = y
             if t == n_steps - 1:
                 break
             _, x_last = self._engine(np.ascontiguousarray(y[None]), x[None], w_in=w_in, w_args=w_args)
             x = x_last[0]
-            y = self._readout(x).astype(self.dtype)
+            y = self._readout(x, readout).astype(self.dtype)
         self._state = x.copy() if batch else x[0].copy()
         return out if batch else out[:, 0]
 
@@ -723,16 +838,30 @@ class ESN:
             vk, vg, vl = self._inputs(validation[0], "validation[0] (u_val)", self.input_size)
             vys = self._targets_like(vk, vg, vl, validation[1], name="validation[1] (y_val)")
         rng = np.random.default_rng(_checks.seed(seed))
+        with self._using_state("fit"):
+            c = _Carried(self._state, self._y_last)
+            W_out, b_out, best, scores, n = self._fit(kind, groups, lengths, ys, washout, noise, rng, ridges,
+                                                      None if validation is None else (vk, vg, vl, vys), c)
+            self._state, self._y_last = c.x, c.y
+            with self._readout_lock:  # predictions in other threads see the old readout or the new one, whole
+                self.W_out, self.b_out = W_out, b_out
+            self.ridge_ = ridges[best]
+            self.n_samples_ = n
+            self.validation_scores_ = None if scores is None else dict(zip(ridges, scores))
+        return self
 
+    def _fit(self, kind, groups, lengths, ys, washout, noise, rng, ridges, validation, c):
+        """-> (W_out, b_out, index of the chosen ridge, validation scores or None, samples); sets c to the
+        state after training."""
         N, O, dt = self.reservoir_size, self.output_size, self.dtype
         acc = RidgeAccumulator(N, O)
         finals, y_finals = [], []
         for (idx, u3), y3 in zip(groups, ys):
             T, B, _ = u3.shape
-            x0 = self._x0(B, kind == "single")
+            x0 = self._x0(B, kind == "single", c)
             x0 = None if x0 is None else x0[None]
             if self.feedback:
-                u3 = self._with_feedback(u3, y3.astype(dt), self._y0(B), noise, rng)
+                u3 = self._with_feedback(u3, y3.astype(dt), self._y0(B, c), noise, rng)
             step = _chunk_len(B, N, dt.itemsize)
             for t0 in range(0, T, step):
                 states, x_last = self._engine(u3[t0:t0 + step], x0)
@@ -745,26 +874,18 @@ class ESN:
         if acc.n == 0:
             raise ValueError(f"washout={washout} leaves no training steps (shortest sequence: "
                              f"{min(lengths)} steps)")
-        self._set_state_after(kind, groups, finals, y_finals if self.feedback else None)
+        self._set_state_after(kind, groups, finals, c, y_finals if self.feedback else None)
 
         sols = [acc.solve(r) for r in ridges]
-        self.n_samples_ = acc.n
         if validation is None:
-            best = 0
-            self.validation_scores_ = None
-        else:
-            saved = (self._state, self._y_last)
-            scores = self._validation_scores(vk, vg, vl, vys, sols)
-            self._state, self._y_last = saved
-            self.validation_scores_ = dict(zip(ridges, scores))
+            best, scores = 0, None
+        else:  # from the state reached after training; c keeps it
+            scores = self._validation_scores(*validation, sols, _Carried(c.x, c.y))
             best = int(np.argmin(scores))
         W_out, b_out = sols[best]
-        self.W_out = W_out.astype(dt)
-        self.b_out = b_out.astype(dt)
-        self.ridge_ = ridges[best]
-        return self
+        return W_out.astype(dt), b_out.astype(dt), best, scores, acc.n
 
-    def _validation_scores(self, kind, groups, lengths, ys, sols):
+    def _validation_scores(self, kind, groups, lengths, ys, sols, c):
         N, O, dt = self.reservoir_size, self.output_size, self.dtype
         sse = np.zeros((len(sols), O))
         y_all = np.concatenate([y3.reshape(-1, O) for y3 in ys]).astype(np.float64)
@@ -772,10 +893,10 @@ class ESN:
         n = y_all.shape[0]
         for (idx, u3), y3 in zip(groups, ys):
             T, B, _ = u3.shape
-            x0 = self._x0(B, kind == "single")
+            x0 = self._x0(B, kind == "single", c)
             x0 = None if x0 is None else x0[None]
             if self.feedback:
-                u3 = self._with_feedback(u3, y3, self._y0(B))
+                u3 = self._with_feedback(u3, y3, self._y0(B, c))
             step = _chunk_len(B, N, dt.itemsize)
             for t0 in range(0, T, step):
                 states, x_last = self._engine(u3[t0:t0 + step], x0)
@@ -785,6 +906,25 @@ class ESN:
                 for k, (W_out, b_out) in enumerate(sols):
                     sse[k] += ((X @ W_out + b_out - Y) ** 2).sum(axis=0)
         return [_nrmse_parts(sse[k], n, y_std) for k in range(len(sols))]
+
+
+class _Carried:
+    """A run's reservoir state x ((N,), (B, N) or None: zeros) and fed-back output y (or None: zeros)."""
+
+    __slots__ = ("x", "y")
+
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+
+
+def _acyclic(W):
+    """Whether the directed graph of the sparse W's nonzeros has no cycle (no self-loop and every strongly
+    connected component one node): then W is nilpotent."""
+    from scipy.sparse.csgraph import connected_components
+    if W.diagonal().any():
+        return False
+    n_components, _ = connected_components(W, directed=True, connection="strong")
+    return n_components == W.shape[0]
 
 
 def spectral_radius_of(W):

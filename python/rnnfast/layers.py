@@ -8,14 +8,19 @@
 Parameters carry PyTorch's names and shapes, so `load_state_dict({k: v.numpy() for k, v in
 torch_lstm.state_dict().items()})` gives the same outputs and gradients as torch.nn.LSTM.
 Layers stack and run directions here, in Python; each (layer, direction) is one engine call.
+
+Threads (see rnnfast.nn): a layer may be called from several threads at once, in both modes. Each call
+takes its own set of caches and workspaces from the layer's BufferPool (one thread alone always gets the
+same set back, as when the layer kept one); a training forward keeps its set, and private copies of x and
+hx, until the same thread's backward, which adds into `grads` under the layer's lock.
 """
 
 import numpy as np
 
 from . import _checks
 from . import _engines as E
-from ._engines import ENGINES, GATES
-from .nn import Module
+from ._engines import ENGINES, GATES, BufferPool
+from .nn import _GRAD_MODE, Module
 
 _WEIGHT_KEYS = (("weight_ih", "W_ih"), ("weight_hh", "W_hh"), ("bias_ih", "b_ih"), ("bias_hh", "b_hh"))
 
@@ -46,8 +51,7 @@ class _RecurrentLayer(Module):
         self.device = "cpu"
         self._cell = cell
         self.training = True
-        self._cache = None
-        self._scratch = {}  # per (layer, direction): caches and workspaces reused across calls
+        self._init_threads()
 
         H, D = self.hidden_size, self.num_directions
         rng = np.random.default_rng(_checks.seed(seed))
@@ -105,13 +109,22 @@ class _RecurrentLayer(Module):
         input): the CPU engine then gathers columns of weight_ih_l0 instead of multiplying by the one-hot
         matrix, and backward returns None for dx (an index has no gradient)."""
         H, L, D, dt = self.hidden_size, self.num_layers, self.num_directions, self.dtype
-        self._cache = None  # a forward that fails must not leave an earlier one to backpropagate
+        local = self._per_thread
+        no_grad = _GRAD_MODE.disabled  # (nn.grad_disabled(), inlined: this is the hot path)
+        if not no_grad:  # (under no_grad this thread's pending training forward stays for its backward)
+            pending = local.saved
+            if pending is not None:  # a forward that fails must not leave an earlier one to backpropagate
+                local.saved = None
+                self._buffer_pool.give(pending[0], pending[1])
+        keep = self.training and not no_grad
         xp, check = self._array_api()
         if self.device == "cuda":
             from . import _cuda
             x = _cuda.as_cupy(x, "x")
         elif not isinstance(x, np.ndarray):
             _checks.check_array(x, "x", dt, (None, None, None))
+        # own: x is now the layer's own array (a copy made below), not the caller's or a view of it; backward
+        # must not read the caller's x, which may change in place before then
         index_input = x.dtype.kind in "iu"
         if index_input:
             from .nn import _check_index, array_module, one_hot
@@ -121,23 +134,29 @@ class _RecurrentLayer(Module):
                                 f"{x.shape})")
             _check_index(x, "x", array_module(x), self.input_size, "input_size")  # x's device was checked above
             batched = x.ndim == 2
-            x = x if batched else x[:, None]
+            v = x if batched else x[:, None]
             if batched and self.batch_first:
-                x = x.T
+                v = v.T
             if self._gathers_indices():  # the engine gathers: int32 (T, N)
-                x = np.ascontiguousarray(x, dtype=np.int32)
+                x = np.ascontiguousarray(v, dtype=np.int32)
+                own = x is not v
             else:  # other engines get the one-hot matrix itself
-                x = xp.ascontiguousarray(one_hot(x, self.input_size, dtype=dt))
+                x, own = xp.ascontiguousarray(one_hot(v, self.input_size, dtype=dt)), True
         else:
             if x.ndim not in (2, 3):
                 raise ValueError(f"x must be 3-D ({'N, T' if self.batch_first else 'T, N'}, input_size) or 2-D "
                                  f"(T, input_size), got shape {x.shape}")
             batched = x.ndim == 3
-            x = check(x, "x", dt, (None,) * (x.ndim - 1) + (self.input_size,))
+            c = check(x, "x", dt, (None,) * (x.ndim - 1) + (self.input_size,))
+            own = c is not x
             if not batched:
-                x = x[:, None, :]
+                x = c[:, None, :]
             elif self.batch_first:
-                x = xp.ascontiguousarray(x.transpose(1, 0, 2))
+                t = c.transpose(1, 0, 2)
+                x = xp.ascontiguousarray(t)
+                own = own or x is not t
+            else:
+                x = c
         T, N = x.shape[:2]
         if T == 0 or N == 0:
             raise ValueError(f"x must have at least one time step and one sequence, got shape {x.shape}")
@@ -146,24 +165,40 @@ class _RecurrentLayer(Module):
         h_n = xp.empty((L * D, N, H), dt)
         c_n = xp.empty((L * D, N, H), dt) if self._is_lstm else None
         engine = self._engine()
-        caches = []
-        inp = x
-        for layer in range(L):
-            y = xp.empty((T, N, D * H), dt)
-            layer_caches = []
-            for d in range(D):
-                i = layer * D + d
-                out = {"y": y[:, :, d * H:(d + 1) * H], "h_n": h_n[i]}
-                if self._is_lstm:
-                    out["c_n"] = c_n[i]
-                cache = engine.forward(self._cell, inp, h0[i], None if c0 is None else c0[i],
-                                       self._weights(layer, d, self._params), out, bool(d), self.training,
-                                       self._scratch.setdefault(i, {}))
-                layer_caches.append(cache)
-            caches.append(layer_caches)
-            inp = y
-        self._cache = dict(caches=caches, shape=(T, N), batched=batched, index_input=index_input,
-                           learned_state=self.learn_initial_state and hx is None) if self.training else None
+        key = None if self.device == "cpu" else self._stream_key()
+        pool = self._buffer_pool
+        scratch = pool.take(key)  # this call's caches and workspaces, one dict per (layer, direction)
+        try:
+            if keep:  # backward reads the layer's own x and hx: copies of the caller's (kept in the scratch dict)
+                if not own:
+                    x = _private(x, scratch, "x", xp)
+                if hx is not None:
+                    h0 = _private(h0, scratch, "h0", xp)
+                    c0 = None if c0 is None else _private(c0, scratch, "c0", xp)
+            caches = []
+            inp = x
+            for layer in range(L):
+                y = xp.empty((T, N, D * H), dt)
+                layer_caches = []
+                for d in range(D):
+                    i = layer * D + d
+                    out = {"y": y[:, :, d * H:(d + 1) * H], "h_n": h_n[i]}
+                    if self._is_lstm:
+                        out["c_n"] = c_n[i]
+                    cache = engine.forward(self._cell, inp, h0[i], None if c0 is None else c0[i],
+                                           self._weights(layer, d, self._params), out, bool(d), keep,
+                                           scratch.setdefault(i, {}))
+                    layer_caches.append(cache)
+                caches.append(layer_caches)
+                inp = y
+        except BaseException:
+            pool.give(scratch, key)
+            raise
+        if keep:
+            # what backward needs (a tuple: the smallest calls take ~35 us, a dict of 7 costs 0.2 more)
+            local.saved = (scratch, key, caches, T, N, batched, index_input, self.learn_initial_state and hx is None)
+        else:
+            pool.give(scratch, key)
 
         y = inp
         if not batched:
@@ -200,20 +235,20 @@ class _RecurrentLayer(Module):
 
     # ---- backward -----------------------------------------------------------------------------
     def backward(self, dy=None, dhx=None):
-        """Backpropagate through time from the last forward.
+        """Backpropagate through time from this thread's last forward (in training mode).
 
         dy: gradient on y (same shape as y) or None; dhx: gradient on h_n (LSTM: a tuple (dh_n, dc_n),
         either may be None). Returns dx and dh0 (LSTM: (dh0, dc0)) shaped like x and h0 (dx is None after
         an integer x); parameter gradients are added to self.grads (and to grads['h0'/'c0'] with
-        learn_initial_state).
+        learn_initial_state). Backwards running in several threads add their gradients one after another.
         """
-        if self._cache is None:
+        cache = self._per_thread.saved
+        if cache is None:
             raise RuntimeError("backward() needs a forward() in training mode first (each forward can be "
                                "backpropagated once)")
         H, L, D, dt = self.hidden_size, self.num_layers, self.num_directions, self.dtype
         xp, check = self._array_api()
-        T, N = self._cache["shape"]
-        batched = self._cache["batched"]
+        scratch, key, caches, T, N, batched, index_input, learned_state = cache
         seq_shape = ((N, T) if self.batch_first else (T, N)) if batched else (T,)
         st_shape = (L * D, N, H) if batched else (L * D, H)
         if dy is not None:
@@ -238,30 +273,50 @@ class _RecurrentLayer(Module):
         dc_n = finals[1] if self._is_lstm else None
 
         engine = self._engine()
-        learned_state = self._cache["learned_state"]
-        index_input = self._cache["index_input"]
-        caches, self._cache = self._cache["caches"], None
+        self._per_thread.saved = None  # each forward is backpropagated once
         dh0 = xp.empty((L * D, N, H), dt)
         dc0 = xp.empty((L * D, N, H), dt) if self._is_lstm else None
-        d_out = dy
-        for layer in reversed(range(L)):
-            in_size = self.input_size if layer == 0 else D * H
-            # integer input on the CPU engine: no dx at all (the engine skips it); elsewhere it is discarded
-            no_dx = layer == 0 and index_input and self._gathers_indices()
-            d_in = None if no_dx else xp.empty((T, N, in_size), dt)
-            for d in range(D):
-                i = layer * D + d
-                engine.backward(caches[layer][d],
-                                None if d_out is None else d_out[:, :, d * H:(d + 1) * H],
-                                None if dh_n is None else dh_n[i],
-                                None if dc_n is None else dc_n[i],
-                                d_in, d > 0, dh0[i], None if dc0 is None else dc0[i],
-                                self._weights(layer, d, self.grads), self._scratch.setdefault(i, {}))
-            d_out = d_in
-        if learned_state:  # the learned h0 (c0) was broadcast over the batch: sum its gradient
-            self.grads["h0"] += dh0.sum(axis=1)
-            if self._is_lstm:
-                self.grads["c0"] += dc0.sum(axis=1)
+
+        # the lone backward (always, in one thread) adds into self.grads itself; one that finds another thread's
+        # backward adding runs into its own zeroed arrays and adds those afterwards, so backwards run side by side
+        lock = self._grads_mutex
+        direct = lock.acquire(blocking=False)
+        try:
+            try:
+                if direct:
+                    grads = self.grads
+                    if self.device != "cpu":
+                        self._order_grads()
+                else:
+                    grads = _zeroed_like(self.grads, scratch, xp)
+                d_out = dy
+                for layer in reversed(range(L)):
+                    in_size = self.input_size if layer == 0 else D * H
+                    # integer input on the CPU engine: no dx at all (the engine skips it); elsewhere discarded
+                    no_dx = layer == 0 and index_input and self._gathers_indices()
+                    d_in = None if no_dx else xp.empty((T, N, in_size), dt)
+                    for d in range(D):
+                        i = layer * D + d
+                        engine.backward(caches[layer][d], None if d_out is None else d_out[:, :, d * H:(d + 1) * H],
+                                        None if dh_n is None else dh_n[i], None if dc_n is None else dc_n[i],
+                                        d_in, d > 0, dh0[i], None if dc0 is None else dc0[i],
+                                        self._weights(layer, d, grads), scratch[i])
+                    d_out = d_in
+                if learned_state:  # the learned h0 (c0) was broadcast over the batch: sum its gradient
+                    grads["h0"] += dh0.sum(axis=1)
+                    if self._is_lstm:
+                        grads["c0"] += dc0.sum(axis=1)
+            finally:
+                if direct:
+                    lock.release()
+            if not direct:
+                with lock:
+                    if self.device != "cpu":
+                        self._order_grads()
+                    for name, g in grads.items():
+                        self.grads[name] += g
+        finally:
+            self._buffer_pool.give(scratch, key)
 
         dx = None if index_input else d_out  # integer input: no gradient
         if not batched:
@@ -284,9 +339,32 @@ class _RecurrentLayer(Module):
             raise NotImplementedError(f"{type(self).__name__} has no CUDA engine yet; use device='cpu'")
         return super().to(device)
 
+    # ---- threads and buffers ------------------------------------------------------------------
+    def _init_threads(self):
+        super()._init_threads()
+        self._buffer_pool = BufferPool()
+
+    def _pool(self):
+        return self._buffer_pool
+
+    _UNCOPIED = Module._UNCOPIED + ("_buffer_pool", "_cuda_grads_order")
+    _EAGER_THREADS = True
+
+    def _order_grads(self):
+        """On the GPU, under the grads lock, before adding into grads: order the additions made from several
+        streams (rnnfast._cuda.GradsOrder; nothing while one stream is used)."""
+        self._lazy("_cuda_grads_order", _cuda_grads_order)()
+
+    def _stream_key(self):
+        """Where a call's buffer use is ordered: None on the CPU, the current CUDA stream on the GPU."""
+        if self.device == "cuda":
+            from . import _cuda
+            return _cuda.stream_key()
+        return None
+
     def _forget(self):
-        self._cache = None
-        self._scratch = {}
+        self._init_threads()
+        self.__dict__.pop("_cuda_grads_order", None)
 
     def _array_api(self):
         """(array module, argument check) of the layer's device."""
@@ -316,6 +394,36 @@ class _RecurrentLayer(Module):
         opts.append(f"dtype={self.dtype.name}")
         return f"{type(self).__name__}({', '.join(opts)})"
 
+
+
+def _cuda_grads_order():
+    from . import _cuda
+    return _cuda.GradsOrder()
+
+
+def _zeroed_like(grads, scratch, xp):
+    """Zeroed arrays like `grads`, kept in the scratch dict for the next call that needs them."""
+    own = scratch.get("grads")
+    if own is None or own.keys() != grads.keys() or any(own[k].shape != g.shape for k, g in grads.items()):
+        own = scratch["grads"] = {k: xp.zeros_like(g) for k, g in grads.items()}
+    else:
+        for g in own.values():
+            g.fill(0)
+    return own
+
+
+def _private(a, saved, name, xp):
+    """A copy of the caller's `a` in the buffer saved[name] (a call's scratch dict: reused by later calls).
+
+    Backward reads the inputs a training forward saw: the copy keeps a later in-place change of the
+    caller's array from changing the gradients (PyTorch refuses such a change with an error; here it is
+    harmless, and costs one copy of x: measured in RESULTS.md).
+    """
+    own = saved.get(name)
+    if own is None or own.shape != a.shape or own.dtype != a.dtype:
+        own = saved[name] = xp.empty(a.shape, a.dtype)
+    own[...] = a
+    return own
 
 
 class RNN(_RecurrentLayer):

@@ -9,14 +9,62 @@ The module protocol shared by layers, these modules, optimizers and clipping:
 Shapes: T = time steps, N = batch, C = input size, H = hidden size, V = conditioning size, K = classes.
 Arrays may be NumPy or CuPy; array code goes through `xp = array_module(a)` (CuPy is imported only when
 a CuPy array is seen). Inputs are never cast: a wrong dtype is a TypeError naming the argument.
+
+Threads: a module may be called from several threads at once. What a forward keeps for backward is kept
+per thread (a backward pairs with the last forward of its own thread), inputs are kept as private copies
+(changing the caller's array in place before backward changes nothing), gradients are added into `grads`
+under the module's lock, and `no_grad()` makes a thread's forwards keep nothing whatever the mode. What
+stays the caller's to order: parameter updates (optimizer steps, load_state_dict, zero_grad, to()) against
+calls running in other threads, as with PyTorch.
 """
+
+import contextlib
+import threading
 
 import numpy as np
 
 from . import _checks
 
 __all__ = ["array_module", "to_host", "Module", "Linear", "Embedding", "one_hot", "ModuleDict", "Container",
-           "ParameterDict", "Conditioned"]
+           "ParameterDict", "Conditioned", "no_grad"]
+
+class _GradMode(threading.local):
+    disabled = False             # no_grad() is active in this thread
+
+
+class _PerThread(threading.local):
+    saved = None                 # what this thread's last forward kept for its backward
+
+
+_GRAD_MODE = _GradMode()
+_LAZY = threading.Lock()         # creates a module's per-thread record and lock, once
+
+
+@contextlib.contextmanager
+def no_grad():
+    """In this thread, forwards keep nothing for backward (as in eval mode), whatever the modules' mode.
+
+    torch.no_grad's rnnfast form: evaluate or sample a model that another thread is training, without
+    switching it to eval mode under that thread's feet (CharModel.evaluate and sample use it). Unlike an
+    eval-mode forward, a forward under no_grad leaves this thread's pending training forward in place: its
+    backward still works afterwards.
+    """
+    before = _GRAD_MODE.disabled
+    _GRAD_MODE.disabled = True
+    try:
+        yield
+    finally:
+        _GRAD_MODE.disabled = before
+
+
+def grad_disabled():
+    """Whether this thread is inside no_grad()."""
+    return _GRAD_MODE.disabled
+
+
+def keeps_for_backward(module):
+    """Whether a forward of `module` in this thread keeps what backward needs: training mode, outside no_grad."""
+    return bool(module.training) and not grad_disabled()
 
 
 def array_module(a):
@@ -119,6 +167,53 @@ class Module:
     training = True
     device = "cpu"
 
+    # ---- threads ------------------------------------------------------------------------------
+    def _lazy(self, name, make):
+        """self.<name>, made by make() on first use (modules built without Module.__init__ get it too)."""
+        value = self.__dict__.get(name)
+        if value is None:
+            with _LAZY:
+                value = self.__dict__.get(name)
+                if value is None:
+                    value = make()
+                    setattr(self, name, value)
+        return value
+
+    def _thread(self):
+        """This module's per-thread record (a threading.local): .saved is what this thread's last forward
+        kept for its backward."""
+        return self._lazy("_per_thread", _PerThread)
+
+    def _saved(self):
+        return self._thread().saved
+
+    def _save(self, value):
+        self._thread().saved = value
+
+    def _grads_lock(self):
+        """Held while a backward adds into self.grads: concurrent backwards add one after the other."""
+        return self._lazy("_grads_mutex", threading.Lock)
+
+    def _init_threads(self):
+        """Make the per-thread record and the gradients' lock now (the layers do, for their hot path; other
+        modules make them on first use)."""
+        self._per_thread = _PerThread()
+        self._grads_mutex = threading.Lock()
+
+    def __getstate__(self):  # copy.deepcopy / pickle: locks and per-thread records are not copied
+        state = dict(self.__dict__)
+        for name in self._UNCOPIED:
+            state.pop(name, None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if self._EAGER_THREADS:
+            self._init_threads()
+
+    _UNCOPIED = ("_per_thread", "_grads_mutex")
+    _EAGER_THREADS = False  # whether _init_threads runs at construction (and so for a copy too)
+
     def parameters(self):
         """The parameters by name (the module's own arrays: updating them in place updates it)."""
         return dict(self._params)
@@ -173,7 +268,8 @@ class Module:
         return self.to("cpu")
 
     def _forget(self):
-        """Drop what a forward kept for backward (after a move)."""
+        """Drop what forwards kept for backward, in every thread (after a move)."""
+        self.__dict__.pop("_per_thread", None)
 
     def _init_grads(self):
         self.grads = {name: array_module(p).zeros_like(p) for name, p in self._params.items()}
@@ -214,7 +310,6 @@ class Linear(Module):
         if self.bias:
             self._params["bias"] = rng.uniform(-k, k, (self.out_features,)).astype(self.dtype)
         self._init_grads()
-        self._x = None
 
     def forward(self, x):
         W = self._params["weight"]
@@ -225,26 +320,31 @@ class Linear(Module):
         y = x @ W.T
         if self.bias:
             y += self._params["bias"]
-        self._x = x if self.training else None
+        # backward's x: a private copy, so that changing the caller's x in place before backward changes
+        # nothing (measured: ~1% of a training forward + backward at the char model's sizes, RESULTS.md)
+        if keeps_for_backward(self):
+            self._save(x.copy())
+        elif not grad_disabled():
+            self._save(None)  # an eval-mode forward: the last training forward can no longer be backpropagated
         return y
 
     def backward(self, dy):
-        """dy: (..., out_features) like the last forward's output. Returns dx; adds dW, db to grads."""
-        if self._x is None:
+        """dy: (..., out_features) like this thread's last forward's output. Returns dx; adds dW, db to grads."""
+        x = self._saved()
+        if x is None:
             raise RuntimeError("backward() needs a forward() in training mode first (each forward can be "
                                "backpropagated once)")
-        x = self._x
         W = self._params["weight"]
         dy = _check_float(dy, "dy", array_module(W), self.dtype, x.shape[:-1] + (self.out_features,))
-        self._x = None
+        self._save(None)
         dy2 = dy.reshape(-1, self.out_features)
-        self.grads["weight"] += dy2.T @ x.reshape(-1, self.in_features)
-        if self.bias:
-            self.grads["bias"] += dy2.sum(axis=0)
+        dw = dy2.T @ x.reshape(-1, self.in_features)
+        db = dy2.sum(axis=0) if self.bias else None
+        with self._grads_lock():
+            self.grads["weight"] += dw
+            if self.bias:
+                self.grads["bias"] += db
         return dy @ W
-
-    def _forget(self):
-        self._x = None
 
     def __repr__(self):
         return (f"Linear({self.in_features}, {self.out_features}"
@@ -265,33 +365,34 @@ class Embedding(Module):
         self._params = {"weight": rng.standard_normal((self.num_embeddings, self.embedding_dim))
                         .astype(self.dtype)}
         self._init_grads()
-        self._idx = None
 
     def forward(self, idx):
         """idx: integer array (...) with entries in [0, num_embeddings) -> (..., embedding_dim)."""
         W = self._params["weight"]
         idx = _check_index(idx, "idx", array_module(W), self.num_embeddings, "num_embeddings")
-        self._idx = idx if self.training else None
+        if keeps_for_backward(self):
+            self._save(idx.copy())  # private: see Linear.forward
+        elif not grad_disabled():
+            self._save(None)
         return W[idx]
 
     def backward(self, dy):
         """dy: (..., embedding_dim); adds into grads['weight'] (repeated indices add up). Returns None."""
-        if self._idx is None:
+        idx = self._saved()
+        if idx is None:
             raise RuntimeError("backward() needs a forward() in training mode first (each forward can be "
                                "backpropagated once)")
         W = self._params["weight"]
         xp = array_module(W)
-        dy = _check_float(dy, "dy", xp, self.dtype, self._idx.shape + (self.embedding_dim,))
-        idx, self._idx = self._idx, None
-        if xp is np:
-            np.add.at(self.grads["weight"], idx, dy)
-        else:  # cupyx.scatter_add is CuPy's np.add.at
-            import cupyx
-            cupyx.scatter_add(self.grads["weight"], idx, dy)
+        dy = _check_float(dy, "dy", xp, self.dtype, idx.shape + (self.embedding_dim,))
+        self._save(None)
+        with self._grads_lock():
+            if xp is np:
+                np.add.at(self.grads["weight"], idx, dy)
+            else:  # cupyx.scatter_add is CuPy's np.add.at
+                import cupyx
+                cupyx.scatter_add(self.grads["weight"], idx, dy)
         return None
-
-    def _forget(self):
-        self._idx = None
 
     def __repr__(self):
         return f"Embedding({self.num_embeddings}, {self.embedding_dim}, dtype={self.dtype.name})"
@@ -413,7 +514,6 @@ class Conditioned(Module):
             raise ValueError(f"cond_size must be < layer.input_size={layer.input_size} (input_size = C + V), "
                              f"got {cond_size}")
         self.input_size = layer.input_size - self.cond_size
-        self._time_axis = None
 
     def parameters(self):
         return self.layer.parameters()
@@ -436,7 +536,7 @@ class Conditioned(Module):
 
     def to(self, device):
         self.layer.to(device)
-        self._time_axis = None
+        self._forget()
         return self
 
     def forward(self, x, v, hx=None):
@@ -455,16 +555,20 @@ class Conditioned(Module):
             v = check(v, "v", dt, (V,))
             vt = v[None, :]
         xv = xp.concatenate([x, xp.broadcast_to(vt, x.shape[:-1] + (V,))], axis=-1)
-        out = self.layer.forward(xv, hx)
-        self._time_axis = t_axis if self.layer.training else None
+        if not grad_disabled():
+            self._save(None)
+        out = self.layer.forward(xv, hx)  # xv is new: the layer keeps it without a copy
+        if keeps_for_backward(self.layer):
+            self._save(t_axis)
         return out
 
     def backward(self, dy=None, dhx=None, return_dh0=False):
         """Returns (dx, dv), or (dx, dv, dh0) with return_dh0=True; parameter grads go to the layer."""
-        if self._time_axis is None:
+        t_axis = self._saved()
+        if t_axis is None:
             raise RuntimeError("backward() needs a forward() in training mode first")
         dxv, dh0 = self.layer.backward(dy, dhx)
-        t_axis, self._time_axis = self._time_axis, None
+        self._save(None)
         dx = self.layer._array_api()[0].ascontiguousarray(dxv[..., :self.input_size])
         dv = dxv[..., self.input_size:].sum(axis=t_axis)
         return (dx, dv, dh0) if return_dh0 else (dx, dv)
