@@ -410,3 +410,24 @@ def test_engine_checks_its_arrays():
                             ("framelogprob", np.asfortranarray(np.zeros((R, K))), "C-contiguous")]:
         with pytest.raises(ValueError, match=msg):
             _core.hmm_forward_backward(**{**good, key: value})
+
+
+def test_models_deepcopy_and_pickle_with_their_own_lock():
+    """HMM and LinearGaussian hold a lock for their writers: copies and pickles make a new one and score alike."""
+    import copy
+    import pickle
+
+    from rnnfast.statespace import LinearGaussian
+    rng = np.random.default_rng(3)
+    h = HMM(3, "categorical", startprob=rng.dirichlet(np.ones(3)), transmat=rng.dirichlet(np.ones(3), 3),
+            emissionprob=rng.dirichlet(np.ones(4), 3))
+    X = rng.integers(0, 4, 50)
+    lds = LinearGaussian(2, 1, transition_matrix=[[0.9, 0.1], [0.0, 0.8]])
+    y = rng.standard_normal((30, 1))
+    for twin_of in (copy.deepcopy, lambda m: pickle.loads(pickle.dumps(m))):
+        th, tl = twin_of(h), twin_of(lds)
+        assert th._writing is not h._writing and tl._writing is not lds._writing
+        assert th.score(X) == h.score(X) and tl.loglikelihood(y) == lds.loglikelihood(y)
+        th.fit(X, n_iter=2, tol=None)
+        tl.fit(y, n_iter=2)
+        assert th.score(X) != h.score(X) and tl.loglikelihood(y) != lds.loglikelihood(y)  # the originals unchanged

@@ -23,6 +23,7 @@ group of sequences with the same missing rows (`rnnfast._core.kalman`, csrc/cpu/
 rnnfast.reference.lgssm is the NumPy reference.
 """
 
+import threading
 from collections import namedtuple
 
 import numpy as np
@@ -85,31 +86,51 @@ class LinearGaussian:
                     "observation_matrix": np.eye(Y, X), "feedthrough_matrix": np.zeros((Y, U)),
                     "observation_offset": np.zeros(Y), "observation_covariance": np.eye(Y),
                     "initial_state_mean": np.zeros(X), "initial_state_covariance": np.eye(X)}
-        self._p = {}
+        # The parameters: one dict replaced whole, never changed in place once published. Every call reads it
+        # once (a snapshot), so calls in other threads see the parameters before or after a set_parameters,
+        # em_step or fit, never a mix (fit publishes only its final parameters). Writers hold _writing, so two
+        # fits of one model in two threads run one after the other.
+        object.__setattr__(self, "_writing", threading.RLock())
+        p = {}
         for name in _PARAMETERS:
             value = parameters.get(name)
-            self._set(name, defaults[name].astype(self.dtype) if value is None else value)
+            p[name] = self._checked(name, defaults[name].astype(self.dtype) if value is None else value)
+        self._p = p
         self.history = []
 
+    def __getstate__(self):  # copy.deepcopy / pickle: the lock is made anew
+        state = self.__dict__.copy()
+        state.pop("_writing", None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.__dict__["_writing"] = threading.RLock()
+
     # ---- parameters -------------------------------------------------------------------------------
-    def _set(self, name, value):
+    def _checked(self, name, value):
         shape_of, kind = _PARAMETERS[name]
         shape = shape_of(self.state_size, self.obs_size, self.input_size)
         if kind == "matrix":
-            self._p[name] = _params.param(value, name, self.dtype, shape)
-        else:
-            self._p[name] = _params.covariance(value, name, self.dtype, shape[0], definite=kind == "pd")
+            return _params.param(value, name, self.dtype, shape)
+        return _params.covariance(value, name, self.dtype, shape[0], definite=kind == "pd")
+
+    def _set(self, name, value):
+        self.set_parameters(**{name: value})
 
     def parameters(self):
         """name -> array, every parameter (copies)."""
         return {k: v.copy() for k, v in self._p.items()}
 
     def set_parameters(self, **parameters):
-        """Set some parameters by name (each checked)."""
+        """Set some parameters by name (each checked; all of them or none are set)."""
+        checked = {}
         for name, value in parameters.items():
             if name not in _PARAMETERS:
                 raise TypeError(f"unknown parameter {name!r} (the parameters: {', '.join(_PARAMETERS)})")
-            self._set(name, value)
+            checked[name] = self._checked(name, value)
+        with self._writing:
+            self._p = {**self._p, **checked}
         return self
 
     def __getattr__(self, name):
@@ -162,9 +183,9 @@ class LinearGaussian:
         u = _checks.check_array(u, "u", self.dtype, want)
         return single, y3, observed, np.ascontiguousarray(u[:, None] if single else u)
 
-    def _offsets(self, u3):
-        """(state offsets, observation offsets): B u_t + b and D u_t + d [T,N,.], or b and d without inputs."""
-        p = self._p
+    def _offsets(self, p, u3):
+        """(state offsets, observation offsets): B u_t + b and D u_t + d [T,N,.], or b and d without inputs
+        (p: the parameters)."""
         if u3 is None:
             return p["transition_offset"], p["observation_offset"]
         T, N, U = u3.shape
@@ -174,8 +195,8 @@ class LinearGaussian:
         return np.ascontiguousarray(o, self.dtype), np.ascontiguousarray(d, self.dtype)
 
     # ---- the engine ---------------------------------------------------------------------------------
-    def _run(self, y, u, smooth, pair=False):
-        """One engine pass; with smooth, the smoother's covariances overwrite the filter's."""
+    def _run(self, p, y, u, smooth, pair=False):
+        """One engine pass with the parameters p; with smooth, the smoother's covariances overwrite the filter's."""
         single, y3, observed, u3 = self._data(y, u)
         T, N = observed.shape
         X, Y, dt = self.state_size, self.obs_size, self.dtype
@@ -185,8 +206,7 @@ class LinearGaussian:
                              f"T={T} steps of {G} covariance group(s) with state size {X}")
         counts = np.bincount(group, minlength=G)
         obs_g = np.ascontiguousarray(patterns.T, dtype=np.uint8)
-        state_offset, obs_offset = self._offsets(u3)
-        p = self._p
+        state_offset, obs_offset = self._offsets(p, u3)
         out = dict(pred_mean=np.empty((T, N, X), dt), pred_cov=np.empty((T, G, X, X), dt),
                    filt_mean=np.empty((T, N, X), dt), filt_cov=np.empty((T, G, X, X), dt),
                    gain=np.empty((T, G, Y, X), dt), innov_chol=np.empty((T, G, Y, Y), dt),
@@ -212,31 +232,31 @@ class LinearGaussian:
     # ---- inference ------------------------------------------------------------------------------------
     def filter(self, y, u=None):
         """The Kalman filter: a Filtered (means, covariances, predictions and log-likelihood)."""
-        r = self._run(y, u, smooth=False)
+        r = self._run(self._p, y, u, smooth=False)
         ll = float(r.loglik[0]) if r.single else r.loglik
         return Filtered(r.means(r.filt_mean), r.covs(r.filt_cov), r.means(r.pred_mean), r.covs(r.pred_cov), ll)
 
     def smooth(self, y, u=None, pair_covariances=False):
         """The RTS smoother: a Smoothed (means, covariances, and with pair_covariances=True the lag-one
         cross-covariances Cov(x_t, x_t-1 | y); else that field is None)."""
-        r = self._run(y, u, smooth=True, pair=pair_covariances)
+        r = self._run(self._p, y, u, smooth=True, pair=pair_covariances)
         return Smoothed(r.means(r.smooth_mean), r.covs(r.smooth_cov),
                         r.covs(r.pair_cov) if pair_covariances else None)
 
     def loglikelihood(self, y, u=None):
         """log p(y) summed over the sequences (missing rows count zero, as pykalman)."""
-        return float(self._run(y, u, smooth=False).loglik.sum())
+        return float(self._run(self._p, y, u, smooth=False).loglik.sum())
 
     def forecast(self, y, u=None, horizon=1):
         """E[y_t+h | y_0..t] for t = 0..T-h-1 ([T-h, Y] or [T-h, N, Y]): row t predicts y[t + h] from the
         observations up to t (and the inputs up to t + h)."""
         h = _checks.positive_int(horizon, "horizon")
-        r = self._run(y, u, smooth=False)
+        p = self._p
+        r = self._run(p, y, u, smooth=False)
         T = r.y3.shape[0]
         if T <= h:
             raise ValueError(f"y must be longer than horizon={h} steps, it has {T}")
-        p = self._p
-        so, oo = self._offsets(r.u3)
+        so, oo = self._offsets(p, r.u3)
         x = r.pred_mean[1:T - h + 1]  # x_t+1|t for t = 0..T-h-1
         for j in range(2, h + 1):
             x = x @ p["transition_matrix"].T + (so[j:T - h + j] if so.ndim == 3 else so)
@@ -247,9 +267,9 @@ class LinearGaussian:
         """The `steps` outputs after the end of y: (means [steps, (N,) Y], covariances [steps, (N,) Y, Y]).
         u_future [steps, (N,) U]: the inputs of those steps (required when the model has inputs)."""
         steps = _checks.positive_int(steps, "steps")
-        r = self._run(y, u, smooth=False)
-        N = r.y3.shape[1]
         p = self._p
+        r = self._run(p, y, u, smooth=False)
+        N = r.y3.shape[1]
         X, Y, U = self.state_size, self.obs_size, self.input_size
         if U:
             if u_future is None:
@@ -312,6 +332,7 @@ class LinearGaussian:
     def fit(self, y, u=None, n_iter=10, em_vars="all", tol=None, verbose=False):
         """EM (Shumway & Stoffer; Ghahramani & Hinton): n_iter iterations, or fewer when tol (nats per observed
         row) is given and the log-likelihood gains less. `history` holds the log-likelihood before each update.
+        Calls in other threads meanwhile see the parameters from before the fit; a second fit waits.
 
         em_vars: "all" or the names of the parameters to learn (the others stay fixed; see EM_VARS). The
         regression parameters of each equation, [A B b] and [C D d], are solved jointly for the learned ones
@@ -322,19 +343,24 @@ class LinearGaussian:
         if tol is not None:
             tol = _checks.real(tol, "tol")
         learn = self._em_vars(em_vars)
-        self.history = []
-        for it in range(n_iter):
-            ll, n_rows = self._em_step(y, u, learn)
-            self.history.append(ll)
-            if verbose:
-                print(f"  EM iteration {it}: log-likelihood {ll:.6f}")
-            if tol is not None and len(self.history) > 1 and (self.history[-1] - self.history[-2]) / n_rows < tol:
-                break
+        with self._writing:
+            history, p = [], self._p
+            for it in range(n_iter):
+                ll, n_rows, p = self._em_step(p, y, u, learn)
+                history.append(ll)
+                if verbose:
+                    print(f"  EM iteration {it}: log-likelihood {ll:.6f}")
+                if tol is not None and len(history) > 1 and (history[-1] - history[-2]) / n_rows < tol:
+                    break
+            self._p, self.history = p, history
         return self
 
     def em_step(self, y, u=None, em_vars="all"):
         """One EM iteration from the current parameters; returns log p(y) under them (before the update)."""
-        return self._em_step(y, u, self._em_vars(em_vars))[0]
+        learn = self._em_vars(em_vars)
+        with self._writing:
+            ll, _, self._p = self._em_step(self._p, y, u, learn)
+        return ll
 
     def _em_vars(self, em_vars):
         if isinstance(em_vars, str):
@@ -354,17 +380,18 @@ class LinearGaussian:
             names -= {"control_matrix", "feedthrough_matrix"}
         return names
 
-    def _em_step(self, y, u, learn):
-        r = self._run(y, u, smooth=True, pair=True)
+    def _em_step(self, p, y, u, learn):
+        """One EM iteration from the parameters p: (log p(y) under p, observed rows, the new parameters)."""
+        r = self._run(p, y, u, smooth=True, pair=True)
         ll = float(r.loglik.sum())
-        new = _mstep(self, r, learn)
+        new = _mstep(self, p, r, learn)
         for name, value in new.items():
             try:
-                self._set(name, value)
+                new[name] = self._checked(name, value)
             except ValueError as e:
                 raise FloatingPointError(f"EM produced an invalid {name} ({e}); fix it (leave it out of em_vars) "
                                          f"or give more data") from None
-        return ll, max(1, int(r.observed.sum()))
+        return ll, max(1, int(r.observed.sum())), {**p, **new}
 
 
 def _covariance_groups(observed):
@@ -400,9 +427,10 @@ def _regression(E_tz, E_zz, W, learn_cols):
     return W
 
 
-def _mstep(model, r, learn):
-    """The M-step (float64) from one smoother pass `r`: name -> new value for the names in `learn`."""
-    p = {k: v.astype(np.float64) for k, v in model._p.items()}
+def _mstep(model, p, r, learn):
+    """The M-step (float64) from one smoother pass `r` with the parameters p: name -> new value for the names in
+    `learn`."""
+    p = {k: v.astype(np.float64) for k, v in p.items()}
     X, Y, U = model.state_size, model.obs_size, model.input_size
     T, N = r.observed.shape
     ms = r.smooth_mean.astype(np.float64)
