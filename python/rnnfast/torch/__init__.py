@@ -8,6 +8,11 @@
 Autograd runs through custom operators (torch.ops.rnnfast.recurrent_layer and its backward) with fake
 implementations, so torch.compile(model, fullgraph=True) compiles models that contain these modules.
 Needs torch (`pip install 'rnnfast[torch]'`).
+
+Threads: rnnfast's engine runs the recurrent layers on its own pool (RNNFAST_NUM_THREADS); torch's OpenMP
+threads spin on the same cores after each torch operation (libgomp's default), which slowed a converted
+model's training step up to 1.6x on 2 cores (benchmarks/RESULTS.md). When the recurrent layers dominate, use
+torch.set_num_threads(1) or start the process with OMP_WAIT_POLICY=PASSIVE.
 """
 
 try:
