@@ -129,8 +129,9 @@ def main(argv=None):
                 hostname=platform.node(), python=platform.python_version(), cpu_count=os.cpu_count(),
                 torch=torch.__version__, rnnfast=rnnfast.__version__, cpu_isa=rnnfast.build_info()["cpu_isa"],
                 torch_cpu_capability=torch.backends.cpu.get_cpu_capability(), tier_env=tier_env,
-                env={k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OMP_NUM_THREADS", "OMP_WAIT_POLICY", "RNNFAST_NUM_THREADS",
-                                                     "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")},
+                env={k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OMP_NUM_THREADS", "OMP_WAIT_POLICY",
+                                                     "RNNFAST_NUM_THREADS", "ATEN_CPU_CAPABILITY",
+                                                     "ONEDNN_MAX_CPU_ISA")},
                 args=vars(args))
     info.update(host_facts(np))
     log(f"torch {torch.__version__} ({info['torch_cpu_capability']}), rnnfast {rnnfast.__version__} "

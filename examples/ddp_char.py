@@ -122,7 +122,8 @@ def main(argv=None):
     g = torch.Generator().manual_seed(args.seed + 1)  # the same windows on every process: each takes its rows
     t0 = time.perf_counter()
     for step in range(1, args.steps + 1):
-        starts = torch.randint(0, len(train) - args.seq - 1, (args.batch,), generator=g)[rank * share:(rank + 1) * share]
+        starts = torch.randint(0, len(train) - args.seq - 1, (args.batch,), generator=g)
+        starts = starts[rank * share:(rank + 1) * share]
         x = torch.stack([train[j:j + args.seq] for j in starts]).to(device)
         t = torch.stack([train[j + 1:j + args.seq + 1] for j in starts]).to(device)
         opt.zero_grad(set_to_none=True)

@@ -64,8 +64,10 @@ def _layer_args(cell, bidirectional, T=4, N=3, C=5, H=33, dt=torch.float64):
     g = torch.Generator().manual_seed(cell * 10 + D)
     weights = []
     for _ in range(D):
-        weights += [0.3 * torch.randn(G * H, C, generator=g, dtype=dt), 0.3 * torch.randn(G * H, H, generator=g, dtype=dt),
-                    0.1 * torch.randn(G * H, generator=g, dtype=dt), 0.1 * torch.randn(G * H, generator=g, dtype=dt)]
+        weights += [0.3 * torch.randn(G * H, C, generator=g, dtype=dt),
+                    0.3 * torch.randn(G * H, H, generator=g, dtype=dt),
+                    0.1 * torch.randn(G * H, generator=g, dtype=dt),
+                    0.1 * torch.randn(G * H, generator=g, dtype=dt)]
     x = torch.randn(T, N, C, generator=g, dtype=dt)
     h0 = 0.5 * torch.randn(D, N, H, generator=g, dtype=dt)
     c0 = 0.5 * torch.randn(D, N, H, generator=g, dtype=dt) if cell == 2 else None

@@ -279,12 +279,31 @@ def test_cpu_tensors_reach_the_engine_without_copies(monkeypatch):
     assert addr(bwd[15]) == m.weight_ih_l0.grad.data_ptr()
 
 
-def test_no_saved_state_without_grad():
+def test_caches_saved_only_when_a_gradient_can_be_asked_for(monkeypatch):
+    """The engine's training flag (save what backward needs): on with grad mode and something requiring
+    grad; off under no_grad and when nothing requires grad. The outputs are the same either way."""
+    from rnnfast.torch import _engine
+
+    flags = []
+    real = _engine._core
+
+    class Spy:
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def recurrent_forward(self, *args):
+            flags.append(args[-1])
+            return real.recurrent_forward(*args)
+
+    monkeypatch.setattr(_engine, "_core", Spy())
     m = rt.GRU(3, 4)
     x = torch.randn(4, 2, 3)
+    y_train = m(x)[0]
     with torch.no_grad():
         y0 = m(x)[0]
     m.requires_grad_(False)
     y1 = m(x)[0]
-    assert not y1.requires_grad
-    torch.testing.assert_close(y0, y1, rtol=0, atol=0)
+    assert flags == [True, False, False]
+    assert y_train.requires_grad and not y1.requires_grad
+    torch.testing.assert_close(y0, y_train.detach(), rtol=0, atol=0)
+    torch.testing.assert_close(y1, y0, rtol=0, atol=0)
