@@ -13,6 +13,7 @@ import pytest
 
 import rnnfast
 from conftest import rel_err
+from rnnfast.backends import cells, engine_for, varlen
 
 CELLS = ["rnn_tanh", "rnn_relu", "lstm", "gru", "gru_cho"]
 TORCH_CELLS = ["rnn_tanh", "rnn_relu", "lstm", "gru"]
@@ -224,13 +225,13 @@ def test_core_checks_lengths():
     """The binding re-checks what the engine relies on: int32, shape (N,), values in [1, T]."""
     layer = make_layer("rnn_tanh", 2, 3)
     x = np.zeros((4, 2, 2))
-    eng = rnnfast._engines.ENGINES["cpu"]
+    eng = engine_for("recurrent", "cpu", "cpu")
     w = layer._weights(0, 0, layer._params)
     out = dict(y=np.empty((4, 2, 3)), h_n=np.empty((2, 3)))
     for bad, msg in ((np.array([1, 5], np.int32), "values in"), (np.array([1, 2], np.int64), "int32"),
                      (np.array([1, 2, 3], np.int32), "shape")):
         with pytest.raises(ValueError, match="lengths.*" + msg):
-            eng.forward(rnnfast._engines.RNN_TANH, x, np.zeros((2, 3)), None, w, out, False, False, lengths=bad)
+            eng.forward(cells.RNN_TANH, x, np.zeros((2, 3)), None, w, out, False, False, lengths=bad)
 
 
 # ---- dropout ----------------------------------------------------------------------------------------
@@ -286,8 +287,8 @@ def test_dropout_gradients_equal_layers_with_the_mask(cell, engine):
     stack.zero_grad()
     y, _ = stack(p["x"], (p["h0"], p["c0"]) if lstm else p["h0"], lengths=lengths)
     (mask,) = stack._per_thread.saved[-1]  # the mask drawn for layer 0's output (rows in the engines' order)
-    order = rnnfast._varlen.row_order(lengths)
-    mask = mask[:, rnnfast._varlen.inverse(order)]
+    order = varlen.row_order(lengths)
+    mask = mask[:, varlen.inverse(order)]
     dx, _ = stack.backward(p["dy"], (p["dh_n"], p["dc_n"]) if lstm else p["dh_n"])
     got = dict(y=y, dx=dx, **{"grad " + k: g for k, g in stack.grads.items()})
     hx0 = (p["h0"][:2], p["c0"][:2]) if lstm else p["h0"][:2]
@@ -368,7 +369,7 @@ def torch_run_plain(torch, m, p, batch_first):
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_proj_size_cpu_engine_matches_reference(dtype):
-    """The CPU engine's projection (an LSTM over m, _projection.py) against the step-by-step reference
+    """The CPU engine's projection (an LSTM over m, rnnfast/backends/projection.py) against the step-by-step reference
     (reference/lstmp.py), with lengths, both directions, two layers, dropout and a learned initial state."""
     T, N, C, H, P = 6, 5, 3, 7, 3
     kw = dict(num_layers=2, bidirectional=True, proj_size=P, learn_initial_state=True, seed=4)
