@@ -249,6 +249,11 @@ void register_info(py::module_& m) {
     d["compiler"] = __VERSION__;
     return d;
   });
+  m.def("set_num_threads", [](int n) {
+    if (n < 1) throw std::invalid_argument("rnnfast._core.set_num_threads: argument 'n' must be >= 1");
+    rnnfast::set_engine_threads(n);
+  }, "Limit the CPU engine's threads for the calls that start from now on (RNNFAST_NUM_THREADS at run time).",
+        py::arg("n"));
   m.def("cuda_device_count", []() {
 #ifdef RNNFAST_WITH_CUDA
     return rnnfast::cuda_device_count();
@@ -274,4 +279,5 @@ PYBIND11_MODULE(_core, m) {
   { void register_mrnn(py::module_&); register_mrnn(m); }  // multiplicative RNN: csrc/bindings_mrnn.cpp
   { void register_rop(py::module_&); register_rop(m); }  // R-ops (J v) of the RNN and MRNN: csrc/bindings_rop.cpp
   { void register_train(py::module_&); register_train(m); }  // training-step kernels: csrc/bindings_train.cpp
+  { void register_online(py::module_&); register_online(m); }  // online read-outs (LMS, RLS): csrc/bindings_online.cpp
 }

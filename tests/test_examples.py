@@ -36,3 +36,10 @@ def test_image_captioning_names_the_digits():
 def test_hf_long_range_quick_runs_both_optimizers():
     out = run_example("hf_long_range.py", "--quick")
     assert "adam: success rate" in out and "hf: success rate" in out
+
+
+@pytest.mark.skipif(importlib.util.find_spec("distributed") is None, reason="needs dask[distributed]")
+def test_esn_search_dask_quick(tmp_path):
+    out = run_example("esn_search_dask.py", "--quick", "--plot", str(tmp_path / "report.png"))
+    assert "same scores trial for trial: True" in out and "best configuration:" in out
+    assert (tmp_path / "report.png").stat().st_size > 10_000

@@ -249,6 +249,8 @@ template <typename T>
 double sum_squares_cpu(const T* g, index_t n) { return kernels<T>().sum_squares(g, n); }
 template <typename T>
 bool all_finite_cpu(const T* g, index_t n) { return kernels<T>().all_finite(g, n); }
+template <typename T>
+void online_readout_cpu(const OnlineReadoutParams<T>& p) { kernels<T>().online_readout(p); }
 
 index_t recurrent_workspace_size(Cell cell, int steps, int batch, int hidden, bool backward) {
   return cpu_engine().recurrent_workspace_size(cell, steps, batch, hidden, backward);
@@ -273,7 +275,8 @@ index_t mrnn_rop_workspace_size(int steps, int batch, int factors, bool have_fac
   template double readout_xent_cpu<T>(const ReadoutXentParams<T>&);                        \
   template void adam_update_cpu<T>(const AdamParams<T>&);                                  \
   template double sum_squares_cpu<T>(const T*, index_t);                                   \
-  template bool all_finite_cpu<T>(const T*, index_t);
+  template bool all_finite_cpu<T>(const T*, index_t);                                     \
+  template void online_readout_cpu<T>(const OnlineReadoutParams<T>&);
 RNNFAST_INSTANTIATE(float)
 RNNFAST_INSTANTIATE(double)
 

@@ -27,6 +27,14 @@ def reservoir_run(
     w_in: Array, bias: Optional[Array], sr_scale: Array, in_scale: Array, leak: Array, x0: Optional[Array],
     states: Array, x_last: Array,
 ) -> None: ...
+def set_num_threads(n: int) -> None: ...
+def online_readout(
+    u: Optional[Array], w: Optional[Array], indptr: Optional[Array], indices: Optional[Array],
+    values: Optional[Array], w_in: Array, bias: Optional[Array], leak: Array, targets: Optional[Array], x: Array,
+    y: Array, w_out: Array, b_out: Array, P: Optional[Array], S: Optional[Array], states: Optional[Array],
+    outputs: Array, feedback: bool, train: bool, rule: str, fit_bias: bool, learning_rate: float,
+    forgetting: float,
+) -> None: ...
 def mrnn_workspace_size(steps: int, batch: int, hidden: int, factors: int, training: bool, backward: bool) -> int: ...
 def mrnn_forward(
     x: Array, h0: Optional[Array], w_fx: Array, w_fh: Array, w_hf: Array, w_hx: Array, b: Optional[Array],

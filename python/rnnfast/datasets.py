@@ -189,3 +189,9 @@ def nrmse(y_true, y_pred, norm="std"):
     else:
         raise ValueError(f"norm must be 'std' or 'minmax', got {norm!r}")
     return float(np.mean(rmse / np.maximum(scale, 1e-300)))
+
+
+# chaotic systems and oscillators, as reservoirpy.datasets' (rnnfast/_chaos.py)
+from ._chaos import henon_map, logistic_map, lorenz, mso, mso2, mso8, rossler  # noqa: E402
+
+__all__ += ["lorenz", "rossler", "henon_map", "logistic_map", "mso", "mso2", "mso8"]

@@ -16,6 +16,7 @@
 #include "rnnfast/char_rnn.h"
 #include "rnnfast/common.h"
 #include "rnnfast/mrnn.h"
+#include "rnnfast/online_readout.h"
 #include "rnnfast/readout.h"
 #include "rnnfast/recurrent.h"
 #include "rnnfast/reservoir.h"
@@ -39,6 +40,7 @@ struct CpuKernels {
   void (*adam_update)(const AdamParams<T>&);
   double (*sum_squares)(const T*, index_t);
   bool (*all_finite)(const T*, index_t);
+  void (*online_readout)(const OnlineReadoutParams<T>&);
 };
 
 struct CpuEngine {

@@ -52,8 +52,11 @@ class SpinBarrier {
   std::atomic<int> gen_{0};
 };
 
-// Threads the engine may use (>= 1).
+// Threads the engine may use (>= 1): RNNFAST_NUM_THREADS, else the CPUs this process may run on, unless
+// set_engine_threads changed it (clamped to [1, 255]; above the pool's size, made on first use, the size
+// is the limit).
 int engine_threads();
+void set_engine_threads(int n);
 
 // Runs job(thread_index, thread_count) on `threads` threads of the pool (the caller is index 0) and returns
 // when all are done. Falls back to job(0, 1) when the pool is busy or threads <= 1.
