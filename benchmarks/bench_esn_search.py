@@ -100,10 +100,8 @@ def mg_data(n_steps, n_train):
 
 def _rpy_objective(data, W, W_in, rho, sr, lr, isc, ridge, washout):
     """reservoirpy's objective for one configuration (its hyperparameter-search tutorial's shape)."""
-    import reservoirpy
     from reservoirpy.nodes import Reservoir, Ridge
     from reservoirpy.observables import nrmse
-    reservoirpy.verbosity(0)
     ut, yt, uv, yv = data
     res = Reservoir(W=W * (sr / rho), Win=W_in * isc, bias=np.zeros(W.shape[0]), lr=lr)
     model = res >> Ridge(ridge=ridge)

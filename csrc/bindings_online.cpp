@@ -52,7 +52,7 @@ void online_typed(const py::object& u, const py::object& w, const py::object& in
   if (Ts * std::max({N, I, O}) >= (index_t(1) << 31) || N * N >= (index_t(1) << 31)) bad("x", "is too large for 32-bit indices");
   if (rule != "lms" && rule != "rls") bad("rule", "must be 'lms' or 'rls'");
   if (!(forgetting > 0.0 && forgetting <= 1.0)) bad("forgetting", "must lie in (0, 1]");
-  p.steps = int(Ts); p.inputs = int(I); p.units = int(N); p.outputs = int(O);
+  p.steps = int(Ts); p.inputs = int(I); p.units = int(N); p.n_outputs = int(O);
   p.feedback = feedback; p.train = train; p.fit_bias = fit_bias;
   p.rule = rule == "rls" ? OnlineRule::Rls : OnlineRule::Lms;
   p.learning_rate = T(learning_rate); p.forgetting = T(forgetting);

@@ -20,7 +20,6 @@ def mg():
 def test_deep_esn_matches_reservoirpy_chain(mg):
     rpy = pytest.importorskip("reservoirpy")
     from reservoirpy.nodes import Reservoir, Ridge
-    rpy.verbosity(0)
     u, y = mg
     deep = DeepESN(1, [60, 50, 40], 1, spectral_radius=[0.9, 0.8, 0.7], leak_rate=0.3, density=0.2, ridge=1e-6,
                    seed=4)
@@ -64,7 +63,6 @@ def test_deep_esn_errors():
 def test_ip_matches_reference_and_reservoirpy(mg, activation, mu, sigma):
     rpy = pytest.importorskip("reservoirpy")
     from reservoirpy.nodes import IPReservoir as RIP
-    rpy.verbosity(0)
     u, _ = mg
     u = u[:600]
     ip = IPReservoir(1, 80, mu=mu, sigma=sigma, learning_rate=1e-3, epochs=2, activation=activation,

@@ -24,7 +24,6 @@ def test_features_match_reference_across_calls(delay, order, strides):
 def test_matches_reservoirpy_nvar_and_ridge():
     rpy = pytest.importorskip("reservoirpy")
     from reservoirpy.nodes import NVAR as RNVAR, Ridge
-    rpy.verbosity(0)
     from rnnfast.datasets import lorenz
     X = lorenz(1200)
     u, y = X[:-1], X[1:] - X[:-1]

@@ -71,7 +71,7 @@ T update_row_dot(T* __restrict row, const T* __restrict k, T a, T inv_l, const T
 
 template <typename T>
 void run(const OnlineReadoutParams<T>& p) {
-  const int Ts = p.steps, I = p.inputs, N = p.units, O = p.outputs;
+  const int Ts = p.steps, I = p.inputs, N = p.units, O = p.n_outputs;
   const int V = I + (p.feedback ? O : 0);  // columns of W_in
   const bool rls = p.train && p.rule == OnlineRule::Rls;
   const int blocks = (N + kBlock - 1) / kBlock;
@@ -88,18 +88,19 @@ void run(const OnlineReadoutParams<T>& p) {
   double S = rls ? *p.s : 0.0;
   const T lambda = p.forgetting, inv_l = T(1) / p.forgetting, lr = p.learning_rate;
 
+  // the input vector of step t: [u_t, y_{t-1}]
+  const auto set_input = [&](int t) {
+    if (I) std::memcpy(v.data(), p.u + index_t(t) * I, sizeof(T) * I);
+    if (p.feedback) std::memcpy(v.data() + I, y.data(), sizeof(T) * O);
+  };
+  if (Ts > 0) set_input(0);
+
   parallel_region(want, [&](int tid, int nt, SpinBarrier& barrier) {
     const int b0 = int(static_cast<long long>(blocks) * tid / nt), b1 = int(static_cast<long long>(blocks) * (tid + 1) / nt);
     const int r0 = b0 * kBlock, r1 = std::min(N, b1 * kBlock);
     vector<T> e(O);  // the error, summed by every thread for itself
     for (int t = 0; t < Ts; ++t) {
-      // the step's input vector [u_t, y_{t-1}] (each thread its own copy would cost more than a barrier)
-      if (tid == 0) {
-        if (I) std::memcpy(v.data(), p.u + index_t(t) * I, sizeof(T) * I);
-        if (p.feedback) std::memcpy(v.data() + I, y.data(), sizeof(T) * O);
-      }
-      barrier.wait();
-      // 1. the reservoir: x_t from x_{t-1}
+      // 1. the reservoir: x_t from x_{t-1} and v = [u_t, y_{t-1}] (written by thread 0 before the step)
       for (int i = r0; i < r1; ++i) {
         T pre = p.bias ? p.bias[i] : T(0);
         if (p.w_dense) pre += dot(p.w_dense + index_t(i) * N, x_prev, N);
@@ -173,6 +174,7 @@ void run(const OnlineReadoutParams<T>& p) {
           pending = true;
         }
         std::swap(x_prev, x_cur);
+        if (t + 1 < Ts) set_input(t + 1);
       }
       barrier.wait();
     }

@@ -53,6 +53,7 @@ import warnings
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
+from scipy.linalg.blas import dsyrk as _dsyrk
 
 from . import _checks, _core
 
@@ -131,7 +132,7 @@ class RidgeAccumulator:
         _checks.check_memory(n_features * (n_features + n_outputs), 8,
                              f"RidgeAccumulator(n_features={n_features}, n_outputs={n_outputs})")
         self.n_features, self.n_outputs = n_features, n_outputs
-        self.xx = np.zeros((n_features, n_features))
+        self.xx = np.zeros((n_features, n_features), order="F")  # upper triangle (syrk), Fortran for BLAS
         self.xy = np.zeros((n_features, n_outputs))
         self.xs = np.zeros(n_features)
         self.ys = np.zeros(n_outputs)
@@ -156,7 +157,9 @@ class RidgeAccumulator:
             self._cx, self._cy = X.mean(axis=0), Y.mean(axis=0)
         Xs = X - self._cx
         Ys = Y - self._cy
-        self.xx += Xs.T @ Xs
+        # X^T X by a symmetric rank-k update: half the multiply-adds of a GEMM (the upper triangle only);
+        # Xs.T is Fortran-ordered (N, S), so BLAS reads it without a copy
+        self.xx = _dsyrk(1.0, Xs.T, beta=1.0, c=self.xx, trans=0, lower=0, overwrite_c=1)
         self.xy += Xs.T @ Ys
         self.xs += Xs.sum(axis=0)
         self.ys += Ys.sum(axis=0)
@@ -170,7 +173,9 @@ class RidgeAccumulator:
             raise ValueError("no training samples (is washout longer than the sequences?)")
         n = self.n
         xm, ym = self.xs / n, self.ys / n
-        A = self.xx - n * np.outer(xm, xm)
+        xx = np.triu(self.xx)
+        xx += np.triu(self.xx, 1).T
+        A = xx - n * np.outer(xm, xm)
         B = self.xy - n * np.outer(xm, ym)
         A[np.diag_indices_from(A)] += ridge
         with warnings.catch_warnings():

@@ -36,6 +36,7 @@ import math
 import numbers
 import os
 import time
+import uuid
 
 import numpy as np
 
@@ -214,17 +215,22 @@ def _check_data(data):
 # the work: one population of configurations sharing W
 # ---------------------------------------------------------------------------------------------
 
-_ESN_CACHE = {}
+_ESN_CACHE = {"search": None}
 
 
-def _base_esn(I, N, O, density, seed, dtype):
-    """The ESN whose W and W_in a population scales (spectral radius 1, input scaling 1); cached per
-    process, so a worker builds each W (and computes its spectral radius) once."""
+def _base_esn(I, N, O, density, seed, dtype, search_id):
+    """The ESN whose W and W_in a population scales (spectral radius 1, input scaling 1). Kept while a
+    worker runs tasks of one search call (search_id), so it builds each W (and computes its spectral
+    radius) once per search; a new search starts afresh (its timing never depends on an earlier one)."""
+    if _ESN_CACHE["search"] != search_id:
+        _ESN_CACHE.clear()
+        _ESN_CACHE["search"] = search_id
     key = (I, N, O, density, seed, dtype)
     esn = _ESN_CACHE.get(key)
     if esn is None:
-        if len(_ESN_CACHE) >= 8:
+        if len(_ESN_CACHE) > 8:
             _ESN_CACHE.clear()
+            _ESN_CACHE["search"] = search_id
         esn = _ESN_CACHE[key] = ESN(I, N, O, spectral_radius=1.0, input_scaling=1.0, density=density,
                                     seed=seed, dtype=dtype, ridge=0.0)
     return esn
@@ -277,14 +283,14 @@ def _limit_threads(threads):
     return restore
 
 
-def _run_task(task, data, dtype, washout, threads):
+def _run_task(task, data, dtype, washout, threads, search_id):
     """One unit of work (run in a worker): -> (task id, SSE (members, ridges), seconds)."""
     tid, (N, density, seed), members, ridges = task
     t0 = time.perf_counter()
     restore = _limit_threads(threads) if threads else None
     try:
         ut, yt, uv, yv = data
-        esn = _base_esn(ut.shape[2], N, yt.shape[2], density, seed, dtype)
+        esn = _base_esn(ut.shape[2], N, yt.shape[2], density, seed, dtype, search_id)
         sse = _population_sse(esn, ut, yt, uv, yv, members, ridges, washout)
     finally:
         if restore:
@@ -475,6 +481,7 @@ def search(data, space, *, method="grid", n_trials=None, metric="nrmse", norm="m
     data_d = (ut, yt, uv, yv)
 
     t_start = time.perf_counter()
+    search_id = uuid.uuid4().hex
     trials, interrupted = [], False
     bar = None
     if progress:
@@ -484,11 +491,11 @@ def search(data, space, *, method="grid", n_trials=None, metric="nrmse", norm="m
     try:
         if method == "optuna":
             interrupted = _run_optuna(space, n_trials, seed, metric, data_d, dtype, washout, n_jobs, workers,
-                                      threads_per_worker, members_per_task, scorer, trials, bar)
+                                      threads_per_worker, members_per_task, scorer, trials, bar, search_id)
         else:
             configs = _configs_grid(space) if method == "grid" else _configs_random(space, n_trials, seed)
             interrupted = _evaluate(configs, 0, data_d, dtype, washout, n_jobs, workers, threads_per_worker,
-                                    members_per_task, scorer, metric, trials, bar)
+                                    members_per_task, scorer, metric, trials, bar, search_id)
     finally:
         if bar is not None:
             bar.close()
@@ -500,7 +507,7 @@ def _bad(name, value, what):
 
 
 def _evaluate(configs, first_trial, data, dtype, washout, n_jobs, workers, threads, members_per_task, scorer,
-              metric, trials, bar):
+              metric, trials, bar, search_id):
     """Runs the configurations' tasks through joblib, appending finished trials; -> interrupted."""
     from joblib import Parallel, delayed
     tasks, where = _tasks(configs, workers, members_per_task)
@@ -509,7 +516,8 @@ def _evaluate(configs, first_trial, data, dtype, washout, n_jobs, workers, threa
         by_task.setdefault(t, []).append((i, m, k))
     try:
         runner = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
-        for tid, sse, secs in runner(delayed(_run_task)(task, data, dtype, washout, threads) for task in tasks):
+        for tid, sse, secs in runner(delayed(_run_task)(task, data, dtype, washout, threads, search_id)
+                                     for task in tasks):
             done = by_task[tid]
             for i, m, k in done:
                 nrmse, r2 = scorer(sse[m, k])
@@ -554,7 +562,7 @@ def _run_optuna(space, n_trials, seed, metric, data, dtype, washout, n_jobs, wor
             configs.append(c)
         before = len(trials)
         interrupted = _evaluate(configs, done, data, dtype, washout, n_jobs, workers, threads, members_per_task,
-                                scorer, metric, trials, bar)
+                                scorer, metric, trials, bar, search_id)
         finished = {t["trial"]: t for t in trials[before:]}
         for j, tr in enumerate(asked):
             row = finished.get(done + j)

@@ -26,7 +26,7 @@ enum class OnlineRule : int { Lms = 0, Rls = 1 };
 
 template <typename T>
 struct OnlineReadoutParams {
-  int steps, inputs, units, outputs;  // T, I, N, O (I may be 0 with feedback)
+  int steps, inputs, units, n_outputs;  // T, I, N, O (I may be 0 with feedback)
   bool feedback;                      // W_in's last O columns take the previous output
   bool train;                         // learn from `targets` (else run with the read-out as it is)
   OnlineRule rule;
