@@ -97,12 +97,12 @@ def test_ip_moves_the_distribution_toward_the_target(mg):
 
 def test_ip_errors():
     with pytest.raises(ValueError, match="activation"):
-        IPReservoir(1, 10, activation="relu")
+        IPReservoir(1, 50, activation="relu")
     with pytest.raises(ValueError, match="sigma"):
-        IPReservoir(1, 10, sigma=0)
+        IPReservoir(1, 50, sigma=0)
     with pytest.raises(ValueError, match="mu"):
-        IPReservoir(1, 10, activation="sigmoid", mu=0.0)
+        IPReservoir(1, 50, activation="sigmoid", mu=0.0)
     with pytest.raises(TypeError, match="feedback"):
-        IPReservoir(1, 10, feedback=True)
+        IPReservoir(1, 50, feedback=True)
     with pytest.raises(RuntimeError, match="fit_readout"):
-        IPReservoir(1, 10).predict(np.zeros((5, 1)))
+        IPReservoir(1, 50).predict(np.zeros((5, 1)))

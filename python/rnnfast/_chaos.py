@@ -86,8 +86,8 @@ def henon_map(n_steps, a=1.4, b=0.3, x0=(0.0, 0.0)):
     s = np.zeros((n_steps, 2))
     s[0] = _x0(x0, 2)
     x, y = float(s[0, 0]), float(s[0, 1])
-    for i in range(1, n_steps):
-        x, y = 1 - a * x * x + y, b * x
+    for i in range(1, n_steps):      # a * x**2 (not a * x * x): the chaotic map keeps every rounding
+        x, y = 1 - a * x ** 2 + y, b * x
         s[i] = x, y
     return s
 

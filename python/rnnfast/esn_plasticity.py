@@ -39,7 +39,6 @@ class IPReservoir:
         for bad in ("feedback", "ridge", "dtype", "device", "W_fb", "feedback_scaling"):
             if bad in reservoir:
                 raise TypeError(f"IPReservoir does not take {bad!r}")
-        self._esn = ESN(input_size, reservoir_size, 1, **reservoir)
         if activation not in ("tanh", "sigmoid"):
             raise ValueError(f"activation must be 'tanh' or 'sigmoid', got {activation!r}")
         self.activation = activation
@@ -53,6 +52,7 @@ class IPReservoir:
         if self.learning_rate <= 0:
             raise ValueError(f"learning_rate must be > 0, got {learning_rate}")
         self.epochs = _checks.positive_int(epochs, "epochs")
+        self._esn = ESN(input_size, reservoir_size, 1, **reservoir)
         N = reservoir_size
         self.input_size, self.reservoir_size = input_size, N
         self.W = self._esn.W.astype(np.float64)
