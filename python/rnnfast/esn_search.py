@@ -537,7 +537,7 @@ def _evaluate(configs, first_trial, data, dtype, washout, n_jobs, workers, threa
 
 
 def _run_optuna(space, n_trials, seed, metric, data, dtype, washout, n_jobs, workers, threads,
-                members_per_task, scorer, trials, bar):
+                members_per_task, scorer, trials, bar, search_id):
     try:
         import optuna
     except ImportError:
