@@ -151,6 +151,11 @@ class RidgeAccumulator:
         Y = Y.reshape(-1, self.n_outputs)
         if X.shape[0] != Y.shape[0]:
             raise ValueError(f"X has {X.shape[0]} rows but Y has {Y.shape[0]}")
+        self._add(X, Y)
+
+    def _add(self, X, Y):
+        """add() without the checks and copies, for callers whose X (S, N) and Y (S, O) are float64 and
+        finite (the engine's states): the searches accumulate tens of members per step chunk."""
         if X.shape[0] == 0:
             return
         if self._cx is None:

@@ -253,8 +253,8 @@ def _population_sse(esn, ut, yt, uv, yv, members, ridges, washout):
         lo = max(washout - t0, 0)
         if lo < states.shape[0]:
             Y = yt[t0 + lo:t0 + step].reshape(-1, O)
-            for p in range(P):
-                accs[p].add(states[lo:, p].reshape(-1, N), Y)
+            for p in range(P):  # the engine's states are finite (tanh); float64 unless dtype is float32
+                accs[p]._add(np.asarray(states[lo:, p].reshape(-1, N), np.float64), Y)
     if accs[0].n == 0:
         raise ValueError(f"washout={washout} leaves no training steps (u_train has {ut.shape[0]})")
     sols = [[acc.solve(r) for r in ridges] for acc in accs]
@@ -264,7 +264,7 @@ def _population_sse(esn, ut, yt, uv, yv, members, ridges, washout):
         states, x0 = esn._engine(uv[t0:t0 + step].astype(dt), x0, sr, ins, leak, w_in=w_in, w_args=w_args)
         Y = yv[t0:t0 + step].reshape(-1, O)
         for p in range(P):
-            X = states[:, p].reshape(-1, N).astype(np.float64)
+            X = np.asarray(states[:, p].reshape(-1, N), np.float64)
             for k, (W_out, b_out) in enumerate(sols[p]):
                 sse[p, k] += float(((X @ W_out + b_out - Y) ** 2).sum())
     return sse
