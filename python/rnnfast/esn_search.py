@@ -271,11 +271,15 @@ def _population_sse(esn, ut, yt, uv, yv, members, ridges, washout):
 
 
 def _limit_threads(threads):
-    """Engine and BLAS threads of this process -> threads; returns a function that restores them."""
+    """Engine and BLAS threads of this process -> threads (None: the engine's left as they are, BLAS to one:
+    the search's BLAS calls (the ridge statistics) alternate with engine calls, and BLAS threads left
+    spinning after a call take the cores from the engine's, measured 10x slower on 2 cores); returns a
+    function that restores them."""
     from threadpoolctl import threadpool_limits
     before = _core.build_info()["threads"]
-    _core.set_num_threads(threads)
-    limits = threadpool_limits(limits=threads)
+    if threads is not None:
+        _core.set_num_threads(threads)
+    limits = threadpool_limits(limits=threads or 1)
 
     def restore():
         limits.restore_original_limits()
@@ -287,14 +291,13 @@ def _run_task(task, data, dtype, washout, threads, search_id):
     """One unit of work (run in a worker): -> (task id, SSE (members, ridges), seconds)."""
     tid, (N, density, seed), members, ridges = task
     t0 = time.perf_counter()
-    restore = _limit_threads(threads) if threads else None
+    restore = _limit_threads(threads)
     try:
         ut, yt, uv, yv = data
         esn = _base_esn(ut.shape[2], N, yt.shape[2], density, seed, dtype, search_id)
         sse = _population_sse(esn, ut, yt, uv, yv, members, ridges, washout)
     finally:
-        if restore:
-            restore()
+        restore()
     return tid, sse, time.perf_counter() - t0
 
 
@@ -515,7 +518,9 @@ def _evaluate(configs, first_trial, data, dtype, washout, n_jobs, workers, threa
     for i, (t, m, k) in where.items():
         by_task.setdefault(t, []).append((i, m, k))
     try:
-        runner = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+        # batch_size=1: a task is seconds of work; joblib's automatic batching would hand several to
+        # one worker (measured on Dask: both tasks of a 2-worker search on one worker)
+        runner = Parallel(n_jobs=n_jobs, batch_size=1, return_as="generator_unordered")
         for tid, sse, secs in runner(delayed(_run_task)(task, data, dtype, washout, threads, search_id)
                                      for task in tasks):
             done = by_task[tid]
