@@ -20,7 +20,7 @@ import numpy as np
 
 import rnnfast
 from rnnfast import datasets
-from rnnfast import esn_search as es
+from rnnfast.esn import hypersearch as es
 
 
 def main(argv=None):

@@ -6,8 +6,8 @@ import pytest
 import scipy.sparse as sp
 
 from rnnfast import datasets
-from rnnfast.esn_deep import DeepESN
-from rnnfast.esn_plasticity import IPReservoir
+from rnnfast.esn import DeepESN
+from rnnfast.esn import IPReservoir
 from rnnfast.reference.plasticity import ip_run
 
 

@@ -4,7 +4,7 @@ and against the step-by-step NumPy reference; statefulness; forecasting the Lore
 import numpy as np
 import pytest
 
-from rnnfast.esn_nvar import NVAR
+from rnnfast.esn import NVAR
 from rnnfast.reference.nvar import nvar_features
 
 

@@ -7,7 +7,7 @@ import scipy.sparse as sp
 
 import rnnfast
 from rnnfast import _core
-from rnnfast.esn_online import OnlineESN
+from rnnfast.esn import OnlineESN
 from rnnfast.reference.online import online_run
 
 

@@ -9,7 +9,7 @@ import pytest
 
 import rnnfast
 from rnnfast import datasets
-from rnnfast import esn_search as es
+from rnnfast.esn import hypersearch as es
 
 SPACE = {"reservoir_size": 40, "spectral_radius": [0.5, 1.1], "leak_rate": [0.3, 1.0],
          "input_scaling": [0.5, 1.0], "density": 0.2, "ridge": [1e-7, 1e-4], "seed": [0, 1]}

@@ -15,7 +15,7 @@ consecutive samples are n h / (n - 1) apart); extra keyword arguments go to ``so
 
 import numpy as np
 
-from . import _checks
+from ._util import checks as _checks
 
 __all__ = ["lorenz", "rossler", "henon_map", "logistic_map", "mso", "mso2", "mso8"]
 
