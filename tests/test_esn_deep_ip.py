@@ -56,7 +56,7 @@ def test_deep_esn_errors():
     with pytest.raises(ValueError, match="leak_rate"):
         DeepESN(1, [10, 10], 1, leak_rate=[0.5])
     with pytest.raises(RuntimeError, match="fit"):
-        DeepESN(1, [10], 1).predict(np.zeros((5, 1)))
+        DeepESN(1, [50], 1, seed=0).predict(np.zeros((5, 1)))
 
 
 @pytest.mark.parametrize("activation, mu, sigma", [("tanh", 0.0, 0.5), ("sigmoid", 0.3, 1.0)])
