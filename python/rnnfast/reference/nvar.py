@@ -5,9 +5,9 @@ against.
 With k = delay, s = strides, n = order and inputs u_t of I features, the store holds the last k*s inputs
 (zeros before the first). At each step the input is pushed to the front of the store and
 
-    linear_t    = [u_t, u_{t-s}, ..., u_{t-(k-1)s}]                         (k*I values)
-    nonlinear_t = [prod_j linear_t[i_j]  for (i_1 <= ... <= i_n)]             (all monomials of degree n,
-                                                                              itertools.combinations_with_replacement order)
+    linear_t    = [u_t, u_{t-s}, ..., u_{t-(k-1)s}]                  (k*I values)
+    nonlinear_t = [prod_j linear_t[i_j]  for (i_1 <= ... <= i_n)]      (every monomial of degree n, in
+                                                  itertools.combinations_with_replacement's order)
     features_t  = [linear_t, nonlinear_t]
 """
 
