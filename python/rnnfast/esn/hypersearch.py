@@ -25,10 +25,10 @@ reservoirpy's definitions: ``nrmse`` = RMSE / (max - min) of y_val (``norm='std'
 
 Parallel and distributed: the populations are split into tasks run by joblib: local processes (loky) by
 default, ``n_jobs`` of them; inside ``with joblib.parallel_backend("dask"):`` (a ``distributed.Client``
-connected) the same call runs on the Dask cluster, and likewise on any joblib backend (Ray's). Each worker
-limits its engine threads and its BLAS (threadpoolctl) to ``threads_per_worker`` (default: the machine's
-cores / the workers), so the workers never oversubscribe the cores. Results do not depend on where a task
-ran. A KeyboardInterrupt stops the search and keeps the trials already finished (``result.interrupted``).
+connected) the same call runs on the Dask cluster, and likewise on any joblib backend (Ray's). Each task
+limits its engine threads (``rnnfast._core.set_num_threads``) and its BLAS (threadpoolctl) to
+``threads_per_worker`` (see ``search``), so the workers never oversubscribe the cores. Results do not
+depend on where a task ran. A KeyboardInterrupt stops the search and keeps the trials already finished (``result.interrupted``).
 """
 
 import itertools
@@ -443,7 +443,9 @@ def search(data, space, *, method="grid", n_trials=None, metric="nrmse", norm="m
     norm: NRMSE's normalisation, 'minmax' (reservoirpy's default) or 'std'.
     washout: training steps dropped from the ridge statistics.
     n_jobs: joblib workers (-1: all cores; inside a joblib backend context, that backend's workers).
-    threads_per_worker: engine and BLAS threads of each worker (default: cores // workers, at least 1).
+    threads_per_worker: engine and BLAS threads of each task (default: local worker processes share the
+      cores, cores // workers; in this process the engine keeps its threads and BLAS gets one; on a cluster
+      backend (Dask, Ray) 1, as each of a worker's threads runs a task).
     progress: a tqdm progress bar. dtype: 'float32' or 'float64' for the reservoir (the readout is
       always trained in float64). members_per_task: cap on the configurations run as one population.
     """
