@@ -4,12 +4,12 @@ kernels implement.  Pure NumPy; see :mod:`.cells` and :mod:`.mrnn` for the equat
 :mod:`.rop` and :func:`mrnn_rop` give forward-mode R-ops (Jacobian-vector products)."""
 
 from .cells import (
-    rnn_forward,
-    rnn_backward,
-    lstm_forward,
-    lstm_backward,
-    gru_forward,
     gru_backward,
+    gru_forward,
+    lstm_backward,
+    lstm_forward,
+    rnn_backward,
+    rnn_forward,
     sigmoid,
 )
 from .esn import reservoir_run, ridge_fit
