@@ -187,7 +187,7 @@ def test_binding_checks_its_arguments():
     data = corpus(300)
     fused = FusedMinCharRNN.create(model, opt, data, T, 5.0, True, True)
     state = model.initial_state(1).copy()
-    params, sums = fused.params, fused._sums()
+    params, sums = fused.params, opt.sums()
     args = dict(params=params, sums=sums, h=state.reshape(-1), data=fused.data, seq_len=T, pos=0, steps=2, lr=0.1,
                 eps=1e-8, eps_inside_sqrt=True, clip=5.0, loss_scale=1.0, freeze_b_hh=True, losses=fused.losses,
                 work=fused.work)

@@ -262,7 +262,7 @@ def test_rnn_rop_engine_rejects_bad_input(rnn_setup):
         rnn_rop_engine(cache, v, dx=np.zeros((3, 2, 5)))
     with pytest.raises(ValueError, match="dh0 must have shape"):
         rnn_rop_engine(cache, v, dh0=np.zeros((5,)))
-    with pytest.raises(TypeError, match=r"cache\['W_hh'\] has dtype float32"):
+    with pytest.raises(TypeError, match=r"cache\['W_hh'\] must have dtype float64, got float32"):
         rnn_rop_engine(dict(cache, W_hh=cache["W_hh"].astype(np.float32)), v)
     with pytest.raises(ValueError, match=r"cache\['W_ih'\] must have shape"):
         rnn_rop_engine(dict(cache, W_ih=cache["W_ih"].T), v)

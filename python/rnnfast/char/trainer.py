@@ -212,12 +212,12 @@ class Trainer:
         if self.n_train < T + 1:
             raise CharError(f"the text is too short: {self.n_train} training characters, but one sequence needs "
                             f"--seq-len + 1 = {T + 1}")
-        self.streams = Streams(self.train_data, T, N)
-        seg = self.streams.seg
+        seg = self.n_train // N
         if seg < T + 1:
             raise CharError(f"the text is too short for --batch {N} x --seq-len {T}: each of the {N} streams gets "
                             f"{seg} of the {self.n_train} training characters, it needs at least {T + 1}; lower "
                             "--batch or --seq-len")
+        self.streams = Streams(self.train_data, T, N)
         self.val_data = val_data if len(val_data) >= 2 else None
 
     def prepare_device(self):

@@ -33,7 +33,7 @@ def _square(W, name="W"):
         values = W.data
     else:
         if not hasattr(W, "shape") or not hasattr(W, "dtype"):
-            W = _checks.real_array(W, name)  # a list of lists: as numpy.asarray would read it
+            W = _checks.real_array(W, name)  # a list of lists of numbers, as numpy.asarray reads it
         W = to_host(W)
         if W.dtype == np.bool_ or W.dtype.kind not in "fiu":
             raise TypeError(f"{name} must hold real numbers, got dtype {W.dtype}")
@@ -91,7 +91,9 @@ def spectral_radius(W, iters=1000, seed=0, method="auto"):
 def scale_to_spectral_radius(W, rho):
     """W * (rho / spectral_radius(W)): a new array of W's dtype and array module (W floating point)."""
     rho = _checks.real(rho, "rho", low=0, low_open=True)
-    if hasattr(W, "dtype") and W.dtype.kind in "iu":  # W.dtype.type(rho / r) would truncate to 0
+    if not hasattr(W, "dtype"):
+        raise TypeError(f"W must be an array (the result has its dtype and array module), got {type(W).__name__}")
+    if W.dtype.kind in "iu":  # W.dtype.type(rho / r) would truncate to 0
         raise TypeError(f"W must be a floating-point array to be scaled, got {W.dtype.name}")
     r = spectral_radius(W)
     if r == 0:

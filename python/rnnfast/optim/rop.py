@@ -32,8 +32,7 @@ def _get(cache, key, shape, dtype, who):
     a = cache[key]
     if shape is None:  # any 2-D or 3-D shape: checked by the caller
         shape = (None,) * getattr(a, "ndim", 0)
-    return checks.check_array(a, f"{who}: cache[{key!r}] (all entries in cache['x']'s dtype)", dtype, shape,
-                              finite=False)
+    return checks.check_array(a, f"{who}: cache[{key!r}]", dtype, shape, finite=False)
 
 
 def _sequence(cache, who):
