@@ -452,10 +452,10 @@ def test_core_entry_points_validate_arguments():
 # ---------------------------------------------------------------------------------------------
 
 def test_char_train_mrnn(tmp_path, capsys):
-    from helpers.texts import make_text
-
     from rnnfast import char
     from rnnfast.__main__ import main
+
+    from helpers.texts import make_text
 
     text = tmp_path / "input.txt"
     text.write_text(make_text(), encoding="utf-8")

@@ -311,8 +311,9 @@ class FusedMinCharRNN:
     The same math as rnnfast.char.trainer.train_step on the general layers (one-hot -> tanh RNN -> Linear ->
     softmax cross-entropy, BPTT through the chunk, elementwise clip, Adagrad, min-char-rnn's data order) for
     batch 1, many steps per call: the step's Python and per-call NumPy overhead on small arrays, most of
-    its time at this size, is paid once per call (RESULTS.md). The model's parameter arrays, the optimizer's Adagrad sums and
-    the hidden state are updated in place, so checkpoints, evaluation and sampling see the usual arrays.
+    its time at this size, is paid once per call (RESULTS.md). The model's parameter arrays, the optimizer's
+    Adagrad sums (Adagrad.sums()) and the hidden state are updated in place, so checkpoints, evaluation and
+    sampling see the usual arrays.
 
         fused = FusedMinCharRNN.create(model, opt, train_data, seq_len, clip, loss_sum_over_time)  # or None
         losses, pos, restarts = fused.train(steps, state, pos)   # state: (1, 1, H), updated in place
