@@ -101,7 +101,7 @@ def check_array(a, name, dtype, shape):
 
 def _ptr(a):
     """The device address of a's first element (0 for None); host arrays only in the CPU emulation of the
-    kernels that tests/test_cuda_emulation.py runs."""
+    kernels that tests/engines/test_cuda_emulation.py runs."""
     if a is None:
         return 0
     if isinstance(a, np.ndarray):
