@@ -134,7 +134,8 @@ def machine_info(np, rnnfast=None):
     """host_facts plus the platform, Python, CPU count, NumPy/SciPy versions, rnnfast's build and the
     environment variables that steer the libraries' threads and instruction sets."""
     info = dict(host_facts(np), platform=platform.platform(), python=sys.version.split()[0],
-                cpu_count=os.cpu_count(), numpy=np.__version__, date=datetime.datetime.now().isoformat("seconds"))
+                cpu_count=os.cpu_count(), numpy=np.__version__,
+                date=datetime.datetime.now().isoformat(timespec="seconds"))
     try:
         info["scipy"] = __import__("scipy").__version__
     except ImportError:
