@@ -60,7 +60,7 @@ def test_ddp_char_example_runs_under_torchrun_with_two_processes():
     torchrun = shutil.which("torchrun") or str(Path(sys.executable).parent / "torchrun")
     if not Path(torchrun).exists():
         pytest.skip("torchrun is not installed")
-    example = HERE.parent / "examples" / "ddp_char.py"
+    example = HERE.parents[1] / "examples" / "ddp_char.py"  # the repository (this is tests/torch_api)
     env = dict(os.environ, OMP_NUM_THREADS="1", RNNFAST_NUM_THREADS="1")
     proc = subprocess.run([torchrun, "--standalone", "--nproc_per_node", "2", str(example), "--steps", "60",
                            "--hidden", "32", "--seq", "32", "--batch", "16", "--layers", "2"],
