@@ -40,8 +40,8 @@ import scipy.sparse as sp  # noqa: E402
 
 import rnnfast  # noqa: E402
 from rnnfast import datasets  # noqa: E402
-from rnnfast.esn import hypersearch as es  # noqa: E402
 from rnnfast.esn import OnlineESN  # noqa: E402
+from rnnfast.esn import hypersearch as es  # noqa: E402
 
 from _machine import cpu_snapshot, host_facts, other_load, wait_idle  # noqa: E402
 

@@ -279,5 +279,6 @@ PYBIND11_MODULE(_core, m) {
   { void register_mrnn(py::module_&); register_mrnn(m); }  // multiplicative RNN: csrc/bindings_mrnn.cpp
   { void register_rop(py::module_&); register_rop(m); }  // R-ops (J v) of the RNN and MRNN: csrc/bindings_rop.cpp
   { void register_train(py::module_&); register_train(m); }  // training-step kernels: csrc/bindings_train.cpp
+  { void register_statespace(py::module_&); register_statespace(m); }  // HMM and Kalman: csrc/bindings_statespace.cpp
   { void register_online(py::module_&); register_online(m); }  // online read-outs (LMS, RLS): csrc/bindings_online.cpp
 }

@@ -25,7 +25,7 @@ py::array typed(const py::object& o, const std::string& name) {
   if (!py::isinstance<py::array>(o)) bad(name, "must be a numpy.ndarray");
   py::array a = py::reinterpret_borrow<py::array>(o);
   if (a.dtype().num() != py::dtype::of<T>().num())
-    bad(name, std::string("must have dtype ") + (sizeof(T) == 4 ? "float32" : "float64"));
+    bad(name, "must have dtype " + py::str(py::dtype::of<T>()).cast<std::string>());
   return a;
 }
 

@@ -3,10 +3,11 @@
 Layers (RNN, LSTM, GRU, MRNN) run on the C++ CPU engine or the CUDA engine (rnnfast.backends);
 `rnnfast.reference` holds the NumPy reference implementations the engines are tested against.
 The packages, lowest first (each imports only those before it): _util, backends, nn, optim, esn,
-io, char (an application: `rnnfast char`); reference and datasets stand alone.
+io, char (an application: `rnnfast char`); statespace (HMMs, linear dynamical systems) imports only
+_util; reference and datasets stand alone.
 """
 
-from . import _core, _moved, datasets, esn, nn, optim, reference
+from . import _core, _moved, datasets, esn, nn, optim, reference, statespace
 from .backends.devices import build_info
 from .esn import ESN
 from .nn import GRU, LSTM, MRNN, RNN, diagnostics, init, losses, no_grad
@@ -26,6 +27,6 @@ def __getattr__(name):
 
 __all__ = [
     "ESN", "GRU", "LSTM", "MRNN", "RNN", "build_info", "reference", "nn", "losses", "optim", "init", "diagnostics",
-    "esn", "datasets", "no_grad",
+    "esn", "datasets", "statespace", "no_grad",
     "__version__",
 ]

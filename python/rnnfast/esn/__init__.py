@@ -45,15 +45,15 @@ a long training set are never all kept. ``washout`` (reservoirpy's ``warmup``) d
 every training sequence.
 """
 
+from ..nn.init import spectral_radius
 from .deep import DeepESN
-from .matrices import spectral_radius
+from .hypersearch import SearchResult, loguniform, plot_search_report, randint, search, uniform
 from .model import ESN
 from .nvar import NVAR
 from .online import OnlineESN
 from .plasticity import IPReservoir
 from .population import population_sweep, run_population
 from .readout import RidgeAccumulator
-from .hypersearch import SearchResult, loguniform, plot_search_report, randint, search, uniform
 
 __all__ = ["ESN", "run_population", "population_sweep", "RidgeAccumulator", "spectral_radius",
            "search", "SearchResult", "uniform", "loguniform", "randint", "plot_search_report",

@@ -28,12 +28,12 @@ default, ``n_jobs`` of them; inside ``with joblib.parallel_backend("dask"):`` (a
 connected) the same call runs on the Dask cluster, and likewise on any joblib backend (Ray's). Each task
 limits its engine threads (``rnnfast._core.set_num_threads``) and its BLAS (threadpoolctl) to
 ``threads_per_worker`` (see ``search``), so the workers never oversubscribe the cores. Results do not
-depend on where a task ran. A KeyboardInterrupt stops the search and keeps the trials already finished (``result.interrupted``).
+depend on where a task ran. A KeyboardInterrupt stops the search and keeps the trials already finished
+(``result.interrupted``).
 """
 
 import itertools
 import math
-import numbers
 import os
 import time
 import uuid
