@@ -255,6 +255,7 @@ template <typename T>
 void hmm_viterbi_cpu(const HmmViterbiParams<T>& p) { kernels<T>().hmm_viterbi(p); }
 template <typename T>
 void kalman_cpu(const KalmanParams<T>& p) { kernels<T>().kalman(p); }
+template <typename T>
 void online_readout_cpu(const OnlineReadoutParams<T>& p) { kernels<T>().online_readout(p); }
 
 index_t recurrent_workspace_size(Cell cell, int steps, int batch, int hidden, bool backward) {
