@@ -6,7 +6,7 @@ An engine runs one layer in one direction over a whole sequence:
 `out` holds the preallocated outputs: y (a [T,N,H] view, possibly a column slice of [T,N,2H]), h_n, c_n.
 `grads` holds the arrays W_ih, W_hh, b_ih, b_hh that parameter gradients are added to.
 
-Cells are named by the ints of csrc/include/rnnfast/common.h.
+Cells are named by the codes the compiled module exports (defined once, in csrc/include/rnnfast/common.h).
 """
 
 import threading
@@ -15,8 +15,8 @@ import numpy as np
 
 from . import _core, reference
 
-RNN_TANH, RNN_RELU, LSTM, GRU, GRU_CHO = 0, 1, 2, 3, 4
-GATES = {RNN_TANH: 1, RNN_RELU: 1, LSTM: 4, GRU: 3, GRU_CHO: 3}
+RNN_TANH, RNN_RELU, LSTM, GRU, GRU_CHO = (_core.CELL_CODES[c] for c in ("rnn_tanh", "rnn_relu", "lstm", "gru", "gru_cho"))
+GATES = dict(_core.CELL_GATES)
 
 
 def _buffer(scratch, key, shape, dtype, xp=np):
