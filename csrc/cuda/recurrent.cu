@@ -113,11 +113,9 @@ struct GruForward {  // reset_after: n = tanh(xn + r * (W_hn h + b_hn))
     const T hr = hp[0] + (a.b ? a.b[j] : T(0));
     const T hz = hp[1] + (a.b ? a.b[H + j] : T(0));
     const T hn = hp[2] + (a.b ? a.b[2 * H + j] : T(0));
-    const T r = act_sigmoid(a.xp[ng] + hr);
-    const T z = act_sigmoid(a.xp[ng + H] + hz);
-    const T nn = act_tanh(a.xp[ng + 2 * H] + r * hn);
     const T h_prev = a.h_cur[nh];
-    const T h = gru_unit_output(z, nn, h_prev);
+    T r, z, nn, h;
+    gru_unit_forward(a.xp[ng], a.xp[ng + H], a.xp[ng + 2 * H], hr, hz, hn, h_prev, r, z, nn, h);
     if (a.gates) {
       a.gates[ng] = r;
       a.gates[ng + H] = z;
@@ -137,8 +135,8 @@ struct GruChoForwardRZ {  // stage 1: r, z and r*h (the n rows' input); gates/ex
   __device__ static void apply(const StepArgs<T>& a, int n, int j, const T* hp) {
     const int H = a.H;
     const index_t nh = index_t(n) * H + j, ng = index_t(n) * a.GH + j;
-    const T r = act_sigmoid(a.xp[ng] + hp[0] + (a.b ? a.b[j] : T(0)));
-    const T z = act_sigmoid(a.xp[ng + H] + hp[1] + (a.b ? a.b[H + j] : T(0)));
+    const T r = gru_unit_gate(a.xp[ng], hp[0] + (a.b ? a.b[j] : T(0)));
+    const T z = gru_unit_gate(a.xp[ng + H], hp[1] + (a.b ? a.b[H + j] : T(0)));
     const T h_prev = a.h_cur[nh];
     a.gates[ng] = r;
     a.gates[ng + H] = z;
@@ -154,7 +152,7 @@ struct GruChoForwardN {  // stage 2: n = tanh(xn + W_hn (r*h) + b_hn), then h
   __device__ static void apply(const StepArgs<T>& a, int n, int j, const T* hp) {
     const int H = a.H;
     const index_t nh = index_t(n) * H + j, ng = index_t(n) * a.GH + j;
-    const T nn = act_tanh(a.xp[ng + 2 * H] + hp[0] + (a.b ? a.b[2 * H + j] : T(0)));
+    const T nn = gru_unit_n_before(a.xp[ng + 2 * H], hp[0] + (a.b ? a.b[2 * H + j] : T(0)));
     const T h = gru_unit_output(a.gates[ng + H], nn, a.h_cur[nh]);
     a.gates[ng + 2 * H] = nn;
     a.h_next[nh] = h;
@@ -259,10 +257,7 @@ struct InitialStateGradient {  // after the last step: dh0 = dGh_first W_hh + ca
   }
 };
 
-constexpr const char* cell_name(Cell K) {
-  return K == Cell::RnnTanh ? "rnn_tanh" : K == Cell::RnnRelu ? "rnn_relu" : K == Cell::Lstm ? "lstm"
-       : K == Cell::Gru ? "gru" : "gru_cho";
-}
+constexpr const char* cell_name(Cell K) { return kCellNames[int(K)]; }
 
 template <typename T, Cell K>
 void forward_loop(const CudaForwardParams<T>& p) {
