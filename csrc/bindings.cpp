@@ -62,7 +62,7 @@ void register_cells(py::module_& m) {
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "rnnfast compiled engines (CPU; CUDA when compiled in)";
-  rnnfast::cpu_engine();            // choose the CPU tier now: a bad RNNFAST_CPU_ISA fails the import with its reason
+  rnnfast::cpu_engine();  // choose the CPU tier now: a bad RNNFAST_CPU_ISA fails the import with its reason
   rnnfast::blas_single_threaded();  // the engine's own threads split the work (see rnnfast/parallel.h)
   register_info(m);
   register_cells(m);

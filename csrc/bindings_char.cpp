@@ -16,11 +16,13 @@ namespace {
 using namespace bindings;
 using Obj = py::object;
 
+// clang-format off
 #define CHAR_WORKSPACE(F) F(int, vocab) F(int, hidden) F(int, seq_len) F(Obj, dtype)
-#define CHAR_TRAIN(F)                                                                                          \
-  F(py::sequence, params) F(py::sequence, sums) F(Obj, h) F(Obj, data) F(int, seq_len) F(index_t, pos)          \
-      F(int, steps) F(double, lr) F(double, eps) F(bool, eps_inside_sqrt) F(double, clip) F(double, loss_scale) \
-          F(bool, freeze_b_hh) F(Obj, losses) F(Obj, work)
+#define CHAR_TRAIN(F)                                                                                       \
+  F(py::sequence, params) F(py::sequence, sums) F(Obj, h) F(Obj, data) F(int, seq_len) F(index_t, pos)      \
+  F(int, steps) F(double, lr) F(double, eps) F(bool, eps_inside_sqrt) F(double, clip) F(double, loss_scale) \
+  F(bool, freeze_b_hh) F(Obj, losses) F(Obj, work)
+// clang-format on
 RNNFAST_ENTRY_ARGS(WorkspaceArgs, CHAR_WORKSPACE);
 RNNFAST_ENTRY_ARGS(TrainArgs, CHAR_TRAIN);
 
@@ -62,8 +64,7 @@ py::tuple train(const TrainArgs& a) {
   p.losses = dense<double>(a.losses, "losses", {nl}, true);
   const index_t need = char_rnn_workspace_size<T>(p.vocab, p.hidden, a.seq_len);
   const index_t nw = ndim_array(a.work, "work", 1).shape(0);
-  if (nw < need)
-    bad("work", "must hold at least char_rnn_workspace_size(...) = " + std::to_string(need) + " elements");
+  if (nw < need) bad("work", "must hold at least char_rnn_workspace_size(...) = " + std::to_string(need) + " elements");
   p.work = dense<T>(a.work, "work", {nw}, true);
   if (!(std::isfinite(a.lr) && a.lr >= 0)) bad("lr", "must be finite and >= 0");
   if (!(std::isfinite(a.eps) && a.eps > 0)) bad("eps", "must be finite and > 0");
@@ -87,15 +88,13 @@ py::tuple train(const TrainArgs& a) {
 void register_char(pybind11::module_& m) {
   using namespace rnnfast;
   using namespace rnnfast::bindings;
-  def_entry<WorkspaceArgs>(m, "char_rnn_workspace_size",
-                           "Elements of the workspace char_rnn_train needs (dtype float32 or float64).",
-                           [](const WorkspaceArgs& a) {
-                             if (a.vocab < 1 || a.hidden < 1 || a.seq_len < 1)
-                               bad_call("vocab, hidden, seq_len must be >= 1");
-                             return float32_dtype(a.dtype, "dtype")
-                                        ? char_rnn_workspace_size<float>(a.vocab, a.hidden, a.seq_len)
-                                        : char_rnn_workspace_size<double>(a.vocab, a.hidden, a.seq_len);
-                           });
+  def_entry<WorkspaceArgs>(
+      m, "char_rnn_workspace_size", "Elements of the workspace char_rnn_train needs (dtype float32 or float64).",
+      [](const WorkspaceArgs& a) {
+        if (a.vocab < 1 || a.hidden < 1 || a.seq_len < 1) bad_call("vocab, hidden, seq_len must be >= 1");
+        return float32_dtype(a.dtype, "dtype") ? char_rnn_workspace_size<float>(a.vocab, a.hidden, a.seq_len)
+                                               : char_rnn_workspace_size<double>(a.vocab, a.hidden, a.seq_len);
+      });
   def_entry<TrainArgs>(m, "char_rnn_train",
                        "`steps` min-char-rnn training steps fused (rnnfast/char_rnn.h): updates params, sums, h in "
                        "place, writes losses[:steps]; returns (steps_done, pos, restarts, status, detail).",
@@ -104,4 +103,3 @@ void register_char(pybind11::module_& m) {
                          return float32_of(a.params[0], "params[0] (w_ih)") ? train<float>(a) : train<double>(a);
                        });
 }
-

@@ -17,31 +17,32 @@ using namespace bindings;
 using ptr_t = std::uintptr_t;
 using Str = std::string;
 
+// clang-format off
 #define CUDA_WORKSPACE(F) F(int, cell) F(int, batch) F(int, hidden) F(bool, backward)
-#define CUDA_FORWARD(F)                                                                                       \
+#define CUDA_FORWARD(F)                                                                                        \
   F(Str, dtype) F(int, cell) F(int, steps) F(int, batch) F(int, hidden) F(bool, reverse) F(bool, training)     \
-      F(ptr_t, xp) F(ptr_t, w_hh_t) F(ptr_t, b_hh) F(ptr_t, h0) F(ptr_t, c0) F(ptr_t, y) F(index_t, ldy)       \
-          F(ptr_t, h_n) F(ptr_t, c_n) F(ptr_t, h_prev) F(ptr_t, c_prev) F(ptr_t, gates) F(ptr_t, extra)       \
-              F(ptr_t, work) F(ptr_t, stream)
-#define CUDA_BACKWARD(F)                                                                                       \
-  F(Str, dtype) F(int, cell) F(int, steps) F(int, batch) F(int, hidden) F(bool, reverse) F(ptr_t, w_hh)         \
-      F(ptr_t, h_prev) F(ptr_t, c_prev) F(ptr_t, gates) F(ptr_t, extra) F(ptr_t, dy) F(index_t, lddy)          \
-          F(ptr_t, dh_n) F(ptr_t, dc_n) F(ptr_t, dG) F(ptr_t, dGh) F(ptr_t, dh0) F(ptr_t, dc0) F(ptr_t, work)  \
-              F(ptr_t, stream)
-#define CUDA_RESERVOIR(F)                                                                                      \
+  F(ptr_t, xp) F(ptr_t, w_hh_t) F(ptr_t, b_hh) F(ptr_t, h0) F(ptr_t, c0) F(ptr_t, y) F(index_t, ldy)           \
+  F(ptr_t, h_n) F(ptr_t, c_n) F(ptr_t, h_prev) F(ptr_t, c_prev) F(ptr_t, gates) F(ptr_t, extra) F(ptr_t, work) \
+  F(ptr_t, stream)
+#define CUDA_BACKWARD(F)                                                                                         \
+  F(Str, dtype) F(int, cell) F(int, steps) F(int, batch) F(int, hidden) F(bool, reverse) F(ptr_t, w_hh)          \
+  F(ptr_t, h_prev) F(ptr_t, c_prev) F(ptr_t, gates) F(ptr_t, extra) F(ptr_t, dy) F(index_t, lddy) F(ptr_t, dh_n) \
+  F(ptr_t, dc_n) F(ptr_t, dG) F(ptr_t, dGh) F(ptr_t, dh0) F(ptr_t, dc0) F(ptr_t, work) F(ptr_t, stream)
+#define CUDA_RESERVOIR(F)                                                                                       \
   F(Str, dtype) F(int, steps) F(int, batch) F(int, units) F(int, population) F(ptr_t, w_dense) F(ptr_t, indptr) \
-      F(ptr_t, indices) F(ptr_t, values) F(ptr_t, uproj) F(ptr_t, bias) F(ptr_t, sr_scale) F(ptr_t, in_scale)  \
-          F(ptr_t, leak) F(ptr_t, x0) F(ptr_t, states) F(ptr_t, stream)
+  F(ptr_t, indices) F(ptr_t, values) F(ptr_t, uproj) F(ptr_t, bias) F(ptr_t, sr_scale) F(ptr_t, in_scale)       \
+  F(ptr_t, leak) F(ptr_t, x0) F(ptr_t, states) F(ptr_t, stream)
 #define CUDA_MRNN_WORKSPACE(F) F(int, batch) F(int, hidden) F(int, factors) F(bool, backward)
-#define CUDA_MRNN_FORWARD(F)                                                                                   \
-  F(Str, dtype) F(int, steps) F(int, batch) F(int, hidden) F(int, factors) F(bool, reverse) F(bool, training)  \
-      F(ptr_t, fx) F(ptr_t, xh) F(ptr_t, w_fh_t) F(ptr_t, w_hf_t) F(ptr_t, h0) F(ptr_t, y) F(index_t, ldy)     \
-          F(ptr_t, h_n) F(ptr_t, h_prev) F(ptr_t, h) F(ptr_t, fh) F(ptr_t, work) F(ptr_t, stream)
-#define CUDA_MRNN_BACKWARD(F)                                                                                  \
-  F(Str, dtype) F(int, steps) F(int, batch) F(int, hidden) F(int, factors) F(bool, reverse) F(ptr_t, w_fh)     \
-      F(ptr_t, w_hf) F(ptr_t, h) F(ptr_t, fx) F(ptr_t, fh) F(ptr_t, dy) F(index_t, lddy) F(ptr_t, dh_n)        \
-          F(ptr_t, dA) F(ptr_t, dFX) F(ptr_t, dFH) F(ptr_t, dh0) F(ptr_t, work) F(ptr_t, stream)
+#define CUDA_MRNN_FORWARD(F)                                                                                  \
+  F(Str, dtype) F(int, steps) F(int, batch) F(int, hidden) F(int, factors) F(bool, reverse) F(bool, training) \
+  F(ptr_t, fx) F(ptr_t, xh) F(ptr_t, w_fh_t) F(ptr_t, w_hf_t) F(ptr_t, h0) F(ptr_t, y) F(index_t, ldy)        \
+  F(ptr_t, h_n) F(ptr_t, h_prev) F(ptr_t, h) F(ptr_t, fh) F(ptr_t, work) F(ptr_t, stream)
+#define CUDA_MRNN_BACKWARD(F)                                                                                    \
+  F(Str, dtype) F(int, steps) F(int, batch) F(int, hidden) F(int, factors) F(bool, reverse) F(ptr_t, w_fh)       \
+  F(ptr_t, w_hf) F(ptr_t, h) F(ptr_t, fx) F(ptr_t, fh) F(ptr_t, dy) F(index_t, lddy) F(ptr_t, dh_n) F(ptr_t, dA) \
+  F(ptr_t, dFX) F(ptr_t, dFH) F(ptr_t, dh0) F(ptr_t, work) F(ptr_t, stream)
 #define LAUNCH_EMPTY(F) F(int, count) F(ptr_t, stream)
+// clang-format on
 RNNFAST_ENTRY_ARGS(WorkspaceArgs, CUDA_WORKSPACE);
 RNNFAST_ENTRY_ARGS(ForwardArgs, CUDA_FORWARD);
 RNNFAST_ENTRY_ARGS(BackwardArgs, CUDA_BACKWARD);
@@ -151,15 +152,16 @@ void register_cuda(pybind11::module_& m) {
   m.def("cuda_set_tiling", &cuda_set_tiling, py::arg("rows"), py::arg("min_batch"),
         "Process-wide: batches of >= min_batch rows use the tiled step kernel with rows (32 or 64) batch rows "
         "per block; rows=0 keeps the row kernel everywhere.");
-  m.def("cuda_tiling", [] { return py::make_tuple(cuda_tiling_rows(), cuda_tiling_min_batch()); },
-        "(rows, min_batch) of the step kernel choice (see cuda_set_tiling).");
+  m.def(
+      "cuda_tiling", [] { return py::make_tuple(cuda_tiling_rows(), cuda_tiling_min_batch()); },
+      "(rows, min_batch) of the step kernel choice (see cuda_set_tiling).");
   m.def("cuda_set_row_kernel", &cuda_set_row_kernel, py::arg("width"), py::arg("units"),
         "Process-wide: the row step kernel's units per warp slice (32, 16 or 8; narrower = more blocks) and units "
         "per thread in single-gate launches such as every backward step (1, 2 or 4; above 1 stages V in shared "
         "memory).");
-  m.def("cuda_row_kernel",
-        [] { return py::make_tuple(cuda_row_kernel_width(), cuda_row_kernel_units()); },
-        "(width, units) of the row step kernel (see cuda_set_row_kernel).");
+  m.def(
+      "cuda_row_kernel", [] { return py::make_tuple(cuda_row_kernel_width(), cuda_row_kernel_units()); },
+      "(width, units) of the row step kernel (see cuda_set_row_kernel).");
   m.def("cuda_set_sync_checks", &cuda_set_sync_checks, py::arg("on"),
         "Process-wide debug mode (initially RNNFAST_CUDA_SYNC=1): synchronise and check after every launch, so "
         "that a failing kernel is named with its cell, pass, direction and step.");

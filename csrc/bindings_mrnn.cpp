@@ -10,14 +10,16 @@ namespace {
 using namespace bindings;
 using Obj = py::object;
 
+// clang-format off
 #define MRNN_WORKSPACE(F) F(int, steps) F(int, batch) F(int, hidden) F(int, factors) F(bool, training) F(bool, backward)
-#define MRNN_FORWARD(F)                                                                                          \
-  F(Obj, x) F(Obj, h0) F(Obj, w_fx) F(Obj, w_fh) F(Obj, w_hf) F(Obj, w_hx) F(Obj, b) F(Obj, y) F(Obj, h_n)        \
-      F(Obj, h_prev) F(Obj, h) F(Obj, fx) F(Obj, fh) F(Obj, work) F(bool, reverse) F(bool, training)
-#define MRNN_BACKWARD(F)                                                                                         \
-  F(Obj, x) F(Obj, w_fx) F(Obj, w_fh) F(Obj, w_hf) F(Obj, w_hx) F(Obj, h_prev) F(Obj, h) F(Obj, fx) F(Obj, fh)   \
-      F(Obj, dy) F(Obj, dh_n) F(Obj, dx) F(bool, accumulate_dx) F(Obj, dh0) F(Obj, dw_fx) F(Obj, dw_fh)          \
-          F(Obj, dw_hf) F(Obj, dw_hx) F(Obj, db) F(Obj, work) F(bool, reverse)
+#define MRNN_FORWARD(F)                                                                                    \
+  F(Obj, x) F(Obj, h0) F(Obj, w_fx) F(Obj, w_fh) F(Obj, w_hf) F(Obj, w_hx) F(Obj, b) F(Obj, y) F(Obj, h_n) \
+  F(Obj, h_prev) F(Obj, h) F(Obj, fx) F(Obj, fh) F(Obj, work) F(bool, reverse) F(bool, training)
+#define MRNN_BACKWARD(F)                                                                                          \
+  F(Obj, x) F(Obj, w_fx) F(Obj, w_fh) F(Obj, w_hf) F(Obj, w_hx) F(Obj, h_prev) F(Obj, h) F(Obj, fx) F(Obj, fh)    \
+  F(Obj, dy) F(Obj, dh_n) F(Obj, dx) F(bool, accumulate_dx) F(Obj, dh0) F(Obj, dw_fx) F(Obj, dw_fh) F(Obj, dw_hf) \
+  F(Obj, dw_hx) F(Obj, db) F(Obj, work) F(bool, reverse)
+// clang-format on
 RNNFAST_ENTRY_ARGS(WorkspaceArgs, MRNN_WORKSPACE);
 RNNFAST_ENTRY_ARGS(ForwardArgs, MRNN_FORWARD);
 RNNFAST_ENTRY_ARGS(BackwardArgs, MRNN_BACKWARD);
@@ -92,8 +94,7 @@ void register_mrnn(pybind11::module_& m) {
                            [](const WorkspaceArgs& a) {
                              if (a.steps < 1 || a.batch < 1 || a.hidden < 1 || a.factors < 1)
                                bad_call("steps, batch, hidden and factors must be >= 1");
-                             return mrnn_workspace_size(a.steps, a.batch, a.hidden, a.factors, a.training,
-                                                        a.backward);
+                             return mrnn_workspace_size(a.steps, a.batch, a.hidden, a.factors, a.training, a.backward);
                            });
   def_entry<ForwardArgs>(m, "mrnn_forward",
                          "One layer, one direction of the multiplicative RNN forward on the CPU (see rnnfast/mrnn.h).",
@@ -102,4 +103,3 @@ void register_mrnn(pybind11::module_& m) {
       m, "mrnn_backward", "One layer, one direction of the multiplicative RNN backward through time on the CPU.",
       [](const BackwardArgs& a) { float32_of(a.x, "x") ? backward<float>(a) : backward<double>(a); });
 }
-

@@ -16,14 +16,15 @@ using namespace bindings;
 using Obj = py::object;
 
 // The arguments of the entry points, INPUT being x or x_index.
-#define RECURRENT_FORWARD_ARGS(F, INPUT)                                                                      \
-  F(int, cell) F(Obj, INPUT) F(Obj, h0) F(Obj, c0) F(Obj, w_ih) F(Obj, w_hh) F(Obj, b_ih) F(Obj, b_hh) F(Obj, y) \
-      F(Obj, h_n) F(Obj, c_n) F(Obj, h_prev) F(Obj, c_prev) F(Obj, gates) F(Obj, extra) F(Obj, work)           \
-          F(bool, reverse) F(bool, training)
+// clang-format off
+#define RECURRENT_FORWARD_ARGS(F, INPUT)                                                                          \
+  F(int, cell) F(Obj, INPUT) F(Obj, h0) F(Obj, c0) F(Obj, w_ih) F(Obj, w_hh) F(Obj, b_ih) F(Obj, b_hh) F(Obj, y)  \
+  F(Obj, h_n) F(Obj, c_n) F(Obj, h_prev) F(Obj, c_prev) F(Obj, gates) F(Obj, extra) F(Obj, work) F(bool, reverse) \
+  F(bool, training)
 #define RECURRENT_BACKWARD_ARGS(F, INPUT, DX)                                                                    \
   F(int, cell) F(Obj, INPUT) F(Obj, w_ih) F(Obj, w_hh) F(Obj, h_prev) F(Obj, c_prev) F(Obj, gates) F(Obj, extra) \
-      F(Obj, dy) F(Obj, dh_n) F(Obj, dc_n) DX(F) F(Obj, dh0) F(Obj, dc0) F(Obj, dw_ih) F(Obj, dw_hh)             \
-          F(Obj, db_ih) F(Obj, db_hh) F(Obj, work) F(bool, reverse)
+  F(Obj, dy) F(Obj, dh_n) F(Obj, dc_n) DX(F) F(Obj, dh0) F(Obj, dc0) F(Obj, dw_ih) F(Obj, dw_hh) F(Obj, db_ih)   \
+  F(Obj, db_hh) F(Obj, work) F(bool, reverse)
 #define WITH_DX(F) F(Obj, dx) F(bool, accumulate_dx)
 #define NO_DX(F)
 #define FORWARD_X(F) RECURRENT_FORWARD_ARGS(F, x)
@@ -31,6 +32,7 @@ using Obj = py::object;
 #define BACKWARD_X(F) RECURRENT_BACKWARD_ARGS(F, x, WITH_DX)
 #define BACKWARD_INDEX(F) RECURRENT_BACKWARD_ARGS(F, x_index, NO_DX)
 #define WORKSPACE(F) F(int, cell) F(int, steps) F(int, batch) F(int, hidden) F(bool, backward)
+// clang-format on
 RNNFAST_ENTRY_ARGS(WorkspaceArgs, WORKSPACE);
 RNNFAST_ENTRY_ARGS(ForwardArgs, FORWARD_X);
 RNNFAST_ENTRY_ARGS(OnehotForwardArgs, FORWARD_INDEX);
@@ -73,19 +75,15 @@ constexpr bool kIndexInput = std::is_same_v<A, OnehotForwardArgs> || std::is_sam
 
 template <typename T, typename A>
 Dims dims_of(Cell cell, const A& a) {
-  if constexpr (kIndexInput<A>)
-    return index_dims<T>(cell, a.x_index, a.w_ih, a.w_hh);
-  else
-    return input_dims<T>(cell, a.x, a.w_hh);
+  if constexpr (kIndexInput<A>) return index_dims<T>(cell, a.x_index, a.w_ih, a.w_hh);
+  else return input_dims<T>(cell, a.x, a.w_hh);
 }
 
 // The input: x (a sequence, possibly a column slice) or x_index (one-hot rows as indices < C).
 template <typename T, typename A, typename P>
 void fill_input(const A& a, const Dims& d, P& p) {
-  if constexpr (kIndexInput<A>)
-    p.x_index = indices(a.x_index, "x_index", {d.T, d.N}, d.C);
-  else
-    p.x = sequence<T>(a.x, "x", d.T, d.N, d.C, false, false, &p.ldx);
+  if constexpr (kIndexInput<A>) p.x_index = indices(a.x_index, "x_index", {d.T, d.N}, d.C);
+  else p.x = sequence<T>(a.x, "x", d.T, d.N, d.C, false, false, &p.ldx);
 }
 
 template <typename T, typename A>
@@ -157,10 +155,8 @@ void backward(const A& a) {
 // The dtype of a call: x's, or w_hh's where the input is indices.
 template <typename A>
 bool float32_call(const A& a) {
-  if constexpr (kIndexInput<A>)
-    return float32_of(a.w_hh, "w_hh");
-  else
-    return float32_of(a.x, "x");
+  if constexpr (kIndexInput<A>) return float32_of(a.w_hh, "w_hh");
+  else return float32_of(a.x, "x");
 }
 
 }  // namespace
@@ -189,4 +185,3 @@ void register_recurrent(pybind11::module_& m) {
       m, "recurrent_backward_onehot", "recurrent_backward for a forward with x_index: no dx; dW_ih as a scatter-add.",
       [](const OnehotBackwardArgs& a) { float32_call(a) ? backward<float>(a) : backward<double>(a); });
 }
-

@@ -14,9 +14,11 @@ namespace {
 using namespace bindings;
 using Obj = py::object;
 
-#define RESERVOIR_RUN(F)                                                                                          \
+// clang-format off
+#define RESERVOIR_RUN(F)                                                                                       \
   F(Obj, u) F(Obj, w) F(Obj, indptr) F(Obj, indices) F(Obj, values) F(Obj, w_in) F(Obj, bias) F(Obj, sr_scale) \
-      F(Obj, in_scale) F(Obj, leak) F(Obj, x0) F(Obj, states) F(Obj, x_last)
+  F(Obj, in_scale) F(Obj, leak) F(Obj, x0) F(Obj, states) F(Obj, x_last)
+// clang-format on
 RNNFAST_ENTRY_ARGS(RunArgs, RESERVOIR_RUN);
 
 // W as CSR: indptr [N+1] from 0, non-decreasing; indices [nnz] in [0, N); values [nnz].
@@ -72,4 +74,3 @@ void register_reservoir(pybind11::module_& m) {
                      "Run a population of leaky reservoirs over a batch of sequences on the CPU (rnnfast/reservoir.h).",
                      [](const RunArgs& a) { float32_of(a.u, "u") ? run<float>(a) : run<double>(a); });
 }
-

@@ -12,14 +12,16 @@ namespace {
 using namespace bindings;
 using Obj = py::object;
 
-#define RNN_ROP(F)                                                                                               \
-  F(Obj, x) F(Obj, h0) F(Obj, y) F(Obj, w_ih) F(Obj, w_hh) F(Obj, v_ih) F(Obj, v_hh) F(Obj, v_b_ih) F(Obj, v_b_hh) \
-      F(Obj, rx) F(Obj, rh0) F(Obj, ry) F(std::string, nonlinearity) F(bool, reverse)
+// clang-format off
+#define RNN_ROP(F)                                                                                  \
+  F(Obj, x) F(Obj, h0) F(Obj, y) F(Obj, w_ih) F(Obj, w_hh) F(Obj, v_ih) F(Obj, v_hh) F(Obj, v_b_ih) \
+  F(Obj, v_b_hh) F(Obj, rx) F(Obj, rh0) F(Obj, ry) F(std::string, nonlinearity) F(bool, reverse)
 #define MRNN_ROP_WORKSPACE(F) F(int, steps) F(int, batch) F(int, factors) F(bool, have_factors)
-#define MRNN_ROP(F)                                                                                             \
+#define MRNN_ROP(F)                                                                                              \
   F(Obj, x) F(Obj, h0) F(Obj, y) F(Obj, fx) F(Obj, fh) F(Obj, w_fx) F(Obj, w_fh) F(Obj, w_hf) F(Obj, w_hx)       \
-      F(Obj, v_fx) F(Obj, v_fh) F(Obj, v_hf) F(Obj, v_hx) F(Obj, v_b) F(Obj, rx) F(Obj, rh0) F(Obj, ry) F(Obj, work) \
-          F(bool, reverse)
+  F(Obj, v_fx) F(Obj, v_fh) F(Obj, v_hf) F(Obj, v_hx) F(Obj, v_b) F(Obj, rx) F(Obj, rh0) F(Obj, ry) F(Obj, work) \
+  F(bool, reverse)
+// clang-format on
 RNNFAST_ENTRY_ARGS(RnnRopArgs, RNN_ROP);
 RNNFAST_ENTRY_ARGS(WorkspaceArgs, MRNN_ROP_WORKSPACE);
 RNNFAST_ENTRY_ARGS(MrnnRopArgs, MRNN_ROP);
@@ -101,4 +103,3 @@ void register_rop(pybind11::module_& m) {
       m, "mrnn_rop", "R-op (J v) of one layer, one direction of the multiplicative RNN on the CPU (see rnnfast/rop.h).",
       [](const MrnnRopArgs& a) { float32_of(a.x, "x") ? mrnn_rop<float>(a) : mrnn_rop<double>(a); });
 }
-

@@ -16,13 +16,15 @@ namespace {
 using namespace bindings;
 using Obj = py::object;
 
-#define READOUT_XENT(F)                                                                                         \
+// clang-format off
+#define READOUT_XENT(F)                                                                                           \
   F(Obj, x) F(Obj, w) F(Obj, b) F(Obj, targets) F(double, scale) F(Obj, logits) F(Obj, nll) F(Obj, dw) F(Obj, db) \
-      F(Obj, dx)
-#define ADAM_UPDATE(F)                                                                                         \
-  F(Obj, p) F(Obj, g) F(Obj, m) F(Obj, v) F(double, b1) F(double, omb1) F(double, b2) F(double, omb2)           \
-      F(double, eps) F(double, wd) F(double, step_size) F(double, bias2_sqrt)
+  F(Obj, dx)
+#define ADAM_UPDATE(F)                                                                                \
+  F(Obj, p) F(Obj, g) F(Obj, m) F(Obj, v) F(double, b1) F(double, omb1) F(double, b2) F(double, omb2) \
+  F(double, eps) F(double, wd) F(double, step_size) F(double, bias2_sqrt)
 #define REDUCTION(F) F(Obj, g)
+// clang-format on
 RNNFAST_ENTRY_ARGS(ReadoutArgs, READOUT_XENT);
 RNNFAST_ENTRY_ARGS(AdamArgs, ADAM_UPDATE);
 RNNFAST_ENTRY_ARGS(ReductionArgs, REDUCTION);
@@ -79,10 +81,11 @@ auto reduction(const ReductionArgs& a, F reduce) {
 void register_train(pybind11::module_& m) {
   using namespace rnnfast;
   using namespace rnnfast::bindings;
-  def_entry<ReadoutArgs>(m, "readout_xent",
-                         "Linear read-out + softmax cross-entropy and their backward (rnnfast/readout.h); returns the "
-                         "summed loss. dw=None: forward and loss only.",
-                         [](const ReadoutArgs& a) { return float32_of(a.x, "x") ? readout<float>(a) : readout<double>(a); });
+  def_entry<ReadoutArgs>(
+      m, "readout_xent",
+      "Linear read-out + softmax cross-entropy and their backward (rnnfast/readout.h); returns the "
+      "summed loss. dw=None: forward and loss only.",
+      [](const ReadoutArgs& a) { return float32_of(a.x, "x") ? readout<float>(a) : readout<double>(a); });
   def_entry<AdamArgs>(m, "adam_update", "One Adam update of one parameter array in place (rnnfast/adam.h).",
                       [](const AdamArgs& a) { float32_of(a.p, "p") ? adam<float>(a) : adam<double>(a); });
   def_entry<ReductionArgs>(m, "sum_squares", "Sum of the squares of a float array's elements, in double.",
@@ -96,4 +99,3 @@ void register_train(pybind11::module_& m) {
                                                          : reduction<double>(a, all_finite_cpu<double>);
                            });
 }
-

@@ -85,8 +85,7 @@ void def_entry_impl(py::module_& m, const char* name, const char* doc, Fn fn, Ty
 // Registers m.<name>(args of Args, in order) -> fn(const Args&).
 template <typename Args, typename Fn>
 void def_entry(py::module_& m, const char* name, const char* doc, Fn fn) {
-  def_entry_impl<Args>(m, name, doc, fn, typename Args::types{},
-                       std::make_index_sequence<std::size(Args::names)>{});
+  def_entry_impl<Args>(m, name, doc, fn, typename Args::types{}, std::make_index_sequence<std::size(Args::names)>{});
 }
 
 // ---- arrays ------------------------------------------------------------------------------------------------
@@ -158,8 +157,8 @@ std::vector<index_t> shape_of(const py::object& o, const std::string& name) {
 // [T,N,ld] array is accepted, so directions of a bidirectional output are written in place), or nullptr
 // for None when allowed.
 template <typename T>
-T* sequence(const py::object& o, const std::string& name, index_t steps, index_t batch, index_t width,
-            bool writable, bool allow_none, index_t* ld) {
+T* sequence(const py::object& o, const std::string& name, index_t steps, index_t batch, index_t width, bool writable,
+            bool allow_none, index_t* ld) {
   *ld = width;
   if (o.is_none()) {
     if (allow_none) return nullptr;
@@ -172,8 +171,7 @@ T* sequence(const py::object& o, const std::string& name, index_t steps, index_t
   const index_t es = sizeof(T);
   const index_t s0 = a.strides(0), s1 = a.strides(1), s2 = a.strides(2);
   const index_t row = batch > 1 ? s1 : (steps > 1 ? s0 : width * es);
-  const bool ok =
-      (width == 1 || s2 == es) && row % es == 0 && row / es >= width && (steps == 1 || s0 == batch * row);
+  const bool ok = (width == 1 || s2 == es) && row % es == 0 && row / es >= width && (steps == 1 || s0 == batch * row);
   if (!ok) bad(name, "must have contiguous rows (a C-contiguous array or a column slice of one)");
   *ld = row / es;
   return data_of<T>(a, name, writable);
@@ -204,9 +202,7 @@ inline bool float32_dtype(const py::object& dtype, const std::string& name) {
   py::dtype dt;
   try {
     dt = py::dtype::from_args(dtype);
-  } catch (const py::error_already_set&) {
-    bad(name, "must be float32 or float64");
-  }
+  } catch (const py::error_already_set&) { bad(name, "must be float32 or float64"); }
   if (dt.num() == py::dtype::of<float>().num()) return true;
   if (dt.num() == py::dtype::of<double>().num()) return false;
   bad(name, "must be float32 or float64");

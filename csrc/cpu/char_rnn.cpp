@@ -1,7 +1,7 @@
 // min-char-rnn's training steps fused (see rnnfast/char_rnn.h for the math and the arrays).
 //
-// Why one call for many steps: at batch 1, H = 100, a step is ~3 MFLOP; through the general layers it
-// costs ~210 us, four fifths of it Python and NumPy per-call overhead on arrays of 100-10,000 elements.
+// Why one call for many steps: at batch 1, H = 100, a step is ~3 MFLOP, and through the general layers most
+// of its time is Python and NumPy per-call overhead on arrays of 100-10,000 elements.
 // Here the whole step (forward, loss, BPTT, clip, Adagrad) and the data fetch run in C++, for all the steps
 // between two events of the caller (progress, validation, sampling, checkpoint).
 //
@@ -56,19 +56,40 @@ struct Layout {
     Vp = round_up(V, L);
     Tp = round_up(T_, L);
     index_t at = 0;
-    auto take = [&](index_t n) { const index_t o = at; at += round_up(n, A); return o; };
+    auto take = [&](index_t n) {
+      const index_t o = at;
+      at += round_up(n, A);
+      return o;
+    };
     // whh and whhT get Hp rows (the padding ones stay zero) so that W_hh^T is made of whole 8x8 blocks
-    win = take(V * Hp); whh = take(Hp * Hp); whhT = take(Hp * Hp); bih = take(Hp); bhh = take(Hp);
-    wout = take(V * Hp); bout = take(Vp);
-    s_win = take(V * Hp); s_whh = take(H * Hp); s_bih = take(Hp); s_bhh = take(Hp); s_wout = take(V * Hp);
+    win = take(V * Hp);
+    whh = take(Hp * Hp);
+    whhT = take(Hp * Hp);
+    bih = take(Hp);
+    bhh = take(Hp);
+    wout = take(V * Hp);
+    bout = take(Vp);
+    s_win = take(V * Hp);
+    s_whh = take(H * Hp);
+    s_bih = take(Hp);
+    s_bhh = take(Hp);
+    s_wout = take(V * Hp);
     s_bout = take(Vp);
-    g_win = take(V * Hp); g_whh = take(H * Hp); g_b = take(Hp); g_wout = take(V * Hp); g_bout = take(Vp);
+    g_win = take(V * Hp);
+    g_whh = take(H * Hp);
+    g_b = take(Hp);
+    g_wout = take(V * Hp);
+    g_bout = take(Vp);
     hs = take((Tp + 1) * Hp);  // row 0: the carried state h_{-1}; row t+1: h_t; rows > T stay zero
     hsT = take(Hp * Tp);       // hsT[k][t] = h_t[k]
     z = take(V * Tp);          // logits z[v][t], then their gradient
     dhout = take(T_ * Hp);     // W_out^T dz_t
     draw = take(T_ * Hp);      // gradient of the pre-activation at t
-    hp = take(Hp); dh = take(Hp); mx = take(Tp); sm = take(Tp); ztgt = take(Tp);
+    hp = take(Hp);
+    dh = take(Hp);
+    mx = take(Tp);
+    sm = take(Tp);
+    ztgt = take(Tp);
     total = at + A;  // slack for aligning the base
   }
 };
@@ -116,8 +137,8 @@ void tile_row(int nv, int K, const T* A, index_t am, index_t ak, const T* B, ind
 
 // C[m][0:nv vectors] (+)= sum_{k<K} a(m, k) B[k][0:nv vectors], a(m, k) = A[m*am + k*ak], m < M.
 template <typename T>
-void gemm_axpy(int M, int nv, int K, const T* A, index_t am, index_t ak, const T* B, index_t ldb, T* C,
-               index_t ldc, bool accumulate) {
+void gemm_axpy(int M, int nv, int K, const T* A, index_t am, index_t ak, const T* B, index_t ldb, T* C, index_t ldc,
+               bool accumulate) {
   constexpr int R = kAxpyRows, NB = kAxpyVecs, RT = kAxpyThinRows, NBT = kAxpyThinVecs;
   static_assert(R == 4, "the remainder switch below handles up to 3 rows");
   int m = 0;
@@ -141,7 +162,10 @@ void matvec_block(int K, const T* x, const T* B, index_t ldb, T* y) {
   using V = VecT<T>;
   constexpr int L = lanes<T>();
   V a0[NB], a1[NB];
-  for (int j = 0; j < NB; ++j) { a0[j] = load(y + j * L); a1[j] = V{}; }
+  for (int j = 0; j < NB; ++j) {
+    a0[j] = load(y + j * L);
+    a1[j] = V{};
+  }
   int k = 0;
   for (; k + 2 <= K; k += 2) {
     const T x0 = x[k], x1 = x[k + 1];

@@ -110,8 +110,7 @@ void forward_impl(const MrnnForwardParams<T>& p) {
           if (p.training)
             tanh_row<T, true>(H, at + index_t(n) * H, h_run + index_t(n) * H, yt + index_t(n) * ldy,
                               p.h + t * NH + index_t(n) * H);
-          else
-            tanh_row<T, false>(H, at + index_t(n) * H, h_run + index_t(n) * H, yt + index_t(n) * ldy, nullptr);
+          else tanh_row<T, false>(H, at + index_t(n) * H, h_run + index_t(n) * H, yt + index_t(n) * ldy, nullptr);
         }
         th.sync();  // h_run is complete before the next step reads it
       });

@@ -59,7 +59,7 @@ void onehot_table(const T* w_ih, const T* b_ih, int C, int GH, vector<T>& table)
 //
 // Where the batch is large enough for the time loop's by-rows schedule (OnehotGroups::fused), the loop itself
 // adds each row of dG into the table of the row's group while the row is still in L1 (reading the [T,N,GH]
-// dG again afterwards, far larger than the caches, took ~0.4 ms of the small preset's 10 ms step). The two
+// dG again afterwards, far larger than the caches, is a pass through memory). The two
 // groups are the batch rows the two threads of that schedule own, fixed by N alone: on one thread the same
 // rows go to the same two tables in the same order, and the tables are summed in group order, so the result
 // does not depend on the thread count. Smaller batches scatter after the loop (add_onehot_scatter), rows in
@@ -124,13 +124,13 @@ void add_onehot_tables(T* acc, int tables, int C, int GH, T* dw_ih, T* db_ih, T*
 
 // ---- one batch row of the per-element step ---------------------------------------------------------
 // Separate, never-inlined functions with restrict pointers, one per gate block: inlined into the time
-// loop, GCC loses the restrict guarantees and leaves the LSTM/GRU loops scalar (10x slower).
+// loop, GCC loses the restrict guarantees and leaves the LSTM/GRU loops scalar.
 // Row arrays: xr, hr: [G*H] pre-activation parts; g: [G*H] saved gates; e: [H] GRU extra.
 #define RNNFAST_ROW_FN __attribute__((noinline))
 
 template <typename T, bool Relu>
-RNNFAST_ROW_FN void rnn_row_forward(int H, const T* __restrict xr, const T* __restrict hr, T* __restrict g, T* __restrict hrun,
-                     T* __restrict y) {
+RNNFAST_ROW_FN void rnn_row_forward(int H, const T* __restrict xr, const T* __restrict hr, T* __restrict g,
+                                    T* __restrict hrun, T* __restrict y) {
   for (int j = 0; j < H; ++j) {
     const T h = rnn_unit_forward<T, Relu>(xr[j], hr[j]);
     g[j] = h;
@@ -141,13 +141,14 @@ RNNFAST_ROW_FN void rnn_row_forward(int H, const T* __restrict xr, const T* __re
 
 template <typename T>
 RNNFAST_ROW_FN void lstm_gates_forward(int H, const T* __restrict xi, const T* __restrict xf, const T* __restrict xg,
-                        const T* __restrict xo, const T* __restrict hi, const T* __restrict hf, const T* __restrict hg,
-                        const T* __restrict ho, T* __restrict gi, T* __restrict gf, T* __restrict gg,
-                        T* __restrict go, T* __restrict crun, T* __restrict hrun, T* __restrict y) {
+                                       const T* __restrict xo, const T* __restrict hi, const T* __restrict hf,
+                                       const T* __restrict hg, const T* __restrict ho, T* __restrict gi,
+                                       T* __restrict gf, T* __restrict gg, T* __restrict go, T* __restrict crun,
+                                       T* __restrict hrun, T* __restrict y) {
   for (int j = 0; j < H; ++j) {
     T c, h;
-    lstm_unit_forward(xi[j] + hi[j], xf[j] + hf[j], xg[j] + hg[j], xo[j] + ho[j], crun[j], gi[j], gf[j], gg[j],
-                      go[j], c, h);
+    lstm_unit_forward(xi[j] + hi[j], xf[j] + hf[j], xg[j] + hg[j], xo[j] + ho[j], crun[j], gi[j], gf[j], gg[j], go[j],
+                      c, h);
     crun[j] = c;
     hrun[j] = h;
     y[j] = h;
@@ -156,8 +157,9 @@ RNNFAST_ROW_FN void lstm_gates_forward(int H, const T* __restrict xi, const T* _
 
 template <typename T>
 RNNFAST_ROW_FN void gru_gates_forward(int H, const T* __restrict xr_, const T* __restrict xz, const T* __restrict xn,
-                       const T* __restrict hr_, const T* __restrict hz, const T* __restrict hn, T* __restrict gr,
-                       T* __restrict gz, T* __restrict gn, T* __restrict e, T* __restrict hrun, T* __restrict y) {
+                                      const T* __restrict hr_, const T* __restrict hz, const T* __restrict hn,
+                                      T* __restrict gr, T* __restrict gz, T* __restrict gn, T* __restrict e,
+                                      T* __restrict hrun, T* __restrict y) {
   for (int j = 0; j < H; ++j) {
     T r, z, nn, h;
     gru_unit_forward(xr_[j], xz[j], xn[j], hr_[j], hz[j], hn[j], hrun[j], r, z, nn, h);
@@ -173,8 +175,8 @@ RNNFAST_ROW_FN void gru_gates_forward(int H, const T* __restrict xr_, const T* _
 // Cho GRU, stage 1: r, z and r*h (the input of the n rows' GEMM)
 template <typename T>
 RNNFAST_ROW_FN void gru_cho_rz_forward(int H, const T* __restrict xr_, const T* __restrict xz, const T* __restrict hr_,
-                        const T* __restrict hz, const T* __restrict hrun, T* __restrict gr, T* __restrict gz,
-                        T* __restrict e) {
+                                       const T* __restrict hz, const T* __restrict hrun, T* __restrict gr,
+                                       T* __restrict gz, T* __restrict e) {
   for (int j = 0; j < H; ++j) {
     const T r = gru_unit_gate(xr_[j], hr_[j]);
     gr[j] = r;
@@ -186,7 +188,7 @@ RNNFAST_ROW_FN void gru_cho_rz_forward(int H, const T* __restrict xr_, const T* 
 // Cho GRU, stage 2: n from hn' = W_hn (r*h) + b_hn, then h
 template <typename T>
 RNNFAST_ROW_FN void gru_cho_n_forward(int H, const T* __restrict xn, const T* __restrict hn, const T* __restrict gz,
-                       T* __restrict gn, T* __restrict hrun, T* __restrict y) {
+                                      T* __restrict gn, T* __restrict hrun, T* __restrict y) {
   for (int j = 0; j < H; ++j) {
     const T nn = gru_unit_n_before(xn[j], hn[j]);
     const T h = gru_unit_output(gz[j], nn, hrun[j]);
@@ -208,9 +210,9 @@ RNNFAST_ROW_FN void rnn_row_backward(int H, const T* __restrict dh, const T* __r
 
 template <typename T>
 RNNFAST_ROW_FN void lstm_gates_backward(int H, const T* __restrict dh, T* __restrict dc, const T* __restrict gi,
-                         const T* __restrict gf, const T* __restrict gg, const T* __restrict go,
-                         const T* __restrict cprev, T* __restrict di, T* __restrict df, T* __restrict dg,
-                         T* __restrict dout) {
+                                        const T* __restrict gf, const T* __restrict gg, const T* __restrict go,
+                                        const T* __restrict cprev, T* __restrict di, T* __restrict df, T* __restrict dg,
+                                        T* __restrict dout) {
   for (int j = 0; j < H; ++j)
     dc[j] = lstm_unit_backward(dh[j], dc[j], gi[j], gf[j], gg[j], go[j], cprev[j], di[j], df[j], dg[j], dout[j]);
 }
@@ -218,7 +220,8 @@ RNNFAST_ROW_FN void lstm_gates_backward(int H, const T* __restrict dh, T* __rest
 // GRU (both forms): the z and n gradients and the direct share of dh_prev (dh z)
 template <typename T>
 RNNFAST_ROW_FN void gru_zn_backward(int H, const T* __restrict dh, const T* __restrict gz, const T* __restrict gn,
-                     const T* __restrict hprev, T* __restrict dz, T* __restrict dn, T* __restrict dnext) {
+                                    const T* __restrict hprev, T* __restrict dz, T* __restrict dn,
+                                    T* __restrict dnext) {
   for (int j = 0; j < H; ++j) {
     T dzj, direct;
     dn[j] = gru_unit_backward_n(dh[j], gz[j], gn[j], hprev[j], dzj, direct);
@@ -230,8 +233,8 @@ RNNFAST_ROW_FN void gru_zn_backward(int H, const T* __restrict dh, const T* __re
 // reset_after=True: r's gradient from the saved hn, and the W_hh-side gradients (n's scaled by r)
 template <typename T>
 RNNFAST_ROW_FN void gru_r_after_backward(int H, const T* __restrict gr, const T* __restrict e, T* __restrict dr,
-                          const T* __restrict dz, const T* __restrict dn, T* __restrict sr, T* __restrict sz,
-                          T* __restrict sn) {
+                                         const T* __restrict dz, const T* __restrict dn, T* __restrict sr,
+                                         T* __restrict sz, T* __restrict sn) {
   for (int j = 0; j < H; ++j) {
     const T d = gru_unit_backward_r_after(dn[j], gr[j], e[j]);
     dr[j] = d;
@@ -243,8 +246,8 @@ RNNFAST_ROW_FN void gru_r_after_backward(int H, const T* __restrict gr, const T*
 
 // reset_after=False: r's gradient from drh = dn_pre · W_hn, and r*h's share of dh_prev
 template <typename T>
-RNNFAST_ROW_FN void gru_r_before_backward(int H, const T* __restrict drh, const T* __restrict gr, const T* __restrict hprev,
-                           T* __restrict dr, T* __restrict dnext) {
+RNNFAST_ROW_FN void gru_r_before_backward(int H, const T* __restrict drh, const T* __restrict gr,
+                                          const T* __restrict hprev, T* __restrict dr, T* __restrict dnext) {
   for (int j = 0; j < H; ++j) {
     dr[j] = gru_unit_backward_r_before(drh[j], gr[j], hprev[j]);
     dnext[j] += drh[j] * gr[j];
@@ -262,18 +265,18 @@ RNNFAST_ROW_FN void gru_r_before_backward(int H, const T* __restrict drh, const 
 //    GEMM's columns of its units' gates (W_hh^T packed with the gates of a block together,
 //    pack_bt_unit_blocks) and then their cell update. The gates stay on their core; only h crosses, once a
 //    step, so a step has one barrier (h is double-buffered: the next step's GEMM reads all of it while
-//    its owners write the step after). Every product is again the one-thread sum. Splitting the GEMM's
-//    columns and then the cell's rows instead passed the whole recurrent projection between the cores and
-//    met twice a step: LSTM 100x8x128x128 forward took as long on two threads as on one.
+//    its owners write the step after). Every product is again the one-thread sum. (Splitting the GEMM's
+//    columns and then the cell's rows instead passes the whole recurrent projection between the cores and
+//    meets twice a step, which gained nothing.)
 inline bool rows_schedule(int N) { return N >= 32; }
 
-// Whether a time loop runs on two threads (decided by the shapes alone, so the results never depend on
-// the machine): when a step multiplies at least 1M weights (or has 32k elements), or, by units, 200k with
-// H >= 128. Below that, or with fewer units, two threads gained nothing (fwd+bwd, quiet Zen 4, both
-// tiers: LSTM 100x8x128x128 1.09-1.15x, 100x4x64x128 1.17-1.19x, 100x1x64x256 1.59-1.63x; GRU 100x1x64x256
-// 1.55x; but GRU 100x16x64x64 0.89-0.93x, RNN 100x8x128x128 1.00-1.05x), and a barrier per step costs
-// most when another process takes a core.
-inline bool two_thread_loop(int N, int GR, int H) {
+// Whether a time loop shares its steps between threads (decided by the shapes alone, so the results never
+// depend on the machine): when a step multiplies at least 1M weights (or has 32k elements), or, by units,
+// 200k with H >= 128. Below that, or with fewer units, a second thread gained nothing (the measurements:
+// benchmarks/RESULTS.md, "Measurements behind the engine's rules"), and a barrier per step costs most when
+// another process takes a core. The thresholds were measured with two threads; more threads each get a
+// smaller share of the same step (recurrent_threads).
+inline bool parallel_loop(int N, int GR, int H) {
   const double macs = double(N) * GR * H * H;
   return macs > 1e6 || double(N) * GR * H >= kParallelElements || (!rows_schedule(N) && H >= 128 && macs >= 2e5);
 }
@@ -309,7 +312,9 @@ void step_gemm(const StepSplit& s, int N, int per_block, const T* A, index_t lda
 
 // The units [j0, j0 + w) of unit block b (UB units a block).
 template <typename T>
-constexpr int unit_block() { return panel_width<T>(); }
+constexpr int unit_block() {
+  return panel_width<T>();
+}
 inline int block_width(int b, int UB, int H) { return std::min(UB, H - b * UB); }
 
 // The recurrent projection's row width: by rows, the G*H gates in PyTorch order; by units, the blocks'
@@ -421,7 +426,7 @@ void input_projection(const RecurrentForwardParams<T>& p, int GH, T* xp, vector<
 // Threads of a recurrent time loop: its split gives work to N / kGemmRowAlign threads by rows, to one
 // thread per block of units by units.
 inline int recurrent_threads(int N, int G, int H, int blocks) {
-  return loop_threads(two_thread_loop(N, G, H), rows_schedule(N) ? std::max(1, N / kGemmRowAlign) : blocks);
+  return loop_threads(parallel_loop(N, G, H), rows_schedule(N) ? std::max(1, N / kGemmRowAlign) : blocks);
 }
 
 // A time loop thread's share: step_split's rows or unit blocks, its units [j0, j1), and its copies of the
@@ -531,8 +536,8 @@ void forward_impl(const RecurrentForwardParams<T>& p) {
 
 // The cell backward of row n over the units [j0, j0 + w) (see backward_impl for the arrays).
 template <typename T, Cell K>
-void cell_backward(int w, int j0, int H, T* dh, const T* g, const T* hprev, const T* cprev, const T* extra, T* dc,
-                   T* d, T* side, T* dnext) {
+void cell_backward(int w, int j0, int H, T* dh, const T* g, const T* hprev, const T* cprev, const T* extra, T* dc, T* d,
+                   T* side, T* dnext) {
   if constexpr (K == Cell::RnnTanh || K == Cell::RnnRelu) {
     rnn_row_backward<T, K == Cell::RnnRelu>(w, dh + j0, g + j0, d + j0);
   } else if constexpr (K == Cell::Lstm) {
@@ -680,9 +685,10 @@ void backward_impl(const RecurrentBackwardParams<T>& p) {
   OnehotScatter<T> onehot;
   onehot_scatter_setup(p, GH, blocks, onehot);
   const OnehotGroups& groups = onehot.groups;
-  const ChunkedDwHh<T> chunks(K, two_thread_loop(N, G, H), Ts, N, GH);
+  const ChunkedDwHh<T> chunks(K, parallel_loop(N, G, H), Ts, N, GH);
   // The one-hot scatter's two tables are the two rows groups of a two-thread split: no more threads.
-  const int threads = groups.fused ? std::min(2, recurrent_threads(N, G, H, blocks)) : recurrent_threads(N, G, H, blocks);
+  const int threads =
+      groups.fused ? std::min(2, recurrent_threads(N, G, H, blocks)) : recurrent_threads(N, G, H, blocks);
 
   // Each step shared as step_split says. By units, a step's only barrier comes before its GEMM (which reads
   // every unit's dGh); each thread's next cell update reads only its own units of the dh the GEMM wrote.

@@ -22,8 +22,8 @@ namespace rnnfast {
 namespace RNNFAST_TIER {
 namespace {
 
-using loop::LoopThread;
 using loop::loop_threads;
+using loop::LoopThread;
 using loop::time_loop;
 using loop::TimeLoop;
 using loop::Walk;
@@ -72,11 +72,13 @@ struct InputTerm {
 
 // ---- CSR kernels ---------------------------------------------------------------------------------
 // The sparse dot product of one row with x. Kept scalar with four accumulators: vectorised, it becomes
-// AVX-512 gathers, which are slower than scalar loads on AMD Zen (measured 1.7x in float32).
+// AVX-512 gathers, which are slower than scalar loads on AMD Zen (benchmarks/RESULTS.md, "Measurements
+// behind the engine's rules").
 template <typename T>
-__attribute__((optimize("no-tree-vectorize"), noinline)) T csr_row_dot(
-    index_t k, index_t end, const std::int32_t* __restrict indices, const T* __restrict values,
-    const T* __restrict x) {
+__attribute__((optimize("no-tree-vectorize"), noinline)) T csr_row_dot(index_t k, index_t end,
+                                                                       const std::int32_t* __restrict indices,
+                                                                       const T* __restrict values,
+                                                                       const T* __restrict x) {
   T s0 = 0, s1 = 0, s2 = 0, s3 = 0;
   for (; k + 4 <= end; k += 4) {
     s0 += values[k] * x[indices[k]];
@@ -104,16 +106,28 @@ void csr_row_times_block(index_t k0, index_t k1, const std::int32_t* __restrict 
       const T v = values[k], w = values[k + 1];
       const V* xr = reinterpret_cast<const V*>(x + index_t(indices[k]) * ld + c);
       const V* yr = reinterpret_cast<const V*>(x + index_t(indices[k + 1]) * ld + c);
-      a0 += v * xr[0]; a1 += v * xr[1]; a2 += v * xr[2]; a3 += v * xr[3];
-      b0 += w * yr[0]; b1 += w * yr[1]; b2 += w * yr[2]; b3 += w * yr[3];
+      a0 += v * xr[0];
+      a1 += v * xr[1];
+      a2 += v * xr[2];
+      a3 += v * xr[3];
+      b0 += w * yr[0];
+      b1 += w * yr[1];
+      b2 += w * yr[2];
+      b3 += w * yr[3];
     }
     if (k < k1) {
       const T v = values[k];
       const V* xr = reinterpret_cast<const V*>(x + index_t(indices[k]) * ld + c);
-      a0 += v * xr[0]; a1 += v * xr[1]; a2 += v * xr[2]; a3 += v * xr[3];
+      a0 += v * xr[0];
+      a1 += v * xr[1];
+      a2 += v * xr[2];
+      a3 += v * xr[3];
     }
     V* out = reinterpret_cast<V*>(acc + c);
-    out[0] = a0 + b0; out[1] = a1 + b1; out[2] = a2 + b2; out[3] = a3 + b3;
+    out[0] = a0 + b0;
+    out[1] = a1 + b1;
+    out[2] = a2 + b2;
+    out[3] = a3 + b3;
   }
   for (; c + L <= PB; c += L) {
     V a0 = V{}, b0 = V{};
@@ -142,7 +156,7 @@ void csr_row_times_block(index_t k0, index_t k1, const std::int32_t* __restrict 
 // block is held in 4 registers, so an entry's x values come from permutes and blends (simd/sell.h)
 // instead of L indexed loads. Under AVX-512 an entry costs about as much as 2 nonzeros of the scalar CSR
 // row dot, and holds up to L. The price is padding: each entry is as long as the fullest row of
-// the slice in the block, 1.7x the nonzeros at density 0.1 and much more for very sparse W, so the
+// the slice in the block (at density 0.1 already well above the nonzeros; far more for very sparse W), so the
 // layout is used only where the padding stays small (kSellMaxPadding) and the sequence is long enough
 // to pay for the packing (kSellMinSteps).
 constexpr int kSellMinSteps = 32;
@@ -194,7 +208,10 @@ bool pack_sell(SellW<T>& s, int N, const std::int32_t* indptr, const std::int32_
   for (int sl = 0; sl < s.slices; ++sl) {
     const std::int32_t* c = s.count.data() + index_t(sl) * s.blocks;
     index_t e = s.slice_start[sl];
-    for (int b = 0; b < s.blocks; ++b) { first[b] = e; e += c[b]; }
+    for (int b = 0; b < s.blocks; ++b) {
+      first[b] = e;
+      e += c[b];
+    }
     for (int i = sl * L; i < std::min(N, sl * L + L); ++i) {
       const int lane = i - sl * L;
       for (index_t k = indptr[i]; k < indptr[i + 1]; ++k) {
@@ -256,8 +273,9 @@ void balanced_rows(int tid, int nt, int N, int grain, Cost cost, int& r0, int& r
 // the next state (xn) and to the step's states (so). A function of its own with restrict pointers, so the
 // loop (with the polynomial tanh) is vectorised.
 template <typename T>
-__attribute__((noinline)) void leaky_rows(int n, const T* __restrict xp, const T* __restrict wx, T s, const T* __restrict win, T c,
-                const T* __restrict bias, const T* __restrict leak, T* __restrict xn, T* __restrict so) {
+__attribute__((noinline)) void leaky_rows(int n, const T* __restrict xp, const T* __restrict wx, T s,
+                                          const T* __restrict win, T c, const T* __restrict bias,
+                                          const T* __restrict leak, T* __restrict xn, T* __restrict so) {
   if (bias) {
     for (int i = 0; i < n; ++i) {
       const T x = leaky_unit(xp[i], s * wx[i] + c * win[i] + bias[i], leak[i]);
@@ -334,21 +352,18 @@ void run_csr(const ReservoirParams<T>& p, const InputTerm<T>& in) {
     for (int i = 0; i < N; ++i)
       for (int r = 0; r < PB; ++r) lane_leak[index_t(i) * PB + r] = p.leak[index_t(r / B) * N + i];
   }
-  // One parallel region for the whole time loop: each thread owns a fixed range of rows (balanced by
-  // work) and the threads meet at a spin barrier once per step. The barrier makes every step wait for
-  // the slower thread, and for a descheduled one whenever another process takes a core, so a step is
-  // split only when it is long: the SELL step when its matrix outgrows one core's L2 (kSellSplitBytes;
-  // then the halves fit) or has many entries (kSellSplitEntries: ~25 us on one core for AVX2's 8-lane
-  // entries; at N = 1000, density 0.1, float32 on a Zen 4 held to AVX2, 35.6k steps/s on one thread and
-  // the CSR loop on two threads 50.4k), the CSR steps from kSplitWork vector multiply-adds (~30 us on one core).
-  // Measured on a busy 2-core machine: N = 1000, density 0.1, B = 1, float32: 88k steps/s on one thread,
-  // 6.6k on two; N = 100, B = 64: 13 us per step on one thread, 250 on two. (On an idle machine, two
-  // threads ran the first 1.9x faster.)
+  // On the time-loop skeleton: each thread owns a fixed range of rows (balanced by work) and the threads
+  // meet at a barrier once per step. The barrier makes every step wait for the slower thread, and for a
+  // descheduled one whenever another process takes a core, so a step is split only when it is long (tens
+  // of microseconds on one core): the SELL step when its matrix outgrows one core's L2 (kSellSplitBytes;
+  // then the parts fit) or has many entries (kSellSplitEntries), the CSR step from kSplitWork vector
+  // multiply-adds. The measurements behind the thresholds: benchmarks/RESULTS.md, "Measurements behind
+  // the engine's rules".
   const index_t sell_bytes = use_sell ? sell.slice_start[sell.slices] * SellW<T>::L * index_t(sizeof(T) + 1) : 0;
   const index_t step_work = nnz * ((PB + lanes<T>() - 1) / lanes<T>());
   const index_t sell_entries = use_sell ? sell.slice_start[sell.slices] : 0;
-  const bool parallel = use_sell ? sell_bytes > kSellSplitBytes || sell_entries >= kSellSplitEntries
-                                 : step_work >= kSplitWork;
+  const bool parallel =
+      use_sell ? sell_bytes > kSellSplitBytes || sell_entries >= kSellSplitEntries : step_work >= kSplitWork;
   T* const buf[2] = {xa.data(), xb.data()};
   // this thread's rows [r0, r1) and its scratch vectors
   struct Rows {
@@ -366,8 +381,7 @@ void run_csr(const ReservoirParams<T>& p, const InputTerm<T>& in) {
             return sell.slice_start[sl] * SellW<T>::L + i;
           },
           w.r0, w.r1);
-    else
-      balanced_rows(th.tid, th.nt, N, 1, [&](int i) { return index_t(indptr[i]) + i; }, w.r0, w.r1);
+    else balanced_rows(th.tid, th.nt, N, 1, [&](int i) { return index_t(indptr[i]) + i; }, w.r0, w.r1);
     const int rows = w.r1 - w.r0;
     w.dot.resize(rows + SellW<T>::L);
     w.term.resize(std::max(rows, B));
@@ -524,7 +538,10 @@ void reservoir_run_cpu(const ReservoirParams<T>& p) {
   // W_in u, shared by the population: inside the CSR loop for few inputs, else for every step and
   // sequence by one GEMM before the loop, up[T*B, N] = u · W_in^T
   InputTerm<T> in;
-  in.u = p.u; in.B = B; in.I = I; in.N = N;
+  in.u = p.u;
+  in.B = B;
+  in.I = I;
+  in.N = N;
   vector<T> up;
   if (p.w_dense || I > kInlineInputs) {
     up.resize(index_t(Ts) * B * N);

@@ -34,8 +34,8 @@ void add_product(index_t rows, int M, int K, const T* A, index_t lda, const T* W
 // C_t (+)= h_{t-1} W^T for every step t, W: [M,H]: h_{t-1} is y of the step processed before t (t-1, or
 // t+1 when reverse) and h0 (null: zeros) at the first step. One GEMM over the T-1 shifted steps.
 template <typename T>
-void add_prev_state_product(int Ts, int N, int H, int M, bool reverse, const T* y, index_t ldy, const T* h0,
-                            const T* W, T* C, index_t ldc, bool accumulate) {
+void add_prev_state_product(int Ts, int N, int H, int M, bool reverse, const T* y, index_t ldy, const T* h0, const T* W,
+                            T* C, index_t ldc, bool accumulate) {
   const T beta = accumulate ? T(1) : T(0);
   if (Ts > 1) {
     const T* a = reverse ? y + index_t(N) * ldy : y;
