@@ -86,17 +86,24 @@ void fill_input(const A& a, const Dims& d, P& p) {
   else p.x = sequence<T>(a.x, "x", d.T, d.N, d.C, false, false, &p.ldx);
 }
 
+// The cell, the sizes, the direction and the input (x or x_index) of a forward or backward call.
+template <typename T, typename A, typename P>
+Dims fill_sizes_and_input(const A& a, P& p) {
+  p.cell = cell_from_int(a.cell);
+  const Dims d = dims_of<T>(p.cell, a);
+  p.steps = int(d.T), p.batch = int(d.N), p.input_size = int(d.C), p.hidden = int(d.H);
+  p.reverse = a.reverse;
+  fill_input<T>(a, d, p);
+  return d;
+}
+
 template <typename T, typename A>
 void forward(const A& a) {
   RecurrentForwardParams<T> p{};
-  p.cell = cell_from_int(a.cell);
-  const Dims d = dims_of<T>(p.cell, a);
-  const auto [Ts, N, C, H] = d;
+  const auto [Ts, N, C, H] = fill_sizes_and_input<T>(a, p);
   const index_t GH = gates_of(p.cell) * H;
   const bool lstm = p.cell == Cell::Lstm, gru = gates_of(p.cell) == 3;
-  p.steps = int(Ts), p.batch = int(N), p.input_size = int(C), p.hidden = int(H);
-  p.reverse = a.reverse, p.training = a.training;
-  fill_input<T>(a, d, p);
+  p.training = a.training;
   p.h0 = dense<T>(a.h0, "h0", {N, H}, false, true);
   p.c0 = lstm ? dense<T>(a.c0, "c0", {N, H}, false, true) : nullptr;
   p.w_ih = dense<T>(a.w_ih, "w_ih", {GH, C}, false);
@@ -120,14 +127,9 @@ void forward(const A& a) {
 template <typename T, typename A>
 void backward(const A& a) {
   RecurrentBackwardParams<T> p{};
-  p.cell = cell_from_int(a.cell);
-  const Dims d = dims_of<T>(p.cell, a);
-  const auto [Ts, N, C, H] = d;
+  const auto [Ts, N, C, H] = fill_sizes_and_input<T>(a, p);
   const index_t GH = gates_of(p.cell) * H;
   const bool lstm = p.cell == Cell::Lstm, gru = gates_of(p.cell) == 3;
-  p.steps = int(Ts), p.batch = int(N), p.input_size = int(C), p.hidden = int(H);
-  p.reverse = a.reverse;
-  fill_input<T>(a, d, p);
   p.w_ih = dense<T>(a.w_ih, "w_ih", {GH, C}, false);
   p.w_hh = dense<T>(a.w_hh, "w_hh", {GH, H}, false);
   p.h_prev = dense<T>(a.h_prev, "h_prev", {Ts, N, H}, false);

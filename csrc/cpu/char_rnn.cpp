@@ -305,7 +305,7 @@ struct Blocks {
 };
 
 // The training steps of one call, each a named step of min-char-rnn's loop: fetch a chunk, forward, loss,
-// backward, clip, Adagrad. The parameters live in the padded layouts from load_arrays() to store_arrays().
+// backward, clip, Adagrad. The parameters live in the padded layouts between the two move_arrays.
 template <typename T>
 class CharTrainer {
  public:
@@ -315,7 +315,7 @@ class CharTrainer {
   }
 
   CharRnnTrainResult run() {
-    load_arrays();
+    move_arrays(true);
     CharRnnTrainResult res;
     res.pos = p_.pos;
     for (int step = 0; step < p_.steps; ++step) {
@@ -336,7 +336,7 @@ class CharTrainer {
       res.pos += p_.seq_len;
       ++res.steps_done;
     }
-    store_arrays();
+    move_arrays(false);
     return res;
   }
 
@@ -345,43 +345,36 @@ class CharTrainer {
   int nvH() const { return int(lay_.Hp / L); }
   int nvT() const { return int(lay_.Tp / L); }
 
-  // the arrays into the padded layouts
-  void load_arrays() {
+  // The arrays into the padded layouts (load) or back (store), each pair named once.
+  void move_arrays(bool load) {
     const int V = p_.vocab, H = p_.hidden;
     const index_t Hp = lay_.Hp;
-    transpose(H, V, p_.w_ih, V, b_.win, Hp);
-    transpose(H, V, p_.s_w_ih, V, b_.s_win, Hp);
-    copy_rows(H, H, p_.w_hh, H, b_.whh, Hp);
-    copy_rows(H, H, p_.s_w_hh, H, b_.s_whh, Hp);
-    transpose(H, H, p_.w_hh, H, b_.whhT, Hp);
-    copy_rows(V, H, p_.w_out, H, b_.wout, Hp);
-    copy_rows(V, H, p_.s_w_out, H, b_.s_wout, Hp);
-    std::memcpy(b_.bih, p_.b_ih, sizeof(T) * H);
-    std::memcpy(b_.bhh, p_.b_hh, sizeof(T) * H);
-    std::memcpy(b_.s_bih, p_.s_b_ih, sizeof(T) * H);
-    std::memcpy(b_.s_bhh, p_.s_b_hh, sizeof(T) * H);
-    std::memcpy(b_.bout, p_.b_out, sizeof(T) * V);
-    std::memcpy(b_.s_bout, p_.s_b_out, sizeof(T) * V);
-    std::memcpy(b_.hs, p_.h, sizeof(T) * H);
-  }
-
-  // the padded layouts back into the arrays
-  void store_arrays() {
-    const int V = p_.vocab, H = p_.hidden;
-    const index_t Hp = lay_.Hp;
-    transpose(V, H, b_.win, Hp, p_.w_ih, V);
-    transpose(V, H, b_.s_win, Hp, p_.s_w_ih, V);
-    copy_rows(H, H, b_.whh, Hp, p_.w_hh, H);
-    copy_rows(H, H, b_.s_whh, Hp, p_.s_w_hh, H);
-    copy_rows(V, H, b_.wout, Hp, p_.w_out, H);
-    copy_rows(V, H, b_.s_wout, Hp, p_.s_w_out, H);
-    std::memcpy(p_.b_ih, b_.bih, sizeof(T) * H);
-    std::memcpy(p_.b_hh, b_.bhh, sizeof(T) * H);
-    std::memcpy(p_.s_b_ih, b_.s_bih, sizeof(T) * H);
-    std::memcpy(p_.s_b_hh, b_.s_bhh, sizeof(T) * H);
-    std::memcpy(p_.b_out, b_.bout, sizeof(T) * V);
-    std::memcpy(p_.s_b_out, b_.s_bout, sizeof(T) * V);
-    std::memcpy(p_.h, b_.hs, sizeof(T) * H);
+    const auto transposed = [&](int rows, int cols, T* a, T* padded) {  // a [rows][cols] <-> padded [cols][Hp]
+      if (load) transpose(rows, cols, a, cols, padded, Hp);
+      else transpose(cols, rows, padded, Hp, a, cols);
+    };
+    const auto padded_rows = [&](int rows, int cols, T* a, T* padded) {  // a [rows][cols] <-> padded [rows][Hp]
+      if (load) copy_rows(rows, cols, a, cols, padded, Hp);
+      else copy_rows(rows, cols, padded, Hp, a, cols);
+    };
+    const auto plain = [&](int n, T* a, T* padded) {
+      if (load) std::memcpy(padded, a, sizeof(T) * n);
+      else std::memcpy(a, padded, sizeof(T) * n);
+    };
+    transposed(H, V, p_.w_ih, b_.win);
+    transposed(H, V, p_.s_w_ih, b_.s_win);
+    padded_rows(H, H, p_.w_hh, b_.whh);
+    padded_rows(H, H, p_.s_w_hh, b_.s_whh);
+    padded_rows(V, H, p_.w_out, b_.wout);
+    padded_rows(V, H, p_.s_w_out, b_.s_wout);
+    plain(H, p_.b_ih, b_.bih);
+    plain(H, p_.b_hh, b_.bhh);
+    plain(H, p_.s_b_ih, b_.s_bih);
+    plain(H, p_.s_b_hh, b_.s_bhh);
+    plain(V, p_.b_out, b_.bout);
+    plain(V, p_.s_b_out, b_.s_bout);
+    plain(H, p_.h, b_.hs);
+    if (load) transpose(H, H, p_.w_hh, H, b_.whhT, Hp);  // W_hh^T for the forward's matvec
   }
 
   // The next chunk in min-char-rnn's order (back to the start, with a zero state, when the text runs out),
