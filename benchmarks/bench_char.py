@@ -343,8 +343,9 @@ def worker_rnnfast_minchar(spec):
     out["sections_total_us_per_step"] = t_all / Ks * 1e6
 
     # 3. engine-call time inside the recurrent layer (forward/backward of the C++ engine alone)
-    from rnnfast import _engines as E
-    eng = E.ENGINES["cpu"]
+    from rnnfast import _core as core_module
+    from rnnfast.backends import engine_for
+    eng = engine_for("recurrent", "cpu", "cpu")
     f0, b0 = eng.forward, eng.backward
     eacc = {"engine forward": 0.0, "engine backward": 0.0}
 
@@ -354,7 +355,7 @@ def worker_rnnfast_minchar(spec):
     def bwd(*a, **k):
         t = pc(); r = b0(*a, **k); eacc["engine backward"] += pc() - t; return r
 
-    core = E._core if hasattr(E, "_core") else None
+    core = core_module
     cacc = {"_core.recurrent_forward": 0.0, "_core.recurrent_backward": 0.0}
     if core is not None:
         cf0, cb0 = core.recurrent_forward, core.recurrent_backward
@@ -484,7 +485,7 @@ def worker_rnnfast_small(spec):
 
     def step_fn(chunk):  # char.py's training step for the small preset
         opt.zero_grad()
-        loss, st["state"] = model.loss_and_backward(chunk[:-1], chunk[1:], st["state"], fused=char.USE_FUSED)
+        loss, st["state"] = model.loss_and_backward(chunk[:-1], chunk[1:], st["state"], fused=char.trainer.USE_FUSED)
         optim.clip_grad_norm_(opt, clip)
         opt.step()
         return loss
@@ -495,7 +496,7 @@ def worker_rnnfast_small(spec):
     res = _train_b(spec, step_fn, validate_fn, reset_state, spec["log_first"])
     res["numpy_blas_libraries_limited_to_1_thread"] = limited
     res["optimizer"] = repr(opt)
-    res["step"] = f"CharModel.loss_and_backward(fused={char.USE_FUSED}), clip_grad_norm_, Adam.step (char.py's)"
+    res["step"] = f"CharModel.loss_and_backward(fused={char.trainer.USE_FUSED}), clip_grad_norm_, Adam.step (char.py's)"
     return res
 
 
@@ -561,7 +562,7 @@ def worker_torch_small(spec):
 
 
 def worker_rnnfast_small_sections(spec):
-    """Where one small-preset step's time goes in rnnfast (char.py's step, timed section by section)."""
+    """Where one small-preset step's time goes in rnnfast (rnnfast char's step, timed section by section)."""
     import numpy as np
     from rnnfast import _core, char, optim
     from rnnfast.charmodel import CharModel

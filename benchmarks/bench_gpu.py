@@ -119,8 +119,8 @@ class StepLoop:
     (writing the cache) and backward, on arrays allocated once; float32."""
 
     def __init__(self, cp, core, cell, T, N, H, rng, stream):
-        from rnnfast._cuda import _ptr
-        from rnnfast._engines import GATES, GRU, LSTM
+        from rnnfast.backends.cuda import _ptr
+        from rnnfast.backends.cells import GATES, GRU, LSTM
 
         G = GATES[cell]
         self.cp, self.core, self.cell, self.T, self.N, self.H, self.G = cp, core, cell, T, N, H, G
@@ -168,7 +168,7 @@ def _set_variant(core, name):
 
 def bench_steps(cp, core, stream, rates, size, rng):
     """Per-step times of the engine's loop (see the module docstring, section 3)."""
-    from rnnfast._engines import GATES, GRU, LSTM, RNN_TANH
+    from rnnfast.backends.cells import GATES, GRU, LSTM, RNN_TANH
 
     names = {RNN_TANH: "rnn_tanh", LSTM: "lstm", GRU: "gru"}
     T, rows = size["T"], []
@@ -430,7 +430,8 @@ def reservoir_matrix(N, density, rng, radius=0.9):
 
 def bench_esn(cp, configs, rng):
     """The reservoir engine on the GPU (states stay on the device, W uploaded once) against the CPU engine."""
-    from rnnfast import _core, _cuda
+    from rnnfast import _core
+    from rnnfast.backends import cuda as _cuda
 
     rows = []
     print(f"{'ESN N':>7} {'density':>7} {'B':>5} {'T':>5} | {'GPU steps/s':>12} {'updates/s':>10} | "
@@ -484,8 +485,8 @@ def main():
     import cupy as cp
 
     import rnnfast
-    from rnnfast import _cuda
-    from rnnfast._engines import GRU, LSTM, RNN_TANH
+    from rnnfast.backends import cuda as _cuda
+    from rnnfast.backends.cells import GRU, LSTM, RNN_TANH
 
     _cuda.cupy()  # a clear error without a usable GPU
     core = _cuda._core  # the engine's switches (the emulated module's, when emulated)

@@ -20,7 +20,7 @@ import cupy as cp
 import numpy as np
 
 import rnnfast
-from rnnfast import _cuda
+from rnnfast.backends import cuda as _cuda
 
 QUICK = "--quick" in sys.argv[1:]
 if os.environ.get("RNNFAST_NO_POOL"):

@@ -72,6 +72,7 @@ PYBIND11_MODULE(_core, m) {
   register_rop(m);
   register_char(m);
   register_train(m);
+  register_statespace(m);
 #ifdef RNNFAST_WITH_CUDA
   register_cuda(m);
 #endif

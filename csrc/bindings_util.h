@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <iterator>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -63,12 +64,26 @@ struct TypeList {};
 #define RNNFAST_ARG_FIELD(type, name) type name;
 #define RNNFAST_ARG_NAME(type, name) #name,
 #define RNNFAST_ARG_TYPE(type, name) , type
+#define RNNFAST_ARG_FROM_KWARGS(type, name) a.name = ::rnnfast::bindings::kwarg<type>(kw, #name);
 #define RNNFAST_ENTRY_ARGS(Name, LIST)                                        \
   struct Name {                                                               \
     LIST(RNNFAST_ARG_FIELD)                                                   \
     static constexpr const char* names[] = {LIST(RNNFAST_ARG_NAME)};          \
     using types = ::rnnfast::bindings::TypeList<void LIST(RNNFAST_ARG_TYPE)>; \
+    static Name from_kwargs(const ::pybind11::dict& kw) {                     \
+      Name a{};                                                               \
+      LIST(RNNFAST_ARG_FROM_KWARGS)                                           \
+      return a;                                                               \
+    }                                                                         \
   }
+
+// The keyword argument `name` of type E; an absent py::object is None, any other absent argument an error.
+template <typename E>
+E kwarg(const py::dict& kw, const char* name) {
+  if (kw.contains(name)) return kw[name].cast<E>();
+  if constexpr (std::is_same_v<E, py::object>) return py::none();
+  else bad(name, "is required");
+}
 
 template <typename Args, typename Fn, typename... Ts, std::size_t... I>
 void def_entry_impl(py::module_& m, const char* name, const char* doc, Fn fn, TypeList<void, Ts...>,
@@ -86,6 +101,24 @@ void def_entry_impl(py::module_& m, const char* name, const char* doc, Fn fn, Ty
 template <typename Args, typename Fn>
 void def_entry(py::module_& m, const char* name, const char* doc, Fn fn) {
   def_entry_impl<Args>(m, name, doc, fn, typename Args::types{}, std::make_index_sequence<std::size(Args::names)>{});
+}
+
+// Registers m.<name>(**kwargs) -> fn(const Args&): keyword arguments only, any of Args' names (an absent
+// object argument is None), for entry points whose many arguments are mostly optional.
+template <typename Args, typename Fn>
+void def_entry_kwargs(py::module_& m, const char* name, const char* doc, Fn fn) {
+  m.def(
+      name,
+      [name, fn](py::kwargs kw) {
+        const EntryScope scope(name);
+        for (const auto& item : kw) {
+          const std::string key = py::str(item.first);
+          if (std::find(std::begin(Args::names), std::end(Args::names), key) == std::end(Args::names))
+            bad(key, std::string("is not an argument of ") + name);
+        }
+        return fn(Args::from_kwargs(kw));
+      },
+      doc);
 }
 
 // ---- arrays ------------------------------------------------------------------------------------------------
@@ -244,4 +277,5 @@ void register_mrnn(pybind11::module_& m);       // csrc/bindings_mrnn.cpp
 void register_rop(pybind11::module_& m);        // csrc/bindings_rop.cpp
 void register_char(pybind11::module_& m);       // csrc/bindings_char.cpp
 void register_train(pybind11::module_& m);      // csrc/bindings_train.cpp
-void register_cuda(pybind11::module_& m);       // csrc/bindings_cuda.cpp (CUDA builds only)
+void register_statespace(pybind11::module_& m);  // csrc/bindings_statespace.cpp
+void register_cuda(pybind11::module_& m);        // csrc/bindings_cuda.cpp (CUDA builds only)

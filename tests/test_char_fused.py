@@ -1,6 +1,6 @@
 """The fused min-char-rnn training loop (`_core.char_rnn_train`, `charmodel.FusedMinCharRNN`).
 
-It must be the same math as char.py's step on the general layers: from the same weights it agrees with
+It must be the same math as rnnfast char's step on the general layers: from the same weights it agrees with
 that path to float32 rounding (tolerance from a baseline: its error against a float64 run is at most about
 the general float32 path's own), in float64 with the NumPy MinCharRNN reference, and `rnnfast char train
 --preset min-char-rnn` gives the same run with it as without it (USE_FUSED = False).
@@ -39,7 +39,7 @@ def make(dtype, w=None, freeze=True):
 
 
 def general_steps(model, opt, data, steps, state=None, pos=0, freeze=True):
-    """char.py's step on the general layers (batch 1, loss summed over time, elementwise clip 5)."""
+    """rnnfast char's step on the general layers (batch 1, loss summed over time, elementwise clip 5)."""
     state = model.initial_state(1) if state is None else state
     out = []
     for _ in range(steps):
@@ -235,7 +235,7 @@ def test_cli_fused_run_matches_the_general_path(tmp_path, capsys, short_text, mo
     code, _, err = run_main(["char", "train", "--text", short_text, "--out", str(a), *common], capsys)
     assert code == 0, err
     assert calls == [10, 5, 5, 10, 10]  # every step between two events in one call
-    monkeypatch.setattr(char, "USE_FUSED", False)
+    monkeypatch.setattr(char.trainer, "USE_FUSED", False)
     code, _, err = run_main(["char", "train", "--text", short_text, "--out", str(b), *common], capsys)
     assert code == 0, err
     assert len(calls) == 5

@@ -120,7 +120,7 @@ TILED_SHAPES = [(3, 70, 5, 40, {}), (2, 33, 3, 37, {"bidirectional": True}), (2,
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("cell", list(CELLS))
 def test_cuda_tiled_kernel_matches_cpu_engine_and_float64_reference(cp, cell, dtype, shape, rows):
-    from rnnfast import _cuda
+    from rnnfast.backends import cuda as _cuda
 
     before = _cuda._core.cuda_tiling()
     _cuda._core.cuda_set_tiling(rows, 1)  # every batch size takes the tiled kernel
@@ -132,7 +132,7 @@ def test_cuda_tiled_kernel_matches_cpu_engine_and_float64_reference(cp, cell, dt
 
 @pytest.mark.gpu
 def test_cuda_tiling_setting_is_checked(cp):
-    from rnnfast import _cuda
+    from rnnfast.backends import cuda as _cuda
 
     before = _cuda._core.cuda_tiling()
     for bad in [(16, 64), (32, 0), (-1, 1)]:
@@ -167,7 +167,7 @@ def _variant_id(c):
 @pytest.mark.parametrize("variant, shape", VARIANT_CASES, ids=_variant_id)
 @pytest.mark.parametrize("cell", list(CELLS))
 def test_cuda_row_kernel_variants_match_cpu_engine_and_float64_reference(cp, cell, variant, shape):
-    from rnnfast import _cuda
+    from rnnfast.backends import cuda as _cuda
 
     before = _cuda._core.cuda_row_kernel()
     _cuda._core.cuda_set_row_kernel(*variant[:2])

@@ -3,7 +3,7 @@
 tests/cuda_emulation (emulate.py, cuda_runtime.h) compiles csrc/cuda/*.cu as C++ against a stand-in CUDA
 runtime (each CUDA thread a fiber; __syncthreads, __syncwarp and warp shuffles real barriers; "device
 memory" host memory) and puts a NumPy stand-in for CuPy (allocations poisoned with NaN) in CuPy's place, so
-the layers on device='cuda', rnnfast/_cuda.py and the kernels run end to end and are compared with the CPU
+the layers on device='cuda', rnnfast/backends/cuda.py and the kernels run end to end and are compared with the CPU
 engine and the float64 reference by the same test bodies as tests/test_cuda.py.
 
 What this cannot show: anything about the real device (its memory model beyond barriers, warp
@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 import rnnfast
-from rnnfast import _cuda
+from rnnfast.backends import cuda as _cuda
 
 sys.path.insert(0, str(Path(__file__).parent))
 import test_cuda as gpu_tests  # noqa: E402  (the test bodies; tests/ has no __init__.py)
@@ -292,7 +292,7 @@ def test_emulated_capture_replays_the_engine_calls(cp, core_emu, sync_checks, sy
     launches are recorded with their arguments and replayed, and nothing runs while recording; the debug
     mode does not synchronise a stream being captured (that would end the capture)."""
     core_emu.cuda_set_sync_checks(sync)
-    from rnnfast._engines import LSTM
+    from rnnfast.backends.cells import LSTM
 
     T, N, H = 4, 3, 12
     rng = np.random.default_rng(0)

@@ -353,7 +353,7 @@ def test_population_equals_members_alone(density):
 # ---------------------------------------------------------------------------------------------
 
 def test_fit_matches_reference_ridge_with_chunks_and_washout(monkeypatch):
-    monkeypatch.setattr(esn_mod, "_CHUNK_BYTES", 40 * 8 * 7)      # 7-step chunks
+    monkeypatch.setattr(esn_mod.model, "_CHUNK_BYTES", 40 * 8 * 7)      # 7-step chunks
     rng = np.random.default_rng(4)
     e = ESN(2, 40, 2, seed=7, leak_rate=0.5, bias_scaling=0.5, ridge=1e-4)
     u = rng.normal(size=(100, 3, 2))

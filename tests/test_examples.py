@@ -36,3 +36,17 @@ def test_image_captioning_names_the_digits():
 def test_hf_long_range_quick_runs_both_optimizers():
     out = run_example("hf_long_range.py", "--quick")
     assert "adam: success rate" in out and "hf: success rate" in out
+
+
+def test_memory_models_quick_writes_only_into_its_folder(tmp_path):
+    """HMMs against RNNs on characters and on a recall task, the Kalman filter against an RNN and an ESN:
+    the quick sizes run in seconds, and the figure and numbers go into --out-dir only."""
+    import json
+    out_dir = tmp_path / "out"
+    out = run_example("memory_models.py", "--quick", "--out-dir", str(out_dir))
+    assert "shown: yes" in out
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["memory_models_quick.json", "memory_models_quick.png", "out"]
+    res = json.loads((out_dir / "memory_models_quick.json").read_text())
+    rmse = res["tracking"]["rmse"]
+    assert rmse["Kalman (true model)"] < rmse["last observation"]
+    assert [h["states"] for h in res["characters"]["hmm"]] == [1, 4, 16]

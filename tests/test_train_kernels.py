@@ -6,7 +6,7 @@
   nn.Linear + losses.softmax_cross_entropy;
 * `_core.adam_update` gives optim.Adam's NumPy numbers bit for bit; clipping's sum of squares;
 * CharModel.loss_and_backward fused against unfused, and `rnnfast char train` with and without the fast
-  paths (char.USE_FUSED).
+  paths (rnnfast.char.trainer.USE_FUSED).
 
 Tolerances come from a float64 run: the fast float32 path's distance to it may be at most twice the general
 float32 path's, plus a few float32 ulps of the values' scale (two float32 runs can each be exact by luck).
@@ -107,13 +107,14 @@ def test_index_input_errors():
         layer.forward(np.full((T, N), -1))
     with pytest.raises(TypeError, match="one-hot indices"):
         layer.forward(np.zeros((T, N, 1), np.int64))
-    from rnnfast._engines import ENGINES, LSTM
+    from rnnfast.backends import engine_for
+    from rnnfast.backends.cells import LSTM
 
     w = layer._weights(0, 0, layer.parameters())
     out = dict(y=np.empty((T, N, H), np.float32), h_n=np.empty((N, H), np.float32),
                c_n=np.empty((N, H), np.float32))
     with pytest.raises(ValueError, match="x_index"):  # the binding checks too
-        ENGINES["cpu"].forward(LSTM, np.full((T, N), V, np.int32), None, None, w, out, False, False)
+        engine_for("recurrent", "cpu", "cpu").forward(LSTM, np.full((T, N), V, np.int32), None, None, w, out, False, False)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -265,7 +266,7 @@ def test_cli_small_preset_with_and_without_the_fast_paths(tmp_path, capsys, monk
     common = ["--steps", "12", "--val-every", "6", "--save-every", "0"]
     a, b = tmp_path / "fast", tmp_path / "general"
     _train(capsys, str(text), a, *common)
-    monkeypatch.setattr(char, "USE_FUSED", False)
+    monkeypatch.setattr(char.trainer, "USE_FUSED", False)
     _train(capsys, str(text), b, *common)
     (ma, ma_model), (mb, mb_model) = char.load_checkpoint(str(a)), char.load_checkpoint(str(b))
     la, lb = np.array(ma["run"].history)[:, 1], np.array(mb["run"].history)[:, 1]

@@ -447,6 +447,163 @@ def nn_case(kind, dtype):
     check(build, grads=(module, np.dtype(dtype)))
 
 
+def _hmm(kind):
+    """A categorical HMM (K=32, M=20) or a Gaussian one with full covariances (K=8, D=3), random parameters."""
+    from rnnfast.statespace import HMM
+    rng = np.random.default_rng(21)
+    if kind == "categorical":
+        K, M = 32, 20
+        return HMM(K, "categorical", startprob=rng.dirichlet(np.ones(K)), transmat=rng.dirichlet(np.ones(K), K),
+                   emissionprob=rng.dirichlet(np.ones(M), K))
+    K, D = 8, 3
+    A = rng.standard_normal((K, D, D))
+    return HMM(K, "gaussian", covariance_type="full", startprob=rng.dirichlet(np.ones(K)),
+               transmat=rng.dirichlet(np.ones(K), K), means=2 * rng.standard_normal((K, D)),
+               covars=A @ np.swapaxes(A, 1, 2) + np.eye(D))
+
+
+def _hmm_data(rng, hmm):
+    """(X, lengths): 1-4 sequences, R*K above the engine's two-thread cutoff (2e4)."""
+    lengths = rng.integers(400, 1200, int(rng.integers(1, 5)))
+    R = int(lengths.sum())
+    if hmm.emission == "categorical":
+        return rng.integers(0, hmm.n_symbols, R), lengths
+    return rng.standard_normal((R, hmm.n_features)) * 2, lengths
+
+
+def hmm_case(kind):
+    """Inference on one shared HMM: forward-backward, score, filter, Viterbi, next-symbol prediction, sampling."""
+    hmm = _hmm(kind)
+    methods = ("forward_backward", "score", "filter", "decode", "predict_next", "sample")
+
+    def build(rng):
+        work = []
+        for _ in range(THREADS):
+            calls = []
+            for _ in range(CALLS):
+                name = methods[int(rng.integers(len(methods)))]
+                if name == "sample":
+                    calls.append(lambda n=int(rng.integers(100, 500)), sd=int(rng.integers(1 << 30)):
+                                 hmm.sample(n, seed=sd))
+                else:
+                    X, lengths = _hmm_data(rng, hmm)
+                    calls.append(lambda f=getattr(hmm, name), X=X, lengths=lengths: f(X, lengths))
+            work.append(calls)
+        return work
+
+    check(build, rounds=EVAL_ROUNDS)
+
+
+def _lds():
+    from rnnfast.statespace import LinearGaussian
+    rng = np.random.default_rng(22)
+    X, Y, U = 16, 8, 2
+    A = rng.standard_normal((X, X))
+    A *= 0.95 / max(abs(np.linalg.eigvals(A)))
+    Q, R = rng.standard_normal((X, X)), rng.standard_normal((Y, Y))
+    return LinearGaussian(X, Y, U, transition_matrix=A, control_matrix=rng.standard_normal((X, U)),
+                          observation_matrix=rng.standard_normal((Y, X)), transition_covariance=Q @ Q.T / X + np.eye(X),
+                          observation_covariance=R @ R.T / Y + np.eye(Y), initial_state_mean=rng.standard_normal(X))
+
+
+def _lds_data(rng, lds):
+    """(y [T,N,Y] or [T,Y] with some missing rows, u): T*X^3 above the engine's two-thread cutoff (1e5)."""
+    T, N = int(rng.choice([60, 90])), int(rng.choice([1, 3, 8]))
+    y = rng.standard_normal((T, N, lds.obs_size))
+    y[rng.random((T, N)) < 0.1] = np.nan  # missing rows: several covariance groups
+    u = rng.standard_normal((T, N, lds.input_size))
+    return (y[:, 0], u[:, 0]) if N == 1 and rng.random() < 0.5 else (y, u)
+
+
+def lds_case():
+    """Inference on one shared LinearGaussian: filter, smoother (with pair covariances), likelihood, forecasts."""
+    lds = _lds()
+
+    def make(rng):
+        y, u = _lds_data(rng, lds)
+        k = int(rng.integers(5))
+        if k == 0:
+            return lambda: lds.filter(y, u)
+        if k == 1:
+            return lambda: lds.smooth(y, u, pair_covariances=True)
+        if k == 2:
+            return lambda: lds.loglikelihood(y, u)
+        if k == 3:
+            return lambda: lds.forecast(y, u, 3)
+        uf = rng.standard_normal((4,) + u.shape[1:])
+        return lambda: lds.predict(y, 4, u, uf)
+
+    check(lambda rng: [[make(rng) for _ in range(CALLS)] for _ in range(THREADS)], rounds=EVAL_ROUNDS)
+
+
+def statespace_fit_beside_inference_case(kind):
+    """One thread changes the model again and again (HMM: fit from seed 0 or 1; LinearGaussian: set_parameters
+    of all of one learned set or the other) while three score data: each score is exactly that of the starting
+    parameters or of one of the two sets, never of a mix or of an EM iterate."""
+    if kind == "hmm":
+        model = _hmm("categorical")
+        rng = np.random.default_rng(23)
+        X, lengths = _hmm_data(rng, model)
+        Xs, ls = _hmm_data(rng, model)
+
+        def change(k):
+            model.fit(X, lengths, n_iter=3, tol=None, init="random", seed=k % 2)
+
+        def score():
+            return model.score(Xs, ls)
+    else:
+        model = _lds()
+        rng = np.random.default_rng(24)
+        y, u = _lds_data(rng, model)
+        ys, us = _lds_data(rng, model)
+        sets = []
+        for _ in range(2):
+            m = _lds()
+            m.fit(y, u, n_iter=1 + len(sets))
+            sets.append(m.parameters())
+
+        def change(k):
+            model.set_parameters(**sets[k % 2])
+
+        def score():
+            return model.loglikelihood(ys, us)
+    import copy
+    expected = [score()]
+    for k in range(2):
+        twin = copy.deepcopy(model)
+        if kind == "hmm":
+            twin.fit(X, lengths, n_iter=3, tol=None, init="random", seed=k)
+            expected.append(twin.score(Xs, ls))
+        else:
+            twin.set_parameters(**sets[k])
+            expected.append(twin.loglikelihood(ys, us))
+    if len(set(expected)) != 3:
+        raise Mismatch(f"the three parameter sets do not score apart: {expected}")
+    stop, errors = threading.Event(), []
+
+    def changer():
+        k = 0
+        while not stop.is_set():
+            change(k)
+            k += 1
+
+    def reader():
+        for _ in range(30):
+            s = _call(score)
+            if isinstance(s, Exception) or s not in expected:
+                errors.append(s)
+
+    thread = threading.Thread(target=changer)
+    thread.start()
+    try:
+        run_threaded([[reader] for _ in range(3)])
+    finally:
+        stop.set()
+        thread.join()
+    if errors:
+        raise Mismatch(f"{len(errors)} of 90 scores beside the changes were none of the parameter sets': {errors[0]!r}")
+
+
 def cases():
     out = {}
     for cell in CELLS:
@@ -467,6 +624,11 @@ def cases():
             out[f"charmodel-{cell}-{dtype}"] = lambda c=cell, d=dtype: char_model_case(c, d)
         for kind in ("linear", "embedding", "conditioned"):
             out[f"nn-{kind}-{dtype}"] = lambda k=kind, d=dtype: nn_case(k, d)
+    for kind in ("categorical", "gaussian"):
+        out[f"hmm-{kind}"] = lambda k=kind: hmm_case(k)
+    out["lds"] = lds_case
+    for kind in ("hmm", "lds"):
+        out[f"statespace-fit-beside-inference-{kind}"] = lambda k=kind: statespace_fit_beside_inference_case(k)
     return out
 
 

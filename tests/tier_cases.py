@@ -16,6 +16,7 @@ import rnnfast
 from rnnfast import esn as esn_mod
 from rnnfast import losses, optim
 from rnnfast.charmodel import CharModel, FusedMinCharRNN
+from rnnfast.statespace import HMM, LinearGaussian
 
 CELLS = ["rnn_tanh", "rnn_relu", "lstm", "gru", "gru_cho"]
 
@@ -108,6 +109,41 @@ def char(out, dtype):
     out["xent_grad"] = losses.softmax_cross_entropy(logits, rng.integers(0, V, 30))[1]
 
 
+def statespace(out, dtype):
+    rng = np.random.default_rng(5)
+    dt = np.dtype(dtype)
+    K, M = 13, 7  # odd sizes: vector remainders of the K x K products
+    lengths = [37, 1, 90]
+    hmm = HMM(K, "categorical", startprob=rng.dirichlet(np.ones(K)).astype(dt),
+              transmat=rng.dirichlet(np.ones(K), K).astype(dt), emissionprob=rng.dirichlet(np.ones(M), K).astype(dt),
+              dtype=dtype)
+    X = rng.integers(0, M, sum(lengths))
+    fb = hmm.forward_backward(X, lengths)
+    out["hmm_loglik"], out["hmm_posterior"], out["hmm_xi"] = fb.loglik, fb.posterior, fb.xi_sum
+    out["hmm_viterbi_logprob"] = np.asarray(hmm.decode(X, lengths)[0])
+    g = HMM(3, "gaussian", covariance_type="full", startprob=np.full(3, 1 / 3, dt),
+            transmat=np.array([[0.9, 0.05, 0.05], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6]], dt),
+            means=np.array([[-4, 0], [0, 4], [4, 0]], dt), covars=np.tile(np.eye(2, dtype=dt), (3, 1, 1)),
+            dtype=dtype)
+    Xg = rng.standard_normal((70, 2)).astype(dt) * 3
+    out["hmm_gaussian_posterior"] = g.predict_proba(Xg, [30, 40])
+    out["hmm_gaussian_path"] = g.predict(Xg, [30, 40]).astype(np.float64)  # well separated: no near ties
+    X_, Y_, U_ = 5, 3, 1
+    A = np.linalg.qr(rng.standard_normal((X_, X_)))[0] * 0.9
+    lds = LinearGaussian(X_, Y_, U_, dtype=dtype, transition_matrix=A.astype(dt),
+                         observation_matrix=rng.standard_normal((Y_, X_)).astype(dt),
+                         control_matrix=rng.standard_normal((X_, U_)).astype(dt),
+                         transition_covariance=(0.2 * np.eye(X_)).astype(dt),
+                         observation_covariance=(0.5 * np.eye(Y_)).astype(dt))
+    u = rng.standard_normal((40, 3, U_)).astype(dt)
+    y = rng.standard_normal((40, 3, Y_)).astype(dt)
+    y[7, 1] = np.nan
+    f = lds.filter(y, u)
+    s = lds.smooth(y, u, pair_covariances=True)
+    out["lds_loglik"], out["lds_filtered"], out["lds_filtered_cov"] = f.loglikelihood, f.state_means, f.state_covariances
+    out["lds_smoothed"], out["lds_smoothed_cov"], out["lds_pair"] = s.state_means, s.state_covariances, s.pair_covariances
+
+
 def main(path):
     out = {"tier": np.asarray(rnnfast.build_info()["cpu_isa"])}
     for dtype in (np.float32, np.float64):
@@ -115,6 +151,7 @@ def main(path):
         recurrent(part, dtype)
         reservoirs(part, dtype)
         char(part, dtype)
+        statespace(part, dtype)
         out.update({f"{np.dtype(dtype).name}/{k}": np.asarray(v) for k, v in part.items()})
     np.savez(path, **out)
 

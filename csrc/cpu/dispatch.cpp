@@ -289,6 +289,18 @@ template <typename T>
 bool all_finite_cpu(const T* g, index_t n) {
   return kernels<T>().all_finite(g, n);
 }
+template <typename T>
+void hmm_forward_backward_cpu(const HmmForwardBackwardParams<T>& p) {
+  kernels<T>().hmm_forward_backward(p);
+}
+template <typename T>
+void hmm_viterbi_cpu(const HmmViterbiParams<T>& p) {
+  kernels<T>().hmm_viterbi(p);
+}
+template <typename T>
+void kalman_cpu(const KalmanParams<T>& p) {
+  kernels<T>().kalman(p);
+}
 
 index_t recurrent_workspace_size(Cell cell, int steps, int batch, int hidden, bool backward) {
   return cpu_engine().recurrent_workspace_size(cell, steps, batch, hidden, backward);
@@ -313,7 +325,10 @@ index_t mrnn_rop_workspace_size(int steps, int batch, int factors, bool have_fac
   template double readout_xent_cpu<T>(const ReadoutXentParams<T>&);                \
   template void adam_update_cpu<T>(const AdamParams<T>&);                          \
   template double sum_squares_cpu<T>(const T*, index_t);                           \
-  template bool all_finite_cpu<T>(const T*, index_t);
+  template bool all_finite_cpu<T>(const T*, index_t);                              \
+  template void hmm_forward_backward_cpu<T>(const HmmForwardBackwardParams<T>&);   \
+  template void hmm_viterbi_cpu<T>(const HmmViterbiParams<T>&);                    \
+  template void kalman_cpu<T>(const KalmanParams<T>&);
 RNNFAST_INSTANTIATE(float)
 RNNFAST_INSTANTIATE(double)
 

@@ -5,7 +5,7 @@
 namespace rnnfast {
 namespace RNNFAST_TIER {
 
-// The entry points of this tier (defined in recurrent.cpp, mrnn.cpp, ... of the same build).
+// The entry points of this tier (defined in recurrent.cpp, mrnn.cpp, hmm.cpp, ... of the same build).
 template <typename T>
 void recurrent_forward_cpu(const RecurrentForwardParams<T>&);
 template <typename T>
@@ -32,6 +32,12 @@ template <typename T>
 double sum_squares_cpu(const T*, index_t);
 template <typename T>
 bool all_finite_cpu(const T*, index_t);
+template <typename T>
+void hmm_forward_backward_cpu(const HmmForwardBackwardParams<T>&);
+template <typename T>
+void hmm_viterbi_cpu(const HmmViterbiParams<T>&);
+template <typename T>
+void kalman_cpu(const KalmanParams<T>&);
 index_t recurrent_workspace_size(Cell, int, int, int, bool);
 index_t mrnn_workspace_size(int, int, int, int, bool, bool);
 index_t mrnn_rop_workspace_size(int, int, int, bool);
@@ -53,7 +59,10 @@ constexpr CpuKernels<T> kernels() {
           readout_xent_cpu<T>,
           adam_update_cpu<T>,
           sum_squares_cpu<T>,
-          all_finite_cpu<T>};
+          all_finite_cpu<T>,
+          hmm_forward_backward_cpu<T>,
+          hmm_viterbi_cpu<T>,
+          kalman_cpu<T>};
 }
 
 extern const CpuEngine kEngine;

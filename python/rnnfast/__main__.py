@@ -125,7 +125,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def main(argv=None):
-    from . import char
+    from .char import cli as char
+    from .char.errors import os_error_text
 
     parser = _Parser(prog="rnnfast", description="Fast recurrent neural networks.")
     sub = parser.add_subparsers(dest="command")
@@ -148,7 +149,7 @@ def main(argv=None):
             code = {"demo": demo, "info": info, "char": char.run}[args.command](args)
             sys.stdout.flush()  # what is still buffered: a write that fails here fails the command too
         except OSError as e:
-            print(f"error: {char.os_error_text(e)}", file=sys.stderr)
+            print(f"error: {os_error_text(e)}", file=sys.stderr)
             if e.filename == "standard output":
                 _drop_pending_output()
             code = 1

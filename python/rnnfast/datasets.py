@@ -13,7 +13,7 @@ import numbers
 
 import numpy as np
 
-from . import _checks
+from ._util import checks as _checks
 
 __all__ = ["mackey_glass", "narma", "sine_frequency", "nrmse"]
 

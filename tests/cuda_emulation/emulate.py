@@ -4,7 +4,7 @@ cuda_runtime.h beside this file stands in for the CUDA runtime: g++ compiles csr
 CUDA thread becomes a fiber, __syncthreads, __syncwarp and warp shuffles are real barriers between them,
 and "device memory" is host memory. The bindings (csrc/bindings_cuda.cpp) are built around them as module
 _core_emu (build()); FAKE_CUPY plays CuPy (allocations poisoned with NaN; a NumPy array mixed into device
-arithmetic is a TypeError, as with CuPy), so the layers on device='cuda', rnnfast/_cuda.py and the kernels
+arithmetic is a TypeError, as with CuPy), so the layers on device='cuda', rnnfast/backends/cuda.py and the kernels
 run end to end. Streams and events are no-ops with host clocks (every call completes before it returns);
 stream capture records the engine's launches and replays them (cuda_runtime.h), so a graph of engine calls
 replays as on the device. CuPy operations themselves are not recorded: capture engine calls only.
@@ -125,7 +125,7 @@ class DeviceArray(np.ndarray):
 _NESTED = []  # NumPy functions of device arrays in progress (NumPy calls others inside them)
 
 
-DeviceArray.__module__ = "cupy"  # what rnnfast.nn.array_module looks at
+DeviceArray.__module__ = "cupy"  # what rnnfast._util.arrays.array_module looks at
 
 
 def _device(r):
@@ -238,13 +238,14 @@ FAKE_CUPYX.scatter_add = lambda a, idx, b: np.add.at(a, idx, b)
 def install(core, monkeypatch=None):
     """Put the emulation in place of CuPy and the CUDA bindings: for the process, or through pytest's
     monkeypatch (undone after the test)."""
-    from rnnfast import _cuda
+    from rnnfast.backends import cuda as _cuda
+    from rnnfast.backends import devices
 
     FAKE_CUPY._core = core
     setattr_, setitem = (monkeypatch.setattr, monkeypatch.setitem) if monkeypatch else (setattr, dict.__setitem__)
-    setattr_(_cuda, "cupy", lambda: FAKE_CUPY)
+    setattr_(devices, "_CUPY", FAKE_CUPY)  # rnnfast.backends.devices.cupy() returns it
     setattr_(_cuda, "_core", core)
-    setitem(sys.modules, "cupy", FAKE_CUPY)  # for `import cupy` in rnnfast.nn.array_module and scripts
+    setitem(sys.modules, "cupy", FAKE_CUPY)  # for `import cupy` in rnnfast._util.arrays.array_module and scripts
     setitem(sys.modules, "cupyx", FAKE_CUPYX)
 
 

@@ -20,6 +20,7 @@
 #include "rnnfast/recurrent.h"
 #include "rnnfast/reservoir.h"
 #include "rnnfast/rop.h"
+#include "rnnfast/statespace.h"
 
 namespace rnnfast {
 
@@ -39,6 +40,9 @@ struct CpuKernels {
   void (*adam_update)(const AdamParams<T>&);
   double (*sum_squares)(const T*, index_t);
   bool (*all_finite)(const T*, index_t);
+  void (*hmm_forward_backward)(const HmmForwardBackwardParams<T>&);
+  void (*hmm_viterbi)(const HmmViterbiParams<T>&);
+  void (*kalman)(const KalmanParams<T>&);
 };
 
 struct CpuEngine {

@@ -1,7 +1,8 @@
 """NumPy reference implementations (forward + backprop through time) of the
 single-layer, single-direction RNN / LSTM / GRU / MRNN cells that rnnfast's fast
 kernels implement.  Pure NumPy; see :mod:`.cells` and :mod:`.mrnn` for the equations;
-:mod:`.rop` and :func:`mrnn_rop` give forward-mode R-ops (Jacobian-vector products)."""
+:mod:`.rop` and :func:`mrnn_rop` give forward-mode R-ops (Jacobian-vector products); :mod:`.hmm` and
+:mod:`.lgssm` are the recursions of the hidden Markov model and the linear dynamical system."""
 
 from .cells import (
     rnn_forward,
@@ -12,6 +13,7 @@ from .cells import (
     gru_backward,
     sigmoid,
 )
+from . import hmm, lgssm
 from .esn import reservoir_run, ridge_fit
 from .esn import spectral_radius as reservoir_spectral_radius
 from .min_char_rnn import MinCharRNN
@@ -34,4 +36,6 @@ __all__ = [
     "mrnn_backward",
     "mrnn_rop",
     "rnn_rop",
+    "hmm",
+    "lgssm",
 ]

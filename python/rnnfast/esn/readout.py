@@ -1,0 +1,99 @@
+"""The ESN's ridge readout: float64 sufficient statistics accumulated chunk by chunk, solved per ridge value."""
+
+import warnings
+
+import numpy as np
+import scipy.linalg
+
+from .._util import checks as _checks
+from .matrices import _real_array
+
+_real_scalar = _checks.real
+
+
+def _nrmse_parts(sse, n, y_std):
+    """Mean over outputs of sqrt(sse/n) / std(y)."""
+    return float(np.mean(np.sqrt(sse / n) / np.maximum(y_std, 1e-300)))
+
+
+class RidgeAccumulator:
+    """Sufficient statistics of ridge regression with an intercept, accumulated in float64.
+
+    ``add(X, Y)`` with X (S, N), Y (S, O), any number of times; ``solve(ridge)`` -> (W_out (N, O),
+    b_out (O,)) minimising |Y - X W_out - b_out|^2 + ridge |W_out|^2 (the intercept is not penalised).
+    Rows are shifted by the mean of the first batch before accumulating, which keeps the centring
+    (X^T X - S x_mean x_mean^T) accurate when the states have a large common offset.
+    """
+
+    def __init__(self, n_features, n_outputs):
+        n_features = _checks.positive_int(n_features, "n_features")
+        n_outputs = _checks.positive_int(n_outputs, "n_outputs")
+        _checks.check_memory(n_features * (n_features + n_outputs), 8,
+                             f"RidgeAccumulator(n_features={n_features}, n_outputs={n_outputs})")
+        self.n_features, self.n_outputs = n_features, n_outputs
+        self.xx = np.zeros((n_features, n_features))
+        self.xy = np.zeros((n_features, n_outputs))
+        self.xs = np.zeros(n_features)
+        self.ys = np.zeros(n_outputs)
+        self.n = 0
+        self._cx = None
+        self._cy = None
+
+    def add(self, X, Y):
+        X, Y = _real_array(X, "X"), _real_array(Y, "Y")
+        for a, name, width in ((X, "X", self.n_features), (Y, "Y", self.n_outputs)):
+            if a.ndim != 2 or a.shape[-1] != width:
+                raise ValueError(f"{name} must have shape (S, {width}), got {a.shape}")
+            if not np.isfinite(a).all():
+                raise ValueError(f"{name} contains NaN or Inf")
+        X = X.reshape(-1, self.n_features)
+        Y = Y.reshape(-1, self.n_outputs)
+        if X.shape[0] != Y.shape[0]:
+            raise ValueError(f"X has {X.shape[0]} rows but Y has {Y.shape[0]}")
+        if X.shape[0] == 0:
+            return
+        if self._cx is None:
+            self._cx, self._cy = X.mean(axis=0), Y.mean(axis=0)
+        Xs = X - self._cx
+        Ys = Y - self._cy
+        self.xx += Xs.T @ Xs
+        self.xy += Xs.T @ Ys
+        self.xs += Xs.sum(axis=0)
+        self.ys += Ys.sum(axis=0)
+        self.n += X.shape[0]
+
+    def solve(self, ridge):
+        ridge = _real_scalar(ridge, "ridge")
+        if ridge < 0:
+            raise ValueError(f"ridge must be >= 0, got {ridge}")
+        if self.n == 0:
+            raise ValueError("no training samples (is washout longer than the sequences?)")
+        n = self.n
+        xm, ym = self.xs / n, self.ys / n
+        A = self.xx - n * np.outer(xm, xm)
+        B = self.xy - n * np.outer(xm, ym)
+        A[np.diag_indices_from(A)] += ridge
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+            try:
+                W_out = scipy.linalg.solve(A, B, assume_a="sym")
+            except (np.linalg.LinAlgError, ValueError):
+                W_out = np.linalg.lstsq(A, B, rcond=None)[0]
+        b_out = (ym + self._cy) - (xm + self._cx) @ W_out
+        return W_out, b_out
+
+
+def _ridge_list(ridge, name="ridge"):
+    """A float or a list of floats >= 0 -> (list of floats, was_list)."""
+    if isinstance(ridge, (list, tuple, np.ndarray)):
+        vals = [_real_scalar(r, name) for r in np.asarray(ridge, dtype=object).ravel()]
+        if not vals:
+            raise ValueError(f"{name} must not be an empty list")
+        was_list = True
+    else:
+        vals = [_real_scalar(ridge, name)]
+        was_list = False
+    for r in vals:
+        if r < 0:
+            raise ValueError(f"{name} must be >= 0, got {r}")
+    return vals, was_list

@@ -1,0 +1,1 @@
+"""Reading and writing rnnfast's files: checkpoints (io.checkpoint)."""
