@@ -90,9 +90,9 @@ void forward_impl(const MrnnForwardParams<T>& p) {
   const index_t ldy = p.ldy;
   const TimeLoop loop{Ts, p.reverse, Walk::Forward, loop_threads(mrnn_step_is_long(N, H, F), N)};
   time_loop(
-      loop, [](const LoopThread&) { return 0; },
-      [&](const LoopThread& th, int&, int t, int) {
-        const int n0 = th.begin(N), n1 = th.end(N);
+      loop, [&](const LoopThread& th) { return RowShare{th.begin(N), th.end(N)}; },
+      [&](const LoopThread& th, const RowShare& rows, int t, int) {
+        const int n0 = rows.n0, n1 = rows.n1;
         const T* fxt = fx + t * NF;
         T* fht = p.training ? p.fh + t * NF : fh_scratch;
         T* at = xh + t * NH;
@@ -134,14 +134,15 @@ void backward_impl(const MrnnBackwardParams<T>& p) {
   pack_b(w_fh, p.w_fh, H, F, H, false);  // W_fh [F,H]: dh_prev = df_h W_fh
   const int hf_tasks = small_gemm_tasks(N, w_hf), fh_tasks = small_gemm_tasks(N, w_fh);
   struct Buffers {
-    T* dh_cur;  // each thread swaps its own copies of the two pointers, identically
+    int n0, n1;  // this thread's batch rows
+    T* dh_cur;   // each thread swaps its own copies of the two pointers, identically
     T* dh_nxt;
   };
   const TimeLoop loop{Ts, p.reverse, Walk::Backward, loop_threads(mrnn_step_is_long(N, H, F), N)};
   time_loop(
-      loop, [&](const LoopThread&) { return Buffers{dh_run, dh_next}; },
+      loop, [&](const LoopThread& th) { return Buffers{th.begin(N), th.end(N), dh_run, dh_next}; },
       [&](const LoopThread& th, Buffers& b, int t, int) {
-        const int n0 = th.begin(N), n1 = th.end(N);
+        const int n0 = b.n0, n1 = b.n1;
         const T* dyt = p.dy ? p.dy + index_t(t) * N * p.lddy : nullptr;
         T* dat = dA + t * NH;
         for (int n = n0; n < n1; ++n)

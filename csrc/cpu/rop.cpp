@@ -90,8 +90,9 @@ void rnn_rop_impl(const RnnRopParams<T>& p) {
   const bool parallel = double(N) * H * H > 1e6 || index_t(N) * H >= kParallelElements;
   const index_t ldy = p.ldy, ldry = p.ldry;
   time_loop(
-      TimeLoop{Ts, p.reverse, Walk::Forward, loop_threads(parallel, N)}, [](const LoopThread&) { return 0; },
-      [&](const LoopThread& th, int&, int t, int i) {
+      TimeLoop{Ts, p.reverse, Walk::Forward, loop_threads(parallel, N)},
+      [&](const LoopThread& th) { return RowShare{th.begin(N), th.end(N)}; },
+      [&](const LoopThread& th, const RowShare& rows, int t, int i) {
         T* rat = p.ry + index_t(t) * N * ldry;
         // R a_t += R h_{t-1} W_hh^T (R h_{-1} = Rh0, skipped when zero)
         const T* rprev = i > 0 ? p.ry + index_t(p.reverse ? t + 1 : t - 1) * N * ldry : p.rh0;
@@ -102,8 +103,7 @@ void rnn_rop_impl(const RnnRopParams<T>& p) {
           th.sync();
         }
         const T* yt = p.y + index_t(t) * N * ldy;
-        for (int n = th.begin(N); n < th.end(N); ++n)
-          slope_row<T, Relu>(H, rat + index_t(n) * ldry, yt + index_t(n) * ldy);
+        for (int n = rows.n0; n < rows.n1; ++n) slope_row<T, Relu>(H, rat + index_t(n) * ldry, yt + index_t(n) * ldy);
         th.sync();  // R h_t is complete before the next step reads it
       });
 }
@@ -147,9 +147,9 @@ void mrnn_rop_impl(const MrnnRopParams<T>& p) {
   const index_t ldy = p.ldy, ldry = p.ldry;
   time_loop(
       TimeLoop{Ts, p.reverse, Walk::Forward, loop_threads(mrnn_step_is_long(N, H, F), N)},
-      [](const LoopThread&) { return 0; },
-      [&](const LoopThread& th, int&, int t, int i) {
-        const int n0 = th.begin(N), n1 = th.end(N);
+      [&](const LoopThread& th) { return RowShare{th.begin(N), th.end(N)}; },
+      [&](const LoopThread& th, const RowShare& rows, int t, int i) {
+        const int n0 = rows.n0, n1 = rows.n1;
         T* rat = p.ry + index_t(t) * N * ldry;
         T* rfxt = rfx + t * NF;
         T* rfht = rfh + t * NF;

@@ -47,6 +47,11 @@ struct LoopThread {
   int end(int count) const { return int(index_t(count) * (tid + 1) / nt); }
 };
 
+// A thread's share of the batch rows, for loops that split the rows evenly.
+struct RowShare {
+  int n0, n1;
+};
+
 inline int loop_threads(bool parallel, int useful) {
   return parallel ? std::max(1, std::min(engine_threads(), useful)) : 1;
 }
