@@ -97,12 +97,22 @@ Dims fill_sizes_and_input(const A& a, P& p) {
   return d;
 }
 
+// The training cache: written by the forward, read by the backward.
+template <typename T, typename A, typename P>
+void fill_cache(const A& a, const Dims& d, Cell cell, bool writable, P& p) {
+  const index_t GH = gates_of(cell) * d.H;
+  p.h_prev = dense<T>(a.h_prev, "h_prev", {d.T, d.N, d.H}, writable);
+  p.c_prev = cell == Cell::Lstm ? dense<T>(a.c_prev, "c_prev", {d.T, d.N, d.H}, writable) : nullptr;
+  p.gates = dense<T>(a.gates, "gates", {d.T, d.N, GH}, writable);
+  p.extra = gates_of(cell) == 3 ? dense<T>(a.extra, "extra", {d.T, d.N, d.H}, writable) : nullptr;
+}
+
 template <typename T, typename A>
 void forward(const A& a) {
   RecurrentForwardParams<T> p{};
   const auto [Ts, N, C, H] = fill_sizes_and_input<T>(a, p);
   const index_t GH = gates_of(p.cell) * H;
-  const bool lstm = p.cell == Cell::Lstm, gru = gates_of(p.cell) == 3;
+  const bool lstm = p.cell == Cell::Lstm;
   p.training = a.training;
   p.h0 = dense<T>(a.h0, "h0", {N, H}, false, true);
   p.c0 = lstm ? dense<T>(a.c0, "c0", {N, H}, false, true) : nullptr;
@@ -113,12 +123,7 @@ void forward(const A& a) {
   p.y = sequence<T>(a.y, "y", Ts, N, H, true, false, &p.ldy);
   p.h_n = dense<T>(a.h_n, "h_n", {N, H}, true);
   p.c_n = lstm ? dense<T>(a.c_n, "c_n", {N, H}, true) : nullptr;
-  if (a.training) {
-    p.h_prev = dense<T>(a.h_prev, "h_prev", {Ts, N, H}, true);
-    p.c_prev = lstm ? dense<T>(a.c_prev, "c_prev", {Ts, N, H}, true) : nullptr;
-    p.gates = dense<T>(a.gates, "gates", {Ts, N, GH}, true);
-    p.extra = gru ? dense<T>(a.extra, "extra", {Ts, N, H}, true) : nullptr;
-  }
+  if (a.training) fill_cache<T>(a, Dims{Ts, N, C, H}, p.cell, true, p);
   p.work = dense<T>(a.work, "work", {recurrent_workspace_size(p.cell, p.steps, p.batch, p.hidden, false)}, true);
   py::gil_scoped_release release;
   recurrent_forward_cpu<T>(p);
@@ -129,13 +134,10 @@ void backward(const A& a) {
   RecurrentBackwardParams<T> p{};
   const auto [Ts, N, C, H] = fill_sizes_and_input<T>(a, p);
   const index_t GH = gates_of(p.cell) * H;
-  const bool lstm = p.cell == Cell::Lstm, gru = gates_of(p.cell) == 3;
+  const bool lstm = p.cell == Cell::Lstm;
   p.w_ih = dense<T>(a.w_ih, "w_ih", {GH, C}, false);
   p.w_hh = dense<T>(a.w_hh, "w_hh", {GH, H}, false);
-  p.h_prev = dense<T>(a.h_prev, "h_prev", {Ts, N, H}, false);
-  p.c_prev = lstm ? dense<T>(a.c_prev, "c_prev", {Ts, N, H}, false) : nullptr;
-  p.gates = dense<T>(a.gates, "gates", {Ts, N, GH}, false);
-  p.extra = gru ? dense<T>(a.extra, "extra", {Ts, N, H}, false) : nullptr;
+  fill_cache<T>(a, Dims{Ts, N, C, H}, p.cell, false, p);
   p.dy = sequence<T>(a.dy, "dy", Ts, N, H, false, true, &p.lddy);
   p.dh_n = dense<T>(a.dh_n, "dh_n", {N, H}, false, true);
   p.dc_n = lstm ? dense<T>(a.dc_n, "dc_n", {N, H}, false, true) : nullptr;

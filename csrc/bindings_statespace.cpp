@@ -67,14 +67,26 @@ index_t frame_rows(const py::object& framelogprob, index_t K) {
   return f.shape(0);
 }
 
+struct HmmSizes {
+  index_t K, R, S;  // states, rows of all sequences, sequences
+};
+
+// The sizes of an HMM call from its [K,K] transition matrix, framelogprob [R,K] and offsets [S+1], into p.
+template <typename T, typename P>
+HmmSizes hmm_sizes(const py::object& transmat, const char* name, const py::object& framelogprob,
+                   const py::object& offsets, P& p) {
+  HmmSizes z{};
+  z.K = square_size<T>(transmat, name);
+  z.R = frame_rows<T>(framelogprob, z.K);
+  p.offsets = sequence_offsets(offsets, z.R, &z.S);
+  p.states = int(z.K), p.sequences = int(z.S), p.rows = z.R;
+  return z;
+}
+
 template <typename T>
 void forward_backward(const ForwardBackwardArgs& a) {
   HmmForwardBackwardParams<T> p{};
-  const index_t K = square_size<T>(a.transmat, "transmat");
-  const index_t R = frame_rows<T>(a.framelogprob, K);
-  index_t S = 0;
-  p.offsets = sequence_offsets(a.offsets, R, &S);
-  p.states = int(K), p.sequences = int(S), p.rows = R;
+  const auto [K, R, S] = hmm_sizes<T>(a.transmat, "transmat", a.framelogprob, a.offsets, p);
   p.startprob = dense<T>(a.startprob, "startprob", {K}, false);
   p.transmat = dense<T>(a.transmat, "transmat", {K, K}, false);
   p.framelogprob = dense<T>(a.framelogprob, "framelogprob", {R, K}, false);
@@ -93,11 +105,7 @@ void forward_backward(const ForwardBackwardArgs& a) {
 template <typename T>
 void viterbi(const ViterbiArgs& a) {
   HmmViterbiParams<T> p{};
-  const index_t K = square_size<T>(a.log_transmat, "log_transmat");
-  const index_t R = frame_rows<T>(a.framelogprob, K);
-  index_t S = 0;
-  p.offsets = sequence_offsets(a.offsets, R, &S);
-  p.states = int(K), p.sequences = int(S), p.rows = R;
+  const auto [K, R, S] = hmm_sizes<T>(a.log_transmat, "log_transmat", a.framelogprob, a.offsets, p);
   p.log_startprob = dense<T>(a.log_startprob, "log_startprob", {K}, false);
   p.log_transmat = dense<T>(a.log_transmat, "log_transmat", {K, K}, false);
   p.framelogprob = dense<T>(a.framelogprob, "framelogprob", {R, K}, false);
