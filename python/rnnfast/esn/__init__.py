@@ -45,7 +45,7 @@ a long training set are never all kept. ``washout`` (reservoirpy's ``warmup``) d
 every training sequence.
 """
 
-from .matrices import spectral_radius
+from ..nn.init import spectral_radius
 from .model import ESN
 from .population import population_sweep, run_population
 from .readout import RidgeAccumulator

@@ -6,9 +6,6 @@ import numpy as np
 import scipy.linalg
 
 from .._util import checks as _checks
-from .matrices import _real_array
-
-_real_scalar = _checks.real
 
 
 def _nrmse_parts(sse, n, y_std):
@@ -40,7 +37,7 @@ class RidgeAccumulator:
         self._cy = None
 
     def add(self, X, Y):
-        X, Y = _real_array(X, "X"), _real_array(Y, "Y")
+        X, Y = _checks.real_array(X, "X"), _checks.real_array(Y, "Y")
         for a, name, width in ((X, "X", self.n_features), (Y, "Y", self.n_outputs)):
             if a.ndim != 2 or a.shape[-1] != width:
                 raise ValueError(f"{name} must have shape (S, {width}), got {a.shape}")
@@ -63,9 +60,7 @@ class RidgeAccumulator:
         self.n += X.shape[0]
 
     def solve(self, ridge):
-        ridge = _real_scalar(ridge, "ridge")
-        if ridge < 0:
-            raise ValueError(f"ridge must be >= 0, got {ridge}")
+        ridge = _checks.real(ridge, "ridge", low=0)
         if self.n == 0:
             raise ValueError("no training samples (is washout longer than the sequences?)")
         n = self.n
@@ -86,14 +81,11 @@ class RidgeAccumulator:
 def _ridge_list(ridge, name="ridge"):
     """A float or a list of floats >= 0 -> (list of floats, was_list)."""
     if isinstance(ridge, (list, tuple, np.ndarray)):
-        vals = [_real_scalar(r, name) for r in np.asarray(ridge, dtype=object).ravel()]
+        vals = [_checks.real(r, name, low=0) for r in np.asarray(ridge, dtype=object).ravel()]
         if not vals:
             raise ValueError(f"{name} must not be an empty list")
         was_list = True
     else:
-        vals = [_real_scalar(ridge, name)]
+        vals = [_checks.real(ridge, name, low=0)]
         was_list = False
-    for r in vals:
-        if r < 0:
-            raise ValueError(f"{name} must be >= 0, got {r}")
     return vals, was_list
