@@ -8,5 +8,7 @@ al. 2014). GATES: the gate blocks G of each cell (its W_ih is (G*H, C)).
 
 from .. import _core
 
-RNN_TANH, RNN_RELU, LSTM, GRU, GRU_CHO = (_core.CELL_CODES[c] for c in ("rnn_tanh", "rnn_relu", "lstm", "gru", "gru_cho"))
+RNN_TANH, RNN_RELU, LSTM, GRU, GRU_CHO = (
+    _core.CELL_CODES[c] for c in ("rnn_tanh", "rnn_relu", "lstm", "gru", "gru_cho")
+)
 GATES = dict(_core.CELL_GATES)
