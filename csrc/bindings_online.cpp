@@ -49,13 +49,20 @@ void online_typed(const py::object& u, const py::object& w, const py::object& in
     p.u = dense<T>(u, "u", {Ts, I}, false);
   }
   if (I == 0 && !feedback) bad("u", "is required (with I >= 1) without feedback");
-  if (Ts * std::max({N, I, O}) >= (index_t(1) << 31) || N * N >= (index_t(1) << 31)) bad("x", "is too large for 32-bit indices");
+  if (Ts * std::max({N, I, O}) >= (index_t(1) << 31) || N * N >= (index_t(1) << 31))
+    bad("x", "is too large for 32-bit indices");
   if (rule != "lms" && rule != "rls") bad("rule", "must be 'lms' or 'rls'");
   if (!(forgetting > 0.0 && forgetting <= 1.0)) bad("forgetting", "must lie in (0, 1]");
-  p.steps = int(Ts); p.inputs = int(I); p.units = int(N); p.n_outputs = int(O);
-  p.feedback = feedback; p.train = train; p.fit_bias = fit_bias;
+  p.steps = int(Ts);
+  p.inputs = int(I);
+  p.units = int(N);
+  p.n_outputs = int(O);
+  p.feedback = feedback;
+  p.train = train;
+  p.fit_bias = fit_bias;
   p.rule = rule == "rls" ? OnlineRule::Rls : OnlineRule::Lms;
-  p.learning_rate = T(learning_rate); p.forgetting = T(forgetting);
+  p.learning_rate = T(learning_rate);
+  p.forgetting = T(forgetting);
   const index_t V = I + (feedback ? O : 0);
   p.w_in = dense<T>(w_in, "w_in", {N, V}, false);
   p.bias = dense<T>(bias, "bias", {N}, false, true);
@@ -93,19 +100,21 @@ void online_typed(const py::object& u, const py::object& w, const py::object& in
 }  // namespace
 
 void register_online(py::module_& m) {
-  m.def("online_readout",
-        [](py::object u, py::object w, py::object indptr, py::object indices, py::object values, py::object w_in,
-           py::object bias, py::object leak, py::object targets, py::object x, py::object y, py::object w_out,
-           py::object b_out, py::object P, py::object S, py::object states, py::object outputs, bool feedback,
-           bool train, const std::string& rule, bool fit_bias, double learning_rate, double forgetting) {
-          (float32_of(x, "x") ? online_typed<float> : online_typed<double>)(
-              u, w, indptr, indices, values, w_in, bias, leak, targets, x, y, w_out, b_out, P, S, states, outputs,
-              feedback, train, rule, fit_bias, learning_rate, forgetting);
-        },
-        "Run a reservoir with an online read-out (LMS or RLS), trained step by step, on the CPU "
-        "(rnnfast/online_readout.h).",
-        py::arg("u"), py::arg("w"), py::arg("indptr"), py::arg("indices"), py::arg("values"), py::arg("w_in"),
-        py::arg("bias"), py::arg("leak"), py::arg("targets"), py::arg("x"), py::arg("y"), py::arg("w_out"),
-        py::arg("b_out"), py::arg("P"), py::arg("S"), py::arg("states"), py::arg("outputs"), py::arg("feedback"),
-        py::arg("train"), py::arg("rule"), py::arg("fit_bias"), py::arg("learning_rate"), py::arg("forgetting"));
+  m.def(
+      "online_readout",
+      [](py::object u, py::object w, py::object indptr, py::object indices, py::object values, py::object w_in,
+         py::object bias, py::object leak, py::object targets, py::object x, py::object y, py::object w_out,
+         py::object b_out, py::object P, py::object S, py::object states, py::object outputs, bool feedback, bool train,
+         const std::string& rule, bool fit_bias, double learning_rate, double forgetting) {
+        (float32_of(x, "x") ? online_typed<float> : online_typed<double>)(u, w, indptr, indices, values, w_in, bias,
+                                                                          leak, targets, x, y, w_out, b_out, P, S,
+                                                                          states, outputs, feedback, train, rule,
+                                                                          fit_bias, learning_rate, forgetting);
+      },
+      "Run a reservoir with an online read-out (LMS or RLS), trained step by step, on the CPU "
+      "(rnnfast/online_readout.h).",
+      py::arg("u"), py::arg("w"), py::arg("indptr"), py::arg("indices"), py::arg("values"), py::arg("w_in"),
+      py::arg("bias"), py::arg("leak"), py::arg("targets"), py::arg("x"), py::arg("y"), py::arg("w_out"),
+      py::arg("b_out"), py::arg("P"), py::arg("S"), py::arg("states"), py::arg("outputs"), py::arg("feedback"),
+      py::arg("train"), py::arg("rule"), py::arg("fit_bias"), py::arg("learning_rate"), py::arg("forgetting"));
 }

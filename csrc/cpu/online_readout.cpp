@@ -96,7 +96,8 @@ void run(const OnlineReadoutParams<T>& p) {
   if (Ts > 0) set_input(0);
 
   parallel_region(want, [&](int tid, int nt, SpinBarrier& barrier) {
-    const int b0 = int(static_cast<long long>(blocks) * tid / nt), b1 = int(static_cast<long long>(blocks) * (tid + 1) / nt);
+    const int b0 = int(static_cast<long long>(blocks) * tid / nt),
+              b1 = int(static_cast<long long>(blocks) * (tid + 1) / nt);
     const int r0 = b0 * kBlock, r1 = std::min(N, b1 * kBlock);
     vector<T> e(O);  // the error, summed by every thread for itself
     for (int t = 0; t < Ts; ++t) {

@@ -2,7 +2,7 @@
 //
 // Why not OpenMP: libgomp's idle threads spin for a long time after every region (its default policy),
 // and on a 2-core machine they then fight NumPy's BLAS threads or another process for the cores
-// (measured 10-25x slowdowns); the passive policy fixes that but costs a futex round trip per region,
+// (slowdowns of an order of magnitude); the passive policy fixes that but costs a futex round trip per region,
 // and the policy is process-wide: torch uses the same system libgomp, so setting it for us changes torch.
 // This pool's workers, after a job, spin briefly and then poll with sched_yield for ~2 ms before they
 // block: they stay awake between the calls of a training loop but give the core to any other runnable
