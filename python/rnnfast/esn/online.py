@@ -19,7 +19,7 @@ import numpy as np
 from .. import _core
 from .._util import checks as _checks
 from .matrices import _matrix
-from .model import ESN, _real_scalar
+from .model import ESN
 
 __all__ = ["OnlineESN"]
 
@@ -47,13 +47,13 @@ class OnlineESN(ESN):
         if rule not in ("rls", "lms"):
             raise ValueError(f"rule must be 'rls' or 'lms', got {rule!r}")
         self.rule = rule
-        self.alpha = _real_scalar(alpha, "alpha")
+        self.alpha = _checks.real(alpha, "alpha")
         if not (np.isfinite(self.alpha) and self.alpha > 0):
             raise ValueError(f"alpha must be > 0, got {alpha}")
-        self.forgetting = _real_scalar(forgetting, "forgetting")
+        self.forgetting = _checks.real(forgetting, "forgetting")
         if not 0 < self.forgetting <= 1:
             raise ValueError(f"forgetting must lie in (0, 1], got {forgetting}")
-        self.learning_rate = _real_scalar(learning_rate, "learning_rate")
+        self.learning_rate = _checks.real(learning_rate, "learning_rate")
         if not (np.isfinite(self.learning_rate) and self.learning_rate > 0):
             raise ValueError(f"learning_rate must be > 0, got {learning_rate}")
         self.fit_bias = _checks.boolean(fit_bias, "fit_bias")

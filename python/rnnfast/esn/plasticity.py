@@ -17,7 +17,7 @@ sparse), not the reservoir engine: a step is O(nnz(W) + N).
 import numpy as np
 
 from .._util import checks as _checks
-from .model import ESN, _real_scalar
+from .model import ESN
 from .readout import RidgeAccumulator, _ridge_list
 
 __all__ = ["IPReservoir"]
@@ -43,13 +43,13 @@ class IPReservoir:
         if activation not in ("tanh", "sigmoid"):
             raise ValueError(f"activation must be 'tanh' or 'sigmoid', got {activation!r}")
         self.activation = activation
-        self.mu = _real_scalar(mu, "mu")
-        self.sigma = _real_scalar(sigma, "sigma")
+        self.mu = _checks.real(mu, "mu")
+        self.sigma = _checks.real(sigma, "sigma")
         if self.sigma <= 0:
             raise ValueError(f"sigma must be > 0, got {sigma}")
         if activation == "sigmoid" and self.mu <= 0:
             raise ValueError(f"mu must be > 0 with activation='sigmoid' (the exponential's mean), got {mu}")
-        self.learning_rate = _real_scalar(learning_rate, "learning_rate")
+        self.learning_rate = _checks.real(learning_rate, "learning_rate")
         if self.learning_rate <= 0:
             raise ValueError(f"learning_rate must be > 0, got {learning_rate}")
         self.epochs = _checks.positive_int(epochs, "epochs")
