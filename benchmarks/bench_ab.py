@@ -14,14 +14,14 @@ the ratio's median and quartiles resolve ~0.5%.
 
 import argparse
 import importlib
-import json
 import os
 import shutil
 import sys
 import tempfile
-import time
 
 import numpy as np
+
+from _harness import interleaved, machine_info, median_time, write_json  # benchmarks/_harness.py
 
 
 def parse_args(argv=None):
@@ -64,21 +64,16 @@ def main(argv=None):
                         for layer in layers.values():
                             layer.eval()
 
-                    def run(layer, k):
-                        t0 = time.perf_counter()
+                    def run(layer, k, x=x, dy=dy, mode=mode):
                         for _ in range(k):
                             layer(x)
                             if mode == "fwdbwd":
                                 layer.backward(dy)
-                        return (time.perf_counter() - t0) / k
 
-                    k = max(3, int(0.02 / run(layers["a"], 3)))
-                    for layer in layers.values():
-                        run(layer, k)
-                    t = {"a": [], "b": []}
-                    for r in range(args.rounds):
-                        for name in ("a", "b") if r % 2 else ("b", "a"):
-                            t[name].append(run(layers[name], k))
+                    k = max(3, int(0.02 / median_time(lambda: run(layers["a"], 3), 1, warmup=0) * 3))
+                    t = interleaved({name: lambda layer=layer: run(layer, k) for name, layer in layers.items()},
+                                    args.rounds)
+                    t = {name: [s / k for s in v] for name, v in t.items()}
                     ratio = np.array(t["b"]) / np.array(t["a"])
                     key = f"{cell.lower()} {cfg} {mode}"
                     out[key] = dict(a_us=float(np.median(t["a"]) * 1e6), b_us=float(np.median(t["b"]) * 1e6),
@@ -90,9 +85,8 @@ def main(argv=None):
     finally:
         shutil.rmtree(root, ignore_errors=True)
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(dict(a=args.a, b=args.b, engine_threads=os.environ.get("RNNFAST_NUM_THREADS"),
-                           results=out), f, indent=1)
+        write_json(args.json, dict(a=args.a, b=args.b, engine_threads=os.environ.get("RNNFAST_NUM_THREADS"),
+                                   machine=machine_info(np), results=out))
     return 0
 
 

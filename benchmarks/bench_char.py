@@ -10,13 +10,13 @@
     NumPy loop: the K step() calls), and the loss in nats/char averaged over the last 200 steps.
     In-process, the same CLI loop is also run from MinCharRNN's own initial weights (equal-init check: the
     loss curves must agree) and timed section by section (where a step's time goes), plus a cProfile; these
-    run the general layers' step. The CLI itself runs the fused loop (charmodel.FusedMinCharRNN) for this
+    run the general layers' step. The CLI itself runs the fused loop (rnnfast.char.model.FusedMinCharRNN) for this
     preset; it is also run in-process from the same initial weights (its equal-init check and chars/s).
 (b) Time to a validation loss, `small` preset (LSTM 1x256 on one-hot characters, Linear read-out, batch 32 x
     seq-len 64, Adam lr 2e-3, global-norm clip 5, truncated BPTT with the state carried): rnnfast's training
-    loop (char.py's loop, in a worker process) against the same model and optimiser in PyTorch CPU (2
+    loop (`rnnfast char`'s loop, in a worker process) against the same model and optimiser in PyTorch CPU (2
     threads): identical initial weights (rnnfast's, copied into torch.nn.LSTM/Linear), identical data order
-    (char.py's streams and wrap rule), validation on the same held-out characters with the same evaluation
+    (`rnnfast char`'s streams and wrap rule), validation on the same held-out characters with the same evaluation
     (16 streams x 2048 chars, chunks of 128, state carried; CharModel.evaluate and a line-by-line torch copy)
     every --val-every steps. Time to target = the summed training-step time up to the first validation at
     or below --target; validation time is excluded (the wall time including it is recorded too). Runs
@@ -44,13 +44,22 @@ import sys
 import tempfile
 import time
 
-from _machine import _import_with_retry, cpu_snapshot, host_facts, other_load, pin_tier, self_cpu, wait_idle  # benchmarks/_machine.py (this folder is on sys.path when run as a script)
+from _harness import (  # benchmarks/_harness.py (this folder is on sys.path when run as a script)
+    _import_with_retry,
+    cpu_snapshot,
+    host_facts,
+    other_load,
+    pin_tier,
+    self_cpu,
+    wait_idle,
+    write_json,
+)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET_B = 0.6  # (b): rnnfast's time to the validation loss over torch's
 MC_TEXT_CHARS = 1 << 20
 LAST_STEPS = 200          # loss averaged over the last LAST_STEPS steps
-VAL_CHARS = 32768         # char.py's --val-chars default
+VAL_CHARS = 32768         # `rnnfast char`'s --val-chars default
 VAL_STREAMS, VAL_CHUNK = 16, 128  # CharModel.evaluate's defaults
 
 
@@ -169,23 +178,19 @@ def run_worker(kind, spec, workdir, timeout=900, env_extra=None):
 
 # ---- shared by the workers ----------------------------------------------------------------------
 class Streams:
-    """char.py's data order: N streams at evenly spaced offsets of the training part; each step takes the
-    next T+1 characters of every stream; restart at the offsets (zero state) when the next chunk would run
-    past the segment."""
+    """`rnnfast char`'s data order (rnnfast.char.trainer.Streams, imported: the torch workers read the same
+    chunks) as an iterator: next() -> (chunk (T+1, N), restarted?); restarted: the caller zeroes the state."""
 
     def __init__(self, np, train_data, T, N):
-        self.np, self.data, self.T, self.N = np, train_data, T, N
-        self.seg = len(train_data) // N
-        self.offsets = np.arange(N, dtype=np.int64) * self.seg
-        self.steps_t = np.arange(T + 1, dtype=np.int64)[:, None]
-        self.pos = 0
+        from rnnfast.char.trainer import Streams as CharStreams
+
+        self._streams, self.T, self.pos = CharStreams(train_data, T, N), T, 0
 
     def next(self):
-        """(chunk (T+1, N), restarted?)"""
-        restarted = False
-        if self.pos + self.T + 1 >= self.seg and self.pos > 0:
-            self.pos, restarted = 0, True
-        chunk = self.data[self.offsets[None, :] + (self.pos + self.steps_t)]
+        restarted = self._streams.wraps(self.pos)
+        if restarted:
+            self.pos = 0
+        chunk = self._streams.chunk(self.pos)
         self.pos += self.T
         return chunk, restarted
 
@@ -200,6 +205,7 @@ def split(data, val_fraction=0.05):
 def worker_numpy_minchar(spec):
     """The NumPy min-char-rnn loop, K steps on the training part; only the step() calls are timed."""
     import numpy as np
+
     from rnnfast.reference.min_char_rnn import MinCharRNN
 
     data = np.load(spec["data"])
@@ -232,13 +238,15 @@ def _mc_model_from_reference(np, CharModel, V, init):
 
 
 def worker_rnnfast_minchar(spec):
-    """char.py's min-char-rnn loop in-process from MinCharRNN's initial weights (equal-init check), then a
+    """`rnnfast char`'s min-char-rnn loop in-process from MinCharRNN's initial weights (equal-init check), then a
     per-section timing of the same loop and a cProfile of it."""
     import cProfile
     import pstats
 
     import numpy as np
+
     from rnnfast import char, losses, optim
+    from rnnfast.char.trainer import train_step
     from rnnfast.charmodel import CharModel
 
     limited = char.limit_numpy_blas_threads(1)
@@ -257,21 +265,13 @@ def worker_rnnfast_minchar(spec):
         return model, opt
 
     def step(model, opt, streams, state):
-        """One training step exactly as char.py runs the min-char-rnn preset; returns (loss, state)."""
+        """One training step of `rnnfast char`'s general path (its own train_step); returns (loss, state)."""
         chunk, restarted = streams.next()
         if restarted:
             state = model.initial_state(N)
-        opt.zero_grad()
-        logits, state = model.forward(chunk[:-1], state)
-        loss, dlogits = losses.softmax_cross_entropy(logits, chunk[1:])
-        dlogits *= T
-        model.backward(dlogits)
-        model.freeze_extra_bias()
-        optim.clip_grad_value_(opt, cfg["clip"])
-        opt.step()
-        return loss, state
+        return train_step(model, opt, cfg, chunk, state, fused_readout=char.trainer.FUSED_READOUT)
 
-    # 1. the loop exactly as char.py runs it (plain: no section timers)
+    # 1. `rnnfast char`'s general loop (plain: no section timers)
     model, opt = make()
     streams = Streams(np, train_data, T, N)
     state = model.initial_state(N)
@@ -286,7 +286,7 @@ def worker_rnnfast_minchar(spec):
         losses_.append(loss)
     out.update(steps=K, train_seconds=ttot, chars_per_s=K * T * N / ttot, loss_per_step=losses_)
 
-    # 1b. the fused loop char.py uses for this configuration (charmodel.FusedMinCharRNN), same init and data
+    # 1b. the fused loop `rnnfast char` uses for this configuration (rnnfast.char.model.FusedMinCharRNN), same init and data
     from rnnfast.charmodel import FusedMinCharRNN
     model, opt = make()
     fused = FusedMinCharRNN.create(model, opt, train_data, T, cfg["clip"], True, True)
@@ -392,7 +392,7 @@ def worker_rnnfast_minchar(spec):
     prof.runcall(loop)
     st = pstats.Stats(prof)
     rows = []
-    for (fname, line, func), (cc, nc, tt, ct, _) in st.stats.items():
+    for (fname, line, func), (_cc, nc, tt, ct, _) in st.stats.items():
         rows.append(dict(function=f"{os.path.basename(fname)}:{line}({func})", calls_per_step=nc / Ks,
                          tottime_us_per_step=tt / Ks * 1e6, cumtime_us_per_step=ct / Ks * 1e6))
     rows.sort(key=lambda r: -r["tottime_us_per_step"])
@@ -466,28 +466,26 @@ def _train_b(spec, step_fn, validate_fn, reset_state, log_first):
 
 def worker_rnnfast_small(spec):
     import numpy as np
-    from rnnfast import char, losses, optim
+
+    from rnnfast import char, losses
+    from rnnfast.char.trainer import train_step
     from rnnfast.charmodel import CharModel
 
     limited = char.limit_numpy_blas_threads(1)
     cfg = dict(char.PRESETS["small"])
     cfg.update(preset="small", seed=0, val_fraction=0.05, momentum=0.0, adagrad_eps=1e-10,
                adagrad_eps_inside_sqrt=False)
-    V, T, N = spec["vocab_size"], cfg["seq_len"], cfg["batch"]
+    V, _T, N = spec["vocab_size"], cfg["seq_len"], cfg["batch"]
     model = CharModel(V, cfg["cell"], cfg["hidden"], cfg["layers"], seed=0, init=cfg["init"])
     model.load_state_dict(dict(np.load(spec["init"])))
     opt = char.make_optimizer(cfg, model)
-    clip = cfg["clip"]
     st = {"state": model.initial_state(N)}
 
     def reset_state():
         st["state"] = model.initial_state(N)
 
-    def step_fn(chunk):  # char.py's training step for the small preset
-        opt.zero_grad()
-        loss, st["state"] = model.loss_and_backward(chunk[:-1], chunk[1:], st["state"], fused=char.trainer.USE_FUSED)
-        optim.clip_grad_norm_(opt, clip)
-        opt.step()
+    def step_fn(chunk):  # `rnnfast char`'s training step for the small preset
+        loss, st["state"] = train_step(model, opt, cfg, chunk, st["state"], fused_readout=char.trainer.FUSED_READOUT)
         return loss
 
     def validate_fn(val_data):
@@ -496,7 +494,7 @@ def worker_rnnfast_small(spec):
     res = _train_b(spec, step_fn, validate_fn, reset_state, spec["log_first"])
     res["numpy_blas_libraries_limited_to_1_thread"] = limited
     res["optimizer"] = repr(opt)
-    res["step"] = f"CharModel.loss_and_backward(fused={char.trainer.USE_FUSED}), clip_grad_norm_, Adam.step (char.py's)"
+    res["step"] = f"rnnfast.char.trainer.train_step (fused read-out: {char.trainer.FUSED_READOUT})"
     return res
 
 
@@ -507,7 +505,7 @@ def worker_torch_small(spec):
 
     torch.set_num_threads(2)
     torch.manual_seed(0)
-    V, T, N, H = spec["vocab_size"], spec["seq_len"], spec["batch"], spec["hidden"]
+    V, _T, N, H = spec["vocab_size"], spec["seq_len"], spec["batch"], spec["hidden"]
     w = dict(np.load(spec["init"]))
     lstm = torch.nn.LSTM(V, H, 1)
     lin = torch.nn.Linear(H, V)
@@ -564,6 +562,7 @@ def worker_torch_small(spec):
 def worker_rnnfast_small_sections(spec):
     """Where one small-preset step's time goes in rnnfast (rnnfast char's step, timed section by section)."""
     import numpy as np
+
     from rnnfast import _core, char, optim
     from rnnfast.charmodel import CharModel
 
@@ -765,7 +764,7 @@ def part_b(args, np, char, workdir, log):
     data_path = os.path.join(workdir, "small.npy")
     np.save(data_path, data)
     cfg = char.PRESETS["small"]
-    rng = np.random.default_rng(0)  # char.py's initialisation for --seed 0
+    rng = np.random.default_rng(0)  # `rnnfast char`'s initialisation for --seed 0
     model = CharModel(len(vocab), cfg["cell"], cfg["hidden"], cfg["layers"], seed=int(rng.integers(2**63 - 1)),
                       init=cfg["init"])
     init_path = os.path.join(workdir, "small_init.npz")
@@ -890,9 +889,7 @@ def main(argv=None):
             result["small_time_to_loss"] = part_b(args, np, char, workdir, log)
     result["total_seconds"] = time.perf_counter() - t_start
     if not args.pilot:
-        os.makedirs(os.path.dirname(args.json), exist_ok=True)
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=1)
+        write_json(args.json, result)
         log(f"wrote {args.json}")
     return 0
 

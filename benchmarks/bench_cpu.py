@@ -24,7 +24,6 @@ FLOPs: forward = 2*T*N*G*H*(C+H), G = 1 (RNN), 4 (LSTM), 3 (GRU); forward+backwa
 
 import argparse
 import datetime
-import json
 import math
 import os
 import platform
@@ -32,7 +31,15 @@ import statistics
 import sys
 import time
 
-from _machine import _import_with_retry, cpu_snapshot, host_facts, other_load, pin_tier, wait_idle  # benchmarks/_machine.py (this folder is on sys.path when run as a script)
+from _harness import (  # benchmarks/_harness.py (this folder is on sys.path when run as a script)
+    _import_with_retry,
+    cpu_snapshot,
+    host_facts,
+    other_load,
+    pin_tier,
+    wait_idle,
+    write_json,
+)
 
 CELLS = {"rnn": ("RNN", 1), "lstm": ("LSTM", 4), "gru": ("GRU", 3)}
 CONFIGS = [(25, 1, 65, 100), (100, 8, 128, 128), (100, 32, 256, 256), (50, 64, 512, 512)]
@@ -46,10 +53,10 @@ def parse_args(argv=None):
                    help="BLAS and torch threads (default: $OPENBLAS_NUM_THREADS if set, else os.cpu_count()); "
                         "when given, OPENBLAS_NUM_THREADS is set before NumPy/rnnfast load")
     p.add_argument("--quick", action="store_true", help="few repetitions and a small reference budget (smoke run)")
-    p.add_argument("--cells", default=",".join(CELLS), help="comma list of %s" % ", ".join(CELLS))
+    p.add_argument("--cells", default=",".join(CELLS), help=f"comma list of {', '.join(CELLS)}")
     p.add_argument("--configs", default=None,
-                   help="comma list of TxNxCxH (e.g. 25x1x65x100) or indices 0-%d into the default list"
-                        % (len(CONFIGS) - 1))
+                   help=f"comma list of TxNxCxH (e.g. 25x1x65x100) or indices 0-{len(CONFIGS) - 1} into the default "
+                        "list")
     p.add_argument("--reps", type=int, default=None, help="repetitions (default 7, --quick 3)")
     p.add_argument("--ref-budget", type=float, default=None,
                    help="seconds of reference timing per config, both modes (default 10, --quick 2)")
@@ -475,7 +482,7 @@ def main(argv=None):
     lines = []
     lines.append(f"## rnnfast CPU benchmark ({info.get('cpu_model', '?')}, {threads} threads, float32)")
     lines.append("")
-    lines.append(f"sgemm ceiling (NumPy float32, median before+after): " + ", ".join(
+    lines.append("sgemm ceiling (NumPy float32, median before+after): " + ", ".join(
         f"{k} {tuple(v['shape'])}: {v['gflops']:.1f} GFLOP/s" for k, v in sgemm.items()))
     lines.append("")
     lines.append("| cell | T,N,C,H | mode | GFLOP | cpu ms | torch ms | ref ms (reps) | cpu GFLOP/s | % sgemm "
@@ -523,9 +530,7 @@ def main(argv=None):
 
     out = dict(args={k: v for k, v in vars(args).items()}, machine=info, sgemm=sgemm, results=results,
                summary=summary, table_markdown=table)
-    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-    with open(args.json, "w") as f:
-        json.dump(out, f, indent=1, default=str)
+    write_json(os.path.abspath(args.json), out, default=str)
     log(f"wrote {args.json}")
     return 1 if failed else 0
 

@@ -27,16 +27,22 @@ Writes benchmarks/results/bench_esn.json (with machine info, rnnfast.build_info(
 
 import argparse
 import datetime
-import json
 import os
-import platform
 import statistics
 import sys
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-from _machine import pin_tier  # noqa: E402  benchmarks/_machine.py (on sys.path as a script)
+from _harness import (  # noqa: E402  (on sys.path as a script)
+    cpu_snapshot,  # benchmarks/_harness.py
+    interleaved,
+    machine_info,
+    other_cores,
+    other_load,
+    pin_tier,
+    write_json,
+)
 
 if __name__ == "__main__":
     pin_tier(sys.argv)  # --isa TIER: restarts with rnnfast, NumPy and OpenBLAS held to the tier
@@ -80,38 +86,13 @@ def parse_args(argv=None):
 # CPU use of other processes
 # ---------------------------------------------------------------------------------------------
 
-_HZ = os.sysconf("SC_CLK_TCK")
-
-
-def _cpu_snapshot():
-    """(system busy seconds over all cores, this process's CPU seconds, wall time)."""
-    with open("/proc/stat") as f:
-        vals = [int(v) for v in f.readline().split()[1:]]
-    idle = vals[3] + (vals[4] if len(vals) > 4 else 0)
-    busy = (sum(vals[:8]) - idle) / _HZ
-    with open("/proc/self/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    own = (int(fields[11]) + int(fields[12])) / _HZ
-    return busy, own, time.perf_counter()
-
-
-def _other_cores(a, b):
-    wall = b[2] - a[2]
-    return max(0.0, ((b[0] - a[0]) - (b[1] - a[1])) / wall) if wall > 0 else 0.0
-
-
-def other_load(seconds=0.5):
-    a = _cpu_snapshot()
-    time.sleep(seconds)
-    return _other_cores(a, _cpu_snapshot())
-
-
 def wait_quiet(limit, max_other):
+    """Wait (up to `limit` s) until other processes use at most max_other cores; returns their use."""
     t0 = time.perf_counter()
-    load = other_load()
+    load = other_cores()
     while load > max_other and time.perf_counter() - t0 < limit:
         time.sleep(2.0)
-        load = other_load()
+        load = other_cores()
     return load
 
 
@@ -194,13 +175,7 @@ def bench_config(N, density, B, args, use_rpy):
     ok = check["f32_rel_err"] <= 1e-4 and check["f64_rel_err"] <= 1e-12
 
     names = list(impls)
-    times = {n: [] for n in names}
-    for rep in range(args.reps):
-        order = names[rep % len(names):] + names[:rep % len(names)]
-        for n in order:
-            t0 = time.perf_counter()
-            impls[n](u)
-            times[n].append(time.perf_counter() - t0)
+    times = interleaved({n: lambda f=impls[n]: f(u) for n in names}, args.reps, warmup=0)
     res = {}
     for n in names:
         med = statistics.median(times[n])
@@ -213,22 +188,9 @@ def bench_config(N, density, B, args, use_rpy):
             "check": check, "check_ok": ok, "results": res}
 
 
-def machine_info():
-    cpu = ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    info = {"platform": platform.platform(), "python": sys.version.split()[0], "cpu": cpu,
-            "cpu_count": os.cpu_count(), "numpy": np.__version__,
-            "scipy": __import__("scipy").__version__, "rnnfast_build_info": rnnfast.build_info(),
-            "cpu_isa": rnnfast.build_info()["cpu_isa"],
-            "env": {k: v for k, v in os.environ.items()
-                    if k.startswith(("OPENBLAS", "OMP", "MKL", "GOMP", "RNNFAST", "ATEN", "ONEDNN", "NPY"))}}
+def esn_machine_info():
+    info = machine_info(np, rnnfast)
+    info["cpu_isa"] = info["rnnfast_build_info"]["cpu_isa"]
     try:
         import reservoirpy
         info["reservoirpy"] = reservoirpy.__version__
@@ -257,8 +219,8 @@ def main(argv=None):
     configs = [(N, d, B) for N in sizes for d in DENSITIES for B in BATCHES]
     if args.only:
         configs = [(int(n), float(d), int(b)) for n, d, b in (c.split(":") for c in args.only)]
-    info = machine_info()
-    print(f"machine: {info['cpu']} ({info['cpu_count']} cpus); rnnfast {info['rnnfast_build_info']}")
+    info = esn_machine_info()
+    print(f"machine: {info['cpu_model']} ({info['cpu_count']} cpus); rnnfast {info['rnnfast_build_info']}")
     print(f"env: {info['env']}")
     start_load = wait_quiet(args.wait, args.max_other)
     print(f"other processes at start: {start_load:.2f} cores")
@@ -268,9 +230,9 @@ def main(argv=None):
         attempts = []
         for attempt in range(args.retries + 1):
             before = wait_quiet(args.wait / 2 if attempt else 5.0, args.max_other)
-            a = _cpu_snapshot()
+            a = cpu_snapshot()
             rec = bench_config(N, d, B, args, use_rpy)
-            during = _other_cores(a, _cpu_snapshot())
+            during = other_load(a, cpu_snapshot())[0] or 0.0
             rec["other_cores_before"] = before
             rec["other_cores_during"] = during
             attempts.append(during)
@@ -317,10 +279,7 @@ def main(argv=None):
     out = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "machine": info,
            "args": vars(args), "other_cores_at_start": start_load, "configs": records, "targets": targets,
            "checks_ok": all_ok}
-    os.makedirs(os.path.dirname(args.json), exist_ok=True)
-    with open(args.json, "w") as f:
-        json.dump(out, f, indent=1)
-    print(f"\nwrote {args.json}")
+    write_json(args.json, out)
     return 0 if all_ok else 1
 
 

@@ -27,18 +27,17 @@ Sections, in this order; the JSON is rewritten after each one, so a run cut shor
 
 --quick keeps the sizes that answer the open questions within about a minute (LSTM steps at all sizes and
 variants; three cells at N in {8, 64}, H = 256; the small ESN configurations and one large one). --smoke
-runs tiny sizes: the plumbing, for tests/cuda_emulation/emulate.py without a GPU (gpu_check.sh --dry-run);
+runs tiny sizes: the plumbing, for tests/engines/cuda_emulation/emulate.py without a GPU (gpu_check.sh --dry-run);
 its numbers mean nothing. Sections that need torch with CUDA are recorded as skipped without it.
-Correctness is the tests' job (tests/test_cuda.py); the checks here guard the timings.
+Correctness is the tests' job (tests/engines/test_cuda.py); the checks here guard the timings.
 """
 
 import argparse
-import json
 import time
 
 import numpy as np
 
-from _machine import host_facts  # benchmarks/_machine.py (this folder is on sys.path when run as a script)
+from _harness import host_facts, write_json  # benchmarks/_harness.py (this folder is on sys.path when run as a script)
 
 # kernel variants (csrc/cuda/step_kernel.cuh): name -> (tiled rows, width, units per thread)
 VARIANTS = {"row": (0, 32, 1), "w16": (0, 16, 1), "w8": (0, 8, 1), "u2": (0, 32, 2), "u4": (0, 32, 4),
@@ -69,11 +68,6 @@ def _capture(stream, fn):
     finally:
         graph = stream.end_capture()
     return graph
-
-
-def _write(path, results):
-    with open(path, "w") as f:
-        json.dump(results, f, indent=1)
 
 
 # ---- 1. the device's ceilings -----------------------------------------------------------------------
@@ -119,8 +113,8 @@ class StepLoop:
     (writing the cache) and backward, on arrays allocated once; float32."""
 
     def __init__(self, cp, core, cell, T, N, H, rng, stream):
-        from rnnfast.backends.cuda import _ptr
         from rnnfast.backends.cells import GATES, GRU, LSTM
+        from rnnfast.backends.cuda import _ptr
 
         G = GATES[cell]
         self.cp, self.core, self.cell, self.T, self.N, self.H, self.G = cp, core, cell, T, N, H, G
@@ -514,7 +508,7 @@ def main():
             results[key] = {"error": repr(e)}
             failed = True
         print(f"[{key}: {time.perf_counter() - t0:.1f} s]", flush=True)
-        _write(args.out, results)
+        write_json(args.out, results)
 
     section("rates", lambda: device_rates(cp, size))
     rates = results["rates"] if "error" not in results["rates"] else {"gemm_fp32_tflops": np.nan, "copy_gb_per_s": np.nan}

@@ -23,17 +23,15 @@ gain shows in it (see RESULTS.md).
 """
 
 import argparse
-import json
 import os
-import statistics
-import time
 
 import numpy as np
-from _machine import cpu_snapshot, host_facts, other_load, wait_idle
 
 import rnnfast
 from rnnfast import nn, optim
 from rnnfast.hessian_free import SequenceModel
+
+from _harness import cpu_snapshot, host_facts, median_time, other_load, wait_idle, write_json
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -55,16 +53,6 @@ def build(kind, rop, dtype, T, N, C, H, F, K):
     return dict(rop=lambda: model.rop(cache, v), gv=lambda: gv(vec))
 
 
-def time_median(fn, repeats):
-    fn()                                                       # warm-up
-    ts = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=15)
@@ -83,7 +71,7 @@ def main():
                 times = {rop: [] for rop in variants}
                 for _ in range(3):                             # interleaved rounds: both see the same load
                     for rop, fns in variants.items():
-                        times[rop].append(time_median(fns[what], max(1, args.repeats // 3)))
+                        times[rop].append(median_time(fns[what], max(1, args.repeats // 3)))
                 t_eng, t_ref = min(times["engine"]), min(times["reference"])
                 rows.append(dict(cell=kind, dtype=dtype, what=what, engine_ms=1e3 * t_eng, reference_ms=1e3 * t_ref,
                                  speedup=t_ref / t_eng))
@@ -94,9 +82,7 @@ def main():
                other_processes_cores=load, steal_cores=steal, threads=os.environ.get("RNNFAST_NUM_THREADS"),
                openblas_num_threads=os.environ.get("OPENBLAS_NUM_THREADS"),
                **host_facts(np))
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(out, f, indent=1)
+    write_json(args.out, out)
     print(f"other processes used {load if load is None else round(load, 2)} cores on average; wrote {args.out}")
 
 

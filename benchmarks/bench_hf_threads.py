@@ -8,7 +8,6 @@ NumPy's default threads: two HF steps of the addition problem (examples/hf_long_
 import contextlib
 import os
 import sys
-import time
 
 import numpy as np
 
@@ -18,23 +17,25 @@ import hf_long_range as ex  # noqa: E402
 from rnnfast import losses, optim  # noqa: E402
 from rnnfast.optim import hessian_free  # noqa: E402  (its step enters numpy_blas_single_threaded)
 
+from _harness import interleaved  # noqa: E402  benchmarks/_harness.py (on sys.path as a script)
+
 
 def main(reps=4):
     T, N = 100, 500
     x, y = ex.make_batch(np.random.default_rng(0), T, N)
     mask = losses.target_mask(T, N, "last")
-    times = {"one thread": [], "default threads": []}
     real = hessian_free.numpy_blas_single_threaded
+
+    def two_steps(blas_context):
+        hessian_free.numpy_blas_single_threaded = blas_context
+        opt = optim.HessianFree(ex.build_model(0, 100), loss="mse", damping=1.0, structural_damping=0.3,
+                                cg_max_iters=30, curvature_subset=100)
+        for _ in range(2):
+            opt.step(x, y, mask)
+
     try:
-        for rep in range(reps):
-            for mode in list(times) if rep % 2 == 0 else list(times)[::-1]:
-                hessian_free.numpy_blas_single_threaded = real if mode == "one thread" else contextlib.nullcontext
-                opt = optim.HessianFree(ex.build_model(0, 100), loss="mse", damping=1.0, structural_damping=0.3,
-                                        cg_max_iters=30, curvature_subset=100)
-                t0 = time.perf_counter()
-                for _ in range(2):
-                    opt.step(x, y, mask)
-                times[mode].append(time.perf_counter() - t0)
+        times = interleaved({"one thread": lambda: two_steps(real),
+                             "default threads": lambda: two_steps(contextlib.nullcontext)}, reps, warmup=0)
     finally:
         hessian_free.numpy_blas_single_threaded = real
     for mode, v in times.items():

@@ -50,7 +50,12 @@ import sys
 import tempfile
 import time
 
-from _machine import cpu_snapshot, host_facts, other_load  # benchmarks/_machine.py (on sys.path as a script)
+from _harness import (  # benchmarks/_harness.py (on sys.path as a script)
+    cpu_snapshot,
+    host_facts,
+    other_load,
+    write_json,
+)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PRIMES = ("def ", "import ", "The meaning of life is")
@@ -292,10 +297,7 @@ def main(argv=None):
         parameter_ratio_mrnn_to_rnn=ratio, equal_steps=eq_step, budget_seconds=budget, cells=table,
         runs=[{k: v for k, v in r.items() if k != "dir"} for r in runs], samples=samples,
         benchmark_wall_seconds=time.perf_counter() - t_all)
-    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-    with open(args.json, "w") as f:
-        json.dump(result, f, indent=1)
-        f.write("\n")
+    write_json(os.path.abspath(args.json), result)
     log(f"\nwrote {args.json} ({result['benchmark_wall_seconds']:.0f} s); run directories in {root}")
     return 0
 

@@ -42,10 +42,11 @@ if __name__ == "__main__":
     pin_tier(sys.argv)  # --isa TIER: restarts with rnnfast, NumPy and OpenBLAS held to the tier
 
 import numpy as np  # noqa: E402
-from _machine import cpu_snapshot, host_facts, json_env, other_load, wait_idle  # noqa: E402
 
 import rnnfast  # noqa: E402
 from rnnfast.statespace import HMM, LinearGaussian  # noqa: E402
+
+from _machine import cpu_snapshot, host_facts, json_env, other_load, wait_idle  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGETS = {"hmm_fb_1": ("hmmlearn log", 3.0), "hmm_fb_64": ("hmmlearn log", 10.0),

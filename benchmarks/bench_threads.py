@@ -20,7 +20,6 @@ the threads mostly take turns; the Python parts of the calls overlap with other 
 
 import argparse
 import copy
-import json
 import os
 import sys
 import threading
@@ -29,6 +28,8 @@ import time
 import numpy as np
 
 import rnnfast
+
+from _harness import machine_info, write_json  # benchmarks/_harness.py (on sys.path as a script)
 
 CELLS = {"rnn": rnnfast.RNN, "lstm": rnnfast.LSTM, "gru": rnnfast.GRU}
 CONFIGS = [(25, 1, 65, 100), (100, 8, 128, 128), (50, 32, 256, 256)]
@@ -130,8 +131,8 @@ def main(argv=None):
                       f"{u['shared']:10.1f} {u['copies']:10.1f} {r['speedup_shared']:13.2f} {r['exact']}", flush=True)
     worst = min(r["speedup_shared"] for r in results)
     print(f"worst serial/shared: {worst:.2f}; load average {open('/proc/loadavg').read().split()[0]}")
-    with open(args.json, "w") as f:
-        json.dump(dict(build=info, threads=THREADS, cpus=os.cpu_count(), reps=args.reps, results=results), f, indent=1)
+    write_json(args.json, dict(build=info, machine=machine_info(np), threads=THREADS, cpus=os.cpu_count(),
+                               reps=args.reps, results=results))
     print(f"wrote {args.json}")
     return 0 if all(r["exact"] for r in results) else 1
 

@@ -190,8 +190,8 @@ def main(argv=None):
             del steps
             torch._dynamo.reset()
 
-    print(f"\n| cell | torch threads | torch eager ms | rnnfast eager ms | x | torch compile ms | "
-          f"rnnfast compile ms | x | target |")
+    print("\n| cell | torch threads | torch eager ms | rnnfast eager ms | x | torch compile ms | "
+          "rnnfast compile ms | x | target |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
         m = r["median_ms"]

@@ -14,7 +14,7 @@
 #   build       150  pip install for sm_90 with -lineinfo (a CMake define given here: line numbers in the
 #                    sanitizers' reports; CMakeLists.txt is not involved)
 #   small_case   25  benchmarks/gpu_small_case.py, plain: does every kernel variant run, and agree with the CPU?
-#   gpu_tests   120  tests/test_cuda.py (RNNFAST_TEST_GPU=1: an unusable GPU fails them), -x, 60 s per test
+#   gpu_tests   120  tests/engines/test_cuda.py (RNNFAST_TEST_GPU=1: an unusable GPU fails them), -x, 60 s per test
 #                    (pytest-timeout), durations, CuPy/torch warnings shown rather than raised; every result
 #                    and traceback appended to pytest_gpu.jsonl as it happens
 #   memcheck     50  compute-sanitizer memcheck on gpu_small_case.py, rnnfast's kernels only (--kernel-name)
@@ -29,7 +29,7 @@
 # --dry-run (or RNNFAST_GPU_CHECK_DRY_RUN=1), without a GPU: every stage's plumbing (caps, logs, files,
 # summary) with stand-ins, each printed beside the command the GPU run uses: no build (the installed
 # rnnfast; the CUDA emulation is compiled instead), the GPU scripts on the emulation
-# (tests/cuda_emulation/emulate.py; small case and bench in their quick/smoke sizes), the sanitizer stages
+# (tests/engines/cuda_emulation/emulate.py; small case and bench in their quick/smoke sizes), the sanitizer stages
 # without the sanitizer, and the test stage on a few emulated tests. RNNFAST_GPU_CHECK_CAPS="stage=s,..."
 # sets other caps (e.g. small_case=2 to see a stage cut and the next one run).
 set -uo pipefail
@@ -120,7 +120,7 @@ echo "  caps after the build: $sum s (budget $CHECKS_BUDGET s); with the build: 
 [ "$sum" -le "$CHECKS_BUDGET" ] || { echo "gpu_check: the caps exceed the budget"; exit 2; }
 
 if [ "$DRY" = 1 ]; then
-  GPU_PY=("$PY" tests/cuda_emulation/emulate.py)
+  GPU_PY=("$PY" tests/engines/cuda_emulation/emulate.py)
   echo "python: $("$PY" --version 2>&1); rnnfast from $("$PY" -c 'import rnnfast; print(rnnfast.__file__)' 2>&1)"
 else
   GPU_PY=("$PY")
@@ -143,7 +143,7 @@ build() {
   if [ "$DRY" = 1 ]; then
     on_gpu "RNNFAST_CUDA=ON ${BUILD[*]}"
     echo "[dry-run] stand-in: the installed rnnfast, and the CUDA emulation compiled (build/cuda_emu)"
-    "$PY" -c "import sys; sys.path.insert(0, 'tests'); from cuda_emulation import emulate; emulate.build()" || return 1
+    "$PY" -c "import sys; sys.path.insert(0, 'tests/engines'); from cuda_emulation import emulate; emulate.build()" || return 1
   else
     RNNFAST_CUDA=ON "${BUILD[@]}" || return 1
   fi
@@ -169,11 +169,11 @@ if [ "${STATUS[build]}" = pass ]; then
     else
       echo "(pytest-timeout missing: the stage's cap is the only timeout)"
     fi
-    local tests=("$REPO/tests/test_cuda.py" -m gpu)
+    local tests=("$REPO/tests/engines/test_cuda.py" -m gpu)
     if [ "$DRY" = 1 ]; then
-      on_gpu "RNNFAST_TEST_GPU=1 pytest ${args[*]} tests/test_cuda.py -m gpu"
-      echo "[dry-run] stand-in: a few of the emulated tests (tests/test_cuda_emulation.py)"
-      tests=("$REPO/tests/test_cuda_emulation.py" -k "unbatched or sync_checks or fault or capture or tiling_setting")
+      on_gpu "RNNFAST_TEST_GPU=1 pytest ${args[*]} tests/engines/test_cuda.py -m gpu"
+      echo "[dry-run] stand-in: a few of the emulated tests (tests/engines/test_cuda_emulation.py)"
+      tests=("$REPO/tests/engines/test_cuda_emulation.py" -k "unbatched or sync_checks or fault or capture or tiling_setting")
     else
       export RNNFAST_TEST_GPU=1
     fi
@@ -214,8 +214,8 @@ if [ "${STATUS[build]}" = pass ]; then
   left=$((CHECKS_BUDGET - (SECONDS - CHECKS_T0)))
   if [ "$left" -ge 30 ]; then
     CAP[cpu_tests]=$left
-    stage cpu_tests bash -c 'cd /tmp && "$1" -m pytest -q -p no:cacheprovider -x "$0/tests/test_layers.py" \
-      "$0/tests/test_reference.py"' "$PWD" "$PY"
+    stage cpu_tests bash -c 'cd /tmp && "$1" -m pytest -q -p no:cacheprovider -x "$0/tests/unit/test_layers.py" \
+      "$0/tests/unit/test_reference.py"' "$PWD" "$PY"
   else
     skip cpu_tests "${left} s left of the budget"
   fi

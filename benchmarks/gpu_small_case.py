@@ -10,7 +10,7 @@ batch size per kernel variant). Small sizes so that the sanitizers finish quickl
 partial blocks (H not a multiple of 32, N not a multiple of the row block), both directions, k past one
 staged chunk, the row kernel in its variants (narrower slices, several units per thread: their shuffles,
 warp barriers and staged rows are racecheck's subject) and the tiled kernel (its shared tiles). Exit status
-1 when a result differs. Without a GPU, tests/cuda_emulation/emulate.py runs it on the CPU.
+1 when a result differs. Without a GPU, tests/engines/cuda_emulation/emulate.py runs it on the CPU.
 """
 
 import os
@@ -30,7 +30,7 @@ if os.environ.get("RNNFAST_NO_POOL"):
     cp.cuda.set_allocator(None)
 
 core = _cuda._core  # the engine's switches (the emulated module's, when emulated)
-t0 = time.perf_counter()
+t0 = time.perf_counter()  # the whole check's wall time (timings are bench_gpu.py's, with benchmarks/_harness.py)
 failures = 0
 rng = np.random.default_rng(0)
 # kernel configurations: (tiled rows, width, units per thread) and their batch sizes. (0, 32, 1) is the

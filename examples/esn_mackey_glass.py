@@ -9,7 +9,6 @@ chooses the ridge by validation NRMSE and reports the test NRMSE of one-step pre
 """
 import time
 
-
 from rnnfast import datasets
 from rnnfast.esn import ESN
 
@@ -28,7 +27,7 @@ def main():
     esn.predict(u[val])                              # move the state to the start of the test data
     pred = esn.predict(u[test])
     dt = time.perf_counter() - t0
-    print(f"validation NRMSE by ridge: " + ", ".join(f"{r:g}: {s:.2e}" for r, s in esn.validation_scores_.items()))
+    print("validation NRMSE by ridge: " + ", ".join(f"{r:g}: {s:.2e}" for r, s in esn.validation_scores_.items()))
     print(f"chosen ridge {esn.ridge_:g}")
     print(f"test one-step NRMSE: {datasets.nrmse(y[test], pred):.2e}  ({len(pred)} steps; fit+predict {dt:.2f} s)")
 

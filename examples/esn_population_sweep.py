@@ -11,7 +11,6 @@ configuration. Runs in well under a minute on a CPU.
 import itertools
 import time
 
-
 from rnnfast import datasets
 from rnnfast.esn import ESN, population_sweep
 

@@ -7,7 +7,6 @@ W_fb) on frequencies it has not seen. Runs in a second or two on a CPU.
 """
 import time
 
-
 from rnnfast import datasets
 from rnnfast.esn import ESN
 

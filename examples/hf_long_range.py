@@ -25,7 +25,7 @@ import numpy as np
 
 import rnnfast
 from rnnfast import losses, nn, optim
-from rnnfast.hessian_free import SequenceModel
+from rnnfast.optim.hessian_free import SequenceModel
 
 MEAN_MSE = 1 / 6  # Var(U1 + U2): the MSE of always predicting the mean, 1
 

@@ -17,7 +17,7 @@ Writes a figure and the numbers (JSON) into --out-dir (default: a new temporary 
 elsewhere; returns non-zero when a part falls short of what it shows.
 
     python examples/memory_models.py --out-dir benchmarks/results   # ~15 min on 2 cores
-    python examples/memory_models.py --quick                        # small sizes, seconds (tests/test_examples.py)
+    python examples/memory_models.py --quick                        # small sizes, seconds (tests/apps/test_examples.py)
 """
 
 import argparse
@@ -115,7 +115,8 @@ def part_characters(args):
                "train_bits_per_char": train_bpc, "em_iterations": len(h.history), "seconds": time.perf_counter() - t0}
         out["hmm"].append(rec)
         log(f"  HMM N={N:3d} ({rec['params']:6d} parameters, {rec['state_bits']:.0f} bits of state): validation "
-            f"{bpc:.3f} bits/char (train {train_bpc:.3f}), {rec['em_iterations']} EM iterations, {rec['seconds']:.0f} s")
+            f"{bpc:.3f} bits/char (train {train_bpc:.3f}), {rec['em_iterations']} EM iterations, "
+            f"{rec['seconds']:.0f} s")
     for cell, sizes in (("rnn", args.rnn_hidden), ("lstm", args.lstm_hidden)):
         for H in sizes:
             t0 = time.perf_counter()

@@ -54,7 +54,8 @@ def main(argv=None):
     x, labels = make_batch(rng, T, 2000)
     y, _ = model.rnn(x)
     acc = float((model.out.forward(y[-1]).argmax(-1) == labels).mean())
-    print(f"trained in {time.perf_counter() - t0:.1f} s; test accuracy over {K} classes: {acc:.3f} (chance {1 / K:.2f})")
+    print(f"trained in {time.perf_counter() - t0:.1f} s; test accuracy over {K} classes: {acc:.3f} "
+          f"(chance {1 / K:.2f})")
     return 0 if acc > 0.9 else 1
 
 

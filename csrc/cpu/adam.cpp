@@ -2,8 +2,8 @@
 //
 // Why: NumPy's Adam makes ~10 passes over each parameter-sized array with temporaries (m *= b1,
 // (1 - b1) * g, m += ..., g * g, ..., sqrt, two divisions, the product, p -= ...) and clipping's norm
-// casts every gradient to float64 first; for the small preset's 390k parameters that was ~1.1 ms of a
-// ~16 ms step. Here each is one pass, split over the engine's threads.
+// casts every gradient to float64 first: memory traffic of several times the parameters per step. Here
+// each is one pass, split over the engine's threads.
 // Compiled with -ffp-contract=off (no FMA: the same roundings as NumPy) and -fno-math-errno (sqrt
 // vectorises), see CMakeLists.txt.
 #include "rnnfast/adam.h"

@@ -24,9 +24,13 @@ struct TierAllocator {
   T* allocate(std::size_t n) { return std::allocator<T>().allocate(n); }
   void deallocate(T* p, std::size_t n) { std::allocator<T>().deallocate(p, n); }
   template <typename U>
-  bool operator==(const TierAllocator<U>&) const { return true; }
+  bool operator==(const TierAllocator<U>&) const {
+    return true;
+  }
   template <typename U>
-  bool operator!=(const TierAllocator<U>&) const { return false; }
+  bool operator!=(const TierAllocator<U>&) const {
+    return false;
+  }
 };
 
 template <typename T>

@@ -1,7 +1,7 @@
 // min-char-rnn's training steps fused (see rnnfast/char_rnn.h for the math and the arrays).
 //
-// Why one call for many steps: at batch 1, H = 100, a step is ~3 MFLOP; through the general layers it
-// costs ~210 us, four fifths of it Python and NumPy per-call overhead on arrays of 100-10,000 elements.
+// Why one call for many steps: at batch 1, H = 100, a step is ~3 MFLOP, and through the general layers most
+// of its time is Python and NumPy per-call overhead on arrays of 100-10,000 elements.
 // Here the whole step (forward, loss, BPTT, clip, Adagrad) and the data fetch run in C++, for all the steps
 // between two events of the caller (progress, validation, sampling, checkpoint).
 //
@@ -56,19 +56,40 @@ struct Layout {
     Vp = round_up(V, L);
     Tp = round_up(T_, L);
     index_t at = 0;
-    auto take = [&](index_t n) { const index_t o = at; at += round_up(n, A); return o; };
+    auto take = [&](index_t n) {
+      const index_t o = at;
+      at += round_up(n, A);
+      return o;
+    };
     // whh and whhT get Hp rows (the padding ones stay zero) so that W_hh^T is made of whole 8x8 blocks
-    win = take(V * Hp); whh = take(Hp * Hp); whhT = take(Hp * Hp); bih = take(Hp); bhh = take(Hp);
-    wout = take(V * Hp); bout = take(Vp);
-    s_win = take(V * Hp); s_whh = take(H * Hp); s_bih = take(Hp); s_bhh = take(Hp); s_wout = take(V * Hp);
+    win = take(V * Hp);
+    whh = take(Hp * Hp);
+    whhT = take(Hp * Hp);
+    bih = take(Hp);
+    bhh = take(Hp);
+    wout = take(V * Hp);
+    bout = take(Vp);
+    s_win = take(V * Hp);
+    s_whh = take(H * Hp);
+    s_bih = take(Hp);
+    s_bhh = take(Hp);
+    s_wout = take(V * Hp);
     s_bout = take(Vp);
-    g_win = take(V * Hp); g_whh = take(H * Hp); g_b = take(Hp); g_wout = take(V * Hp); g_bout = take(Vp);
+    g_win = take(V * Hp);
+    g_whh = take(H * Hp);
+    g_b = take(Hp);
+    g_wout = take(V * Hp);
+    g_bout = take(Vp);
     hs = take((Tp + 1) * Hp);  // row 0: the carried state h_{-1}; row t+1: h_t; rows > T stay zero
     hsT = take(Hp * Tp);       // hsT[k][t] = h_t[k]
     z = take(V * Tp);          // logits z[v][t], then their gradient
     dhout = take(T_ * Hp);     // W_out^T dz_t
     draw = take(T_ * Hp);      // gradient of the pre-activation at t
-    hp = take(Hp); dh = take(Hp); mx = take(Tp); sm = take(Tp); ztgt = take(Tp);
+    hp = take(Hp);
+    dh = take(Hp);
+    mx = take(Tp);
+    sm = take(Tp);
+    ztgt = take(Tp);
     total = at + A;  // slack for aligning the base
   }
 };
@@ -116,8 +137,8 @@ void tile_row(int nv, int K, const T* A, index_t am, index_t ak, const T* B, ind
 
 // C[m][0:nv vectors] (+)= sum_{k<K} a(m, k) B[k][0:nv vectors], a(m, k) = A[m*am + k*ak], m < M.
 template <typename T>
-void gemm_axpy(int M, int nv, int K, const T* A, index_t am, index_t ak, const T* B, index_t ldb, T* C,
-               index_t ldc, bool accumulate) {
+void gemm_axpy(int M, int nv, int K, const T* A, index_t am, index_t ak, const T* B, index_t ldb, T* C, index_t ldc,
+               bool accumulate) {
   constexpr int R = kAxpyRows, NB = kAxpyVecs, RT = kAxpyThinRows, NBT = kAxpyThinVecs;
   static_assert(R == 4, "the remainder switch below handles up to 3 rows");
   int m = 0;
@@ -141,7 +162,10 @@ void matvec_block(int K, const T* x, const T* B, index_t ldb, T* y) {
   using V = VecT<T>;
   constexpr int L = lanes<T>();
   V a0[NB], a1[NB];
-  for (int j = 0; j < NB; ++j) { a0[j] = load(y + j * L); a1[j] = V{}; }
+  for (int j = 0; j < NB; ++j) {
+    a0[j] = load(y + j * L);
+    a1[j] = V{};
+  }
   int k = 0;
   for (; k + 2 <= K; k += 2) {
     const T x0 = x[k], x1 = x[k + 1];
@@ -257,6 +281,227 @@ void copy_rows(int rows, int cols, const T* src, index_t lds, T* dst, index_t ld
   for (int i = 0; i < rows; ++i) std::memcpy(dst + i * ldd, src + i * lds, sizeof(T) * cols);
 }
 
+// The blocks of the workspace (see Layout), aligned to 64 bytes and zeroed (the padding must be zero).
+template <typename T>
+struct Blocks {
+  T *win, *whh, *whhT, *bih, *bhh, *wout, *bout;
+  T *s_win, *s_whh, *s_bih, *s_bhh, *s_wout, *s_bout;
+  T *g_win, *g_whh, *g_b, *g_wout, *g_bout;
+  T *hs, *hsT, *z, *dhout, *draw, *hp, *dh, *mx, *sm, *ztgt;
+
+  Blocks(const Layout<T>& lay, T* work) {
+    T* base = work;
+    while (reinterpret_cast<std::uintptr_t>(base) % 64) ++base;
+    std::fill(base, base + lay.total - 64 / index_t(sizeof(T)), T(0));
+    win = base + lay.win, whh = base + lay.whh, whhT = base + lay.whhT, bih = base + lay.bih;
+    bhh = base + lay.bhh, wout = base + lay.wout, bout = base + lay.bout;
+    s_win = base + lay.s_win, s_whh = base + lay.s_whh, s_bih = base + lay.s_bih, s_bhh = base + lay.s_bhh;
+    s_wout = base + lay.s_wout, s_bout = base + lay.s_bout;
+    g_win = base + lay.g_win, g_whh = base + lay.g_whh, g_b = base + lay.g_b, g_wout = base + lay.g_wout;
+    g_bout = base + lay.g_bout;
+    hs = base + lay.hs, hsT = base + lay.hsT, z = base + lay.z, dhout = base + lay.dhout, draw = base + lay.draw;
+    hp = base + lay.hp, dh = base + lay.dh, mx = base + lay.mx, sm = base + lay.sm, ztgt = base + lay.ztgt;
+  }
+};
+
+// The training steps of one call, each a named step of min-char-rnn's loop: fetch a chunk, forward, loss,
+// backward, clip, Adagrad. The parameters live in the padded layouts between the two move_arrays.
+template <typename T>
+class CharTrainer {
+ public:
+  explicit CharTrainer(const CharRnnTrainParams<T>& p)
+      : p_(p), lay_(p.vocab, p.hidden, p.seq_len), b_(lay_, p.work), seen_(p.vocab, 0) {
+    rows_.reserve(p.seq_len);
+  }
+
+  CharRnnTrainResult run() {
+    move_arrays(true);
+    CharRnnTrainResult res;
+    res.pos = p_.pos;
+    for (int step = 0; step < p_.steps; ++step) {
+      const std::int32_t* x = fetch_chunk(res);  // inputs x[0..T-1], targets x[1..T]
+      if (!x) break;
+      forward(x);
+      const double loss = loss_and_logit_gradients(x);
+      backward(x);
+      const int bad = clip_gradients();
+      if (bad >= 0) {  // a NaN stops before anything is updated (as optim's step() raises)
+        res.status = CharRnnStatus::NonFinite;
+        res.detail = bad;
+        break;
+      }
+      adagrad_step();
+      p_.losses[step] = loss / p_.seq_len;
+      std::memcpy(b_.hs, b_.hs + index_t(p_.seq_len) * lay_.Hp, sizeof(T) * lay_.Hp);  // carry h_{T-1}
+      res.pos += p_.seq_len;
+      ++res.steps_done;
+    }
+    move_arrays(false);
+    return res;
+  }
+
+ private:
+  static constexpr int L = lanes<T>();
+  int nvH() const { return int(lay_.Hp / L); }
+  int nvT() const { return int(lay_.Tp / L); }
+
+  // The arrays into the padded layouts (load) or back (store), each pair named once.
+  void move_arrays(bool load) {
+    const int V = p_.vocab, H = p_.hidden;
+    const index_t Hp = lay_.Hp;
+    const auto transposed = [&](int rows, int cols, T* a, T* padded) {  // a [rows][cols] <-> padded [cols][Hp]
+      if (load) transpose(rows, cols, a, cols, padded, Hp);
+      else transpose(cols, rows, padded, Hp, a, cols);
+    };
+    const auto padded_rows = [&](int rows, int cols, T* a, T* padded) {  // a [rows][cols] <-> padded [rows][Hp]
+      if (load) copy_rows(rows, cols, a, cols, padded, Hp);
+      else copy_rows(rows, cols, padded, Hp, a, cols);
+    };
+    const auto plain = [&](int n, T* a, T* padded) {
+      if (load) std::memcpy(padded, a, sizeof(T) * n);
+      else std::memcpy(a, padded, sizeof(T) * n);
+    };
+    transposed(H, V, p_.w_ih, b_.win);
+    transposed(H, V, p_.s_w_ih, b_.s_win);
+    padded_rows(H, H, p_.w_hh, b_.whh);
+    padded_rows(H, H, p_.s_w_hh, b_.s_whh);
+    padded_rows(V, H, p_.w_out, b_.wout);
+    padded_rows(V, H, p_.s_w_out, b_.s_wout);
+    plain(H, p_.b_ih, b_.bih);
+    plain(H, p_.b_hh, b_.bhh);
+    plain(H, p_.s_b_ih, b_.s_bih);
+    plain(H, p_.s_b_hh, b_.s_bhh);
+    plain(V, p_.b_out, b_.bout);
+    plain(V, p_.s_b_out, b_.s_bout);
+    plain(H, p_.h, b_.hs);
+    if (load) transpose(H, H, p_.w_hh, H, b_.whhT, Hp);  // W_hh^T for the forward's matvec
+  }
+
+  // The next chunk in min-char-rnn's order (back to the start, with a zero state, when the text runs out),
+  // or nullptr (res says why) when a character is outside [0, V).
+  const std::int32_t* fetch_chunk(CharRnnTrainResult& res) {
+    const int Ts = p_.seq_len;
+    if (res.pos + Ts + 1 >= p_.data_len && res.pos > 0) {
+      res.pos = 0;
+      ++res.restarts;
+      std::fill(b_.hs, b_.hs + lay_.Hp, T(0));
+    }
+    const std::int32_t* x = p_.data + res.pos;
+    for (int t = 0; t <= Ts; ++t)
+      if (x[t] < 0 || x[t] >= p_.vocab) {
+        res.status = CharRnnStatus::BadIndex;
+        res.detail = res.pos + t;
+        return nullptr;
+      }
+    return x;
+  }
+
+  // h_t = tanh((W_ih[:, x_t] + b_ih) + (W_hh h_{t-1} + b_hh)); then the logits z[v][t] = b_out[v] + W_out[v] h_t.
+  // The recurrence is one sequence on one thread: a matrix-vector product a step, nothing to share.
+  void forward(const std::int32_t* x) {
+    const int V = p_.vocab, H = p_.hidden, Ts = p_.seq_len;
+    const index_t Hp = lay_.Hp, Tp = lay_.Tp;
+    for (int t = 0; t < Ts; ++t) {
+      std::memcpy(b_.hp, b_.bhh, sizeof(T) * Hp);
+      matvec(H, nvH(), b_.hs + t * Hp, b_.whhT, Hp, b_.hp);
+      rnn_forward_row(Hp, b_.win + index_t(x[t]) * Hp, b_.bih, b_.hp, b_.hs + (t + 1) * Hp);
+    }
+    transpose(int(Tp), int(Hp), b_.hs + Hp, Hp, b_.hsT, Tp);
+    for (int v = 0; v < V; ++v) std::fill(b_.z + v * Tp, b_.z + (v + 1) * Tp, b_.bout[v]);
+    gemm_axpy(V, nvT(), H, b_.wout, Hp, 1, b_.hsT, Tp, b_.z, Tp, true);
+  }
+
+  // Softmax cross-entropy over v for every t (the lanes): returns the summed nll_t = log sum_v exp(z - m) -
+  // (z_y - m) and leaves dz = loss_scale (softmax - onehot) in z (lanes t >= T: 0).
+  double loss_and_logit_gradients(const std::int32_t* x) {
+    const int V = p_.vocab, Ts = p_.seq_len;
+    const index_t Tp = lay_.Tp;
+    T* z = b_.z;
+    std::memcpy(b_.mx, z, sizeof(T) * Tp);
+    for (int v = 1; v < V; ++v) max_into(Tp, b_.mx, z + v * Tp);
+    for (int t = 0; t < Ts; ++t) b_.ztgt[t] = z[index_t(x[t + 1]) * Tp + t] - b_.mx[t];
+    std::fill(b_.sm, b_.sm + Tp, T(0));
+    for (int v = 0; v < V; ++v) exp_sum_into(Tp, z + v * Tp, b_.mx, b_.sm);
+    double loss = 0;
+    for (int t = 0; t < Ts; ++t) loss += double(T(std::log(b_.sm[t])) - b_.ztgt[t]);
+    for (index_t t = 0; t < Tp; ++t) b_.sm[t] = t < Ts ? p_.loss_scale / b_.sm[t] : T(0);
+    for (int v = 0; v < V; ++v) scale_row(Tp, z + v * Tp, b_.sm);
+    for (int t = 0; t < Ts; ++t) z[index_t(x[t + 1]) * Tp + t] -= p_.loss_scale;
+    return loss;
+  }
+
+  // The gradients: the output layer for all t at once, BPTT through the recurrence, then W_hh's, the
+  // biases' and the rows of W_ih the chunk's characters select (rows_).
+  void backward(const std::int32_t* x) {
+    const int V = p_.vocab, H = p_.hidden, Ts = p_.seq_len;
+    const index_t Hp = lay_.Hp, Tp = lay_.Tp;
+    gemm_axpy(Ts, nvH(), V, b_.z, 1, Tp, b_.wout, Hp, b_.dhout, Hp, false);      // dhout[t] = W_out^T dz_t
+    gemm_axpy(V, nvH(), Ts, b_.z, Tp, 1, b_.hs + Hp, Hp, b_.g_wout, Hp, false);  // dW_out = sum_t dz_t h_t^T
+    for (int v = 0; v < V; ++v) {
+      VecT<T> s{};
+      for (int j = 0; j < nvT(); ++j) s += load(b_.z + v * Tp + j * L);
+      b_.g_bout[v] = hsum<T>(s);
+    }
+    std::fill(b_.dh, b_.dh + Hp, T(0));
+    for (int t = Ts - 1; t >= 0; --t) {
+      rnn_backward_row(Hp, b_.dhout + t * Hp, b_.dh, b_.hs + (t + 1) * Hp, b_.draw + t * Hp);
+      if (t > 0) {
+        std::fill(b_.dh, b_.dh + Hp, T(0));
+        matvec(H, nvH(), b_.draw + t * Hp, b_.whh, Hp, b_.dh);  // dh_{t-1} = W_hh^T draw_t
+      }
+    }
+    gemm_axpy(H, nvH(), Ts, b_.draw, 1, Hp, b_.hs, Hp, b_.g_whh, Hp, false);  // dW_hh = sum_t draw_t h_{t-1}^T
+    std::fill(b_.g_b, b_.g_b + Hp, T(0));
+    for (int t = 0; t < Ts; ++t) add_row(Hp, b_.g_b, b_.draw + t * Hp);
+    rows_.clear();
+    for (int t = 0; t < Ts; ++t)
+      if (!seen_[x[t]]) {
+        seen_[x[t]] = 1;
+        rows_.push_back(x[t]);
+        std::fill(b_.g_win + index_t(x[t]) * Hp, b_.g_win + index_t(x[t] + 1) * Hp, T(0));
+      }
+    for (int t = 0; t < Ts; ++t) add_row(Hp, b_.g_win + index_t(x[t]) * Hp, b_.draw + t * Hp);
+    for (int r : rows_) seen_[r] = 0;
+  }
+
+  // Clips every gradient element; returns the first parameter (0..5, CharRnnStatus::NonFinite's detail)
+  // whose gradient holds a NaN, or -1.
+  int clip_gradients() {
+    const int V = p_.vocab, H = p_.hidden;
+    const index_t Hp = lay_.Hp;
+    int bad = -1;
+    for (int r : rows_)
+      if (clip_and_check(Hp, b_.g_win + index_t(r) * Hp, p_.clip)) bad = 0;
+    if (clip_and_check(H * Hp, b_.g_whh, p_.clip) && bad < 0) bad = 1;
+    if (clip_and_check(Hp, b_.g_b, p_.clip) && bad < 0) bad = 2;  // also b_hh's gradient unless frozen
+    if (clip_and_check(V * Hp, b_.g_wout, p_.clip) && bad < 0) bad = 4;
+    if (clip_and_check(lay_.Vp, b_.g_bout, p_.clip) && bad < 0) bad = 5;
+    return bad;
+  }
+
+  // Adagrad (rows of W_ih without a gradient would not change: skipped); then W_hh^T from the new W_hh.
+  void adagrad_step() {
+    const int V = p_.vocab, H = p_.hidden;
+    const index_t Hp = lay_.Hp;
+    const T lr = p_.lr, eps = p_.eps;
+    const bool inside = p_.eps_inside_sqrt;
+    for (int r : rows_)
+      adagrad(Hp, b_.win + index_t(r) * Hp, b_.s_win + index_t(r) * Hp, b_.g_win + index_t(r) * Hp, lr, eps, inside);
+    adagrad(H * Hp, b_.whh, b_.s_whh, b_.g_whh, lr, eps, inside);
+    adagrad(Hp, b_.bih, b_.s_bih, b_.g_b, lr, eps, inside);
+    if (!p_.freeze_b_hh) adagrad(Hp, b_.bhh, b_.s_bhh, b_.g_b, lr, eps, inside);
+    adagrad(V * Hp, b_.wout, b_.s_wout, b_.g_wout, lr, eps, inside);
+    adagrad(lay_.Vp, b_.bout, b_.s_bout, b_.g_bout, lr, eps, inside);
+    transpose(int(Hp), int(Hp), b_.whh, Hp, b_.whhT, Hp);
+  }
+
+  const CharRnnTrainParams<T>& p_;
+  const Layout<T> lay_;
+  const Blocks<T> b_;
+  vector<int> rows_;  // distinct characters of the chunk: the rows of win with a gradient
+  vector<unsigned char> seen_;
+};
+
 }  // namespace
 
 template <typename T>
@@ -266,164 +511,7 @@ index_t char_rnn_workspace_size(int vocab, int hidden, int seq_len) {
 
 template <typename T>
 CharRnnTrainResult char_rnn_train_cpu(const CharRnnTrainParams<T>& p) {
-  const Layout<T> lay(p.vocab, p.hidden, p.seq_len);
-  const int V = p.vocab, H = p.hidden, Ts = p.seq_len;
-  const index_t Hp = lay.Hp, Vp = lay.Vp, Tp = lay.Tp;
-  constexpr int L = lanes<T>();
-  const int nvH = int(Hp / L), nvT = int(Tp / L);
-
-  // the workspace, aligned to 64 bytes and zeroed (the padding must be zero)
-  T* base = p.work;
-  while (reinterpret_cast<std::uintptr_t>(base) % 64) ++base;
-  std::fill(base, base + lay.total - 64 / index_t(sizeof(T)), T(0));
-  T* win = base + lay.win; T* whh = base + lay.whh; T* whhT = base + lay.whhT;
-  T* bih = base + lay.bih; T* bhh = base + lay.bhh; T* wout = base + lay.wout; T* bout = base + lay.bout;
-  T* s_win = base + lay.s_win; T* s_whh = base + lay.s_whh; T* s_bih = base + lay.s_bih;
-  T* s_bhh = base + lay.s_bhh; T* s_wout = base + lay.s_wout; T* s_bout = base + lay.s_bout;
-  T* g_win = base + lay.g_win; T* g_whh = base + lay.g_whh; T* g_b = base + lay.g_b;
-  T* g_wout = base + lay.g_wout; T* g_bout = base + lay.g_bout;
-  T* hs = base + lay.hs; T* hsT = base + lay.hsT; T* z = base + lay.z; T* dhout = base + lay.dhout;
-  T* draw = base + lay.draw; T* hp = base + lay.hp; T* dh = base + lay.dh;
-  T* mx = base + lay.mx; T* sm = base + lay.sm; T* ztgt = base + lay.ztgt;
-
-  // load: the arrays into the padded layouts
-  transpose(H, V, p.w_ih, V, win, Hp);
-  transpose(H, V, p.s_w_ih, V, s_win, Hp);
-  copy_rows(H, H, p.w_hh, H, whh, Hp);
-  copy_rows(H, H, p.s_w_hh, H, s_whh, Hp);
-  transpose(H, H, p.w_hh, H, whhT, Hp);
-  copy_rows(V, H, p.w_out, H, wout, Hp);
-  copy_rows(V, H, p.s_w_out, H, s_wout, Hp);
-  std::memcpy(bih, p.b_ih, sizeof(T) * H);
-  std::memcpy(bhh, p.b_hh, sizeof(T) * H);
-  std::memcpy(s_bih, p.s_b_ih, sizeof(T) * H);
-  std::memcpy(s_bhh, p.s_b_hh, sizeof(T) * H);
-  std::memcpy(bout, p.b_out, sizeof(T) * V);
-  std::memcpy(s_bout, p.s_b_out, sizeof(T) * V);
-  std::memcpy(hs, p.h, sizeof(T) * H);
-
-  CharRnnTrainResult res;
-  res.pos = p.pos;
-  vector<int> rows;            // distinct characters of the chunk: the rows of win with a gradient
-  vector<unsigned char> seen(V, 0);
-  rows.reserve(Ts);
-
-  for (int step = 0; step < p.steps; ++step) {
-    // data: min-char-rnn's order
-    if (res.pos + Ts + 1 >= p.data_len && res.pos > 0) {
-      res.pos = 0;
-      ++res.restarts;
-      std::fill(hs, hs + Hp, T(0));
-    }
-    const std::int32_t* x = p.data + res.pos;  // inputs x[0..T-1], targets x[1..T]
-    bool ok = true;
-    for (int t = 0; t <= Ts && ok; ++t)
-      if (x[t] < 0 || x[t] >= V) {
-        res.status = CharRnnStatus::BadIndex;
-        res.detail = res.pos + t;
-        ok = false;
-      }
-    if (!ok) break;
-
-    // forward through time: h_t = tanh((W_ih[:, x_t] + b_ih) + (W_hh h_{t-1} + b_hh))
-    for (int t = 0; t < Ts; ++t) {
-      std::memcpy(hp, bhh, sizeof(T) * Hp);
-      matvec(H, nvH, hs + t * Hp, whhT, Hp, hp);
-      rnn_forward_row(Hp, win + index_t(x[t]) * Hp, bih, hp, hs + (t + 1) * Hp);
-    }
-    // logits z[v][t] = b_out[v] + sum_k W_out[v][k] h_t[k]
-    transpose(int(Tp), int(Hp), hs + Hp, Hp, hsT, Tp);
-    for (int v = 0; v < V; ++v) std::fill(z + v * Tp, z + (v + 1) * Tp, bout[v]);
-    gemm_axpy(V, nvT, H, wout, Hp, 1, hsT, Tp, z, Tp, true);
-
-    // softmax cross-entropy over v for every t (the lanes); nll_t = log sum_v exp(z - m) - (z_y - m)
-    std::memcpy(mx, z, sizeof(T) * Tp);
-    for (int v = 1; v < V; ++v) max_into(Tp, mx, z + v * Tp);
-    for (int t = 0; t < Ts; ++t) ztgt[t] = z[index_t(x[t + 1]) * Tp + t] - mx[t];
-    std::fill(sm, sm + Tp, T(0));
-    for (int v = 0; v < V; ++v) exp_sum_into(Tp, z + v * Tp, mx, sm);
-    double loss = 0;
-    for (int t = 0; t < Ts; ++t) loss += double(T(std::log(sm[t])) - ztgt[t]);
-    // dz = loss_scale (softmax - onehot); lanes t >= T get 0
-    for (index_t t = 0; t < Tp; ++t) sm[t] = t < Ts ? p.loss_scale / sm[t] : T(0);
-    for (int v = 0; v < V; ++v) scale_row(Tp, z + v * Tp, sm);
-    for (int t = 0; t < Ts; ++t) z[index_t(x[t + 1]) * Tp + t] -= p.loss_scale;
-
-    // backward: the output layer for all t at once
-    gemm_axpy(Ts, nvH, V, z, 1, Tp, wout, Hp, dhout, Hp, false);          // dhout[t] = W_out^T dz_t
-    gemm_axpy(V, nvH, Ts, z, Tp, 1, hs + Hp, Hp, g_wout, Hp, false);      // dW_out = sum_t dz_t h_t^T
-    for (int v = 0; v < V; ++v) {
-      VecT<T> s{};
-      for (int j = 0; j < nvT; ++j) s += load(z + v * Tp + j * L);
-      g_bout[v] = hsum<T>(s);
-    }
-    // BPTT through the recurrence
-    std::fill(dh, dh + Hp, T(0));
-    for (int t = Ts - 1; t >= 0; --t) {
-      rnn_backward_row(Hp, dhout + t * Hp, dh, hs + (t + 1) * Hp, draw + t * Hp);
-      if (t > 0) {
-        std::fill(dh, dh + Hp, T(0));
-        matvec(H, nvH, draw + t * Hp, whh, Hp, dh);  // dh_{t-1} = W_hh^T draw_t
-      }
-    }
-    gemm_axpy(H, nvH, Ts, draw, 1, Hp, hs, Hp, g_whh, Hp, false);          // dW_hh = sum_t draw_t h_{t-1}^T
-    std::fill(g_b, g_b + Hp, T(0));
-    for (int t = 0; t < Ts; ++t) add_row(Hp, g_b, draw + t * Hp);
-    rows.clear();
-    for (int t = 0; t < Ts; ++t)
-      if (!seen[x[t]]) {
-        seen[x[t]] = 1;
-        rows.push_back(x[t]);
-        std::fill(g_win + index_t(x[t]) * Hp, g_win + index_t(x[t] + 1) * Hp, T(0));
-      }
-    for (int t = 0; t < Ts; ++t) add_row(Hp, g_win + index_t(x[t]) * Hp, draw + t * Hp);
-    for (int r : rows) seen[r] = 0;
-
-    // clip every element; a NaN stops before anything is updated (as optim's step() raises)
-    int bad = -1;
-    for (int r : rows)
-      if (clip_and_check(Hp, g_win + index_t(r) * Hp, p.clip)) bad = 0;
-    if (clip_and_check(H * Hp, g_whh, p.clip) && bad < 0) bad = 1;
-    if (clip_and_check(Hp, g_b, p.clip) && bad < 0) bad = 2;  // also b_hh's gradient unless frozen
-    if (clip_and_check(V * Hp, g_wout, p.clip) && bad < 0) bad = 4;
-    if (clip_and_check(Vp, g_bout, p.clip) && bad < 0) bad = 5;
-    if (bad >= 0) {
-      res.status = CharRnnStatus::NonFinite;
-      res.detail = bad;
-      break;
-    }
-
-    // Adagrad (rows of W_ih without a gradient would not change: skipped)
-    for (int r : rows) adagrad(Hp, win + index_t(r) * Hp, s_win + index_t(r) * Hp, g_win + index_t(r) * Hp,
-                               p.lr, p.eps, p.eps_inside_sqrt);
-    adagrad(H * Hp, whh, s_whh, g_whh, p.lr, p.eps, p.eps_inside_sqrt);
-    adagrad(Hp, bih, s_bih, g_b, p.lr, p.eps, p.eps_inside_sqrt);
-    if (!p.freeze_b_hh) adagrad(Hp, bhh, s_bhh, g_b, p.lr, p.eps, p.eps_inside_sqrt);
-    adagrad(V * Hp, wout, s_wout, g_wout, p.lr, p.eps, p.eps_inside_sqrt);
-    adagrad(Vp, bout, s_bout, g_bout, p.lr, p.eps, p.eps_inside_sqrt);
-    transpose(int(Hp), int(Hp), whh, Hp, whhT, Hp);
-
-    p.losses[step] = loss / Ts;
-    std::memcpy(hs, hs + index_t(Ts) * Hp, sizeof(T) * Hp);  // carry h_{T-1}
-    res.pos += Ts;
-    ++res.steps_done;
-  }
-
-  // store: the padded layouts back into the arrays
-  transpose(V, H, win, Hp, p.w_ih, V);
-  transpose(V, H, s_win, Hp, p.s_w_ih, V);
-  copy_rows(H, H, whh, Hp, p.w_hh, H);
-  copy_rows(H, H, s_whh, Hp, p.s_w_hh, H);
-  copy_rows(V, H, wout, Hp, p.w_out, H);
-  copy_rows(V, H, s_wout, Hp, p.s_w_out, H);
-  std::memcpy(p.b_ih, bih, sizeof(T) * H);
-  std::memcpy(p.b_hh, bhh, sizeof(T) * H);
-  std::memcpy(p.s_b_ih, s_bih, sizeof(T) * H);
-  std::memcpy(p.s_b_hh, s_bhh, sizeof(T) * H);
-  std::memcpy(p.b_out, bout, sizeof(T) * V);
-  std::memcpy(p.s_b_out, s_bout, sizeof(T) * V);
-  std::memcpy(p.h, hs, sizeof(T) * H);
-  return res;
+  return CharTrainer<T>(p).run();
 }
 
 template index_t char_rnn_workspace_size<float>(int, int, int);

@@ -43,8 +43,8 @@ namespace {
 struct Features {
   std::vector<std::string> names;  // for build_info
   bool v2 = false;                 // x86-64-v2: SSE3, SSSE3, SSE4.1, SSE4.2, POPCNT, CMPXCHG16B
-  bool v3 = false;                 // x86-64-v3: + AVX, AVX2, FMA, BMI1, BMI2, F16C, LZCNT, MOVBE (and the OS saves ymm)
-  bool v4 = false;                 // x86-64-v4: + AVX-512 F, BW, CD, DQ, VL (and the OS saves zmm and k)
+  bool v3 = false;  // x86-64-v3: + AVX, AVX2, FMA, BMI1, BMI2, F16C, LZCNT, MOVBE (and the OS saves ymm)
+  bool v4 = false;  // x86-64-v4: + AVX-512 F, BW, CD, DQ, VL (and the OS saves zmm and k)
 };
 
 Features detect() {
@@ -66,15 +66,27 @@ Features detect() {
   const bool os_ymm = (xcr0 & 0x6) == 0x6, os_zmm = (xcr0 & 0xe6) == 0xe6;
   bool bmi1 = false, avx2 = false, bmi2 = false, a512f = false, dq = false, cd = false, bw = false, vl = false;
   if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) {
-    bmi1 = bit(b, 3); avx2 = bit(b, 5); bmi2 = bit(b, 8); a512f = bit(b, 16); dq = bit(b, 17); cd = bit(b, 28);
-    bw = bit(b, 30); vl = bit(b, 31);
+    bmi1 = bit(b, 3);
+    avx2 = bit(b, 5);
+    bmi2 = bit(b, 8);
+    a512f = bit(b, 16);
+    dq = bit(b, 17);
+    cd = bit(b, 28);
+    bw = bit(b, 30);
+    vl = bit(b, 31);
   }
   bool lzcnt = false;
   if (__get_cpuid(0x80000001, &a, &b, &c, &d)) lzcnt = bit(c, 5);
-  const std::pair<const char*, bool> named[] = {
-      {"sse4.2", sse42}, {"popcnt", popcnt}, {"avx", avx && os_ymm}, {"avx2", avx2 && os_ymm},
-      {"fma", fma && os_ymm}, {"bmi2", bmi2}, {"avx512f", a512f && os_zmm}, {"avx512bw", bw && os_zmm},
-      {"avx512dq", dq && os_zmm}, {"avx512vl", vl && os_zmm}};
+  const std::pair<const char*, bool> named[] = {{"sse4.2", sse42},
+                                                {"popcnt", popcnt},
+                                                {"avx", avx && os_ymm},
+                                                {"avx2", avx2 && os_ymm},
+                                                {"fma", fma && os_ymm},
+                                                {"bmi2", bmi2},
+                                                {"avx512f", a512f && os_zmm},
+                                                {"avx512bw", bw && os_zmm},
+                                                {"avx512dq", dq && os_zmm},
+                                                {"avx512vl", vl && os_zmm}};
   for (const auto& [name, has] : named)
     if (has) f.names.push_back(name);
   f.v2 = sse3 && ssse3 && sse41 && sse42 && popcnt && cx16;
@@ -87,7 +99,7 @@ Features detect() {
 struct Tier {
   const char* name;
   const CpuEngine* engine;  // nullptr: not compiled in this build
-  int level;                // x86: 2, 3, 4 (x86-64-v2 .. v4); other targets: 0 (always runs)
+  int level;  // x86: 2, 3, 4 (x86-64-v2 .. v4); other targets: 0 (always runs)
 };
 
 // Every tier of the target, lowest first.
@@ -139,7 +151,8 @@ int cpu_level(std::string* limited_by) {
       }
     }
     if (!known)
-      throw std::runtime_error(std::string("RNNFAST_CPU_ISA_MAX=") + cap + ": unknown tier (expected one of " + names + ")");
+      throw std::runtime_error(std::string("RNNFAST_CPU_ISA_MAX=") + cap + ": unknown tier (expected one of " + names +
+                               ")");
   }
   return level;
 }
@@ -161,14 +174,17 @@ const CpuEngine& choose() {
     for (const Tier& t : tiers) {
       if (t.name != std::string(want)) continue;
       if (!t.engine)
-        throw std::runtime_error(std::string("RNNFAST_CPU_ISA=") + want + ": this build of rnnfast does not include that tier "
-                                 "(compiled: " + joined(cpu_tiers_compiled()) + ")");
+        throw std::runtime_error(std::string("RNNFAST_CPU_ISA=") + want +
+                                 ": this build of rnnfast does not include that tier "
+                                 "(compiled: " +
+                                 joined(cpu_tiers_compiled()) + ")");
       if (t.level > level)
         throw std::runtime_error(std::string("RNNFAST_CPU_ISA=") + want + ": this CPU cannot run that tier" + limited +
                                  " (supported: " + joined(cpu_tiers_supported()) + ")");
       return *t.engine;
     }
-    throw std::runtime_error(std::string("RNNFAST_CPU_ISA=") + want + ": unknown tier (expected one of " + joined(names) + ")");
+    throw std::runtime_error(std::string("RNNFAST_CPU_ISA=") + want + ": unknown tier (expected one of " +
+                             joined(names) + ")");
   }
   for (auto it = tiers.rbegin(); it != tiers.rend(); ++it)
     if (it->engine && it->level <= level) return *it->engine;
@@ -222,39 +238,73 @@ void blas_single_threaded() { scipy_openblas_set_num_threads(1); }
 
 // ---- the public entry points ---------------------------------------------------------------------------
 template <typename T>
-void recurrent_forward_cpu(const RecurrentForwardParams<T>& p) { kernels<T>().recurrent_forward(p); }
+void recurrent_forward_cpu(const RecurrentForwardParams<T>& p) {
+  kernels<T>().recurrent_forward(p);
+}
 template <typename T>
-void recurrent_backward_cpu(const RecurrentBackwardParams<T>& p) { kernels<T>().recurrent_backward(p); }
+void recurrent_backward_cpu(const RecurrentBackwardParams<T>& p) {
+  kernels<T>().recurrent_backward(p);
+}
 template <typename T>
-void mrnn_forward_cpu(const MrnnForwardParams<T>& p) { kernels<T>().mrnn_forward(p); }
+void mrnn_forward_cpu(const MrnnForwardParams<T>& p) {
+  kernels<T>().mrnn_forward(p);
+}
 template <typename T>
-void mrnn_backward_cpu(const MrnnBackwardParams<T>& p) { kernels<T>().mrnn_backward(p); }
+void mrnn_backward_cpu(const MrnnBackwardParams<T>& p) {
+  kernels<T>().mrnn_backward(p);
+}
 template <typename T>
-void rnn_rop_cpu(const RnnRopParams<T>& p) { kernels<T>().rnn_rop(p); }
+void rnn_rop_cpu(const RnnRopParams<T>& p) {
+  kernels<T>().rnn_rop(p);
+}
 template <typename T>
-void mrnn_rop_cpu(const MrnnRopParams<T>& p) { kernels<T>().mrnn_rop(p); }
+void mrnn_rop_cpu(const MrnnRopParams<T>& p) {
+  kernels<T>().mrnn_rop(p);
+}
 template <typename T>
-void reservoir_run_cpu(const ReservoirParams<T>& p) { kernels<T>().reservoir_run(p); }
+void reservoir_run_cpu(const ReservoirParams<T>& p) {
+  kernels<T>().reservoir_run(p);
+}
 template <typename T>
-CharRnnTrainResult char_rnn_train_cpu(const CharRnnTrainParams<T>& p) { return kernels<T>().char_rnn_train(p); }
+CharRnnTrainResult char_rnn_train_cpu(const CharRnnTrainParams<T>& p) {
+  return kernels<T>().char_rnn_train(p);
+}
 template <typename T>
 index_t char_rnn_workspace_size(int vocab, int hidden, int seq_len) {
   return kernels<T>().char_rnn_workspace_size(vocab, hidden, seq_len);
 }
 template <typename T>
-double readout_xent_cpu(const ReadoutXentParams<T>& p) { return kernels<T>().readout_xent(p); }
+double readout_xent_cpu(const ReadoutXentParams<T>& p) {
+  return kernels<T>().readout_xent(p);
+}
 template <typename T>
-void adam_update_cpu(const AdamParams<T>& a) { kernels<T>().adam_update(a); }
+void adam_update_cpu(const AdamParams<T>& a) {
+  kernels<T>().adam_update(a);
+}
 template <typename T>
-double sum_squares_cpu(const T* g, index_t n) { return kernels<T>().sum_squares(g, n); }
+double sum_squares_cpu(const T* g, index_t n) {
+  return kernels<T>().sum_squares(g, n);
+}
 template <typename T>
-bool all_finite_cpu(const T* g, index_t n) { return kernels<T>().all_finite(g, n); }
+bool all_finite_cpu(const T* g, index_t n) {
+  return kernels<T>().all_finite(g, n);
+}
 template <typename T>
-void hmm_forward_backward_cpu(const HmmForwardBackwardParams<T>& p) { kernels<T>().hmm_forward_backward(p); }
+void hmm_forward_backward_cpu(const HmmForwardBackwardParams<T>& p) {
+  kernels<T>().hmm_forward_backward(p);
+}
 template <typename T>
-void hmm_viterbi_cpu(const HmmViterbiParams<T>& p) { kernels<T>().hmm_viterbi(p); }
+void hmm_viterbi_cpu(const HmmViterbiParams<T>& p) {
+  kernels<T>().hmm_viterbi(p);
+}
 template <typename T>
-void kalman_cpu(const KalmanParams<T>& p) { kernels<T>().kalman(p); }
+void kalman_cpu(const KalmanParams<T>& p) {
+  kernels<T>().kalman(p);
+}
+template <typename T>
+void online_readout_cpu(const OnlineReadoutParams<T>& p) {
+  kernels<T>().online_readout(p);
+}
 
 index_t recurrent_workspace_size(Cell cell, int steps, int batch, int hidden, bool backward) {
   return cpu_engine().recurrent_workspace_size(cell, steps, batch, hidden, backward);
@@ -266,23 +316,24 @@ index_t mrnn_rop_workspace_size(int steps, int batch, int factors, bool have_fac
   return cpu_engine().mrnn_rop_workspace_size(steps, batch, factors, have_factors);
 }
 
-#define RNNFAST_INSTANTIATE(T)                                                              \
-  template void recurrent_forward_cpu<T>(const RecurrentForwardParams<T>&);                \
-  template void recurrent_backward_cpu<T>(const RecurrentBackwardParams<T>&);              \
-  template void mrnn_forward_cpu<T>(const MrnnForwardParams<T>&);                          \
-  template void mrnn_backward_cpu<T>(const MrnnBackwardParams<T>&);                        \
-  template void rnn_rop_cpu<T>(const RnnRopParams<T>&);                                    \
-  template void mrnn_rop_cpu<T>(const MrnnRopParams<T>&);                                  \
-  template void reservoir_run_cpu<T>(const ReservoirParams<T>&);                           \
-  template CharRnnTrainResult char_rnn_train_cpu<T>(const CharRnnTrainParams<T>&);         \
-  template index_t char_rnn_workspace_size<T>(int, int, int);                              \
-  template double readout_xent_cpu<T>(const ReadoutXentParams<T>&);                        \
-  template void adam_update_cpu<T>(const AdamParams<T>&);                                  \
-  template double sum_squares_cpu<T>(const T*, index_t);                                   \
-  template bool all_finite_cpu<T>(const T*, index_t);                                     \
-  template void hmm_forward_backward_cpu<T>(const HmmForwardBackwardParams<T>&);           \
-  template void hmm_viterbi_cpu<T>(const HmmViterbiParams<T>&);                            \
-  template void kalman_cpu<T>(const KalmanParams<T>&);
+#define RNNFAST_INSTANTIATE(T)                                                     \
+  template void recurrent_forward_cpu<T>(const RecurrentForwardParams<T>&);        \
+  template void recurrent_backward_cpu<T>(const RecurrentBackwardParams<T>&);      \
+  template void mrnn_forward_cpu<T>(const MrnnForwardParams<T>&);                  \
+  template void mrnn_backward_cpu<T>(const MrnnBackwardParams<T>&);                \
+  template void rnn_rop_cpu<T>(const RnnRopParams<T>&);                            \
+  template void mrnn_rop_cpu<T>(const MrnnRopParams<T>&);                          \
+  template void reservoir_run_cpu<T>(const ReservoirParams<T>&);                   \
+  template CharRnnTrainResult char_rnn_train_cpu<T>(const CharRnnTrainParams<T>&); \
+  template index_t char_rnn_workspace_size<T>(int, int, int);                      \
+  template double readout_xent_cpu<T>(const ReadoutXentParams<T>&);                \
+  template void adam_update_cpu<T>(const AdamParams<T>&);                          \
+  template double sum_squares_cpu<T>(const T*, index_t);                           \
+  template bool all_finite_cpu<T>(const T*, index_t);                              \
+  template void hmm_forward_backward_cpu<T>(const HmmForwardBackwardParams<T>&);   \
+  template void hmm_viterbi_cpu<T>(const HmmViterbiParams<T>&);                    \
+  template void kalman_cpu<T>(const KalmanParams<T>&);                             \
+  template void online_readout_cpu<T>(const OnlineReadoutParams<T>&);
 RNNFAST_INSTANTIATE(float)
 RNNFAST_INSTANTIATE(double)
 

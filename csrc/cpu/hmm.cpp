@@ -31,7 +31,9 @@ constexpr index_t kRowBlock = 256;  // rows per task of the row-parallel phases
 
 // Below this, an unnormalised message is rescaled before the next product (its entries could underflow)
 template <typename T>
-constexpr T tiny() { return sizeof(T) == 4 ? T(1e-30) : T(1e-250); }
+constexpr T tiny() {
+  return sizeof(T) == 4 ? T(1e-30) : T(1e-250);
+}
 
 // exp(x) with exp(-inf) = 0 exactly (the polynomial exp clamps its argument, so a state that cannot emit
 // x_t would otherwise keep a probability of ~1e-308)
@@ -290,8 +292,8 @@ void hmm_forward_backward_cpu(const HmmForwardBackwardParams<T>& p) {
     while (sb < S && p.loglik[sb] > -std::numeric_limits<double>::infinity()) ++sb;
     const index_t r0 = p.offsets[sa], rows = p.offsets[sb] - r0;
     if (rows >= 2)
-      gemm_parallel(true, false, K, K, int(rows - 1), T(1), p.filtered + r0 * K, K, p.emission + (r0 + 1) * K, K,
-                    T(1), p.xi_sum, K);
+      gemm_parallel(true, false, K, K, int(rows - 1), T(1), p.filtered + r0 * K, K, p.emission + (r0 + 1) * K, K, T(1),
+                    p.xi_sum, K);
     sa = sb;
   }
   for (index_t i = 0; i < index_t(K) * K; ++i) p.xi_sum[i] *= p.transmat[i];

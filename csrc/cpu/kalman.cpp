@@ -32,8 +32,16 @@ struct Lds {
   index_t XX, XY, YY;
   vector<T> At, Ct;  // A^T [X,X], C^T [X,Y]
   explicit Lds(const KalmanParams<T>& p)
-      : T_(p.steps), N(p.batch), X(p.state), Y(p.obs), G(p.groups), XX(index_t(X) * X), XY(index_t(X) * Y),
-        YY(index_t(Y) * Y), At(XX), Ct(XY) {
+      : T_(p.steps),
+        N(p.batch),
+        X(p.state),
+        Y(p.obs),
+        G(p.groups),
+        XX(index_t(X) * X),
+        XY(index_t(X) * Y),
+        YY(index_t(Y) * Y),
+        At(XX),
+        Ct(XY) {
     dense::transpose(X, X, p.transition_matrix, At.data());
     dense::transpose(Y, X, p.observation_matrix, Ct.data());
   }
@@ -246,7 +254,8 @@ void kalman_cpu(const KalmanParams<T>& p) {
   } else {
     parallel_for(G, big, [&](int g) {
       p.status[g] = filter_covariances(p, d, g, static_cast<std::atomic<int>*>(nullptr));
-      if (smooth && !p.status[g]) gain_status[g] = smoother_gains(p, d, g, static_cast<const std::atomic<int>*>(nullptr));
+      if (smooth && !p.status[g])
+        gain_status[g] = smoother_gains(p, d, g, static_cast<const std::atomic<int>*>(nullptr));
     });
   }
   for (int g = 0; g < G; ++g) {

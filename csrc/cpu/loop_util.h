@@ -14,6 +14,12 @@ namespace loop {
 // Steps with at least this many elements per phase split the batch rows over the threads.
 constexpr index_t kParallelElements = 32768;
 
+// Whether an MRNN step (forward, backward or R-op) is long enough to share between threads: 500k
+// multiply-adds in its GEMMs, or a phase of kParallelElements elements.
+inline bool mrnn_step_is_long(int N, int H, int F) {
+  return double(N) * F * H > 5e5 || index_t(N) * std::max(F, H) >= kParallelElements;
+}
+
 // rows x cols block with row stride ld: every row set to bias (or zero when bias is null).
 template <typename T>
 void fill_rows(T* dst, index_t rows, int cols, index_t ld, const T* bias) {

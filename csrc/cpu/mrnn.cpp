@@ -2,7 +2,7 @@
 // Outside the loop: the input side f_x = x W_fx^T and x W_hx^T + b of all steps (two large GEMMs) and,
 // in backward, dx and the four weight gradients. Inside, per step: f_h = h W_fh^T, m = f_x * f_h,
 // a += m W_hf^T, h = tanh(a) (forward); da, dm = da W_hf, df_x / df_h, dh_prev = df_h W_fh (backward).
-// Threading as in recurrent.cpp: one parallel region for the whole loop, barriers between the phases.
+// The loops run on the skeleton of time_loop.h, the threads meeting between the phases of a step.
 #include <algorithm>
 #include <cstring>
 #include <utility>
@@ -14,6 +14,7 @@
 #include "blas.h"
 #include "loop_util.h"
 #include "small_gemm.h"
+#include "time_loop.h"
 
 namespace rnnfast {
 namespace RNNFAST_TIER {
@@ -86,35 +87,33 @@ void forward_impl(const MrnnForwardParams<T>& p) {
   copy_or_zero(h_run, p.h0, NH);
 
   const int fh_tasks = small_gemm_tasks(N, w_fh), hf_tasks = small_gemm_tasks(N, w_hf);
-  const bool parallel = double(N) * F * H > 5e5 || index_t(N) * std::max(F, H) >= kParallelElements;
   const index_t ldy = p.ldy;
-  parallel_region(parallel ? 2 : 1, [&](int tid, int nt, SpinBarrier& barrier) {
-    const int n0 = int(index_t(N) * tid / nt), n1 = int(index_t(N) * (tid + 1) / nt);
-    for (int k = 0; k < Ts; ++k) {
-      const int t = p.reverse ? Ts - 1 - k : k;
-      const T* fxt = fx + t * NF;
-      T* fht = p.training ? p.fh + t * NF : fh_scratch;
-      T* at = xh + t * NH;
-      T* yt = p.y + index_t(t) * N * ldy;
-      if (p.training && tid == 0) std::memcpy(p.h_prev + t * NH, h_run, sizeof(T) * NH);
-      for (int task = tid; task < fh_tasks; task += nt)  // f_h = h W_fh^T
-        small_gemm_task(task, N, h_run, H, w_fh, fht, F, false, (const T*)nullptr);
-      barrier.wait();
-      for (int n = n0; n < n1; ++n) factor_row<T>(F, fxt + index_t(n) * F, fht + index_t(n) * F, m + index_t(n) * F);
-      barrier.wait();
-      for (int task = tid; task < hf_tasks; task += nt)  // a = xh + m W_hf^T
-        small_gemm_task(task, N, m, F, w_hf, at, H, true, (const T*)nullptr);
-      barrier.wait();
-      for (int n = n0; n < n1; ++n) {
-        if (p.training)
-          tanh_row<T, true>(H, at + index_t(n) * H, h_run + index_t(n) * H, yt + index_t(n) * ldy,
-                            p.h + t * NH + index_t(n) * H);
-        else
-          tanh_row<T, false>(H, at + index_t(n) * H, h_run + index_t(n) * H, yt + index_t(n) * ldy, nullptr);
-      }
-      barrier.wait();  // h_run is complete before the next step reads it
-    }
-  });
+  const TimeLoop loop{Ts, p.reverse, Walk::Forward, loop_threads(mrnn_step_is_long(N, H, F), N)};
+  time_loop(
+      loop, [&](const LoopThread& th) { return RowShare{th.begin(N), th.end(N)}; },
+      [&](const LoopThread& th, const RowShare& rows, int t, int) {
+        const int n0 = rows.n0, n1 = rows.n1;
+        const T* fxt = fx + t * NF;
+        T* fht = p.training ? p.fh + t * NF : fh_scratch;
+        T* at = xh + t * NH;
+        T* yt = p.y + index_t(t) * N * ldy;
+        if (p.training && th.tid == 0) std::memcpy(p.h_prev + t * NH, h_run, sizeof(T) * NH);
+        for (int task = th.tid; task < fh_tasks; task += th.nt)  // f_h = h W_fh^T
+          small_gemm_task(task, N, h_run, H, w_fh, fht, F, false, (const T*)nullptr);
+        th.sync();
+        for (int n = n0; n < n1; ++n) factor_row<T>(F, fxt + index_t(n) * F, fht + index_t(n) * F, m + index_t(n) * F);
+        th.sync();
+        for (int task = th.tid; task < hf_tasks; task += th.nt)  // a = xh + m W_hf^T
+          small_gemm_task(task, N, m, F, w_hf, at, H, true, (const T*)nullptr);
+        th.sync();
+        for (int n = n0; n < n1; ++n) {
+          if (p.training)
+            tanh_row<T, true>(H, at + index_t(n) * H, h_run + index_t(n) * H, yt + index_t(n) * ldy,
+                              p.h + t * NH + index_t(n) * H);
+          else tanh_row<T, false>(H, at + index_t(n) * H, h_run + index_t(n) * H, yt + index_t(n) * ldy, nullptr);
+        }
+        th.sync();  // h_run is complete before the next step reads it
+      });
   std::memcpy(p.h_n, h_run, sizeof(T) * NH);
 }
 
@@ -134,33 +133,35 @@ void backward_impl(const MrnnBackwardParams<T>& p) {
   pack_b(w_hf, p.w_hf, F, H, F, false);  // W_hf [H,F]: dm = da W_hf
   pack_b(w_fh, p.w_fh, H, F, H, false);  // W_fh [F,H]: dh_prev = df_h W_fh
   const int hf_tasks = small_gemm_tasks(N, w_hf), fh_tasks = small_gemm_tasks(N, w_fh);
-  const bool parallel = double(N) * F * H > 5e5 || index_t(N) * std::max(F, H) >= kParallelElements;
-  parallel_region(parallel ? 2 : 1, [&](int tid, int nt, SpinBarrier& barrier) {
-    const int n0 = int(index_t(N) * tid / nt), n1 = int(index_t(N) * (tid + 1) / nt);
-    T* dh_cur = dh_run;  // each thread swaps its own copies of the two pointers, identically
-    T* dh_nxt = dh_next;
-    for (int k = Ts - 1; k >= 0; --k) {
-      const int t = p.reverse ? Ts - 1 - k : k;
-      const T* dyt = p.dy ? p.dy + index_t(t) * N * p.lddy : nullptr;
-      T* dat = dA + t * NH;
-      for (int n = n0; n < n1; ++n)
-        tanh_backward_row<T>(H, dh_cur + index_t(n) * H, dyt ? dyt + index_t(n) * p.lddy : nullptr,
-                             p.h + t * NH + index_t(n) * H, dat + index_t(n) * H);
-      barrier.wait();
-      for (int task = tid; task < hf_tasks; task += nt)  // dm = da W_hf
-        small_gemm_task(task, N, dat, H, w_hf, dm, F, false, (const T*)nullptr);
-      barrier.wait();
-      for (int n = n0; n < n1; ++n) {
-        const index_t o = t * NF + index_t(n) * F;
-        factor_backward_row<T>(F, dm + index_t(n) * F, p.fx + o, p.fh + o, dFX + o, dFH + o);
-      }
-      barrier.wait();
-      for (int task = tid; task < fh_tasks; task += nt)  // dh_prev = df_h W_fh
-        small_gemm_task(task, N, dFH + t * NF, F, w_fh, dh_nxt, H, false, (const T*)nullptr);
-      barrier.wait();
-      std::swap(dh_cur, dh_nxt);
-    }
-  });
+  struct Buffers {
+    int n0, n1;  // this thread's batch rows
+    T* dh_cur;   // each thread swaps its own copies of the two pointers, identically
+    T* dh_nxt;
+  };
+  const TimeLoop loop{Ts, p.reverse, Walk::Backward, loop_threads(mrnn_step_is_long(N, H, F), N)};
+  time_loop(
+      loop, [&](const LoopThread& th) { return Buffers{th.begin(N), th.end(N), dh_run, dh_next}; },
+      [&](const LoopThread& th, Buffers& b, int t, int) {
+        const int n0 = b.n0, n1 = b.n1;
+        const T* dyt = p.dy ? p.dy + index_t(t) * N * p.lddy : nullptr;
+        T* dat = dA + t * NH;
+        for (int n = n0; n < n1; ++n)
+          tanh_backward_row<T>(H, b.dh_cur + index_t(n) * H, dyt ? dyt + index_t(n) * p.lddy : nullptr,
+                               p.h + t * NH + index_t(n) * H, dat + index_t(n) * H);
+        th.sync();
+        for (int task = th.tid; task < hf_tasks; task += th.nt)  // dm = da W_hf
+          small_gemm_task(task, N, dat, H, w_hf, dm, F, false, (const T*)nullptr);
+        th.sync();
+        for (int n = n0; n < n1; ++n) {
+          const index_t o = t * NF + index_t(n) * F;
+          factor_backward_row<T>(F, dm + index_t(n) * F, p.fx + o, p.fh + o, dFX + o, dFH + o);
+        }
+        th.sync();
+        for (int task = th.tid; task < fh_tasks; task += th.nt)  // dh_prev = df_h W_fh
+          small_gemm_task(task, N, dFH + t * NF, F, w_fh, b.dh_nxt, H, false, (const T*)nullptr);
+        th.sync();
+        std::swap(b.dh_cur, b.dh_nxt);
+      });
   if (Ts % 2 == 1) std::swap(dh_run, dh_next);  // where the last step's result lies
   std::memcpy(p.dh0, dh_run, sizeof(T) * NH);
 

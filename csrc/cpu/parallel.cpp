@@ -167,10 +167,16 @@ Pool* pool() {
 
 }  // namespace
 
-int engine_threads() {
-  static const int n = default_threads();
+// The limit is read at every call (set_engine_threads may lower it at run time: a search worker that shares
+// its machine with others); the pool, made on first use, has the limit of that moment as its size.
+std::atomic<int>& thread_limit() {
+  static std::atomic<int> n{default_threads()};
   return n;
 }
+
+int engine_threads() { return thread_limit().load(std::memory_order_relaxed); }
+
+void set_engine_threads(int n) { thread_limit().store(std::min(255, std::max(1, n)), std::memory_order_relaxed); }
 
 void run_on_pool(int threads, const std::function<void(int, int)>& job) {
   Pool* p = pool();

@@ -4,6 +4,7 @@
 // leaky-integrator update from the shared cell math.
 #include <algorithm>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "rnnfast/cell_math.h"
@@ -15,10 +16,17 @@
 #include "simd/transpose.h"
 #include "simd/vec.h"
 #include "small_gemm.h"
+#include "time_loop.h"
 
 namespace rnnfast {
 namespace RNNFAST_TIER {
 namespace {
+
+using loop::loop_threads;
+using loop::LoopThread;
+using loop::time_loop;
+using loop::TimeLoop;
+using loop::Walk;
 
 // ---- the input term ------------------------------------------------------------------------------
 // W_in u_t of one step. With few inputs (I <= kInlineInputs, the usual ESN) it is computed inside the row
@@ -64,11 +72,13 @@ struct InputTerm {
 
 // ---- CSR kernels ---------------------------------------------------------------------------------
 // The sparse dot product of one row with x. Kept scalar with four accumulators: vectorised, it becomes
-// AVX-512 gathers, which are slower than scalar loads on AMD Zen (measured 1.7x in float32).
+// AVX-512 gathers, which are slower than scalar loads on AMD Zen (benchmarks/RESULTS.md, "Measurements
+// behind the engine's rules").
 template <typename T>
-__attribute__((optimize("no-tree-vectorize"), noinline)) T csr_row_dot(
-    index_t k, index_t end, const std::int32_t* __restrict indices, const T* __restrict values,
-    const T* __restrict x) {
+__attribute__((optimize("no-tree-vectorize"), noinline)) T csr_row_dot(index_t k, index_t end,
+                                                                       const std::int32_t* __restrict indices,
+                                                                       const T* __restrict values,
+                                                                       const T* __restrict x) {
   T s0 = 0, s1 = 0, s2 = 0, s3 = 0;
   for (; k + 4 <= end; k += 4) {
     s0 += values[k] * x[indices[k]];
@@ -96,16 +106,28 @@ void csr_row_times_block(index_t k0, index_t k1, const std::int32_t* __restrict 
       const T v = values[k], w = values[k + 1];
       const V* xr = reinterpret_cast<const V*>(x + index_t(indices[k]) * ld + c);
       const V* yr = reinterpret_cast<const V*>(x + index_t(indices[k + 1]) * ld + c);
-      a0 += v * xr[0]; a1 += v * xr[1]; a2 += v * xr[2]; a3 += v * xr[3];
-      b0 += w * yr[0]; b1 += w * yr[1]; b2 += w * yr[2]; b3 += w * yr[3];
+      a0 += v * xr[0];
+      a1 += v * xr[1];
+      a2 += v * xr[2];
+      a3 += v * xr[3];
+      b0 += w * yr[0];
+      b1 += w * yr[1];
+      b2 += w * yr[2];
+      b3 += w * yr[3];
     }
     if (k < k1) {
       const T v = values[k];
       const V* xr = reinterpret_cast<const V*>(x + index_t(indices[k]) * ld + c);
-      a0 += v * xr[0]; a1 += v * xr[1]; a2 += v * xr[2]; a3 += v * xr[3];
+      a0 += v * xr[0];
+      a1 += v * xr[1];
+      a2 += v * xr[2];
+      a3 += v * xr[3];
     }
     V* out = reinterpret_cast<V*>(acc + c);
-    out[0] = a0 + b0; out[1] = a1 + b1; out[2] = a2 + b2; out[3] = a3 + b3;
+    out[0] = a0 + b0;
+    out[1] = a1 + b1;
+    out[2] = a2 + b2;
+    out[3] = a3 + b3;
   }
   for (; c + L <= PB; c += L) {
     V a0 = V{}, b0 = V{};
@@ -134,7 +156,7 @@ void csr_row_times_block(index_t k0, index_t k1, const std::int32_t* __restrict 
 // block is held in 4 registers, so an entry's x values come from permutes and blends (simd/sell.h)
 // instead of L indexed loads. Under AVX-512 an entry costs about as much as 2 nonzeros of the scalar CSR
 // row dot, and holds up to L. The price is padding: each entry is as long as the fullest row of
-// the slice in the block, 1.7x the nonzeros at density 0.1 and much more for very sparse W, so the
+// the slice in the block (at density 0.1 already well above the nonzeros; far more for very sparse W), so the
 // layout is used only where the padding stays small (kSellMaxPadding) and the sequence is long enough
 // to pay for the packing (kSellMinSteps).
 constexpr int kSellMinSteps = 32;
@@ -186,7 +208,10 @@ bool pack_sell(SellW<T>& s, int N, const std::int32_t* indptr, const std::int32_
   for (int sl = 0; sl < s.slices; ++sl) {
     const std::int32_t* c = s.count.data() + index_t(sl) * s.blocks;
     index_t e = s.slice_start[sl];
-    for (int b = 0; b < s.blocks; ++b) { first[b] = e; e += c[b]; }
+    for (int b = 0; b < s.blocks; ++b) {
+      first[b] = e;
+      e += c[b];
+    }
     for (int i = sl * L; i < std::min(N, sl * L + L); ++i) {
       const int lane = i - sl * L;
       for (index_t k = indptr[i]; k < indptr[i + 1]; ++k) {
@@ -248,8 +273,9 @@ void balanced_rows(int tid, int nt, int N, int grain, Cost cost, int& r0, int& r
 // the next state (xn) and to the step's states (so). A function of its own with restrict pointers, so the
 // loop (with the polynomial tanh) is vectorised.
 template <typename T>
-__attribute__((noinline)) void leaky_rows(int n, const T* __restrict xp, const T* __restrict wx, T s, const T* __restrict win, T c,
-                const T* __restrict bias, const T* __restrict leak, T* __restrict xn, T* __restrict so) {
+__attribute__((noinline)) void leaky_rows(int n, const T* __restrict xp, const T* __restrict wx, T s,
+                                          const T* __restrict win, T c, const T* __restrict bias,
+                                          const T* __restrict leak, T* __restrict xn, T* __restrict so) {
   if (bias) {
     for (int i = 0; i < n; ++i) {
       const T x = leaky_unit(xp[i], s * wx[i] + c * win[i] + bias[i], leak[i]);
@@ -270,6 +296,32 @@ __attribute__((noinline)) void leaky_rows(int n, const T* __restrict xp, const T
 template <typename T>
 void states_from_rows(const T* x, int PB, int N, int i0, int i1, T* st) {
   transpose(i1 - i0, PB, x + index_t(i0) * PB, PB, st + i0, N);
+}
+
+// One step of the batched CSR path for the rows [r0, r1): x_next[i, :] over the P*B lanes (lane r = m*B + b
+// of member m), from x_prev [N, PB]. uT [I, B], acc, lane_in [PB], w [B]: scratch.
+template <typename T>
+void batched_rows(const ReservoirParams<T>& p, const InputTerm<T>& in, int t, int r0, int r1, const T* lane_sr,
+                  const T* lane_leak, const T* xprev, T* xnext, T* uT, T* __restrict a, T* __restrict li,
+                  T* __restrict w) {
+  const int B = p.batch, P = p.population, PB = P * B, I = p.inputs;
+  const T* ut = p.u + index_t(t) * B * I;  // [B, I] -> uT [I, B]
+  for (int b = 0; b < B; ++b)
+    for (int k = 0; k < I; ++k) uT[index_t(k) * B + b] = ut[index_t(b) * I + k];
+  const T* __restrict sr = lane_sr;
+  for (int i = r0; i < r1; ++i) {
+    csr_row_times_block(p.indptr[i], p.indptr[i + 1], p.indices, p.values, xprev, PB, PB, a);
+    in.column(t, i, uT, w);
+    for (int m = 0; m < P; ++m) {
+      const T c = p.in_scale[m];
+      for (int b = 0; b < B; ++b) li[m * B + b] = c * w[b];
+    }
+    const T bi = p.bias ? p.bias[i] : T(0);
+    const T* __restrict lk = lane_leak + index_t(i) * PB;
+    const T* __restrict xp = xprev + index_t(i) * PB;
+    T* __restrict xn = xnext + index_t(i) * PB;
+    for (int r = 0; r < PB; ++r) xn[r] = leaky_unit(xp[r], sr[r] * a[r] + li[r] + bi, lk[r]);
+  }
 }
 
 // ---- the CSR time loop ---------------------------------------------------------------------------
@@ -300,73 +352,70 @@ void run_csr(const ReservoirParams<T>& p, const InputTerm<T>& in) {
     for (int i = 0; i < N; ++i)
       for (int r = 0; r < PB; ++r) lane_leak[index_t(i) * PB + r] = p.leak[index_t(r / B) * N + i];
   }
-  // One parallel region for the whole time loop: each thread owns a fixed range of rows (balanced by
-  // work) and the threads meet at a spin barrier once per step. The barrier makes every step wait for
-  // the slower thread, and for a descheduled one whenever another process takes a core, so a step is
-  // split only when it is long: the SELL step when its matrix outgrows one core's L2 (kSellSplitBytes;
-  // then the halves fit) or has many entries (kSellSplitEntries: ~25 us on one core for AVX2's 8-lane
-  // entries; at N = 1000, density 0.1, float32 on a Zen 4 held to AVX2, 35.6k steps/s on one thread and
-  // the CSR loop on two threads 50.4k), the CSR steps from kSplitWork vector multiply-adds (~30 us on one core).
-  // Measured on a busy 2-core machine: N = 1000, density 0.1, B = 1, float32: 88k steps/s on one thread,
-  // 6.6k on two; N = 100, B = 64: 13 us per step on one thread, 250 on two. (On an idle machine, two
-  // threads ran the first 1.9x faster.)
+  // On the time-loop skeleton: each thread owns a fixed range of rows (balanced by work) and the threads
+  // meet at a barrier once per step. The barrier makes every step wait for the slower thread, and for a
+  // descheduled one whenever another process takes a core, so a step is split only when it is long (tens
+  // of microseconds on one core): the SELL step when its matrix outgrows one core's L2 (kSellSplitBytes;
+  // then the parts fit) or has many entries (kSellSplitEntries), the CSR step from kSplitWork vector
+  // multiply-adds. The measurements behind the thresholds: benchmarks/RESULTS.md, "Measurements behind
+  // the engine's rules".
   const index_t sell_bytes = use_sell ? sell.slice_start[sell.slices] * SellW<T>::L * index_t(sizeof(T) + 1) : 0;
   const index_t step_work = nnz * ((PB + lanes<T>() - 1) / lanes<T>());
   const index_t sell_entries = use_sell ? sell.slice_start[sell.slices] : 0;
-  const bool parallel = use_sell ? sell_bytes > kSellSplitBytes || sell_entries >= kSellSplitEntries
-                                 : step_work >= kSplitWork;
+  const bool parallel =
+      use_sell ? sell_bytes > kSellSplitBytes || sell_entries >= kSellSplitEntries : step_work >= kSplitWork;
   T* const buf[2] = {xa.data(), xb.data()};
-  parallel_region(parallel ? 2 : 1, [&](int tid, int nt, SpinBarrier& barrier) {
-    int r0 = 0, r1 = N;
+  // this thread's rows [r0, r1) and its scratch vectors
+  struct Rows {
+    int r0 = 0, r1 = 0;
+    vector<T> dot, term, uT, lane_in, acc;
+  };
+  const auto setup = [&](const LoopThread& th) {
+    Rows w;
+    w.r1 = N;
     if (use_sell)
-      balanced_rows(tid, nt, N, SellW<T>::L, [&](int i) {
-        const int sl = std::min((i + SellW<T>::L - 1) / SellW<T>::L, sell.slices);
-        return sell.slice_start[sl] * SellW<T>::L + i; }, r0, r1);
-    else
-      balanced_rows(tid, nt, N, 1, [&](int i) { return index_t(indptr[i]) + i; }, r0, r1);
-    const int rows = r1 - r0;
-    vector<T> dot(rows + SellW<T>::L), term(std::max(rows, B)), uT(index_t(I) * B), lane_in(PB), acc(PB);
-    for (int t = 0; t < Ts; ++t) {
-      const T* __restrict xprev = buf[t & 1];
-      T* __restrict xnext = buf[(t + 1) & 1];
-      T* st = p.states + index_t(t) * PB * N;
-      if (PB == 1) {
-        T* __restrict d = dot.data();
-        if (use_sell) {
-          if constexpr (kHaveSell<T>)
-            for (int i = r0; i < r1; i += SellW<T>::L) sell_slice_dot(sell, i / SellW<T>::L, xprev, d + (i - r0));
-        } else {
-          for (int i = r0; i < r1; ++i) d[i - r0] = csr_row_dot(indptr[i], indptr[i + 1], indices, values, xprev);
-        }
-        in.rows(t, r0, r1, term.data());
-        leaky_rows(rows, xprev + r0, d, p.sr_scale[0], term.data(), p.in_scale[0], p.bias ? p.bias + r0 : nullptr,
-                   p.leak + r0, xnext + r0, st + r0);
-      } else {
-        const T* ut = p.u + index_t(t) * B * I;  // [B, I] -> uT [I, B]
-        for (int b = 0; b < B; ++b)
-          for (int k = 0; k < I; ++k) uT[index_t(k) * B + b] = ut[index_t(b) * I + k];
-        T* __restrict a = acc.data();
-        T* __restrict li = lane_in.data();
-        T* __restrict w = term.data();
-        const T* __restrict sr = lane_sr.data();
-        for (int i = r0; i < r1; ++i) {
-          csr_row_times_block(indptr[i], indptr[i + 1], indices, values, xprev, PB, PB, a);
-          in.column(t, i, uT.data(), w);
-          for (int m = 0; m < P; ++m) {
-            const T c = p.in_scale[m];
-            for (int b = 0; b < B; ++b) li[m * B + b] = c * w[b];
-          }
-          const T bi = p.bias ? p.bias[i] : T(0);
-          const T* __restrict lk = lane_leak.data() + index_t(i) * PB;
-          const T* __restrict xp = xprev + index_t(i) * PB;
-          T* __restrict xn = xnext + index_t(i) * PB;
-          for (int r = 0; r < PB; ++r) xn[r] = leaky_unit(xp[r], sr[r] * a[r] + li[r] + bi, lk[r]);
-        }
-        states_from_rows(xnext, PB, N, r0, r1, st);  // this thread's rows of the step's states
-      }
-      barrier.wait();  // every row of x_t is written before any thread reads it
-    }
-  });
+      balanced_rows(
+          th.tid, th.nt, N, SellW<T>::L,
+          [&](int i) {
+            const int sl = std::min((i + SellW<T>::L - 1) / SellW<T>::L, sell.slices);
+            return sell.slice_start[sl] * SellW<T>::L + i;
+          },
+          w.r0, w.r1);
+    else balanced_rows(th.tid, th.nt, N, 1, [&](int i) { return index_t(indptr[i]) + i; }, w.r0, w.r1);
+    const int rows = w.r1 - w.r0;
+    w.dot.resize(rows + SellW<T>::L);
+    w.term.resize(std::max(rows, B));
+    w.uT.resize(index_t(I) * B);
+    w.lane_in.resize(PB);
+    w.acc.resize(PB);
+    return w;
+  };
+  time_loop(TimeLoop{Ts, false, Walk::Forward, loop_threads(parallel, N)}, setup,
+            [&](const LoopThread& th, Rows& w, int t, int) {
+              const int r0 = w.r0, r1 = w.r1, rows = r1 - r0;
+              const T* __restrict xprev = buf[t & 1];
+              T* __restrict xnext = buf[(t + 1) & 1];
+              T* st = p.states + index_t(t) * PB * N;
+              if (PB == 1) {
+                T* __restrict d = w.dot.data();
+                if (use_sell) {
+                  if constexpr (kHaveSell<T>)
+                    for (int i = r0; i < r1; i += SellW<T>::L)
+                      sell_slice_dot(sell, i / SellW<T>::L, xprev, d + (i - r0));
+                } else {
+                  for (int i = r0; i < r1; ++i)
+                    d[i - r0] = csr_row_dot(indptr[i], indptr[i + 1], indices, values, xprev);
+                }
+                in.rows(t, r0, r1, w.term.data());
+                leaky_rows(rows, xprev + r0, d, p.sr_scale[0], w.term.data(), p.in_scale[0],
+                           p.bias ? p.bias + r0 : nullptr, p.leak + r0, xnext + r0, st + r0);
+              } else {
+                batched_rows(p, in, t, r0, r1, lane_sr.data(), lane_leak.data(), xprev, xnext, w.uT.data(),
+                             w.acc.data(), w.lane_in.data(), w.term.data());
+                states_from_rows(xnext, PB, N, r0, r1, st);  // this thread's rows of the step's states
+              }
+              th.sync();  // every row of x_t is written before any thread reads it
+            });
 }
 
 // q[r] = W[r, :] . x for rows [r0, r1) of a dense row-major W: four rows at a time against the same
@@ -418,8 +467,7 @@ void gemv_rows(const T* __restrict W, int N, const T* __restrict x, T* __restric
 
 // Dense W and one state (population x batch = 1, the usual ESN run): a matrix-vector product per step,
 // W's rows streamed once (the packed GEMM kernel spends its time packing a single row), fused with the
-// leaky update of the same rows. Two threads split the rows when W is larger than a core's L2 (1 MiB), at a
-// multiple of 8: the groups of four rows, and so every sum, are the same on one thread or two.
+// leaky update of the same rows. The threads split the rows when W is larger than a core's L2 (1 MiB).
 template <typename T>
 void run_dense_one(const ReservoirParams<T>& p, const T* up) {
   const int Ts = p.steps, N = p.units;
@@ -427,25 +475,27 @@ void run_dense_one(const ReservoirParams<T>& p, const T* up) {
   const T* __restrict leak = p.leak;
   vector<T> q(N), x0(N, T(0));
   if (p.x0) std::memcpy(x0.data(), p.x0, sizeof(T) * N);
-  const bool two = double(N) * N * sizeof(T) > double(1 << 20);
-  const int half = (N / 2 + 7) / 8 * 8;
-  parallel_region(two ? 2 : 1, [&](int tid, int nt, SpinBarrier& barrier) {
-    const int r0 = nt == 1 ? 0 : (tid == 0 ? 0 : std::min(half, N));
-    const int r1 = nt == 1 ? N : (tid == 0 ? std::min(half, N) : N);
-    for (int t = 0; t < Ts; ++t) {
-      const T* __restrict xp = t == 0 ? x0.data() : p.states + index_t(t - 1) * N;
-      T* __restrict x = p.states + index_t(t) * N;
-      const T* __restrict u = up + index_t(t) * N;
-      gemv_rows(p.w_dense, N, xp, q.data(), r0, r1);
-      const T* __restrict qq = q.data();
-      if (p.bias) {
-        for (int i = r0; i < r1; ++i) x[i] = leaky_unit(xp[i], s * qq[i] + c * u[i] + p.bias[i], leak[i]);
-      } else {
-        for (int i = r0; i < r1; ++i) x[i] = leaky_unit(xp[i], s * qq[i] + c * u[i], leak[i]);
-      }
-      barrier.wait();  // every row of x_t is written before any thread reads it
-    }
-  });
+  // the rows are cut at multiples of 8: gemv_rows's groups of four rows, and so every sum, are the same on
+  // any number of threads
+  const auto cut = [&](int k, int nt) { return k >= nt ? N : std::min(N, int((index_t(N) * k / nt + 7) / 8 * 8)); };
+  const bool parallel = double(N) * N * sizeof(T) > double(1 << 20);
+  time_loop(
+      TimeLoop{Ts, false, Walk::Forward, loop_threads(parallel, (N + 7) / 8)},
+      [&](const LoopThread& th) { return std::pair<int, int>(cut(th.tid, th.nt), cut(th.tid + 1, th.nt)); },
+      [&](const LoopThread& th, std::pair<int, int>& rows, int t, int) {
+        const auto [r0, r1] = rows;
+        const T* __restrict xp = t == 0 ? x0.data() : p.states + index_t(t - 1) * N;
+        T* __restrict x = p.states + index_t(t) * N;
+        const T* __restrict u = up + index_t(t) * N;
+        gemv_rows(p.w_dense, N, xp, q.data(), r0, r1);
+        const T* __restrict qq = q.data();
+        if (p.bias) {
+          for (int i = r0; i < r1; ++i) x[i] = leaky_unit(xp[i], s * qq[i] + c * u[i] + p.bias[i], leak[i]);
+        } else {
+          for (int i = r0; i < r1; ++i) x[i] = leaky_unit(xp[i], s * qq[i] + c * u[i], leak[i]);
+        }
+        th.sync();  // every row of x_t is written before any thread reads it
+      });
 }
 
 // Dense W, state layout [P*B, N] (row r = p*B + b), which is also the layout of one step of `states`.
@@ -488,7 +538,10 @@ void reservoir_run_cpu(const ReservoirParams<T>& p) {
   // W_in u, shared by the population: inside the CSR loop for few inputs, else for every step and
   // sequence by one GEMM before the loop, up[T*B, N] = u · W_in^T
   InputTerm<T> in;
-  in.u = p.u; in.B = B; in.I = I; in.N = N;
+  in.u = p.u;
+  in.B = B;
+  in.I = I;
+  in.N = N;
   vector<T> up;
   if (p.w_dense || I > kInlineInputs) {
     up.resize(index_t(Ts) * B * N);

@@ -1,8 +1,8 @@
 // The CPU engine's R-op time loops for the vanilla RNN and the MRNN (equations in rnnfast/rop.h).
 // As in forward (recurrent.cpp, mrnn.cpp): every term that does not depend on R h_{t-1} is a large BLAS
 // GEMM over all steps before the loop, accumulated straight into ry; inside the loop, per step, only the
-// small GEMMs with the packed recurrent weights and one fused element-wise pass, in one parallel region
-// with barriers between the phases. The slope act'(a_t) comes from cell_math.h's rnn_unit_backward (the
+// small GEMMs with the packed recurrent weights and one fused element-wise pass, on the skeleton of
+// time_loop.h. The slope act'(a_t) comes from cell_math.h's rnn_unit_backward (the
 // backward pass's own formula), the MRNN's R m from mrnn.h's mrnn_factor_rop.
 #include <algorithm>
 #include <cstring>
@@ -17,6 +17,7 @@
 #include "buffer.h"
 #include "loop_util.h"
 #include "small_gemm.h"
+#include "time_loop.h"
 
 namespace rnnfast {
 namespace RNNFAST_TIER {
@@ -33,8 +34,8 @@ void add_product(index_t rows, int M, int K, const T* A, index_t lda, const T* W
 // C_t (+)= h_{t-1} W^T for every step t, W: [M,H]: h_{t-1} is y of the step processed before t (t-1, or
 // t+1 when reverse) and h0 (null: zeros) at the first step. One GEMM over the T-1 shifted steps.
 template <typename T>
-void add_prev_state_product(int Ts, int N, int H, int M, bool reverse, const T* y, index_t ldy, const T* h0,
-                            const T* W, T* C, index_t ldc, bool accumulate) {
+void add_prev_state_product(int Ts, int N, int H, int M, bool reverse, const T* y, index_t ldy, const T* h0, const T* W,
+                            T* C, index_t ldc, bool accumulate) {
   const T beta = accumulate ? T(1) : T(0);
   if (Ts > 1) {
     const T* a = reverse ? y + index_t(N) * ldy : y;
@@ -88,24 +89,23 @@ void rnn_rop_impl(const RnnRopParams<T>& p) {
   const int tasks = small_gemm_tasks(N, w_rec);
   const bool parallel = double(N) * H * H > 1e6 || index_t(N) * H >= kParallelElements;
   const index_t ldy = p.ldy, ldry = p.ldry;
-  parallel_region(parallel ? 2 : 1, [&](int tid, int nt, SpinBarrier& barrier) {
-    const int n0 = int(index_t(N) * tid / nt), n1 = int(index_t(N) * (tid + 1) / nt);
-    for (int k = 0; k < Ts; ++k) {
-      const int t = p.reverse ? Ts - 1 - k : k;
-      T* rat = p.ry + index_t(t) * N * ldry;
-      // R a_t += R h_{t-1} W_hh^T (R h_{-1} = Rh0, skipped when zero)
-      const T* rprev = k > 0 ? p.ry + index_t(p.reverse ? t + 1 : t - 1) * N * ldry : p.rh0;
-      const index_t ldprev = k > 0 ? ldry : H;
-      if (rprev) {
-        for (int task = tid; task < tasks; task += nt)
-          small_gemm_task(task, N, rprev, ldprev, w_rec, rat, ldry, true, (const T*)nullptr);
-        barrier.wait();
-      }
-      const T* yt = p.y + index_t(t) * N * ldy;
-      for (int n = n0; n < n1; ++n) slope_row<T, Relu>(H, rat + index_t(n) * ldry, yt + index_t(n) * ldy);
-      barrier.wait();  // R h_t is complete before the next step reads it
-    }
-  });
+  time_loop(
+      TimeLoop{Ts, p.reverse, Walk::Forward, loop_threads(parallel, N)},
+      [&](const LoopThread& th) { return RowShare{th.begin(N), th.end(N)}; },
+      [&](const LoopThread& th, const RowShare& rows, int t, int i) {
+        T* rat = p.ry + index_t(t) * N * ldry;
+        // R a_t += R h_{t-1} W_hh^T (R h_{-1} = Rh0, skipped when zero)
+        const T* rprev = i > 0 ? p.ry + index_t(p.reverse ? t + 1 : t - 1) * N * ldry : p.rh0;
+        const index_t ldprev = i > 0 ? ldry : H;
+        if (rprev) {
+          for (int task = th.tid; task < tasks; task += th.nt)
+            small_gemm_task(task, N, rprev, ldprev, w_rec, rat, ldry, true, (const T*)nullptr);
+          th.sync();
+        }
+        const T* yt = p.y + index_t(t) * N * ldy;
+        for (int n = rows.n0; n < rows.n1; ++n) slope_row<T, Relu>(H, rat + index_t(n) * ldry, yt + index_t(n) * ldy);
+        th.sync();  // R h_t is complete before the next step reads it
+      });
 }
 
 template <typename T>
@@ -144,35 +144,34 @@ void mrnn_rop_impl(const MrnnRopParams<T>& p) {
   pack_b(w_fh, p.w_fh, H, H, F, true);  // W_fh^T [H,F]
   pack_b(w_hf, p.w_hf, F, F, H, true);  // W_hf^T [F,H]
   const int fh_tasks = small_gemm_tasks(N, w_fh), hf_tasks = small_gemm_tasks(N, w_hf);
-  const bool parallel = double(N) * F * H > 5e5 || index_t(N) * std::max(F, H) >= kParallelElements;
   const index_t ldy = p.ldy, ldry = p.ldry;
-  parallel_region(parallel ? 2 : 1, [&](int tid, int nt, SpinBarrier& barrier) {
-    const int n0 = int(index_t(N) * tid / nt), n1 = int(index_t(N) * (tid + 1) / nt);
-    for (int k = 0; k < Ts; ++k) {
-      const int t = p.reverse ? Ts - 1 - k : k;
-      T* rat = p.ry + index_t(t) * N * ldry;
-      T* rfxt = rfx + t * NF;
-      T* rfht = rfh + t * NF;
-      const T* rprev = k > 0 ? p.ry + index_t(p.reverse ? t + 1 : t - 1) * N * ldry : p.rh0;
-      const index_t ldprev = k > 0 ? ldry : H;
-      if (rprev) {  // R f_h += R h_{t-1} W_fh^T
-        for (int task = tid; task < fh_tasks; task += nt)
-          small_gemm_task(task, N, rprev, ldprev, w_fh, rfht, F, true, (const T*)nullptr);
-        barrier.wait();
-      }
-      for (int n = n0; n < n1; ++n) {
-        const index_t o = t * NF + index_t(n) * F;
-        factor_rop_row<T>(F, fx + o, fh + o, rfx + o, rfh + o);
-      }
-      barrier.wait();
-      for (int task = tid; task < hf_tasks; task += nt)  // R a_t += R m W_hf^T
-        small_gemm_task(task, N, (const T*)rfxt, F, w_hf, rat, ldry, true, (const T*)nullptr);
-      barrier.wait();
-      const T* yt = p.y + index_t(t) * N * ldy;
-      for (int n = n0; n < n1; ++n) slope_row<T, false>(H, rat + index_t(n) * ldry, yt + index_t(n) * ldy);
-      barrier.wait();  // R h_t is complete before the next step reads it
-    }
-  });
+  time_loop(
+      TimeLoop{Ts, p.reverse, Walk::Forward, loop_threads(mrnn_step_is_long(N, H, F), N)},
+      [&](const LoopThread& th) { return RowShare{th.begin(N), th.end(N)}; },
+      [&](const LoopThread& th, const RowShare& rows, int t, int i) {
+        const int n0 = rows.n0, n1 = rows.n1;
+        T* rat = p.ry + index_t(t) * N * ldry;
+        T* rfxt = rfx + t * NF;
+        T* rfht = rfh + t * NF;
+        const T* rprev = i > 0 ? p.ry + index_t(p.reverse ? t + 1 : t - 1) * N * ldry : p.rh0;
+        const index_t ldprev = i > 0 ? ldry : H;
+        if (rprev) {  // R f_h += R h_{t-1} W_fh^T
+          for (int task = th.tid; task < fh_tasks; task += th.nt)
+            small_gemm_task(task, N, rprev, ldprev, w_fh, rfht, F, true, (const T*)nullptr);
+          th.sync();
+        }
+        for (int n = n0; n < n1; ++n) {
+          const index_t o = t * NF + index_t(n) * F;
+          factor_rop_row<T>(F, fx + o, fh + o, rfx + o, rfh + o);
+        }
+        th.sync();
+        for (int task = th.tid; task < hf_tasks; task += th.nt)  // R a_t += R m W_hf^T
+          small_gemm_task(task, N, (const T*)rfxt, F, w_hf, rat, ldry, true, (const T*)nullptr);
+        th.sync();
+        const T* yt = p.y + index_t(t) * N * ldy;
+        for (int n = n0; n < n1; ++n) slope_row<T, false>(H, rat + index_t(n) * ldry, yt + index_t(n) * ldy);
+        th.sync();  // R h_t is complete before the next step reads it
+      });
 }
 
 }  // namespace

@@ -103,8 +103,8 @@ inline void row_times(int K, int n, const T* __restrict a, const T* __restrict B
 
 // C[MR rows, NR vectors] (+)= A[MR rows, K] B[K, NR vectors]: one register tile
 template <typename T, int MR, int NR>
-__attribute__((always_inline)) inline void mm_tile(int K, const T* __restrict A, int lda, const T* __restrict B, int ldb, T* __restrict C, int ldc,
-                    bool accumulate) {
+__attribute__((always_inline)) inline void mm_tile(int K, const T* __restrict A, int lda, const T* __restrict B,
+                                                   int ldb, T* __restrict C, int ldc, bool accumulate) {
   constexpr int L = lanes<T>();
   VecT<T> s[MR][NR];
   for (int r = 0; r < MR; ++r)

@@ -19,8 +19,8 @@ constexpr int kMR = kGemmMR;
 // One MR x panel tile: acc[i][j] += A[i,k] * Bp[k, j-th vector], k = 0..K-1. Thin tiles (MR < 4) keep
 // KU independent sets of accumulators over interleaved k so the FMA latency stays hidden.
 template <typename T, int MR>
-void tile(int K, const T* __restrict A, index_t lda, const T* __restrict Bp, T* __restrict C, index_t ldc,
-          int ncols, bool accumulate) {
+void tile(int K, const T* __restrict A, index_t lda, const T* __restrict Bp, T* __restrict C, index_t ldc, int ncols,
+          bool accumulate) {
   using V = typename Vec<T>::type;
   constexpr int PW = panel_width<T>();
   constexpr int KU = MR >= 4 ? 1 : (MR == 1 ? 4 : 2);
@@ -73,10 +73,18 @@ void panel(int N, const T* A, index_t lda, const T* Bp, int K, T* C, index_t ldc
   T* c = C + n * ldc;
   static_assert(kMR <= 8, "the remainder switch below covers tiles of up to 8 rows");
   switch (N - n) {
-    case 7: if constexpr (kMR > 7) tile<T, 7>(K, a, lda, Bp, c, ldc, ncols, accumulate); break;
-    case 6: if constexpr (kMR > 6) tile<T, 6>(K, a, lda, Bp, c, ldc, ncols, accumulate); break;
-    case 5: if constexpr (kMR > 5) tile<T, 5>(K, a, lda, Bp, c, ldc, ncols, accumulate); break;
-    case 4: if constexpr (kMR > 4) tile<T, 4>(K, a, lda, Bp, c, ldc, ncols, accumulate); break;
+    case 7:
+      if constexpr (kMR > 7) tile<T, 7>(K, a, lda, Bp, c, ldc, ncols, accumulate);
+      break;
+    case 6:
+      if constexpr (kMR > 6) tile<T, 6>(K, a, lda, Bp, c, ldc, ncols, accumulate);
+      break;
+    case 5:
+      if constexpr (kMR > 5) tile<T, 5>(K, a, lda, Bp, c, ldc, ncols, accumulate);
+      break;
+    case 4:
+      if constexpr (kMR > 4) tile<T, 4>(K, a, lda, Bp, c, ldc, ncols, accumulate);
+      break;
     case 3: tile<T, 3>(K, a, lda, Bp, c, ldc, ncols, accumulate); break;
     case 2: tile<T, 2>(K, a, lda, Bp, c, ldc, ncols, accumulate); break;
     case 1: tile<T, 1>(K, a, lda, Bp, c, ldc, ncols, accumulate); break;
@@ -92,8 +100,8 @@ void pack_panel(T* dst, int K, int w, bool transpose, const T* __restrict src, i
   if (w < PW)  // zero padding of the last panel
     for (int k = 0; k < K; ++k) std::fill(dst + index_t(k) * PW + w, dst + index_t(k) * PW + PW, T(0));
   if (transpose) {  // each row of the panel gathers one column of the w rows
-    // (the panel's rows are written whole, in order; its w source rows stay in L1 across 16 k: 2x faster
-    // than writing the panel column by column)
+    // (the panel's rows are written whole, in order; its w source rows stay in L1 across 16 k, where
+    // writing the panel column by column strides through memory)
     for (int k = 0; k < K; ++k) {
       T* __restrict d = dst + index_t(k) * PW;
       for (int j = 0; j < w; ++j) d[j] = src[index_t(j) * ld + k];
@@ -112,8 +120,8 @@ void pack_b(PackedB<T>& out, const T* B, index_t ldb, int K, int M, bool transpo
   out.M = M;
   out.panels = (M + PW - 1) / PW;
   out.data.resize(index_t(out.panels) * K * PW);
-  // panels are independent: split over the engine's threads when the copy is large (a 256 x 1024 W_hh^T,
-  // packed at the start of every forward and backward, took ~0.2 ms on one thread)
+  // panels are independent: split over the engine's threads when the copy is large (W_hh^T is packed at
+  // the start of every forward and backward)
   parallel_for(out.panels, double(K) * M >= 65536, [&](int p) {
     const int m0 = p * PW;
     pack_panel(out.data.data() + index_t(p) * K * PW, K, std::min(PW, M - m0), transpose,
@@ -131,8 +139,8 @@ void pack_bt_unit_blocks(PackedB<T>& out, const T* W, index_t ldw, int K, int G,
   out.data.resize(index_t(out.panels) * K * PW);
   parallel_for(out.panels, double(K) * out.M >= 65536, [&](int p) {
     const int b = p / G, g = p % G, u0 = b * PW;
-    pack_panel(out.data.data() + index_t(p) * K * PW, K, std::min(PW, H - u0), true,
-               W + (index_t(g) * H + u0) * ldw, ldw);
+    pack_panel(out.data.data() + index_t(p) * K * PW, K, std::min(PW, H - u0), true, W + (index_t(g) * H + u0) * ldw,
+               ldw);
   });
 }
 
@@ -144,8 +152,8 @@ int small_gemm_tasks(int N, const PackedB<T>& B) {
 }
 
 template <typename T>
-void small_gemm_task(int task, int N, const T* A, index_t lda, const PackedB<T>& B, T* C, index_t ldc,
-                     bool accumulate, const T* bias) {
+void small_gemm_task(int task, int N, const T* A, index_t lda, const PackedB<T>& B, T* C, index_t ldc, bool accumulate,
+                     const T* bias) {
   constexpr int PW = panel_width<T>();
   const int K = B.K, M = B.M, P = B.panels;
   const int p = task % P, r = task / P;
@@ -172,7 +180,8 @@ void small_gemm(int N, const T* A, index_t lda, const PackedB<T>& B, T* C, index
   // Threads only when there is enough work to pay for a dispatch (~8 MFLOP: waking a sleeping worker
   // can cost 50-200 us on a virtual machine).
   const bool parallel = double(N) * B.M * B.K > 4e6 && tasks > 1;
-  parallel_for(tasks, parallel, [&](int task) { small_gemm_task(task, N, A, lda, B, C, ldc, accumulate, (const T*)nullptr); });
+  parallel_for(tasks, parallel,
+               [&](int task) { small_gemm_task(task, N, A, lda, B, C, ldc, accumulate, (const T*)nullptr); });
 }
 
 template void pack_b<float>(PackedB<float>&, const float*, index_t, int, int, bool);
@@ -181,16 +190,16 @@ template void pack_bt_unit_blocks<float>(PackedB<float>&, const float*, index_t,
 template void pack_bt_unit_blocks<double>(PackedB<double>&, const double*, index_t, int, int, int);
 template void small_gemm_panels<float>(int, int, int, const float*, index_t, const PackedB<float>&, float*, index_t,
                                        bool, const float*);
-template void small_gemm_panels<double>(int, int, int, const double*, index_t, const PackedB<double>&, double*,
-                                        index_t, bool, const double*);
+template void small_gemm_panels<double>(int, int, int, const double*, index_t, const PackedB<double>&, double*, index_t,
+                                        bool, const double*);
 template void small_gemm<float>(int, const float*, index_t, const PackedB<float>&, float*, index_t, bool);
 template void small_gemm<double>(int, const double*, index_t, const PackedB<double>&, double*, index_t, bool);
 template int small_gemm_tasks<float>(int, const PackedB<float>&);
 template int small_gemm_tasks<double>(int, const PackedB<double>&);
 template void small_gemm_task<float>(int, int, const float*, index_t, const PackedB<float>&, float*, index_t, bool,
                                      const float*);
-template void small_gemm_task<double>(int, int, const double*, index_t, const PackedB<double>&, double*, index_t,
-                                      bool, const double*);
+template void small_gemm_task<double>(int, int, const double*, index_t, const PackedB<double>&, double*, index_t, bool,
+                                      const double*);
 
 }  // namespace RNNFAST_TIER
 }  // namespace rnnfast

@@ -25,7 +25,9 @@ struct PackedB {
 
 // Columns per panel: the kernel's tile width.
 template <typename T>
-constexpr int panel_width() { return kGemmNR * lanes<T>(); }
+constexpr int panel_width() {
+  return kGemmNR * lanes<T>();
+}
 
 // Packs B[K,M] (row stride ldb), or its transpose when `transpose` (then B is given as [M,K]).
 template <typename T>
@@ -49,8 +51,8 @@ void small_gemm(int N, const T* A, index_t lda, const PackedB<T>& B, T* C, index
 template <typename T>
 int small_gemm_tasks(int N, const PackedB<T>& B);
 template <typename T>
-void small_gemm_task(int task, int N, const T* A, index_t lda, const PackedB<T>& B, T* C, index_t ldc,
-                     bool accumulate, const T* bias);
+void small_gemm_task(int task, int N, const T* A, index_t lda, const PackedB<T>& B, T* C, index_t ldc, bool accumulate,
+                     const T* bias);
 // The tasks of panels [p0, p1) for all N rows (the columns [p0 * PW, p1 * PW) of C), on the calling thread.
 template <typename T>
 void small_gemm_panels(int p0, int p1, int N, const T* A, index_t lda, const PackedB<T>& B, T* C, index_t ldc,

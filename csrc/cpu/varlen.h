@@ -68,8 +68,8 @@ inline vector<Segment> active_segments(const std::int32_t* lengths, int T, int N
 // long, the later steps' runs short), so each thread takes a share of the rows, not of the tasks: split
 // by task count, one thread got about three quarters of the work (LSTM 100x32x256x256, lengths in [50, 100]).
 template <typename T>
-void segments_gemm(const vector<Segment>& segs, const T* A, index_t lda, const PackedB<T>& B, T* C,
-                   index_t ldc, bool accumulate, const T* bias) {
+void segments_gemm(const vector<Segment>& segs, const T* A, index_t lda, const PackedB<T>& B, T* C, index_t ldc,
+                   bool accumulate, const T* bias) {
   vector<int> first(segs.size() + 1, 0);    // first task of each segment
   vector<double> done(segs.size() + 1, 0);  // rows of the segments before each
   for (size_t s = 0; s < segs.size(); ++s) {
@@ -84,8 +84,8 @@ void segments_gemm(const vector<Segment>& segs, const T* A, index_t lda, const P
   };
   // the first task at a share of the rows (a segment's tasks take equal parts of its rows)
   const auto task_at = [&](double rows) {
-    const size_t s = std::min(segs.size() - 1,
-                              size_t(std::upper_bound(done.begin(), done.end(), rows) - done.begin()) - 1);
+    const size_t s =
+        std::min(segs.size() - 1, size_t(std::upper_bound(done.begin(), done.end(), rows) - done.begin()) - 1);
     const double in = (rows - done[s]) / std::max(1.0, double(segs[s].rows));
     return std::min(first[s + 1], first[s] + int(in * (first[s + 1] - first[s]) + 0.5));
   };
@@ -102,11 +102,11 @@ void segments_gemm(const vector<Segment>& segs, const T* A, index_t lda, const P
 // runs) is one product in place; the later steps' active rows are gathered into contiguous blocks first,
 // one product more.
 template <typename T>
-void gemm_tn_active(const vector<Segment>& segs, int M, int Nc, const T* A, index_t lda, const T* B, index_t ldb,
-                    T* Cm, index_t ldc) {
+void gemm_tn_active(const vector<Segment>& segs, int M, int Nc, const T* A, index_t lda, const T* B, index_t ldb, T* Cm,
+                    index_t ldc) {
   if (segs.empty()) return;
-  gemm_parallel(true, false, M, Nc, segs[0].rows, T(1), A + segs[0].row0 * lda, lda, B + segs[0].row0 * ldb, ldb,
-                T(1), Cm, ldc);
+  gemm_parallel(true, false, M, Nc, segs[0].rows, T(1), A + segs[0].row0 * lda, lda, B + segs[0].row0 * ldb, ldb, T(1),
+                Cm, ldc);
   index_t R = 0;
   for (size_t s = 1; s < segs.size(); ++s) R += segs[s].rows;
   if (R == 0) return;
@@ -128,7 +128,8 @@ void gemm_tn_active(const vector<Segment>& segs, int M, int Nc, const T* A, inde
 template <typename T>
 void zero_inactive_rows(const std::int32_t* lengths, int T_, int N, T* a, int width, index_t ld) {
   for (int n = 0; n < N; ++n)
-    for (int t = lengths[n]; t < T_; ++t) std::fill(a + (index_t(t) * N + n) * ld, a + (index_t(t) * N + n) * ld + width, T(0));
+    for (int t = lengths[n]; t < T_; ++t)
+      std::fill(a + (index_t(t) * N + n) * ld, a + (index_t(t) * N + n) * ld + width, T(0));
 }
 
 }  // namespace varlen

@@ -29,7 +29,8 @@ __attribute__((noinline)) void zoneout_row_forward(int w, const T* __restrict pr
 
 // dh (in: dL/dh_t, out: dL/dh_new); carry: the direct share of dL/dh_{t-1}
 template <typename T>
-__attribute__((noinline)) void zoneout_row_backward(int w, const T* __restrict m, T* __restrict dh, T* __restrict carry) {
+__attribute__((noinline)) void zoneout_row_backward(int w, const T* __restrict m, T* __restrict dh,
+                                                    T* __restrict carry) {
   for (int j = 0; j < w; ++j) dh[j] = zoneout_backward(dh[j], m[j], carry[j]);
 }
 

@@ -19,16 +19,33 @@ struct MrnnArgs {
   using value_type = T;
   int N, H;                   // H: the units of this launch (F or the hidden size)
   int hidden, factors;
-  const T* V; index_t ldv;
-  const T* M; index_t ldm;
+  const T* V;
+  index_t ldv;
+  const T* M;
+  index_t ldm;
   int col0, K;
   // forward
-  const T* fx; const T* xh; const T* h_cur; T* h_next; T* y; index_t ldy;
+  const T* fx;
+  const T* xh;
+  const T* h_cur;
+  T* h_next;
+  T* y;
+  index_t ldy;
   T* m;                       // [N,F] the factor product of this step
-  T* h_prev; T* h; T* fh;     // cache slices of step t (training) or nullptr
+  T* h_prev;
+  T* h;
+  T* fh;     // cache slices of step t (training) or nullptr
   // backward
-  const T* h_t; const T* fx_t; const T* fh_t; const T* dy; index_t lddy;
-  T* carry; T* dA; T* dFX; T* dFH; T* dh0;
+  const T* h_t;
+  const T* fx_t;
+  const T* fh_t;
+  const T* dy;
+  index_t lddy;
+  T* carry;
+  T* dA;
+  T* dFX;
+  T* dFH;
+  T* dh0;
 };
 
 template <typename T>
@@ -108,23 +125,41 @@ void mrnn_forward_cuda(const CudaMrnnForwardParams<T>& p) {
   T* m = h_b + NH;
   copy_or_zero(h_a, p.h0, NH, stream);
   MrnnArgs<T> a{};
-  a.N = N; a.hidden = H; a.factors = F; a.col0 = 0; a.ldy = p.ldy; a.m = m;
+  a.N = N;
+  a.hidden = H;
+  a.factors = F;
+  a.col0 = 0;
+  a.ldy = p.ldy;
+  a.m = m;
   T* cur = h_a;
   T* nxt = h_b;
   LaunchSite site{"mrnn", "forward", p.reverse, 0, p.steps};
   for (int s = 0; s < p.steps; ++s) {
     const int t = p.reverse ? p.steps - 1 - s : s;
     site.step = t;
-    a.fx = p.fx + t * NF; a.xh = p.xh + t * NH; a.h_cur = cur; a.h_next = nxt;
+    a.fx = p.fx + t * NF;
+    a.xh = p.xh + t * NH;
+    a.h_cur = cur;
+    a.h_next = nxt;
     a.y = p.y + index_t(t) * N * p.ldy;
     a.h_prev = p.training ? p.h_prev + t * NH : nullptr;
     a.h = p.training ? p.h + t * NH : nullptr;
     a.fh = p.training ? p.fh + t * NF : nullptr;
     MrnnArgs<T> f = a;  // f_h = h W_fh^T over the F factors
-    f.H = F; f.V = cur; f.ldv = H; f.M = p.w_fh_t; f.ldm = F; f.K = H;
+    f.H = F;
+    f.V = cur;
+    f.ldv = H;
+    f.M = p.w_fh_t;
+    f.ldm = F;
+    f.K = H;
     launch<T, FactorsForward<T>>(f, site, stream);
     MrnnArgs<T> g = a;  // m W_hf^T over the H units
-    g.H = H; g.V = m; g.ldv = F; g.M = p.w_hf_t; g.ldm = H; g.K = F;
+    g.H = H;
+    g.V = m;
+    g.ldv = F;
+    g.M = p.w_hf_t;
+    g.ldm = H;
+    g.K = F;
     launch<T, HiddenForward<T>>(g, site, stream);
     std::swap(cur, nxt);
   }
@@ -139,25 +174,50 @@ void mrnn_backward_cuda(const CudaMrnnBackwardParams<T>& p) {
   T* carry = p.work;
   copy_or_zero(carry, p.dh_n, NH, stream);
   MrnnArgs<T> a{};
-  a.N = N; a.hidden = H; a.factors = F; a.col0 = 0; a.lddy = p.lddy; a.carry = carry;
+  a.N = N;
+  a.hidden = H;
+  a.factors = F;
+  a.col0 = 0;
+  a.lddy = p.lddy;
+  a.carry = carry;
   const T* dfh_next = nullptr;
   LaunchSite site{"mrnn", "backward", p.reverse, 0, p.steps};
   for (int s = p.steps - 1; s >= 0; --s) {
     const int t = p.reverse ? p.steps - 1 - s : s;
     site.step = t;
-    a.h_t = p.h + t * NH; a.fx_t = p.fx + t * NF; a.fh_t = p.fh + t * NF;
+    a.h_t = p.h + t * NH;
+    a.fx_t = p.fx + t * NF;
+    a.fh_t = p.fh + t * NF;
     a.dy = p.dy ? p.dy + index_t(t) * N * p.lddy : nullptr;
-    a.dA = p.dA + t * NH; a.dFX = p.dFX + t * NF; a.dFH = p.dFH + t * NF;
+    a.dA = p.dA + t * NH;
+    a.dFX = p.dFX + t * NF;
+    a.dFH = p.dFH + t * NF;
     MrnnArgs<T> h = a;  // dh = dFH_next W_fh (+ carry + dy), over the H units
-    h.H = H; h.V = dfh_next; h.ldv = F; h.M = p.w_fh; h.ldm = H; h.K = F;
+    h.H = H;
+    h.V = dfh_next;
+    h.ldv = F;
+    h.M = p.w_fh;
+    h.ldm = H;
+    h.K = F;
     launch<T, HiddenBackward<T>>(h, site, stream);
     MrnnArgs<T> f = a;  // dm = da W_hf, over the F factors
-    f.H = F; f.V = a.dA; f.ldv = H; f.M = p.w_hf; f.ldm = F; f.K = H;
+    f.H = F;
+    f.V = a.dA;
+    f.ldv = H;
+    f.M = p.w_hf;
+    f.ldm = F;
+    f.K = H;
     launch<T, FactorsBackward<T>>(f, site, stream);
     dfh_next = a.dFH;
   }
   MrnnArgs<T> h = a;
-  h.H = H; h.V = dfh_next; h.ldv = F; h.M = p.w_fh; h.ldm = H; h.K = F; h.dh0 = p.dh0;
+  h.H = H;
+  h.V = dfh_next;
+  h.ldv = F;
+  h.M = p.w_fh;
+  h.ldm = H;
+  h.K = F;
+  h.dh0 = p.dh0;
   site.step = -1;
   launch<T, MrnnInitialStateGradient<T>>(h, site, stream);
 }

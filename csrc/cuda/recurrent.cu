@@ -38,8 +38,10 @@ struct StepArgs {
   using value_type = T;
   int N, H, GH;  // H: the units a launch covers (one per lane) and the distance between a unit's gates
   // the product: out[n][g] = sum_{k<K} V[n*ldv + k] * M[k*ldm + col0 + g*H + j]; V == nullptr gives 0
-  const T* V; index_t ldv;
-  const T* M; index_t ldm;
+  const T* V;
+  index_t ldv;
+  const T* M;
+  index_t ldm;
   int col0, K;
   // forward
   const T* xp;                  // [N,GH] this step's input projections
@@ -47,23 +49,28 @@ struct StepArgs {
   const T* h_cur;               // [N,H] state before the step
   T* h_next;                    // [N,H] state after it
   T* c_run;                     // [N,H] LSTM cell state, updated in place
-  T* y; index_t ldy;            // this step's output rows
+  T* y;
+  index_t ldy;            // this step's output rows
   // the cache (forward writes it when training; backward reads it)
   T* h_prev;                    // [N,H]
   T* c_prev;                    // [N,H]
   T* gates;                     // [N,GH]
   T* extra;                     // [N,H]
   // backward
-  const T* dy; index_t lddy;    // this step's gradient on y, or nullptr
+  const T* dy;
+  index_t lddy;    // this step's gradient on y, or nullptr
   T* carry;                     // [N,H] gradient on h not through W_hh (dh_n first; GRU: dh z, Cho: + drh r)
   T* dc_run;                    // [N,H] LSTM gradient on c, updated in place
   T* dG;                        // [N,GH] W_ih-side gate gradients of this step
   T* dGh;                       // [N,GH] W_hh-side gate gradients of this step
   T* dh0;                       // [N,H] the final kernel's output
   // variable lengths (rnnfast/recurrent.h): row n runs step t only when lengths[n] > t (nullptr: all rows)
-  const std::int32_t* lengths; int t;
+  const std::int32_t* lengths;
+  int t;
   // zoneout (rnnfast/zoneout.h): this step's [N,H] keep-new mask, or (zo_mask == nullptr) the constant zo_m
-  bool zoneout; const T* zo_mask; T zo_m;
+  bool zoneout;
+  const T* zo_mask;
+  T zo_m;
 };
 
 template <typename T>
@@ -156,11 +163,9 @@ struct GruForward {  // reset_after: n = tanh(xn + r * (W_hn h + b_hn))
     const T hr = hp[0] + (a.b ? a.b[j] : T(0));
     const T hz = hp[1] + (a.b ? a.b[H + j] : T(0));
     const T hn = hp[2] + (a.b ? a.b[2 * H + j] : T(0));
-    const T r = act_sigmoid(a.xp[ng] + hr);
-    const T z = act_sigmoid(a.xp[ng + H] + hz);
-    const T nn = act_tanh(a.xp[ng + 2 * H] + r * hn);
     const T h_prev = a.h_cur[nh];
-    T h = gru_unit_output(z, nn, h_prev);
+    T r, z, nn, h;
+    gru_unit_forward(a.xp[ng], a.xp[ng + H], a.xp[ng + 2 * H], hr, hz, hn, h_prev, r, z, nn, h);
     if (a.zoneout) h = zoneout_forward(h_prev, h, zoneout_weight(a, nh));
     if (a.gates) {
       a.gates[ng] = r;
@@ -182,8 +187,8 @@ struct GruChoForwardRZ {  // stage 1: r, z and r*h (the n rows' input); gates/ex
     if (!row_active(a, n)) return forward_inactive(a, n, j);
     const int H = a.H;
     const index_t nh = index_t(n) * H + j, ng = index_t(n) * a.GH + j;
-    const T r = act_sigmoid(a.xp[ng] + hp[0] + (a.b ? a.b[j] : T(0)));
-    const T z = act_sigmoid(a.xp[ng + H] + hp[1] + (a.b ? a.b[H + j] : T(0)));
+    const T r = gru_unit_gate(a.xp[ng], hp[0] + (a.b ? a.b[j] : T(0)));
+    const T z = gru_unit_gate(a.xp[ng + H], hp[1] + (a.b ? a.b[H + j] : T(0)));
     const T h_prev = a.h_cur[nh];
     a.gates[ng] = r;
     a.gates[ng + H] = z;
@@ -200,7 +205,7 @@ struct GruChoForwardN {  // stage 2: n = tanh(xn + W_hn (r*h) + b_hn), then h
     if (!row_active(a, n)) return forward_inactive(a, n, j);
     const int H = a.H;
     const index_t nh = index_t(n) * H + j, ng = index_t(n) * a.GH + j;
-    const T nn = act_tanh(a.xp[ng + 2 * H] + hp[0] + (a.b ? a.b[2 * H + j] : T(0)));
+    const T nn = gru_unit_n_before(a.xp[ng + 2 * H], hp[0] + (a.b ? a.b[2 * H + j] : T(0)));
     T h = gru_unit_output(a.gates[ng + H], nn, a.h_cur[nh]);
     if (a.zoneout) h = zoneout_forward(a.h_cur[nh], h, zoneout_weight(a, nh));
     a.gates[ng + 2 * H] = nn;
@@ -321,10 +326,7 @@ struct InitialStateGradient {  // after the last step: dh0 = dGh_first W_hh + ca
   }
 };
 
-constexpr const char* cell_name(Cell K) {
-  return K == Cell::RnnTanh ? "rnn_tanh" : K == Cell::RnnRelu ? "rnn_relu" : K == Cell::Lstm ? "lstm"
-       : K == Cell::Gru ? "gru" : "gru_cho";
-}
+constexpr const char* cell_name(Cell K) { return kCellNames[int(K)]; }
 
 template <typename T, Cell K>
 void forward_loop(const CudaForwardParams<T>& p) {
@@ -340,9 +342,17 @@ void forward_loop(const CudaForwardParams<T>& p) {
   if (K == Cell::Lstm) copy_or_zero(c_run, p.c0, NH, stream);
 
   StepArgs<T> a{};
-  a.N = N; a.H = H; a.GH = GH;
-  a.M = p.w_hh_t; a.ldm = GH; a.col0 = 0; a.ldv = H; a.K = H;
-  a.b = p.b_hh; a.ldy = p.ldy; a.c_run = c_run;
+  a.N = N;
+  a.H = H;
+  a.GH = GH;
+  a.M = p.w_hh_t;
+  a.ldm = GH;
+  a.col0 = 0;
+  a.ldv = H;
+  a.K = H;
+  a.b = p.b_hh;
+  a.ldy = p.ldy;
+  a.c_run = c_run;
   a.lengths = p.lengths;
   a.zoneout = p.zoneout != nullptr || p.zoneout_p != T(0);
   a.zo_m = T(1) - p.zoneout_p;
@@ -355,7 +365,9 @@ void forward_loop(const CudaForwardParams<T>& p) {
     a.t = t;
     a.zo_mask = p.zoneout ? p.zoneout + t * NH : nullptr;
     a.xp = p.xp + t * NGH;
-    a.V = cur; a.h_cur = cur; a.h_next = nxt;
+    a.V = cur;
+    a.h_cur = cur;
+    a.h_next = nxt;
     a.y = p.y + index_t(t) * N * p.ldy;
     a.h_prev = p.training ? p.h_prev + t * NH : nullptr;
     a.c_prev = p.training && K == Cell::Lstm ? p.c_prev + t * NH : nullptr;
@@ -368,7 +380,8 @@ void forward_loop(const CudaForwardParams<T>& p) {
     else {
       launch<T, GruChoForwardRZ<T>>(a, site, stream);
       StepArgs<T> b = a;  // hn' = W_hn (r*h): the n columns of W_hh^T against r*h
-      b.V = a.extra; b.col0 = 2 * H;
+      b.V = a.extra;
+      b.col0 = 2 * H;
       launch<T, GruChoForwardN<T>>(b, site, stream);
     }
     std::swap(cur, nxt);
@@ -389,10 +402,17 @@ void backward_loop(const CudaBackwardParams<T>& p) {
   if (K == Cell::Lstm) copy_or_zero(dc_run, p.dc_n, NH, stream);
 
   StepArgs<T> a{};
-  a.N = N; a.H = H; a.GH = GH;
-  a.M = p.w_hh; a.ldm = H; a.col0 = 0; a.ldv = GH;
+  a.N = N;
+  a.H = H;
+  a.GH = GH;
+  a.M = p.w_hh;
+  a.ldm = H;
+  a.col0 = 0;
+  a.ldv = GH;
   a.K = K == Cell::GruCho ? 2 * H : GH;  // the Cho GRU's n rows act on r*h: handled by stage 2
-  a.lddy = p.lddy; a.carry = carry; a.dc_run = dc_run;
+  a.lddy = p.lddy;
+  a.carry = carry;
+  a.dc_run = dc_run;
   a.lengths = p.lengths;
   a.zoneout = p.zoneout != nullptr;
   const T* v_next = nullptr;  // dGh of the step processed before this one (later in the direction)
@@ -417,7 +437,9 @@ void backward_loop(const CudaBackwardParams<T>& p) {
     else {
       launch<T, GruChoBackwardZN<T>>(a, site, stream);
       StepArgs<T> b = a;  // drh = dn W_hn: the n block of this step's dG against W_hh's n rows
-      b.V = a.dG + 2 * H; b.M = p.w_hh + index_t(2) * H * H; b.K = H;
+      b.V = a.dG + 2 * H;
+      b.M = p.w_hh + index_t(2) * H * H;
+      b.K = H;
       launch<T, GruChoBackwardR<T>>(b, site, stream);
     }
     v_next = K == Cell::Gru ? a.dGh : a.dG;
@@ -432,12 +454,12 @@ void backward_loop(const CudaBackwardParams<T>& p) {
 
 }  // namespace
 
+using cuda_detail::KernelInfo;
+using cuda_detail::kUnits;
+using cuda_detail::launch_checked;
+using cuda_detail::LaunchSite;
 using cuda_detail::step_config;
 using cuda_detail::sync_checks;
-using cuda_detail::launch_checked;
-using cuda_detail::KernelInfo;
-using cuda_detail::LaunchSite;
-using cuda_detail::kUnits;
 
 void cuda_set_tiling(int rows, int min_batch) {
   if (rows != 0 && rows != 32 && rows != 64) throw std::invalid_argument("cuda tiling: rows must be 0, 32 or 64");
@@ -450,7 +472,8 @@ int cuda_tiling_rows() { return step_config().tiled_rows; }
 int cuda_tiling_min_batch() { return step_config().tiled_min_batch; }
 
 void cuda_set_row_kernel(int width, int units) {
-  if (width != 32 && width != 16 && width != 8) throw std::invalid_argument("cuda row kernel: width must be 32, 16 or 8");
+  if (width != 32 && width != 16 && width != 8)
+    throw std::invalid_argument("cuda row kernel: width must be 32, 16 or 8");
   if (units != 1 && units != 2 && units != 4) throw std::invalid_argument("cuda row kernel: units must be 1, 2 or 4");
   step_config().width = width;
   step_config().units = units;

@@ -19,9 +19,8 @@ using namespace cuda_detail;
 constexpr int kThreads = 256;
 
 template <typename T, bool Dense>
-__global__ void __launch_bounds__(kThreads)
-reservoir_step(const CudaReservoirParams<T> a, const T* __restrict__ x_prev, const T* __restrict__ uproj_t,
-               T* __restrict__ x_next) {
+__global__ void __launch_bounds__(kThreads) reservoir_step(const CudaReservoirParams<T> a, const T* __restrict__ x_prev,
+                                                           const T* __restrict__ uproj_t, T* __restrict__ x_next) {
   const index_t row = (index_t(blockIdx.x) * kThreads + threadIdx.x) >> 5;  // the same for the whole warp
   const int lane = threadIdx.x & 31;
   const index_t N = a.units, rows = index_t(a.population) * a.batch * N;

@@ -283,8 +283,8 @@ inline cudaError_t synced_error(cudaStream_t stream) {
     msg += "; " + std::to_string(k.rows) + " rows x " + std::to_string(k.units) + " units x " +
            std::to_string(k.width) + " wide per block";
   msg += std::string(") of ") + s.cell + " " + s.pass + ", " + (s.reverse ? "reverse" : "forward") + " direction, " +
-         (s.step >= 0 ? "step t=" + std::to_string(s.step) : std::string("after the last step")) + " of T=" +
-         std::to_string(s.steps) + ": " + cudaGetErrorString(err) + " (" + why + ")";
+         (s.step >= 0 ? "step t=" + std::to_string(s.step) : std::string("after the last step")) +
+         " of T=" + std::to_string(s.steps) + ": " + cudaGetErrorString(err) + " (" + why + ")";
   throw std::runtime_error(msg);
 }
 
@@ -300,8 +300,10 @@ void launch_checked(Kernel kernel, dim3 grid, int block, const KernelInfo& info,
   RNNFAST_LAUNCH(kernel, grid, block, stream, args...);
   err = cudaGetLastError();
   if (err != cudaSuccess)
-    launch_error("in", info, grid, site, err, sync_checks() ? "RNNFAST_CUDA_SYNC: its launch failed"
-                 : "reported at launch; it may come from an earlier kernel: RNNFAST_CUDA_SYNC=1 checks each one");
+    launch_error("in", info, grid, site, err,
+                 sync_checks()
+                     ? "RNNFAST_CUDA_SYNC: its launch failed"
+                     : "reported at launch; it may come from an earlier kernel: RNNFAST_CUDA_SYNC=1 checks each one");
   err = synced_error(stream);
   if (err != cudaSuccess) launch_error("in", info, grid, site, err, "RNNFAST_CUDA_SYNC: checked after this launch");
 }
@@ -316,8 +318,8 @@ template <typename T, typename Epi, int NB, typename Args>
 void launch_rows(const Args& a, const StepConfig& c, const LaunchSite& site, cudaStream_t stream) {
   const auto go = [&](auto kernel, int units) {
     const dim3 grid((a.H + units * c.width - 1) / (units * c.width), (a.N + NB - 1) / NB);
-    launch_checked(kernel, grid, kWarps * 32, KernelInfo{"step_kernel", Epi::name, NB, units, c.width}, site,
-                   stream, a, c.width);
+    launch_checked(kernel, grid, kWarps * 32, KernelInfo{"step_kernel", Epi::name, NB, units, c.width}, site, stream, a,
+                   c.width);
   };
   if constexpr (Epi::GM == 1 && NB > 1) {  // one batch row: U > 1 would only mean fewer blocks
     if (c.units == 4) return go(&step_kernel<Args, Epi, NB, 4>, 4);

@@ -56,8 +56,8 @@ def demo(args):
         # NumPy's OpenBLAS threads keep spinning for a while after the reference's matmuls and would
         # compete with the engine's threads for the cores: let them go idle before timing the engine.
         time.sleep(0.3)
-        t_fast = _median_time(lambda: run(fast), 5)
-        t_ref = _median_time(lambda: run(ref), 3)
+        t_fast = _median_time(lambda fast=fast: run(fast), 5)
+        t_ref = _median_time(lambda ref=ref: run(ref), 3)
         print(f"{name:<6} {err:>26.2e} {t_fast * 1e3:>10.2f} {t_ref * 1e3:>13.2f} {t_ref / t_fast:>7.1f}x")
     if failed:
         print("error: the engine disagrees with the reference", file=sys.stderr)

@@ -1,7 +1,7 @@
 """Type stubs of the compiled module rnnfast._core (csrc/bindings.cpp). Arrays are numpy.ndarray, all
 float32 or all float64 (the dtype of the first sequence argument), C-contiguous unless noted."""
 
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -11,43 +11,51 @@ def build_info() -> dict[str, Any]: ...
 def cuda_device_count() -> int: ...
 def recurrent_workspace_size(cell: int, steps: int, batch: int, hidden: int, backward: bool) -> int: ...
 def recurrent_forward(
-    cell: int, x: Array, h0: Optional[Array], c0: Optional[Array], w_ih: Array, w_hh: Array,
-    b_ih: Optional[Array], b_hh: Optional[Array], y: Array, h_n: Array, c_n: Optional[Array],
-    h_prev: Optional[Array], c_prev: Optional[Array], gates: Optional[Array], extra: Optional[Array],
+    cell: int, x: Array, h0: Array | None, c0: Array | None, w_ih: Array, w_hh: Array,
+    b_ih: Array | None, b_hh: Array | None, y: Array, h_n: Array, c_n: Array | None,
+    h_prev: Array | None, c_prev: Array | None, gates: Array | None, extra: Array | None,
     work: Array, reverse: bool, training: bool,
 ) -> None: ...
 def recurrent_backward(
-    cell: int, x: Array, w_ih: Array, w_hh: Array, h_prev: Array, c_prev: Optional[Array], gates: Array,
-    extra: Optional[Array], dy: Optional[Array], dh_n: Optional[Array], dc_n: Optional[Array], dx: Array,
-    accumulate_dx: bool, dh0: Array, dc0: Optional[Array], dw_ih: Array, dw_hh: Array,
-    db_ih: Optional[Array], db_hh: Optional[Array], work: Array, reverse: bool,
+    cell: int, x: Array, w_ih: Array, w_hh: Array, h_prev: Array, c_prev: Array | None, gates: Array,
+    extra: Array | None, dy: Array | None, dh_n: Array | None, dc_n: Array | None, dx: Array,
+    accumulate_dx: bool, dh0: Array, dc0: Array | None, dw_ih: Array, dw_hh: Array,
+    db_ih: Array | None, db_hh: Array | None, work: Array, reverse: bool,
 ) -> None: ...
 def reservoir_run(
-    u: Array, w: Optional[Array], indptr: Optional[Array], indices: Optional[Array], values: Optional[Array],
-    w_in: Array, bias: Optional[Array], sr_scale: Array, in_scale: Array, leak: Array, x0: Optional[Array],
+    u: Array, w: Array | None, indptr: Array | None, indices: Array | None, values: Array | None,
+    w_in: Array, bias: Array | None, sr_scale: Array, in_scale: Array, leak: Array, x0: Array | None,
     states: Array, x_last: Array,
+) -> None: ...
+def set_num_threads(n: int) -> None: ...
+def online_readout(
+    u: Array | None, w: Array | None, indptr: Array | None, indices: Array | None,
+    values: Array | None, w_in: Array, bias: Array | None, leak: Array, targets: Array | None, x: Array,
+    y: Array, w_out: Array, b_out: Array, P: Array | None, S: Array | None, states: Array | None,
+    outputs: Array, feedback: bool, train: bool, rule: str, fit_bias: bool, learning_rate: float,
+    forgetting: float,
 ) -> None: ...
 def mrnn_workspace_size(steps: int, batch: int, hidden: int, factors: int, training: bool, backward: bool) -> int: ...
 def mrnn_forward(
-    x: Array, h0: Optional[Array], w_fx: Array, w_fh: Array, w_hf: Array, w_hx: Array, b: Optional[Array],
-    y: Array, h_n: Array, h_prev: Optional[Array], h: Optional[Array], fx: Optional[Array], fh: Optional[Array],
+    x: Array, h0: Array | None, w_fx: Array, w_fh: Array, w_hf: Array, w_hx: Array, b: Array | None,
+    y: Array, h_n: Array, h_prev: Array | None, h: Array | None, fx: Array | None, fh: Array | None,
     work: Array, reverse: bool, training: bool,
 ) -> None: ...
 def mrnn_backward(
     x: Array, w_fx: Array, w_fh: Array, w_hf: Array, w_hx: Array, h_prev: Array, h: Array, fx: Array, fh: Array,
-    dy: Optional[Array], dh_n: Optional[Array], dx: Array, accumulate_dx: bool, dh0: Array, dw_fx: Array,
-    dw_fh: Array, dw_hf: Array, dw_hx: Array, db: Optional[Array], work: Array, reverse: bool,
+    dy: Array | None, dh_n: Array | None, dx: Array, accumulate_dx: bool, dh0: Array, dw_fx: Array,
+    dw_fh: Array, dw_hf: Array, dw_hx: Array, db: Array | None, work: Array, reverse: bool,
 ) -> None: ...
 def rnn_rop(
-    x: Array, h0: Optional[Array], y: Array, w_ih: Array, w_hh: Array, v_ih: Optional[Array],
-    v_hh: Optional[Array], v_b_ih: Optional[Array], v_b_hh: Optional[Array], rx: Optional[Array],
-    rh0: Optional[Array], ry: Array, nonlinearity: str, reverse: bool,
+    x: Array, h0: Array | None, y: Array, w_ih: Array, w_hh: Array, v_ih: Array | None,
+    v_hh: Array | None, v_b_ih: Array | None, v_b_hh: Array | None, rx: Array | None,
+    rh0: Array | None, ry: Array, nonlinearity: str, reverse: bool,
 ) -> None: ...
 def mrnn_rop_workspace_size(steps: int, batch: int, factors: int, have_factors: bool) -> int: ...
 def mrnn_rop(
-    x: Array, h0: Optional[Array], y: Array, fx: Optional[Array], fh: Optional[Array], w_fx: Array, w_fh: Array,
-    w_hf: Array, w_hx: Array, v_fx: Optional[Array], v_fh: Optional[Array], v_hf: Optional[Array],
-    v_hx: Optional[Array], v_b: Optional[Array], rx: Optional[Array], rh0: Optional[Array], ry: Array, work: Array,
+    x: Array, h0: Array | None, y: Array, fx: Array | None, fh: Array | None, w_fx: Array, w_fh: Array,
+    w_hf: Array, w_hx: Array, v_fx: Array | None, v_fh: Array | None, v_hf: Array | None,
+    v_hx: Array | None, v_b: Array | None, rx: Array | None, rh0: Array | None, ry: Array, work: Array,
     reverse: bool,
 ) -> None: ...
 def char_rnn_workspace_size(vocab: int, hidden: int, seq_len: int, dtype: Any) -> int: ...
@@ -80,10 +88,10 @@ def all_finite(g: Array) -> bool: ...
 # ---- state-space models (csrc/bindings_statespace.cpp; rnnfast/statespace.h) --------------------------
 def hmm_forward_backward(startprob: Array, transmat: Array, framelogprob: Array, offsets: Array, filtered: Array,
                          emission: Array, scale: Array, step_logprob: Array, loglik: Array,
-                         posterior: Optional[Array], xi_sum: Optional[Array]) -> None: ...
+                         posterior: Array | None, xi_sum: Array | None) -> None: ...
 def hmm_viterbi(log_startprob: Array, log_transmat: Array, framelogprob: Array, offsets: Array,
                 backpointer: Array, path: Array, logprob: Array) -> None: ...
-def kalman(**arrays: Optional[Array]) -> None: ...
+def kalman(**arrays: Array | None) -> None: ...
 
 # ---- CUDA builds only (csrc/bindings_cuda.cpp): device pointers as ints (0 = none), the caller's stream
 # process-wide kernel choice and debug mode (csrc/cuda/step_kernel.cuh)

@@ -18,17 +18,6 @@ from ._util import checks as _checks
 __all__ = ["mackey_glass", "narma", "sine_frequency", "nrmse"]
 
 
-def _steps(n_steps):
-    if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)):
-        raise TypeError(f"n_steps must be an int, got {type(n_steps).__name__}")
-    if n_steps < 1:
-        raise ValueError(f"n_steps must be >= 1, got {n_steps}")
-    return int(n_steps)
-
-
-_real = _checks.real
-
-
 def _as_real_array(a, name):
     """y_true / y_pred -> float64 array; TypeError for non-numbers, ValueError for NaN/Inf."""
     if isinstance(a, (list, tuple)):
@@ -61,8 +50,8 @@ def mackey_glass(n_steps, tau=17, a=0.2, b=0.1, n=10, x0=1.2, h=1.0, dt=0.1, see
     choice of random history). ``discard`` samples are computed and dropped first (initial transient).
     Returns (n_steps, 1) float64; with tau=17 the series is chaotic, in about [0.2, 1.4].
     """
-    n_steps = _steps(n_steps)
-    tau, a, b, n, x0, h, dt = (_real(v, k) for k, v in (("tau", tau), ("a", a), ("b", b), ("n", n), ("x0", x0),
+    n_steps = _checks.positive_int(n_steps, "n_steps")
+    tau, a, b, n, x0, h, dt = (_checks.real(v, k) for k, v in (("tau", tau), ("a", a), ("b", b), ("n", n), ("x0", x0),
                                                            ("h", h), ("dt", dt)))
     seed = _checks.seed(seed)
     discard = _checks.positive_int(discard, "discard", minimum=0)
@@ -110,7 +99,7 @@ def narma(n_steps, order=10, seed=None):
     target for input u[t] (it depends on u[t] and earlier inputs only). order=10 is NARMA-10 (bounded);
     larger orders can diverge, which raises RuntimeError.
     """
-    n_steps = _steps(n_steps)
+    n_steps = _checks.positive_int(n_steps, "n_steps")
     if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or order < 1:
         raise ValueError(f"order must be an int >= 1, got {order!r}")
     _checks.check_memory(3 * n_steps, 8, f"narma(n_steps={n_steps})")
@@ -135,8 +124,8 @@ def sine_frequency(n_steps, seed=None, f_min=1 / 40, f_max=1 / 10, hold=(100, 30
     Returns (u, y), each (n_steps, 1): u[t] = f_t, y[t] = sin(phi_t). An ESN with output feedback
     learns it and then generates the sine in closed loop for any given frequency input.
     """
-    n_steps = _steps(n_steps)
-    f_min, f_max = _real(f_min, "f_min"), _real(f_max, "f_max")
+    n_steps = _checks.positive_int(n_steps, "n_steps")
+    f_min, f_max = _checks.real(f_min, "f_min"), _checks.real(f_max, "f_max")
     if not 0 < f_min < f_max < 0.5:
         raise ValueError(f"need 0 < f_min < f_max < 0.5, got {f_min}, {f_max}")
     if not (isinstance(hold, (tuple, list)) and len(hold) == 2):
@@ -182,10 +171,12 @@ def nrmse(y_true, y_pred, norm="std"):
     yt = yt.reshape(-1, yt.shape[-1] if yt.ndim > 1 else 1)
     yp = yp.reshape(yt.shape)
     rmse = np.sqrt(np.mean((yp - yt) ** 2, axis=0))
-    if norm == "std":
-        scale = yt.std(axis=0)
-    elif norm == "minmax":
-        scale = yt.max(axis=0) - yt.min(axis=0)
-    else:
-        raise ValueError(f"norm must be 'std' or 'minmax', got {norm!r}")
+    _checks.one_of(norm, "norm", ("std", "minmax"))
+    scale = yt.std(axis=0) if norm == "std" else yt.max(axis=0) - yt.min(axis=0)
     return float(np.mean(rmse / np.maximum(scale, 1e-300)))
+
+
+# chaotic systems and oscillators, as reservoirpy.datasets' (rnnfast/_chaos.py)
+from ._chaos import henon_map, logistic_map, lorenz, mso, mso2, mso8, rossler  # noqa: E402
+
+__all__ += ["lorenz", "rossler", "henon_map", "logistic_map", "mso", "mso2", "mso8"]

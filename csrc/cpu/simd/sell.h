@@ -4,9 +4,8 @@
 // by permutes and blends instead of L indexed loads (gathers are slower than scalar loads on AMD Zen).
 //   AVX-512: two two-register permutes (vpermt2ps) and a masked blend per entry.
 //   AVX2:    four one-register permutes (vpermps) and three blends, selected by bits 3 and 4 of the offset;
-//            float32 only: for doubles (4 per entry) it was slower than the CSR row dot product (one thread,
-//            N = 1000, density 0.1, on a Zen 4 held to AVX2: 13.2k steps/s against the CSR's 22.6k; float32
-//            35.2k against 26.1k).
+//            float32 only: for doubles (4 per entry) it is slower than the CSR row dot product (the
+//            measurements: benchmarks/RESULTS.md, "Measurements behind the engine's rules").
 // Elsewhere kHaveSell<T> is false and the CSR row dot product runs instead.
 #pragma once
 

@@ -13,8 +13,8 @@ namespace RNNFAST_TIER {
 // another shape, for measuring (e.g. CXXFLAGS="-DRNNFAST_GEMM_MR=4 -DRNNFAST_GEMM_NR=3")
 constexpr int kGemmMR = RNNFAST_GEMM_MR, kGemmNR = RNNFAST_GEMM_NR;
 #elif defined(__AVX512F__)
-// 16 accumulators of 32 zmm (8 x 2 measured best on Zen 5: ~250 GFLOP/s on one core at N=64, H=512;
-// 4 x 4 gave 115)
+// 16 accumulators of 32 zmm, 8 rows x 2 vectors: the fastest shape measured (against 4 x 4 and others:
+// benchmarks/RESULTS.md, "Measurements behind the engine's rules")
 constexpr int kGemmMR = 8, kGemmNR = 2;
 #elif defined(__AVX2__)
 // BLIS's Haswell sgemm shape: 6 rows x 2 vectors = 12 accumulators + 2 of B + 1 broadcast = 15 of 16 ymm
@@ -26,7 +26,6 @@ constexpr int kGemmMR = 8, kGemmNR = 2;
 // SSE: no FMA, so a product needs a temporary: 4 x 2 = 8 accumulators + 2 of B + broadcast + temporaries
 constexpr int kGemmMR = 4, kGemmNR = 2;
 #endif
-
 
 // The fused min-char-rnn loop's products (csrc/cpu/char_rnn.cpp): the widest blocks of vectors that keep
 // all accumulators in registers. kAxpyWide: rows x vectors of its thin-C tile and of its usual tile;

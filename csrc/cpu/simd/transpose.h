@@ -29,7 +29,8 @@ inline void transpose_block_f32(const float* s, index_t lds, float* d, index_t l
   }
   for (int c = 0; c < 4; ++c) {  // column 4l + c of all 16 rows
     const __m512 w0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88), w1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xDD);
-    const __m512 v0 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88), v1 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xDD);
+    const __m512 v0 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88),
+                 v1 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xDD);
     _mm512_storeu_ps(d + c * ldd, _mm512_shuffle_f32x4(w0, v0, 0x88));
     _mm512_storeu_ps(d + (4 + c) * ldd, _mm512_shuffle_f32x4(w1, v1, 0x88));
     _mm512_storeu_ps(d + (8 + c) * ldd, _mm512_shuffle_f32x4(w0, v0, 0xDD));

@@ -64,14 +64,22 @@ template <typename T>
 using VecT = typename Vec<T>::type;
 
 template <typename T>
-constexpr int lanes() { return kVecBytes / int(sizeof(T)); }
+constexpr int lanes() {
+  return kVecBytes / int(sizeof(T));
+}
 
 template <typename T>
-inline VecT<T> load(const T* p) { return *reinterpret_cast<const VecT<T>*>(p); }
+inline VecT<T> load(const T* p) {
+  return *reinterpret_cast<const VecT<T>*>(p);
+}
 template <typename T>
-inline void store(T* p, VecT<T> v) { *reinterpret_cast<VecT<T>*>(p) = v; }
+inline void store(T* p, VecT<T> v) {
+  *reinterpret_cast<VecT<T>*>(p) = v;
+}
 template <typename T>
-inline VecT<T> splat(T x) { return VecT<T>{} + x; }
+inline VecT<T> splat(T x) {
+  return VecT<T>{} + x;
+}
 
 template <typename T>
 inline T hsum(VecT<T> v) {

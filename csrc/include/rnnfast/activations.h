@@ -105,8 +105,11 @@ RNNFAST_HD T act_tanh(T x) {
   // Odd Taylor series near 0 (where 1 - 2/(e^2x + 1) cancels), the exp form elsewhere; both are
   // computed and one selected, which keeps the loop branch-free.
   const T x2 = x * x;
-  const T series = x * (T(1) + x2 * (T(-1) / T(3) + x2 * (T(2) / T(15) + x2 * (T(-17) / T(315) +
-                   x2 * (T(62) / T(2835) + x2 * (T(-1382) / T(155925) + x2 * (T(21844) / T(6081075))))))));
+  const T series =
+      x * (T(1) + x2 * (T(-1) / T(3) +
+                        x2 * (T(2) / T(15) +
+                              x2 * (T(-17) / T(315) + x2 * (T(62) / T(2835) + x2 * (T(-1382) / T(155925) +
+                                                                                    x2 * (T(21844) / T(6081075))))))));
   const T viaexp = T(1) - T(2) / (act_exp(T(2) * x) + T(1));
   const T small = sizeof(T) == 4 ? T(0.125) : T(0.03);
   // one comparison (x^2 < small^2, false for NaN), not `x < small && x > -small`: the && is control flow,

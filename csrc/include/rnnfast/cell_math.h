@@ -59,6 +59,33 @@ RNNFAST_HD T gru_unit_output(T z, T n, T h_prev) {
   return (T(1) - z) * n + z * h_prev;
 }
 
+// r or z from the two parts of its pre-activation
+template <typename T>
+RNNFAST_HD T gru_unit_gate(T xg, T hg) {
+  return act_sigmoid(xg + hg);
+}
+
+// reset_after=True: n from hn = W_hn h_prev + b_hn
+template <typename T>
+RNNFAST_HD T gru_unit_n_after(T xn, T r, T hn) {
+  return act_tanh(xn + r * hn);
+}
+
+// reset_after=False: n from hn' = W_hn (r * h_prev) + b_hn
+template <typename T>
+RNNFAST_HD T gru_unit_n_before(T xn, T hn_r) {
+  return act_tanh(xn + hn_r);
+}
+
+// reset_after=True, the whole unit: the gates r, z, n and the new h from the pre-activation parts.
+template <typename T>
+RNNFAST_HD void gru_unit_forward(T xr, T xz, T xn, T hr, T hz, T hn, T h_prev, T& r, T& z, T& n, T& h) {
+  r = gru_unit_gate(xr, hr);
+  z = gru_unit_gate(xz, hz);
+  n = gru_unit_n_after(xn, r, hn);
+  h = gru_unit_output(z, n, h_prev);
+}
+
 // Backward of the output mix and the n nonlinearity. Returns dn_pre (gradient on n's
 // pre-activation); dz_pre and the direct gradient on h_prev (dh z) come out by reference.
 template <typename T>

@@ -27,12 +27,17 @@ enum class Cell : int {
   GruCho = 4,  // reset_after=False: n = tanh(W_in x + b_in + W_hn (r * h) + b_hn)  (Cho et al. 2014)
 };
 
-RNNFAST_HD int gates_of(Cell cell) {
+// The cells' Python names, indexed by code: rnnfast._core.CELL_CODES maps name -> code (the one place the
+// codes are defined; python/rnnfast reads them from there).
+constexpr int kCellCount = 5;
+constexpr const char* kCellNames[kCellCount] = {"rnn_tanh", "rnn_relu", "lstm", "gru", "gru_cho"};
+
+RNNFAST_HD constexpr int gates_of(Cell cell) {
   return cell == Cell::Lstm ? 4 : (cell == Cell::Gru || cell == Cell::GruCho) ? 3 : 1;
 }
 
 inline Cell cell_from_int(int c) {
-  if (c < 0 || c > 4) throw std::invalid_argument("unknown cell kind " + std::to_string(c));
+  if (c < 0 || c >= kCellCount) throw std::invalid_argument("unknown cell kind " + std::to_string(c));
   return static_cast<Cell>(c);
 }
 

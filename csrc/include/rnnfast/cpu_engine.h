@@ -16,6 +16,7 @@
 #include "rnnfast/char_rnn.h"
 #include "rnnfast/common.h"
 #include "rnnfast/mrnn.h"
+#include "rnnfast/online_readout.h"
 #include "rnnfast/readout.h"
 #include "rnnfast/recurrent.h"
 #include "rnnfast/reservoir.h"
@@ -43,6 +44,7 @@ struct CpuKernels {
   void (*hmm_forward_backward)(const HmmForwardBackwardParams<T>&);
   void (*hmm_viterbi)(const HmmViterbiParams<T>&);
   void (*kalman)(const KalmanParams<T>&);
+  void (*online_readout)(const OnlineReadoutParams<T>&);
 };
 
 struct CpuEngine {

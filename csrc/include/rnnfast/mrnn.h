@@ -21,14 +21,16 @@ struct MrnnForwardParams {
   int steps, batch, input_size, hidden, factors;  // T, N, C, H, F
   bool reverse;
   bool training;              // save the cache for backward
-  const T* x; index_t ldx;    // [T,N,C]
+  const T* x;
+  index_t ldx;    // [T,N,C]
   const T* h0;                // [N,H] or nullptr (zeros)
   const T* w_fx;              // [F,C]
   const T* w_fh;              // [F,H]
   const T* w_hf;              // [H,F]
   const T* w_hx;              // [H,C]
   const T* b;                 // [H] or nullptr
-  T* y; index_t ldy;          // [T,N,H] all hidden states
+  T* y;
+  index_t ldy;          // [T,N,H] all hidden states
   T* h_n;                     // [N,H]
   // cache, written when training (time order):
   T* h_prev;                  // [T,N,H] the state each step started from
@@ -42,7 +44,8 @@ template <typename T>
 struct MrnnBackwardParams {
   int steps, batch, input_size, hidden, factors;
   bool reverse;
-  const T* x; index_t ldx;    // forward input [T,N,C]
+  const T* x;
+  index_t ldx;    // forward input [T,N,C]
   const T* w_fx;              // [F,C]
   const T* w_fh;              // [F,H]
   const T* w_hf;              // [H,F]
@@ -51,9 +54,11 @@ struct MrnnBackwardParams {
   const T* h;
   const T* fx;
   const T* fh;
-  const T* dy; index_t lddy;  // [T,N,H] gradient on y, or nullptr
+  const T* dy;
+  index_t lddy;  // [T,N,H] gradient on y, or nullptr
   const T* dh_n;              // [N,H] or nullptr
-  T* dx; index_t lddx;        // [T,N,C]; written, or added to when accumulate_dx
+  T* dx;
+  index_t lddx;        // [T,N,C]; written, or added to when accumulate_dx
   bool accumulate_dx;
   T* dh0;                     // [N,H] written
   T* dw_fx;                   // parameter gradients, always accumulated (+=), shaped as the weights
@@ -76,7 +81,9 @@ void mrnn_backward_cpu(const MrnnBackwardParams<T>& p);
 // ---- per-element math (the tanh and its derivative are rnn_unit_* of rnnfast/cell_math.h) ----------
 RNNFAST_TIER_BEGIN
 template <typename T>
-RNNFAST_HD T mrnn_factor_forward(T fx, T fh) { return fx * fh; }
+RNNFAST_HD T mrnn_factor_forward(T fx, T fh) {
+  return fx * fh;
+}
 
 // dm: gradient on m = fx * fh; gives the gradients on fx and fh.
 template <typename T>

@@ -2,7 +2,7 @@
 //
 // Why not OpenMP: libgomp's idle threads spin for a long time after every region (its default policy),
 // and on a 2-core machine they then fight NumPy's BLAS threads or another process for the cores
-// (measured 10-25x slowdowns); the passive policy fixes that but costs a futex round trip per region,
+// (slowdowns of an order of magnitude); the passive policy fixes that but costs a futex round trip per region,
 // and the policy is process-wide: torch uses the same system libgomp, so setting it for us changes torch.
 // This pool's workers, after a job, spin briefly and then poll with sched_yield for ~2 ms before they
 // block: they stay awake between the calls of a training loop but give the core to any other runnable
@@ -52,8 +52,11 @@ class SpinBarrier {
   std::atomic<int> gen_{0};
 };
 
-// Threads the engine may use (>= 1).
+// Threads the engine may use (>= 1): RNNFAST_NUM_THREADS, else the CPUs this process may run on, unless
+// set_engine_threads changed it (clamped to [1, 255]; above the pool's size, made on first use, the size
+// is the limit).
 int engine_threads();
+void set_engine_threads(int n);
 
 // Runs job(thread_index, thread_count) on `threads` threads of the pool (the caller is index 0) and returns
 // when all are done. Falls back to job(0, 1) when the pool is busy or threads <= 1.

@@ -24,7 +24,8 @@ struct RecurrentForwardParams {
   int steps, batch, input_size, hidden;  // T, N, C, H
   bool reverse;
   bool training;              // save the cache for backward
-  const T* x; index_t ldx;    // x: [T,N,C], or nullptr with x_index
+  const T* x;
+  index_t ldx;    // x: [T,N,C], or nullptr with x_index
   const std::int32_t* x_index;  // [T,N] one-hot input as indices in [0, C), or nullptr
   const T* h0;                // [N,H] or nullptr (zeros)
   const T* c0;                // [N,H] or nullptr (LSTM only)
@@ -32,7 +33,8 @@ struct RecurrentForwardParams {
   const T* w_hh;              // [G*H, H]
   const T* b_ih;              // [G*H] or nullptr
   const T* b_hh;              // [G*H] or nullptr
-  T* y; index_t ldy;          // [T,N,H] all hidden states
+  T* y;
+  index_t ldy;          // [T,N,H] all hidden states
   T* h_n;                     // [N,H]
   T* c_n;                     // [N,H] (LSTM only)
   // cache, written when training (time order):
@@ -56,7 +58,8 @@ struct RecurrentBackwardParams {
   Cell cell;
   int steps, batch, input_size, hidden;
   bool reverse;
-  const T* x; index_t ldx;    // forward input [T,N,C], or nullptr with x_index
+  const T* x;
+  index_t ldx;    // forward input [T,N,C], or nullptr with x_index
   const std::int32_t* x_index;  // [T,N] the forward's one-hot indices, or nullptr
   const T* w_ih;              // [G*H, C]
   const T* w_hh;              // [G*H, H]
@@ -64,10 +67,12 @@ struct RecurrentBackwardParams {
   const T* c_prev;
   const T* gates;
   const T* extra;
-  const T* dy; index_t lddy;  // [T,N,H] gradient on y, or nullptr
+  const T* dy;
+  index_t lddy;  // [T,N,H] gradient on y, or nullptr
   const T* dh_n;              // [N,H] or nullptr
   const T* dc_n;              // [N,H] or nullptr
-  T* dx; index_t lddx;        // [T,N,C]; written, or added to when accumulate_dx; nullptr: not computed
+  T* dx;
+  index_t lddx;        // [T,N,C]; written, or added to when accumulate_dx; nullptr: not computed
   bool accumulate_dx;
   T* dh0;                     // [N,H] written
   T* dc0;                     // [N,H] written (LSTM)

@@ -26,7 +26,8 @@ struct CudaForwardParams {
   const T* b_hh;              // [G*H] or nullptr
   const T* h0;                // [N,H] or nullptr (zeros)
   const T* c0;                // [N,H] or nullptr (LSTM)
-  T* y; index_t ldy;          // [T,N,H] with rows of ldy elements
+  T* y;
+  index_t ldy;          // [T,N,H] with rows of ldy elements
   T* h_n;                     // [N,H]
   T* c_n;                     // [N,H] (LSTM)
   T* h_prev;                  // [T,N,H] cache: the state each step started from (training)
@@ -50,7 +51,8 @@ struct CudaBackwardParams {
   const T* c_prev;
   const T* gates;
   const T* extra;
-  const T* dy; index_t lddy;  // [T,N,H] gradient on y, or nullptr
+  const T* dy;
+  index_t lddy;  // [T,N,H] gradient on y, or nullptr
   const T* dh_n;              // [N,H] or nullptr
   const T* dc_n;              // [N,H] or nullptr (LSTM)
   T* dG;                      // [T,N,G*H] out: gradients on the pre-activations, W_ih side
@@ -148,7 +150,8 @@ struct CudaMrnnForwardParams {
   const T* w_fh_t;            // [H,F]  W_fh transposed
   const T* w_hf_t;            // [F,H]  W_hf transposed
   const T* h0;                // [N,H] or nullptr
-  T* y; index_t ldy;          // [T,N,H] rows of ldy
+  T* y;
+  index_t ldy;          // [T,N,H] rows of ldy
   T* h_n;                     // [N,H]
   T* h_prev;                  // [T,N,H] cache (training)
   T* h;                       // [T,N,H] cache (training)
@@ -166,7 +169,8 @@ struct CudaMrnnBackwardParams {
   const T* h;                 // [T,N,H] forward cache
   const T* fx;                // [T,N,F]
   const T* fh;                // [T,N,F]
-  const T* dy; index_t lddy;  // [T,N,H] or nullptr
+  const T* dy;
+  index_t lddy;  // [T,N,H] or nullptr
   const T* dh_n;              // [N,H] or nullptr
   T* dA;                      // [T,N,H] out: gradient on the pre-activation a
   T* dFX;                     // [T,N,F] out

@@ -32,27 +32,33 @@ struct RnnRopParams {
   bool relu;                            // the forward's nonlinearity: relu (true) or tanh (false)
   int steps, batch, input_size, hidden; // T, N, C, H
   bool reverse;
-  const T* x; index_t ldx;              // [T,N,C] the forward's input
+  const T* x;
+  index_t ldx;              // [T,N,C] the forward's input
   const T* h0;                          // [N,H] the forward's initial state, or nullptr (zeros)
-  const T* y; index_t ldy;              // [T,N,H] the forward's outputs h_t
+  const T* y;
+  index_t ldy;              // [T,N,H] the forward's outputs h_t
   const T* w_ih;                        // [H,C]
   const T* w_hh;                        // [H,H]
   const T* v_ih;                        // [H,C] or nullptr: the directions
   const T* v_hh;                        // [H,H] or nullptr
   const T* v_b_ih;                      // [H] or nullptr
   const T* v_b_hh;                      // [H] or nullptr
-  const T* rx; index_t ldrx;            // [T,N,C] or nullptr: direction on x
+  const T* rx;
+  index_t ldrx;            // [T,N,C] or nullptr: direction on x
   const T* rh0;                         // [N,H] or nullptr: direction on h0
-  T* ry; index_t ldry;                  // [T,N,H] written: R{y}
+  T* ry;
+  index_t ldry;                  // [T,N,H] written: R{y}
 };
 
 template <typename T>
 struct MrnnRopParams {
   int steps, batch, input_size, hidden, factors;  // T, N, C, H, F
   bool reverse;
-  const T* x; index_t ldx;              // [T,N,C] the forward's input
+  const T* x;
+  index_t ldx;              // [T,N,C] the forward's input
   const T* h0;                          // [N,H] or nullptr (zeros)
-  const T* y; index_t ldy;              // [T,N,H] the forward's outputs h_t
+  const T* y;
+  index_t ldy;              // [T,N,H] the forward's outputs h_t
   const T* fx;                          // [T,N,F] the forward's f_x, or nullptr: computed into work
   const T* fh;                          // [T,N,F] the forward's f_h, or nullptr: computed into work
   const T* w_fx;                        // [F,C]
@@ -64,9 +70,11 @@ struct MrnnRopParams {
   const T* v_hf;
   const T* v_hx;
   const T* v_b;                         // [H] or nullptr
-  const T* rx; index_t ldrx;            // [T,N,C] or nullptr
+  const T* rx;
+  index_t ldrx;            // [T,N,C] or nullptr
   const T* rh0;                         // [N,H] or nullptr
-  T* ry; index_t ldry;                  // [T,N,H] written: R{y}
+  T* ry;
+  index_t ldry;                  // [T,N,H] written: R{y}
   T* work;                              // mrnn_rop_workspace_size(...) elements
 };
 

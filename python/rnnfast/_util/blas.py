@@ -2,8 +2,8 @@
 
 The engine runs its loops on its own two-or-more threads. NumPy's OpenBLAS keeps a pool of threads that
 spin for a while after each call; NumPy matmuls interleaved with engine calls (a read-out Linear, a loss, a
-Hessian-free step's vectors) then make the two pools fight over the cores: measured 15x slower on 2 cores
-for the char model, 1.3-2x for a Hessian-free curvature product. One thread for NumPy's BLAS avoids it.
+Hessian-free step's vectors) then make the two pools fight over the cores, several times slower on a few
+cores (RESULTS.md). One thread for NumPy's BLAS avoids it.
 """
 
 from threadpoolctl import ThreadpoolController, threadpool_limits

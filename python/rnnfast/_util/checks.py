@@ -1,14 +1,96 @@
-"""Argument checks shared by the public API: every failure names the argument and what was expected."""
+"""The argument checks of the public API, with one behaviour everywhere.
 
-import os
+A value of the wrong kind is a TypeError and a value of the right kind out of range a ValueError; every
+message names the argument and says what was expected. Nothing is cast silently: a float is not an int,
+a bool is neither, an array of the wrong dtype is refused. A 0-d NumPy array counts as its scalar (what
+np.load gives back for a saved int, float or bool). Arrays are NumPy or CuPy (xp): NumPy arrays are also
+checked for NaN and Inf, CuPy arrays are not scanned (that would synchronise the host with the device on
+every call; NaN in gives NaN out on the GPU).
+"""
 
 import numbers
+import os
 
 import numpy as np
 
 from .arrays import array_module
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
+
+
+# ---- scalars --------------------------------------------------------------------------------------
+def _scalar(value):
+    """A 0-d NumPy array as its Python scalar; anything else as it is."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        return value.item()
+    return value
+
+
+def _is_bool(value):
+    return isinstance(value, (bool, np.bool_))
+
+
+def positive_int(value, name, minimum=1):
+    """An int (Python or NumPy, not bool) >= minimum -> int."""
+    value = _scalar(value)
+    if _is_bool(value) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def real(value, name, low=None, low_open=False, high=None, high_open=False):
+    """A finite real number (not bool) in the range, if one is given -> float.
+
+    low/high: bounds, included unless low_open/high_open.
+    """
+    value = _scalar(value)
+    if _is_bool(value) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if low is not None and (value < low or (low_open and value == low)):
+        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {value}")
+    if high is not None and (value > high or (high_open and value == high)):
+        raise ValueError(f"{name} must be {'<' if high_open else '<='} {high}, got {value}")
+    return value
+
+
+def boolean(value, name):
+    value = _scalar(value)
+    if not _is_bool(value):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
+    return bool(value)
+
+
+def one_of(value, name, choices):
+    """One of the (string) choices; ValueError listing them otherwise."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+    return value
+
+
+def seed(value, name="seed"):
+    """None or an int >= 0 (what numpy.random.default_rng takes as a plain seed)."""
+    if value is None:
+        return None
+    value = _scalar(value)
+    if _is_bool(value) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int >= 0 or None, got {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"{name} must be an int >= 0 or None, got {value}")
+    return int(value)
+
+
+def rng(value, name="rng"):
+    """A numpy Generator as it is, or one made from an int seed or None."""
+    if isinstance(value, np.random.Generator):
+        return value
+    if value is None or (isinstance(value, (int, np.integer)) and not _is_bool(value)):
+        return np.random.default_rng(seed(value, name))
+    raise TypeError(f"{name} must be a numpy Generator, an int seed or None, got {type(value).__name__}")
 
 
 def as_dtype(dtype, name="dtype"):
@@ -24,25 +106,7 @@ def as_dtype(dtype, name="dtype"):
     return dt
 
 
-def positive_int(value, name, minimum=1):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
-def seed(value, name="seed"):
-    """None or an int >= 0 (what numpy.random.default_rng takes as a plain seed)."""
-    if value is None:
-        return None
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int >= 0 or None, got {type(value).__name__}")
-    if value < 0:
-        raise ValueError(f"{name} must be an int >= 0 or None, got {value}")
-    return int(value)
-
-
+# ---- memory ---------------------------------------------------------------------------------------
 def _memory_bytes():
     """This machine's physical memory in bytes (2**48 where the OS does not say)."""
     try:
@@ -73,26 +137,33 @@ def check_memory(n_elements, itemsize, what):
     return nbytes
 
 
-def boolean(value, name):
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
-    return bool(value)
-
-
+# ---- arrays ---------------------------------------------------------------------------------------
 def shape_str(shape):
     return "(" + ", ".join("*" if s is None else str(s) for s in shape) + (",)" if len(shape) == 1 else ")")
 
 
-def check_array(a, name, dtype, shape, finite=True):
-    """A numpy array of exactly this dtype and shape (None in shape matches any size).
+def check_array(a, name, dtype, shape, xp=np, finite=True):
+    """An array of module xp (numpy or cupy) of exactly this dtype and shape (None in shape matches any
+    size), returned C-contiguous (a copy only when it was not). Never casts: a wrong dtype is a TypeError.
 
-    Returns it C-contiguous (a copy only when it was not). Never casts: a wrong dtype is a TypeError.
+    NumPy arrays are also refused with NaN or Inf (finite=True); CuPy arrays are not scanned.
     """
-    if not isinstance(a, np.ndarray):
-        hint = ""
-        if hasattr(a, "__cuda_array_interface__") or hasattr(a, "__dlpack__") and not hasattr(a, "__array__"):
-            hint = " (GPU arrays need a layer on device='cuda')"
-        raise TypeError(f"{name} must be a numpy.ndarray, got {type(a).__name__}{hint}")
+    if xp is np:
+        if not isinstance(a, np.ndarray):
+            hint = ""
+            if hasattr(a, "__cuda_array_interface__") or hasattr(a, "__dlpack__") and not hasattr(a, "__array__"):
+                hint = " (GPU arrays need a layer on device='cuda')"
+            raise TypeError(f"{name} must be a numpy.ndarray, got {type(a).__name__}{hint}")
+    elif array_module(a) is not xp:
+        raise TypeError(f"{name} must be a {xp.__name__} array, got {type(a).__name__}")
+    check_dtype_shape(a, name, dtype, shape)
+    if finite and xp is np and not np.isfinite(a).all():
+        raise ValueError(f"{name} contains NaN or Inf")
+    return xp.ascontiguousarray(a)
+
+
+def check_dtype_shape(a, name, dtype, shape):
+    """a (an array of any module) has exactly this dtype and shape (None matches any size)."""
     if a.dtype != dtype:
         got = a.dtype.name
         if a.dtype.newbyteorder("=") == np.dtype(dtype):  # same name, other byte order: say so
@@ -100,40 +171,10 @@ def check_array(a, name, dtype, shape, finite=True):
         raise TypeError(f"{name} must have dtype {np.dtype(dtype).name}, got {got}")
     if a.ndim != len(shape) or any(s is not None and s != d for s, d in zip(shape, a.shape)):
         raise ValueError(f"{name} must have shape {shape_str(shape)}, got {tuple(a.shape)}")
-    if finite and not np.isfinite(a).all():
-        raise ValueError(f"{name} contains NaN or Inf")
-    return np.ascontiguousarray(a)
-
-
-def real(value, name):
-    """A finite real Python/NumPy number (not bool) -> float; TypeError/ValueError naming `name`."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    value = float(value)
-    if not np.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    return value
-
-
-def check_float(a, name, xp, dtype, shape):
-    """An array of module xp with this dtype and shape (None matches any size); C-contiguous.
-
-    NumPy arrays must also be finite. CuPy arrays are not scanned for NaN, as in the layers on CUDA: that
-    would synchronise the host with the device at every call (the optimizers still refuse non-finite
-    gradients before any update, with one synchronisation per step)."""
-    if xp is np:
-        return check_array(a, name, dtype, shape)
-    if array_module(a) is not xp:
-        raise TypeError(f"{name} must be a {xp.__name__} array, got {type(a).__name__}")
-    if a.dtype != dtype:
-        raise TypeError(f"{name} must have dtype {np.dtype(dtype).name}, got {a.dtype.name}")
-    if a.ndim != len(shape) or any(s is not None and s != d for s, d in zip(shape, a.shape)):
-        raise ValueError(f"{name} must have shape {shape_str(shape)}, got {tuple(a.shape)}")
-    return xp.ascontiguousarray(a)
 
 
 def check_index(idx, name, xp, num, what):
-    """An integer array of module xp with every entry in [0, num)."""
+    """An integer array of module xp with every entry in [0, num) (`what` names num)."""
     if array_module(idx) is not xp or not hasattr(idx, "dtype"):
         raise TypeError(f"{name} must be a {xp.__name__} integer array, got {type(idx).__name__}")
     if idx.dtype.kind not in "iu":
@@ -142,3 +183,15 @@ def check_index(idx, name, xp, num, what):
         raise ValueError(f"{name} must be in [0, {what}={num}), got values in "
                          f"[{int(idx.min())}, {int(idx.max())}]")
     return idx
+
+
+def real_array(value, name):
+    """A list/tuple/array of real numbers -> float64 ndarray; TypeError naming `name` for anything else
+    (strings, None, complex, bool, objects), never a silent cast."""
+    try:
+        a = np.asarray(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must hold real numbers, got {type(value).__name__}") from None
+    if a.dtype == np.bool_ or a.dtype.kind not in "fiu":
+        raise TypeError(f"{name} must hold real numbers, got dtype {a.dtype}")
+    return a.astype(np.float64)

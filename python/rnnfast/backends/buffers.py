@@ -9,7 +9,7 @@ def buffer(scratch, key, shape, dtype, xp=np):
     """An array of this shape and dtype, reused from `scratch` (a dict the layer keeps) when it fits.
 
     Caches and workspaces are several MB per call; fresh ones cost a page fault per 4 KiB on first touch
-    (measured: an LSTM forward in training mode at T=64, N=32, H=256 took 9.5 ms instead of 4.4). Only the
+    (about twice the time of an LSTM training forward of moderate size, RESULTS.md). Only the
     internal arrays are reused: what a call returns to the user is always new. xp: numpy, or cupy for the
     CUDA engine. A scratch dict belongs to one call at a time (a forward, and in training mode its
     backward): the layers take it from a BufferPool and give it back when the call is done.
@@ -43,7 +43,7 @@ class BufferPool:
         self._free = {}
         self._keep = keep
         # the CPU's first dict, claimed by a non-blocking lock: the lone thread's fast path (a lock round trip
-        # instead of the list's, ~0.3 us less per call; the smallest calls take ~35 us)
+        # is cheaper than the list's, which shows in the smallest calls)
         self._home = {}
         self._home_taken = threading.Lock()
 

@@ -25,11 +25,10 @@ import threading
 import numpy as np
 
 from .. import _core
-from .._util import checks as _checks
+from .._util.checks import check_dtype_shape
 from .buffers import buffer as _buffer
 from .cells import GATES, GRU, GRU_CHO, LSTM
 from .devices import cupy
-
 
 _PER_THREAD_STREAM = 2  # cudaStreamPerThread: one handle, a different stream in every host thread
 
@@ -88,17 +87,11 @@ def as_cupy(a, name):
 
 
 def check_array(a, name, dtype, shape):
-    """A C-contiguous CuPy array of exactly this dtype and shape on the current device.
-
-    As the CPU checks, but without the NaN test: that would synchronise the host with the device on every
-    call (NaN inputs give NaN outputs on the GPU).
-    """
+    """A C-contiguous CuPy array of exactly this dtype and shape on the current device: rnnfast._util.checks
+    for CuPy, plus what only the GPU has (arrays that expose their memory, the current device)."""
     cp = cupy()
     a = as_cupy(a, name)
-    if a.dtype != dtype:
-        raise TypeError(f"{name} must have dtype {np.dtype(dtype).name}, got {a.dtype.name}")
-    if a.ndim != len(shape) or any(s is not None and s != d for s, d in zip(shape, a.shape)):
-        raise ValueError(f"{name} must have shape {_checks.shape_str(shape)}, got {tuple(a.shape)}")
+    check_dtype_shape(a, name, dtype, shape)
     current = cp.cuda.Device().id
     device = getattr(getattr(a, "device", None), "id", current)
     if device != current:
@@ -108,7 +101,7 @@ def check_array(a, name, dtype, shape):
 
 def _ptr(a):
     """The device address of a's first element (0 for None); host arrays only in the CPU emulation of the
-    kernels that tests/test_cuda_emulation.py runs."""
+    kernels that tests/engines/test_cuda_emulation.py runs."""
     if a is None:
         return 0
     if isinstance(a, np.ndarray):

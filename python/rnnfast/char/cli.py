@@ -15,11 +15,9 @@ optimizer. When the streams reach the end of their part they restart at their of
 Validation, the samples, `sample` and `eval` start from the hidden state training has carried (the one the
 read-out was trained to read; `--state zero` in sample and eval starts from zeros instead): a min-char-rnn
 can learn two mirror-image attractors and read only one, and a zero state may settle in the other (issue 14).
-
-Measured (min-char-rnn, English-like text, seeds that show it): burning a zero state in on 100 to 10,000
-characters of training text first leaves it in the wrong attractor (9.2 bits/char before and after), and
-burning the carried state in first changes nothing (3.14 either way), so validation uses the carried state
-as it is.
+Burning a zero state in on training text first does not help (it settles in the wrong attractor all the
+same), and burning the carried state in changes nothing, so validation uses the carried state as it is
+(RESULTS.md, issue 14).
 
 The run directory holds `checkpoint.npz` (config, vocabulary, weights, optimizer state, RNG state, step,
 carried hidden state, data position, metrics; replaced atomically), `metrics.json` and `loss.png`.

@@ -63,7 +63,8 @@ def start_state(meta, model, how):
     except CharError as e:
         return None, f"a zero state: {why} and its training text is not at hand ({e})"
     tail = train_data[-BURN_IN:]
-    return model.burn_in(tail), f"a zero state burnt in on the last {len(tail):,} characters of the training text: {why}"
+    return model.burn_in(tail), (f"a zero state burnt in on the last {len(tail):,} characters of the training "
+                                 f"text: {why}")
 
 
 def sample(args):
@@ -106,7 +107,8 @@ def evaluate(args):
     streams, _, per_stream = model.eval_layout(len(data) - 1, args.max_chars)
     run = meta["run"]
     own = f"; the checkpoint's own val: {run.val_history[-1][1]:.3f}" if run.val_history else ""
-    print(f"{args.text}: {score:.3f} bits/char over {streams * per_stream:,} characters, from {words}; uniform guessing: "
+    print(f"{args.text}: {score:.3f} bits/char over {streams * per_stream:,} characters, from {words}; "
+          "uniform guessing: "
           f"{math.log2(len(vocab)):.3f}{own}")
     train_bpc = None if run.smooth_loss is None else run.smooth_loss / math.log(2)
     w = val_warning(score, train_bpc, len(vocab), args.text)

@@ -25,7 +25,6 @@ import numpy as np
 from .. import _core, nn, optim
 from .._util import checks as _checks
 from .._util.arrays import to_host
-from ..backends.devices import mover
 from ..nn import losses
 from ..nn.mrnn import MRNN
 from ..nn.recurrent import GRU, LSTM, RNN
@@ -34,8 +33,9 @@ CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU, "mrnn": MRNN}
 INITS = ("default", "min-char-rnn")
 
 
-class CharModel:
-    """A stack of rnnfast recurrent layers over one-hot characters, with a Linear read-out.
+class CharModel(nn.ModuleDict):
+    """A stack of rnnfast recurrent layers over one-hot characters, with a Linear read-out: a ModuleDict of
+    `rnn` and `out` (parameters "rnn.weight_ih_l0", ..., "out.weight", "out.bias").
 
     init="default" keeps the layers' own (PyTorch) initialisation; init="min-char-rnn" is Karpathy's
     min-char-rnn: weights N(0, 0.01^2), biases zero, and the recurrent layer's second bias (bias_hh; the
@@ -46,12 +46,10 @@ class CharModel:
 
     def __init__(self, vocab_size, cell="lstm", hidden=256, layers=1, seed=0, init="default", dtype="float32",
                  factors=None, device="cpu"):
-        if cell not in CELLS:
-            raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}")
+        _checks.one_of(cell, "cell", sorted(CELLS))
         if factors is not None and cell != "mrnn":
             raise ValueError(f"factors is for cell='mrnn', not {cell!r}")
-        if init not in INITS:
-            raise ValueError(f"init must be one of {INITS}, got {init!r}")
+        _checks.one_of(init, "init", INITS)
         vocab_size = _checks.positive_int(vocab_size, "vocab_size")
         hidden = _checks.positive_int(hidden, "hidden")
         layers = _checks.positive_int(layers, "layers")
@@ -71,33 +69,27 @@ class CharModel:
         rng = np.random.default_rng(seed)
         self.factors = (hidden if factors is None else factors) if cell == "mrnn" else None
         extra = (self.factors,) if cell == "mrnn" else ()
-        self.rnn = CELLS[cell](vocab_size, hidden, *extra, layers, dtype=dtype, seed=int(rng.integers(2**31)))
-        self.out = nn.Linear(hidden, vocab_size, dtype=dtype, seed=int(rng.integers(2**31)))
+        rnn = CELLS[cell](vocab_size, hidden, *extra, layers, dtype=dtype, seed=int(rng.integers(2**31)))
+        out = nn.Linear(hidden, vocab_size, dtype=dtype, seed=int(rng.integers(2**31)))
+        super().__init__(rnn=rnn, out=out)
         if init == "min-char-rnn":
-            for module in (self.rnn, self.out):
+            for module in (rnn, out):
                 for name, p in module.parameters().items():
                     if name.startswith("weight"):
                         p[...] = rng.standard_normal(p.shape) * 0.01
                     else:
                         p[...] = 0
-        self._modules = {"rnn": self.rnn, "out": self.out}
         self.to(device)
 
     # ---- device ------------------------------------------------------------------------------
     @property
-    def device(self):
-        return self.rnn.device
-
-    @property
     def xp(self):
         """The array module of the model's device (numpy or cupy)."""
-        return self.rnn._array_api()[0]
+        return self.rnn.array_api()[0]
 
     def to(self, device):
         """Move the model to 'cpu' or 'cuda' (build optimizers after moving: they bind the arrays)."""
-        mover(device)  # the device check, before anything moves
-        for m in self._modules.values():
-            m.to(device)
+        super().to(device)
         self._buffers = threading.local()  # the fused read-out's buffers, per thread
         return self
 
@@ -107,29 +99,15 @@ class CharModel:
 
     # ---- parameters --------------------------------------------------------------------------
     def modules(self):
-        """name -> module, the form the optimizers and clip functions take."""
+        """name -> module (optimizers also take the model itself: the parameter names are the same)."""
         return dict(self._modules)
 
     def num_parameters(self):
-        return sum(p.size for m in self._modules.values() for p in m.parameters().values())
+        return sum(p.size for p in self.parameters().values())
 
     def state_dict(self):
-        """Host (NumPy) copies of the parameters, by dotted name, whatever the device."""
-        return {f"{mn}.{pn}": np.array(to_host(p)) for mn, m in self._modules.items()
-                for pn, p in m.parameters().items()}
-
-    def load_state_dict(self, state):
-        expected = set(self.state_dict())
-        if set(state) != expected:
-            missing, unknown = sorted(expected - set(state)), sorted(set(state) - expected)
-            raise ValueError(f"weights do not match the model (missing {missing[:4]}, unknown {unknown[:4]})")
-        for mn, m in self._modules.items():
-            m.load_state_dict({pn: state[f"{mn}.{pn}"] for pn in m.parameters()})
-        return self
-
-    def zero_grad(self):
-        for m in self._modules.values():
-            m.zero_grad()
+        """Host (NumPy) copies of the parameters, by dotted name, whatever the device (for checkpoints)."""
+        return {name: np.array(to_host(p)) for name, p in self.parameters().items()}
 
     def freeze_extra_bias(self):
         """Zero the gradients of bias_hh_l* (min-char-rnn has a single hidden bias, kept in bias_ih)."""
@@ -218,7 +196,7 @@ class CharModel:
                              f"{getattr(y_idx, 'shape', type(y_idx).__name__)}")
         y, state = self.rnn.forward(x_idx, state)
         T, N, H = y.shape
-        R, V = T * N, self.vocab_size
+        R, _V = T * N, self.vocab_size
         buf = self._readout_buffers(R)
         targets = np.ascontiguousarray(y_idx, dtype=np.int32).reshape(R)
         W, g = self.out.parameters(), self.out.grads
@@ -254,19 +232,13 @@ class CharModel:
         return buf
 
     def __getstate__(self):  # copy.deepcopy / pickle: per-thread buffers are not copied
-        state = dict(self.__dict__)
+        state = super().__getstate__()
         state.pop("_buffers", None)
         return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)
         self._buffers = threading.local()
-
-    def train(self, mode=True):
-        """Training mode keeps what backward needs; eval mode (evaluate, sample) keeps nothing."""
-        self.rnn.train(mode)
-        self.out.train(mode)
-        return self
 
     # ---- evaluation and sampling -------------------------------------------------------------
     def evaluate(self, data, losses, max_chars=None, streams=16, chunk=128, state=None):
@@ -336,11 +308,12 @@ _FUSED_NAMES = ("rnn.weight_ih_l0", "rnn.weight_hh_l0", "rnn.bias_ih_l0", "rnn.b
 class FusedMinCharRNN:
     """Training steps of a min-char-rnn-shaped CharModel in one engine call (`_core.char_rnn_train`).
 
-    The same math as char.py's step on the general layers (one-hot -> tanh RNN -> Linear -> softmax
-    cross-entropy, BPTT through the chunk, elementwise clip, Adagrad, min-char-rnn's data order) for batch 1,
-    many steps per call: the step's ~210 us of Python and per-call NumPy overhead on small arrays
-    becomes a few microseconds per call. The model's parameter arrays, the optimizer's Adagrad sums and
-    the hidden state are updated in place, so checkpoints, evaluation and sampling see the usual arrays.
+    The same math as rnnfast.char.trainer.train_step on the general layers (one-hot -> tanh RNN -> Linear ->
+    softmax cross-entropy, BPTT through the chunk, elementwise clip, Adagrad, min-char-rnn's data order) for
+    batch 1, many steps per call: the step's Python and per-call NumPy overhead on small arrays, most of
+    its time at this size, is paid once per call (RESULTS.md). The model's parameter arrays, the optimizer's
+    Adagrad sums (Adagrad.sums()) and the hidden state are updated in place, so checkpoints, evaluation and
+    sampling see the usual arrays.
 
         fused = FusedMinCharRNN.create(model, opt, train_data, seq_len, clip, loss_sum_over_time)  # or None
         losses, pos, restarts = fused.train(steps, state, pos)   # state: (1, 1, H), updated in place
@@ -355,7 +328,8 @@ class FusedMinCharRNN:
     @classmethod
     def create(cls, model, opt, train_data, seq_len, clip, loss_sum_over_time, freeze_extra_bias):
         rnn = model.rnn
-        if not (hasattr(_core, "char_rnn_train") and model.cell == "rnn" and getattr(rnn, "nonlinearity", None) == "tanh"
+        if not (hasattr(_core, "char_rnn_train") and model.cell == "rnn"
+                and getattr(rnn, "nonlinearity", None) == "tanh"
                 and rnn.num_layers == 1 and not rnn.bidirectional and rnn.bias and not rnn.learn_initial_state
                 and rnn.engine == "cpu" and rnn.device == "cpu" and model.dtype in (np.float32, np.float64)
                 and type(opt) is optim.Adagrad and opt.defaults["lr_decay"] == 0
@@ -377,17 +351,6 @@ class FusedMinCharRNN:
         self.work = np.empty(_core.char_rnn_workspace_size(V, H, self.seq_len, model.dtype), model.dtype)
         self.losses = np.empty(self.MAX_STEPS, np.float64)
 
-    def _sums(self):
-        """The optimizer's Adagrad sums, created as its first step() would create them."""
-        out = []
-        init = self.opt.defaults["initial_accumulator_value"]
-        for name, p in zip(self.opt.param_names, self.params):
-            st = self.opt.state[name]
-            if "sum" not in st:
-                st["sum"] = np.full_like(p, init)
-            out.append(st["sum"])
-        return out
-
     def train(self, steps, state, pos):
         """Run `steps` (<= MAX_STEPS) steps from data position pos; state (1, 1, H) is updated in place.
         Returns (per-step mean losses in nats/char as a list of floats, new pos, restarts)."""
@@ -398,10 +361,9 @@ class FusedMinCharRNN:
             raise ValueError("state must be contiguous: it is updated in place")
         hd = self.opt.defaults
         done, pos, restarts, status, detail = self._core.char_rnn_train(
-            self.params, self._sums(), h, self.data, self.seq_len, int(pos), int(steps), hd["lr"], hd["eps"],
+            self.params, self.opt.sums(), h, self.data, self.seq_len, int(pos), int(steps), hd["lr"], hd["eps"],
             hd["eps_inside_sqrt"], self.clip, self.loss_scale, self.freeze_extra_bias, self.losses, self.work)
-        for name in self.opt.param_names:
-            self.opt.state[name]["step"] += done
+        self.opt.add_steps(done)
         if status == 1:
             name = self.opt.param_names[detail]
             raise ValueError(f"gradient of parameter {name!r} contains NaN or Inf (non-finite gradients: "

@@ -45,9 +45,16 @@ a long training set are never all kept. ``washout`` (reservoirpy's ``warmup``) d
 every training sequence.
 """
 
-from .matrices import spectral_radius
+from ..nn.init import spectral_radius
+from .deep import DeepESN
+from .hypersearch import SearchResult, loguniform, plot_search_report, randint, search, uniform
 from .model import ESN
+from .nvar import NVAR
+from .online import OnlineESN
+from .plasticity import IPReservoir
 from .population import population_sweep, run_population
 from .readout import RidgeAccumulator
 
-__all__ = ["ESN", "run_population", "population_sweep", "RidgeAccumulator", "spectral_radius"]
+__all__ = ["ESN", "run_population", "population_sweep", "RidgeAccumulator", "spectral_radius",
+           "search", "SearchResult", "uniform", "loguniform", "randint", "plot_search_report",
+           "OnlineESN", "NVAR", "DeepESN", "IPReservoir"]

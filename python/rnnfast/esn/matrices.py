@@ -1,53 +1,10 @@
-"""The reservoir's matrices: the spectral radius, checks and conversions of supplied W, W_in, bias, W_fb."""
+"""The reservoir's matrices: checks and conversions of supplied W, W_in, bias, W_fb and leak rates."""
 
 import numpy as np
 import scipy.sparse as sp
 
 from .._util import checks as _checks
-
-_DENSE_EIG_MAX = 512           # spectral radius by dense eigvals up to this size, ARPACK above
-
-
-def _real_array(value, name):
-    """A list/tuple/array of real numbers -> float64 ndarray; TypeError naming `name` for anything else
-    (strings, None, complex, bool, objects), never a silent cast."""
-    try:
-        a = np.asarray(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must hold real numbers, got {type(value).__name__}") from None
-    if a.dtype == np.bool_ or a.dtype.kind not in "fiu":
-        raise TypeError(f"{name} must hold real numbers, got dtype {a.dtype}")
-    return a.astype(np.float64)
-
-
-def spectral_radius(W):
-    """Largest |eigenvalue| of W (dense or scipy.sparse), computed deterministically.
-
-    N <= 512: dense ``numpy.linalg.eigvals``. Larger: ARPACK ``eigs(k=1, which='LM')`` with a fixed start
-    vector and tol 1e-10 (a dense solve when ARPACK does not converge).
-    """
-    if not sp.issparse(W):
-        W = _real_array(W, "W")
-    elif W.dtype == np.bool_ or W.dtype.kind not in "fiu":
-        raise TypeError(f"W must hold real numbers, got dtype {W.dtype}")
-    if W.ndim != 2 or W.shape[0] != W.shape[1] or W.shape[0] == 0:
-        raise ValueError(f"W must be a non-empty square matrix (N, N), got shape {W.shape}")
-    if not np.isfinite(W.data if sp.issparse(W) else W).all():
-        raise ValueError("W contains NaN or Inf")
-    N = W.shape[0]
-    if N <= _DENSE_EIG_MAX:
-        dense = W.toarray() if sp.issparse(W) else np.asarray(W)
-        return float(np.max(np.abs(np.linalg.eigvals(dense.astype(np.float64)))))
-    import scipy.sparse.linalg as spla
-    A = W.astype(np.float64) if sp.issparse(W) else np.asarray(W, dtype=np.float64)
-    v0 = np.random.default_rng(20240601).uniform(-1.0, 1.0, N)
-    try:
-        vals = spla.eigs(A, k=1, which="LM", v0=v0, tol=1e-10, maxiter=max(1000, 20 * N),
-                         ncv=min(N, 40), return_eigenvectors=False)
-        return float(np.max(np.abs(vals)))
-    except spla.ArpackNoConvergence:
-        dense = A.toarray() if sp.issparse(A) else A
-        return float(np.max(np.abs(np.linalg.eigvals(dense))))
+from ..nn.init import spectral_radius as init_spectral_radius
 
 
 def _acyclic(W):
@@ -93,3 +50,49 @@ def _matrix(a, name, shape, dt):
     if not np.isfinite(a).all():
         raise ValueError(f"{name} contains NaN or Inf")
     return a
+
+
+def leak_vector(value, N, name="leak_rate"):
+    """A leak rate, a scalar or one value per unit, all in [0, 1] -> float64 (N,)."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        v = _checks.real_array(value, name)
+        if v.shape != (N,):
+            raise ValueError(f"{name} must be a scalar or have shape ({N},), got {v.shape}")
+    else:
+        v = np.full(N, _checks.real(value, name))
+    if not (np.isfinite(v).all() and (v >= 0).all() and (v <= 1).all()):
+        raise ValueError(f"{name} must lie in [0, 1]")
+    return v
+
+
+def input_scaling_of(value, input_size):
+    """input_scaling: a scalar > 0 (float) or one value > 0 per input (float64 (I,))."""
+    if not isinstance(value, (list, tuple, np.ndarray)):
+        return _checks.real(value, "input_scaling", low=0, low_open=True)
+    v = _checks.real_array(value, "input_scaling")
+    if v.shape != (input_size,):
+        raise ValueError(f"input_scaling must be a scalar or have shape ({input_size},), got {v.shape}")
+    if not (np.isfinite(v).all() and (v > 0).all()):
+        raise ValueError("input_scaling must be finite and > 0")
+    return v
+
+
+def random_reservoir(N, density, spectral_radius, rng):
+    """A random W (N, N) scaled to the spectral radius, and whether it is nilpotent (then unscaled).
+
+    density < 1: sparse CSR with round(density * N * N) (at least 1) nonzeros at uniformly random positions;
+    density 1: dense. Nonzeros uniform(-1, 1). A W whose graph has no cycle is nilpotent: its spectral
+    radius is 0 whatever the values, so it cannot be scaled (dividing by a computed ~0 radius gave entries
+    of ~1e11); the caller refuses it.
+    """
+    if density < 1:
+        nnz = int(round(density * N * N))
+        W = sp.random_array((N, N), density=max(nnz, 1) / (N * N), format="csr", dtype=np.float64, rng=rng,
+                            data_sampler=lambda size: rng.uniform(-1.0, 1.0, size))
+        W = sp.csr_matrix(W)
+    else:
+        W = rng.uniform(-1.0, 1.0, (N, N))
+    nilpotent = density < 1 and _acyclic(W)
+    if not nilpotent:
+        W = W * (spectral_radius / max(init_spectral_radius(W), 1e-12))
+    return W, nilpotent

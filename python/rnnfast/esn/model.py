@@ -4,18 +4,15 @@ import contextlib
 import threading
 
 import numpy as np
-import scipy.sparse as sp
 
 from .. import _core
 from .._util import checks as _checks
 from ..backends import cuda
 from ..backends import varlen as _varlen
 from ..backends.devices import check_device, cupy
-from .matrices import _acyclic, _as_w, _matrix, _real_array
-from .matrices import spectral_radius as spectral_radius_of
+from ..nn.init import spectral_radius as spectral_radius_of
+from .matrices import _as_w, _matrix, input_scaling_of, leak_vector, random_reservoir
 from .readout import RidgeAccumulator, _nrmse_parts, _ridge_list
-
-_real_scalar = _checks.real
 
 __all__ = ["ESN"]
 
@@ -45,7 +42,8 @@ class ESN:
       ridge (>= 0, or a list to choose from by validation in fit).
       feedback: feed the previous output back through W_fb.
       seed: int or None. dtype: 'float32' or 'float64' (states and engine arithmetic; the readout is
-        always trained in float64). device: 'cpu', or 'cuda' (the reservoir loop runs on the GPU, csrc/cuda/reservoir.cu; inputs,
+        always trained in float64). device: 'cpu', or 'cuda' (the reservoir loop runs on the GPU,
+        csrc/cuda/reservoir.cu; inputs,
         states and the float64 readout stay NumPy on the host).
       W, W_in, bias, W_fb: supplied matrices, used as they are.
 
@@ -78,35 +76,17 @@ class ESN:
         self.dtype = _checks.as_dtype(dtype)
         check_device(device)
         self.device = device
-        sr = _real_scalar(spectral_radius, "spectral_radius")
-        if sr <= 0:
-            raise ValueError(f"spectral_radius must be > 0, got {sr}")
-        dens = _real_scalar(density, "density")
-        if not 0 < dens <= 1:
-            raise ValueError(f"density must be in (0, 1], got {dens}")
+        sr = _checks.real(spectral_radius, "spectral_radius", low=0, low_open=True)
+        dens = _checks.real(density, "density", low=0, low_open=True, high=1)
         # Refuse absurd sizes before allocating: a generated W (dense N*N, sparse ~12 bytes per nonzero),
         # W_in, W_fb and the readout (N*O), in float64 while they are built.
         I, O = self.input_size, self.output_size
         n_w = (N * N if dens >= 1 else 2 * round(dens * N * N)) if W is None else 0
         _checks.check_memory(n_w + N * (I + 2 * O + 2), 8,
                              f"ESN(input_size={I}, reservoir_size={N}, output_size={O}, density={dens})")
-        if isinstance(input_scaling, (list, tuple, np.ndarray)):
-            in_sc = _real_array(input_scaling, "input_scaling")
-            if in_sc.shape != (self.input_size,):
-                raise ValueError(f"input_scaling must be a scalar or have shape ({self.input_size},), "
-                                 f"got {in_sc.shape}")
-            if not (np.isfinite(in_sc).all() and (in_sc > 0).all()):
-                raise ValueError("input_scaling must be finite and > 0")
-        else:
-            in_sc = _real_scalar(input_scaling, "input_scaling")
-            if in_sc <= 0:
-                raise ValueError(f"input_scaling must be > 0, got {in_sc}")
-        b_sc = _real_scalar(bias_scaling, "bias_scaling")
-        if b_sc < 0:
-            raise ValueError(f"bias_scaling must be >= 0, got {b_sc}")
-        fb_sc = _real_scalar(feedback_scaling, "feedback_scaling")
-        if fb_sc <= 0:
-            raise ValueError(f"feedback_scaling must be > 0, got {fb_sc}")
+        in_sc = input_scaling_of(input_scaling, self.input_size)
+        b_sc = _checks.real(bias_scaling, "bias_scaling", low=0)
+        fb_sc = _checks.real(feedback_scaling, "feedback_scaling", low=0, low_open=True)
         _ridge_list(ridge)
         self.ridge = ridge
         self.seed = seed = _checks.seed(seed)
@@ -121,21 +101,8 @@ class ESN:
         dt = self.dtype
         # --- W
         if W is None:
-            if dens < 1:
-                nnz = int(round(dens * N * N))
-                dens_eff = max(nnz, 1) / (N * N)
-                Wm = sp.random_array((N, N), density=dens_eff, format="csr", dtype=np.float64, rng=w_rng,
-                                     data_sampler=lambda size: w_rng.uniform(-1.0, 1.0, size))
-                Wm = sp.csr_matrix(Wm)
-            else:
-                Wm = w_rng.uniform(-1.0, 1.0, (N, N))
-            # no cycle in W's graph: W is nilpotent, its spectral radius 0 whatever the values, so it cannot be
-            # scaled to sr (dividing by a computed ~0 radius gave entries of ~1e11); refused below, after the
-            # checks of the other arguments
-            nilpotent = dens < 1 and _acyclic(Wm)
-            if not nilpotent:
-                Wm = Wm * (sr / max(spectral_radius_of(Wm), 1e-12))
-            self.spectral_radius = sr
+            Wm, nilpotent = random_reservoir(N, dens, sr, w_rng)  # a nilpotent W is refused below, after
+            self.spectral_radius = sr                            # the checks of the other arguments
             self._W_generated = True
         else:
             Wm = W
@@ -154,7 +121,7 @@ class ESN:
         if bias is None:
             b = b_rng.uniform(-1.0, 1.0, N) * b_sc
         elif np.isscalar(bias):
-            b = np.full(N, _real_scalar(bias, "bias"))
+            b = np.full(N, _checks.real(bias, "bias"))
         else:
             b = bias
         self.bias = _matrix(b, "bias", (N,), dt)
@@ -243,7 +210,7 @@ class ESN:
             self._state = value
 
     def _checked_state(self, value, name):
-        value = _real_array(value, name).astype(self.dtype)
+        value = _checks.real_array(value, name).astype(self.dtype)
         if value.ndim not in (1, 2) or value.shape[-1] != self.reservoir_size or value.shape[0] == 0:
             raise ValueError(f"{name} must have shape (N,) or (B, N) with N={self.reservoir_size}, "
                              f"got {value.shape}")
@@ -272,17 +239,7 @@ class ESN:
 
     # ------------------------------------------------------------------ engine plumbing
     def _leak_vector(self):
-        lr = self.leak_rate
-        N = self.reservoir_size
-        if isinstance(lr, (list, tuple, np.ndarray)):
-            v = _real_array(lr, "leak_rate")
-            if v.shape != (N,):
-                raise ValueError(f"leak_rate must be a scalar or have shape ({N},), got {v.shape}")
-        else:
-            v = np.full(N, _real_scalar(lr, "leak_rate"))
-        if not (np.isfinite(v).all() and (v >= 0).all() and (v <= 1).all()):
-            raise ValueError("leak_rate must lie in [0, 1]")
-        return v
+        return leak_vector(self.leak_rate, self.reservoir_size)
 
     def _w_args(self):
         W = self.W
@@ -468,7 +425,7 @@ class ESN:
         if y is not None and not self.feedback:
             raise ValueError("y is only used with feedback=True")
         outs, finals, y_finals = [], [], []
-        for gi, (idx, u3) in enumerate(groups):
+        for gi, (_idx, u3) in enumerate(groups):
             B = u3.shape[1]
             x0 = self._x0(B, kind == "single", c, _rows(kind, idx, lengths))
             if ys is not None:
@@ -562,7 +519,7 @@ class ESN:
     def _predict(self, u, c, readout, lengths_=None):
         kind, groups, lengths = self._inputs(u, "u", self.input_size, lengths=lengths_)
         outs, finals = [], []
-        for idx, u3 in groups:
+        for _idx, u3 in groups:
             T, B, _ = u3.shape
             x0 = self._x0(B, kind == "single", c, _rows(kind, idx, lengths))
             x0 = None if x0 is None else x0[None]
@@ -582,7 +539,7 @@ class ESN:
         kind, groups, lengths = self._inputs(u, "u", self.input_size, lengths=lengths_)
         outs, finals, y_finals = [], [], []
         w_args, w_in = self._w_args(), self._w_in_engine()
-        for idx, u3 in groups:
+        for _idx, u3 in groups:
             T, B, _ = u3.shape
             x = self._x0(B, kind == "single", c, _rows(kind, idx, lengths))
             x = np.zeros((B, self.reservoir_size), self.dtype) if x is None else np.array(x)
@@ -690,9 +647,7 @@ class ESN:
         ridges, was_list = _ridge_list(self.ridge if ridge is None else ridge)
         if len(ridges) > 1 and validation is None:
             raise ValueError("ridge has several values: pass validation=(u_val, y_val) to choose one")
-        noise = _real_scalar(feedback_noise, "feedback_noise")
-        if noise < 0:
-            raise ValueError(f"feedback_noise must be >= 0, got {noise}")
+        noise = _checks.real(feedback_noise, "feedback_noise", low=0)
         if noise and not self.feedback:
             raise ValueError("feedback_noise is only used with feedback=True")
         kind, groups, lengths = self._inputs(u, "u", self.input_size, lengths=lengths)
@@ -721,7 +676,7 @@ class ESN:
         N, O, dt = self.reservoir_size, self.output_size, self.dtype
         acc = RidgeAccumulator(N, O)
         finals, y_finals = [], []
-        for (idx, u3), y3 in zip(groups, ys):
+        for (_idx, u3), y3 in zip(groups, ys):
             T, B, _ = u3.shape
             x0 = self._x0(B, kind == "single", c, _rows(kind, idx, lengths))
             x0 = None if x0 is None else x0[None]
@@ -756,7 +711,7 @@ class ESN:
         y_all = np.concatenate([y3.reshape(-1, O) for y3 in ys]).astype(np.float64)
         y_std = y_all.std(axis=0)
         n = y_all.shape[0]
-        for (idx, u3), y3 in zip(groups, ys):
+        for (_idx, u3), y3 in zip(groups, ys):
             T, B, _ = u3.shape
             x0 = self._x0(B, kind == "single", c, _rows(kind, idx, lengths))
             x0 = None if x0 is None else x0[None]

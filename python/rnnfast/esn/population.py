@@ -5,11 +5,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._util import checks as _checks
-from .matrices import _real_array
+from .matrices import leak_vector
 from .model import ESN, _chunk_len
 from .readout import RidgeAccumulator, _nrmse_parts, _ridge_list
-
-_real_scalar = _checks.real
 
 
 def _population_params(esn, spectral_radii, input_scalings, leak_rates):
@@ -39,15 +37,11 @@ def _population_params(esn, spectral_radii, input_scalings, leak_rates):
     sr, ins, leak, configs = [], [], [], []
     for k in range(P):
         r = member(spectral_radii, k)
-        r = rho if r is None else _real_scalar(r, "spectral_radii")
-        if r <= 0:
-            raise ValueError(f"spectral_radii must be > 0, got {r}")
+        r = rho if r is None else _checks.real(r, "spectral_radii", low=0, low_open=True)
         s = member(input_scalings, k)
-        s = base_in if s is None else _real_scalar(s, "input_scalings")
-        if s <= 0:
-            raise ValueError(f"input_scalings must be > 0, got {s}")
+        s = base_in if s is None else _checks.real(s, "input_scalings", low=0, low_open=True)
         lr = member(leak_rates, k)
-        lr_v = esn._leak_vector() if lr is None else _leak_of(lr, N)
+        lr_v = esn._leak_vector() if lr is None else leak_vector(lr, N, "leak_rates")
         sr.append(r / rho)
         ins.append(s / base_in)
         leak.append(lr_v)
@@ -55,18 +49,6 @@ def _population_params(esn, spectral_radii, input_scalings, leak_rates):
                         "leak_rate": esn.leak_rate if lr is None else lr})
     dt = esn.dtype
     return P, np.array(sr, dt), np.array(ins, dt), np.array(leak, dt).reshape(P, N), configs
-
-
-def _leak_of(lr, N):
-    if isinstance(lr, (list, tuple, np.ndarray)):
-        v = _real_array(lr, "leak_rates")
-        if v.shape != (N,):
-            raise ValueError(f"each leak_rates entry must be a scalar or have shape ({N},), got {v.shape}")
-    else:
-        v = np.full(N, _real_scalar(lr, "leak_rates"))
-    if not (np.isfinite(v).all() and (v >= 0).all() and (v <= 1).all()):
-        raise ValueError("leak_rates must lie in [0, 1]")
-    return v
 
 
 def run_population(u, esn, spectral_radii=None, input_scalings=None, leak_rates=None):

@@ -4,11 +4,9 @@ import warnings
 
 import numpy as np
 import scipy.linalg
+from scipy.linalg.blas import dsyrk as _dsyrk
 
 from .._util import checks as _checks
-from .matrices import _real_array
-
-_real_scalar = _checks.real
 
 
 def _nrmse_parts(sse, n, y_std):
@@ -31,7 +29,7 @@ class RidgeAccumulator:
         _checks.check_memory(n_features * (n_features + n_outputs), 8,
                              f"RidgeAccumulator(n_features={n_features}, n_outputs={n_outputs})")
         self.n_features, self.n_outputs = n_features, n_outputs
-        self.xx = np.zeros((n_features, n_features))
+        self.xx = np.zeros((n_features, n_features), order="F")  # upper triangle (syrk), Fortran for BLAS
         self.xy = np.zeros((n_features, n_outputs))
         self.xs = np.zeros(n_features)
         self.ys = np.zeros(n_outputs)
@@ -40,7 +38,7 @@ class RidgeAccumulator:
         self._cy = None
 
     def add(self, X, Y):
-        X, Y = _real_array(X, "X"), _real_array(Y, "Y")
+        X, Y = _checks.real_array(X, "X"), _checks.real_array(Y, "Y")
         for a, name, width in ((X, "X", self.n_features), (Y, "Y", self.n_outputs)):
             if a.ndim != 2 or a.shape[-1] != width:
                 raise ValueError(f"{name} must have shape (S, {width}), got {a.shape}")
@@ -50,27 +48,34 @@ class RidgeAccumulator:
         Y = Y.reshape(-1, self.n_outputs)
         if X.shape[0] != Y.shape[0]:
             raise ValueError(f"X has {X.shape[0]} rows but Y has {Y.shape[0]}")
+        self._add(X, Y)
+
+    def _add(self, X, Y):
+        """add() without the checks and copies, for callers whose X (S, N) and Y (S, O) are float64 and
+        finite (the engine's states): the searches accumulate tens of members per step chunk."""
         if X.shape[0] == 0:
             return
         if self._cx is None:
             self._cx, self._cy = X.mean(axis=0), Y.mean(axis=0)
         Xs = X - self._cx
         Ys = Y - self._cy
-        self.xx += Xs.T @ Xs
+        # X^T X by a symmetric rank-k update: half the multiply-adds of a GEMM (the upper triangle only);
+        # Xs.T is Fortran-ordered (N, S), so BLAS reads it without a copy
+        self.xx = _dsyrk(1.0, Xs.T, beta=1.0, c=self.xx, trans=0, lower=0, overwrite_c=1)
         self.xy += Xs.T @ Ys
         self.xs += Xs.sum(axis=0)
         self.ys += Ys.sum(axis=0)
         self.n += X.shape[0]
 
     def solve(self, ridge):
-        ridge = _real_scalar(ridge, "ridge")
-        if ridge < 0:
-            raise ValueError(f"ridge must be >= 0, got {ridge}")
+        ridge = _checks.real(ridge, "ridge", low=0)
         if self.n == 0:
             raise ValueError("no training samples (is washout longer than the sequences?)")
         n = self.n
         xm, ym = self.xs / n, self.ys / n
-        A = self.xx - n * np.outer(xm, xm)
+        xx = np.triu(self.xx)
+        xx += np.triu(self.xx, 1).T
+        A = xx - n * np.outer(xm, xm)
         B = self.xy - n * np.outer(xm, ym)
         A[np.diag_indices_from(A)] += ridge
         with warnings.catch_warnings():
@@ -86,14 +91,11 @@ class RidgeAccumulator:
 def _ridge_list(ridge, name="ridge"):
     """A float or a list of floats >= 0 -> (list of floats, was_list)."""
     if isinstance(ridge, (list, tuple, np.ndarray)):
-        vals = [_real_scalar(r, name) for r in np.asarray(ridge, dtype=object).ravel()]
+        vals = [_checks.real(r, name, low=0) for r in np.asarray(ridge, dtype=object).ravel()]
         if not vals:
             raise ValueError(f"{name} must not be an empty list")
         was_list = True
     else:
-        vals = [_real_scalar(ridge, name)]
+        vals = [_checks.real(ridge, name, low=0)]
         was_list = False
-    for r in vals:
-        if r < 0:
-            raise ValueError(f"{name} must be >= 0, got {r}")
     return vals, was_list

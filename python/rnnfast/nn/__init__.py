@@ -3,8 +3,7 @@ one_hot and Conditioned (modules), the recurrent layers RNN, LSTM, GRU (recurren
 initialisations (init), losses (losses) and gradient diagnostics (diagnostics)."""
 
 from .._util.arrays import array_module, to_host
-from .base import (Container, Module, ModuleDict, ParameterDict, grad_disabled, keeps_for_backward,
-                   load_arrays, no_grad)
+from .base import Container, Module, ModuleDict, ParameterDict, grad_disabled, keeps_for_backward, load_arrays, no_grad
 from .modules import Conditioned, Embedding, Linear, one_hot
 from .mrnn import MRNN
 from .recurrent import GRU, LSTM, RNN

@@ -42,7 +42,7 @@ def gradient_norms_per_step(layer, x, hx=None, direction=None):
         if direction is None:
             last[...] = 1
         else:
-            check = layer._array_api()[1] if hasattr(layer, "_array_api") else _checks.check_array
+            check = layer.array_api()[1] if hasattr(layer, "array_api") else _checks.check_array
             last[...] = check(direction, "direction", y.dtype, last.shape)
         dx, _ = layer.backward(dy)
         dx = xp.moveaxis(dx, t_axis, 0).astype(np.float64)       # (T, ...)

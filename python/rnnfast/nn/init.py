@@ -9,9 +9,11 @@ weight (e.g. with RMSprop + momentum). Below 1 the backward signal vanishes, abo
 import re
 
 import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
 
 from .._util import checks as _checks
-from .._util.arrays import array_module
+from .._util.arrays import array_module, to_host
 
 __all__ = ["spectral_radius", "scale_to_spectral_radius", "orthogonal", "init_recurrent_esn",
            "recurrent_blocks"]
@@ -20,55 +22,59 @@ _GATE_NAMES = {1: (None,), 3: ("r", "z", "n"), 4: ("i", "f", "g", "o")}  # GRU, 
 _W_HH = re.compile(r"^(.*)weight_hh_l(\d+)(_reverse)?$")
 
 
-def _host(a):
-    return a.get() if type(a).__module__.split(".")[0] == "cupy" else np.asarray(a)
+_DENSE_EIG_MAX = 512  # exact eigenvalues up to this size; above it ARPACK (the dense solve costs n^3)
 
 
 def _square(W, name="W"):
-    if not hasattr(W, "shape") or not hasattr(W, "dtype"):
-        raise TypeError(f"{name} must be an array, got {type(W).__name__}")
-    W = _host(W)
-    if W.dtype.kind not in "fiu":
-        raise TypeError(f"{name} must be a real array, got {W.dtype.name}")
+    """W (NumPy, CuPy or scipy.sparse) as a float64 host matrix, checked: real, square, non-empty, finite."""
+    if sp.issparse(W):
+        if W.dtype == np.bool_ or W.dtype.kind not in "fiu":
+            raise TypeError(f"{name} must hold real numbers, got dtype {W.dtype}")
+        values = W.data
+    else:
+        if not hasattr(W, "shape") or not hasattr(W, "dtype"):
+            W = _checks.real_array(W, name)  # a list of lists of numbers, as numpy.asarray reads it
+        W = to_host(W)
+        if W.dtype == np.bool_ or W.dtype.kind not in "fiu":
+            raise TypeError(f"{name} must hold real numbers, got dtype {W.dtype}")
+        values = W
     if W.ndim != 2 or W.shape[0] != W.shape[1] or W.shape[0] == 0:
         raise ValueError(f"{name} must be a non-empty square matrix (n, n), got shape {W.shape}")
-    if not np.isfinite(W).all():
+    if not np.isfinite(values).all():
         raise ValueError(f"{name} contains NaN or Inf")
-    return W.astype(np.float64, copy=False)
+    return W.astype(np.float64) if sp.issparse(W) else W.astype(np.float64, copy=False)
+
+
+def _dense(W):
+    return W.toarray() if sp.issparse(W) else W
 
 
 def spectral_radius(W, iters=1000, seed=0, method="auto"):
-    """max |eigenvalue| of the square matrix W, as a float (W may be NumPy or CuPy; computed on the host).
+    """max |eigenvalue| of the square matrix W, as a float: W NumPy, CuPy or scipy.sparse, computed on the
+    host in float64, the same for the same seed (the one spectral radius of rnnfast: rnnfast.esn's too).
 
-    method "auto": exact eigenvalues (numpy.linalg.eigvals) for n <= 2000; above that, ARPACK's
-    implicitly restarted Arnoldi (scipy.sparse.linalg.eigs, start vector from `seed`, so deterministic)
-    when SciPy is importable, else the power method. Power iteration alone fails when the dominant
-    eigenvalues are a complex pair or W is strongly non-normal, which is why it is the last resort; here it
-    returns the mean growth rate exp(mean log ||W v_k||) over the last half of `iters` steps, which tends
-    to the spectral radius in those cases too, but only approximately (about 1e-2 relative at 1000 steps).
+    method "auto": exact eigenvalues (numpy.linalg.eigvals) for n <= 512, ARPACK above. "eig": exact.
+    "arnoldi": ARPACK's implicitly restarted Arnoldi (scipy.sparse.linalg.eigs, k=1, tol 1e-10, start
+    vector from `seed`), the exact eigenvalues when it does not converge. "power": the power method's mean
+    growth rate exp(mean log ||W v_k||) over the last half of `iters` steps; plain power iteration fails
+    when the dominant eigenvalues are a complex pair or W is strongly non-normal, and this rate tends to
+    the spectral radius in those cases too, but only approximately (about 1e-2 relative at 1000 steps).
     """
     W = _square(W)
     iters = _checks.positive_int(iters, "iters")
-    if method not in ("auto", "eig", "arnoldi", "power"):
-        raise ValueError(f"method must be 'auto', 'eig', 'arnoldi' or 'power', got {method!r}")
-    n = W.shape[0]
+    _checks.one_of(method, "method", ("auto", "eig", "arnoldi", "power"))
     seed = _checks.seed(seed)
-    if method == "eig" or (method == "auto" and n <= 2000):
-        return float(np.max(np.abs(np.linalg.eigvals(W))))
+    n = W.shape[0]
+    if method == "eig" or (method == "auto" and n <= _DENSE_EIG_MAX) or (method != "power" and n <= 2):
+        return float(np.max(np.abs(np.linalg.eigvals(_dense(W)))))
     rng = np.random.default_rng(seed)
-    if method in ("auto", "arnoldi") and n > 2:
+    if method != "power":
         try:
-            from scipy.sparse.linalg import ArpackNoConvergence, eigs
-        except ImportError:
-            if method == "arnoldi":
-                raise
-        else:
-            try:
-                vals = eigs(W, k=1, which="LM", v0=rng.standard_normal(n), maxiter=iters,
-                            return_eigenvectors=False)
-                return float(np.max(np.abs(vals)))
-            except ArpackNoConvergence:
-                pass  # fall through to the power method
+            vals = spla.eigs(W, k=1, which="LM", v0=rng.standard_normal(n), tol=1e-10,
+                             maxiter=max(iters, 20 * n), ncv=min(n, 40), return_eigenvectors=False)
+            return float(np.max(np.abs(vals)))
+        except spla.ArpackNoConvergence:
+            return float(np.max(np.abs(np.linalg.eigvals(_dense(W)))))
     v = rng.standard_normal(n)
     v /= np.linalg.norm(v)
     logs = []
@@ -84,29 +90,15 @@ def spectral_radius(W, iters=1000, seed=0, method="auto"):
 
 def scale_to_spectral_radius(W, rho):
     """W * (rho / spectral_radius(W)): a new array of W's dtype and array module (W floating point)."""
-    rho = _positive(rho, "rho")
-    if hasattr(W, "dtype") and W.dtype.kind in "iu":  # W.dtype.type(rho / r) would truncate to 0
+    rho = _checks.real(rho, "rho", low=0, low_open=True)
+    if not hasattr(W, "dtype"):
+        raise TypeError(f"W must be an array (the result has its dtype and array module), got {type(W).__name__}")
+    if W.dtype.kind in "iu":  # W.dtype.type(rho / r) would truncate to 0
         raise TypeError(f"W must be a floating-point array to be scaled, got {W.dtype.name}")
     r = spectral_radius(W)
     if r == 0:
         raise ValueError("W has spectral radius 0 (e.g. nilpotent or zero): it cannot be scaled to rho")
     return W * W.dtype.type(rho / r)
-
-
-def _positive(value, name):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be > 0 and finite, got {value}")
-    return float(value)
-
-
-def _rng(rng, name="rng"):
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if rng is None or (isinstance(rng, (int, np.integer)) and not isinstance(rng, (bool, np.bool_))):
-        return np.random.default_rng(_checks.seed(rng, name))
-    raise TypeError(f"{name} must be a numpy Generator, an int seed or None, got {type(rng).__name__}")
 
 
 def orthogonal(shape, gain=1.0, rng=None, dtype="float32"):
@@ -116,13 +108,11 @@ def orthogonal(shape, gain=1.0, rng=None, dtype="float32"):
     if not isinstance(shape, (tuple, list)) or len(shape) < 2:
         raise ValueError(f"shape must have at least 2 dimensions, got {shape!r}")
     shape = tuple(_checks.positive_int(s, "shape") for s in shape)
-    gain = float(gain) if not isinstance(gain, bool) and isinstance(gain, (int, float, np.number)) else None
-    if gain is None or not np.isfinite(gain):
-        raise TypeError("gain must be a finite real number")
+    gain = _checks.real(gain, "gain")
     dtype = _checks.as_dtype(dtype)
     rows, cols = shape[0], int(np.prod(shape[1:], dtype=object))
     _checks.check_memory(3 * rows * cols, 8, f"orthogonal(shape={shape})")
-    a = _rng(rng).standard_normal((rows, cols))
+    a = _checks.rng(rng).standard_normal((rows, cols))
     if rows < cols:
         a = a.T
     q, r = np.linalg.qr(a)
@@ -181,19 +171,13 @@ def init_recurrent_esn(layer, spectral_radius=1.1, density=None, input_scale=1.0
     Learned initial states are untouched. `layer` is anything with parameters() named like the recurrent
     layers' (RNN/LSTM/GRU, Conditioned, or a ModuleDict holding them). Returns layer.
     """
-    rho = _positive(spectral_radius, "spectral_radius")
+    rho = _checks.real(spectral_radius, "spectral_radius", low=0, low_open=True)
     if density is not None:
-        density = _positive(density, "density")
-        if density > 1:
-            raise ValueError(f"density must be in (0, 1], got {density}")
-    input_scale = _positive(input_scale, "input_scale")
+        density = _checks.real(density, "density", low=0, low_open=True, high=1)
+    input_scale = _checks.real(input_scale, "input_scale", low=0, low_open=True)
     if bias is not None:
-        if isinstance(bias, (bool, np.bool_)) or not isinstance(bias, (int, float, np.integer, np.floating)):
-            raise TypeError(f"bias must be a real number or None, got {type(bias).__name__}")
-        if not np.isfinite(bias):
-            raise ValueError(f"bias must be finite, got {bias}")
-        bias = float(bias)
-    rng = np.random.default_rng(_seed(seed))
+        bias = _checks.real(bias, "bias")
+    rng = np.random.default_rng(_checks.seed(seed))
     blocks = recurrent_blocks(layer)
     params = layer.parameters()
     companions = set()
@@ -213,7 +197,3 @@ def init_recurrent_esn(layer, spectral_radius=1.1, density=None, input_scale=1.0
         elif bias is not None:
             p[...] = bias
     return layer
-
-
-def _seed(seed):
-    return _checks.seed(seed)

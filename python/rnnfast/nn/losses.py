@@ -12,7 +12,7 @@ import numpy as np
 
 from .._util import checks as _checks
 from .._util.arrays import array_module
-from .._util.checks import check_float, check_index
+from .._util.checks import check_array, check_index
 
 __all__ = ["softmax_cross_entropy", "mse", "target_mask"]
 
@@ -24,7 +24,7 @@ def _float_input(a, name):
                         f"{getattr(a, 'dtype', type(a).__name__)}")
     if a.ndim < 1:
         raise ValueError(f"{name} must have at least 1 dimension, got shape {a.shape}")
-    return xp, check_float(a, name, xp, a.dtype, (None,) * a.ndim)
+    return xp, check_array(a, name, a.dtype, (None,) * a.ndim, xp)
 
 
 def _weights(mask, shape, xp, dtype, what):
@@ -94,7 +94,7 @@ def mse(pred, target, mask=None):
     The 0.5 makes dpred the plain residual; torch.nn.functional.mse_loss (reduction='mean') is twice this.
     """
     xp, pred = _float_input(pred, "pred")
-    target = check_float(target, "target", xp, pred.dtype, pred.shape)
+    target = check_array(target, "target", pred.dtype, pred.shape, xp)
     if mask is not None and hasattr(mask, "shape") and tuple(mask.shape) == pred.shape[:-1]:
         w, _ = _weights(mask, pred.shape[:-1], xp, pred.dtype, "pred")
         w = xp.broadcast_to(w[..., None], pred.shape)

@@ -5,7 +5,7 @@ import numpy as np
 
 from .._util import checks as _checks
 from .._util.arrays import array_module
-from .._util.checks import check_float, check_index
+from .._util.checks import check_array, check_index
 from .base import Module, grad_disabled, keeps_for_backward
 
 __all__ = ["Linear", "Embedding", "one_hot", "Conditioned"]
@@ -36,13 +36,13 @@ class Linear(Module):
         W = self._params["weight"]
         xp = array_module(W)
         if not hasattr(x, "ndim") or x.ndim < 1:
-            check_float(x, "x", xp, self.dtype, (self.in_features,))  # raises the right error
-        x = check_float(x, "x", xp, self.dtype, (None,) * (x.ndim - 1) + (self.in_features,))
+            check_array(x, "x", self.dtype, (self.in_features,), xp)  # raises the right error
+        x = check_array(x, "x", self.dtype, (None,) * (x.ndim - 1) + (self.in_features,), xp)
         y = x @ W.T
         if self.bias:
             y += self._params["bias"]
         # backward's x: a private copy, so that changing the caller's x in place before backward changes
-        # nothing (measured: ~1% of a training forward + backward at the char model's sizes, RESULTS.md)
+        # nothing (a small share of a training forward + backward: RESULTS.md)
         if keeps_for_backward(self):
             self._save(x.copy())
         elif not grad_disabled():
@@ -56,7 +56,7 @@ class Linear(Module):
             raise RuntimeError("backward() needs a forward() in training mode first (each forward can be "
                                "backpropagated once)")
         W = self._params["weight"]
-        dy = check_float(dy, "dy", array_module(W), self.dtype, x.shape[:-1] + (self.out_features,))
+        dy = check_array(dy, "dy", self.dtype, x.shape[:-1] + (self.out_features,), array_module(W))
         self._save(None)
         dy2 = dy.reshape(-1, self.out_features)
         dw = dy2.T @ x.reshape(-1, self.in_features)
@@ -105,7 +105,7 @@ class Embedding(Module):
                                "backpropagated once)")
         W = self._params["weight"]
         xp = array_module(W)
-        dy = check_float(dy, "dy", xp, self.dtype, idx.shape + (self.embedding_dim,))
+        dy = check_array(dy, "dy", self.dtype, idx.shape + (self.embedding_dim,), xp)
         self._save(None)
         with self._grads_lock():
             if xp is np:
@@ -177,7 +177,7 @@ class Conditioned(Module):
 
     def forward(self, x, v, hx=None):
         C, V, dt = self.input_size, self.cond_size, self.layer.dtype
-        xp, check = self.layer._array_api()  # the layer's device: its array module and argument check
+        xp, check = self.layer.array_api()  # the layer's device: its array module and argument check
         if not hasattr(x, "ndim") or x.ndim not in (2, 3):
             raise ValueError(f"x must be 3-D (T, N, C) / (N, T, C) or 2-D (T, C), got "
                              f"{getattr(x, 'shape', type(x).__name__)}")
@@ -205,7 +205,7 @@ class Conditioned(Module):
             raise RuntimeError("backward() needs a forward() in training mode first")
         dxv, dh0 = self.layer.backward(dy, dhx)
         self._save(None)
-        dx = self.layer._array_api()[0].ascontiguousarray(dxv[..., :self.input_size])
+        dx = self.layer.array_api()[0].ascontiguousarray(dxv[..., :self.input_size])
         dv = dxv[..., self.input_size:].sum(axis=t_axis)
         return (dx, dv, dh0) if return_dh0 else (dx, dv)
 

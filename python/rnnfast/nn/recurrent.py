@@ -18,6 +18,7 @@ hx, until the same thread's backward, which adds into `grads` under the layer's 
 import numpy as np
 
 from .._util import checks as _checks
+from .._util.checks import check_index
 from ..backends import ENGINE_NAMES, cuda, engine_for
 from ..backends import cells as E
 from ..backends import varlen as _varlen
@@ -25,7 +26,6 @@ from ..backends.buffers import BufferPool
 from ..backends.cells import GATES
 from ..backends.devices import check_device, cupy
 from ..backends.projection import ProjectedEngine
-from .._util.checks import check_index
 from .base import _GRAD_MODE, Module
 from .modules import one_hot
 
@@ -66,9 +66,7 @@ class _RecurrentLayer(Module):
         if self.zoneout and self.proj_size:
             raise ValueError("zoneout with proj_size is not supported")
         self.dtype = _checks.as_dtype(dtype)
-        if not isinstance(engine, str) or engine not in ENGINE_NAMES:
-            raise ValueError(f"engine must be one of {sorted(ENGINE_NAMES)}, got {engine!r}")
-        self.engine = engine
+        self.engine = _checks.one_of(engine, "engine", ENGINE_NAMES)
         check_device(device)  # the layer is built on the host, then moved (see the end of __init__)
         self.device = "cpu"
         self._cell = cell
@@ -160,44 +158,8 @@ class _RecurrentLayer(Module):
                 local.saved = None
                 self._buffer_pool.give(pending[0], pending[1])
         keep = self.training and not no_grad
-        xp, check = self._array_api()
-        if self.device == "cuda":
-            x = cuda.as_cupy(x, "x")
-        elif not isinstance(x, np.ndarray):
-            _checks.check_array(x, "x", dt, (None, None, None))
-        # own: x is now the layer's own array (a copy made below), not the caller's or a view of it; backward
-        # must not read the caller's x, which may change in place before then
-        index_input = x.dtype.kind in "iu"
-        if index_input:
-            if x.ndim not in (1, 2):  # a (T, N, C) array of the wrong dtype, most likely
-                raise TypeError(f"x must have dtype {dt.name}, got {x.dtype.name} (integer x stands for one-hot "
-                                f"indices, 2-D ({'N, T' if self.batch_first else 'T, N'}) or 1-D (T,); got shape "
-                                f"{x.shape})")
-            check_index(x, "x", xp, self.input_size, "input_size")  # x's device was checked above
-            batched = x.ndim == 2
-            v = x if batched else x[:, None]
-            if batched and self.batch_first:
-                v = v.T
-            if self._gathers_indices():  # the engine gathers: int32 (T, N)
-                x = np.ascontiguousarray(v, dtype=np.int32)
-                own = x is not v
-            else:  # other engines get the one-hot matrix itself
-                x, own = xp.ascontiguousarray(one_hot(v, self.input_size, dtype=dt)), True
-        else:
-            if x.ndim not in (2, 3):
-                raise ValueError(f"x must be 3-D ({'N, T' if self.batch_first else 'T, N'}, input_size) or 2-D "
-                                 f"(T, input_size), got shape {x.shape}")
-            batched = x.ndim == 3
-            c = check(x, "x", dt, (None,) * (x.ndim - 1) + (self.input_size,))
-            own = c is not x
-            if not batched:
-                x = c[:, None, :]
-            elif self.batch_first:
-                t = c.transpose(1, 0, 2)
-                x = xp.ascontiguousarray(t)
-                own = own or x is not t
-            else:
-                x = c
+        xp = self.array_api()[0]
+        x, own, batched, index_input = self._time_major_input(x)
         T, N = x.shape[:2]
         if T == 0 or N == 0:
             raise ValueError(f"x must have at least one time step and one sequence, got shape {x.shape}")
@@ -259,7 +221,7 @@ class _RecurrentLayer(Module):
             pool.give(scratch, key)
             raise
         if keep:
-            # what backward needs (a tuple: the smallest calls take ~35 us, a dict of 7 costs 0.2 more)
+            # what backward needs (a tuple, not a dict: this is the hot path of the smallest calls)
             local.saved = (scratch, key, caches, T, N, batched, index_input, self.learn_initial_state and hx is None,
                            order, masks)
         else:
@@ -288,11 +250,55 @@ class _RecurrentLayer(Module):
             mask *= self.dtype.type(1.0 / (1.0 - p))
         return mask if xp is np else xp.asarray(mask)
 
+    def _time_major_input(self, x):
+        """x checked and made time-major (T, N, C), or int32 indices (T, N) for an engine that gathers them
+        (else their one-hot matrix). Returns (x, own, batched, index_input); own: x is the layer's own array
+        (a copy), not the caller's or a view of it: backward must not read the caller's x, which may change
+        in place before then."""
+        dt = self.dtype
+        xp, check = self.array_api()
+        if self.device == "cuda":
+            x = cuda.as_cupy(x, "x")
+        elif not isinstance(x, np.ndarray):
+            _checks.check_array(x, "x", dt, (None, None, None))
+        index_input = x.dtype.kind in "iu"
+        if index_input:
+            if x.ndim not in (1, 2):  # a (T, N, C) array of the wrong dtype, most likely
+                raise TypeError(f"x must have dtype {dt.name}, got {x.dtype.name} (integer x stands for one-hot "
+                                f"indices, 2-D ({'N, T' if self.batch_first else 'T, N'}) or 1-D (T,); got shape "
+                                f"{x.shape})")
+            check_index(x, "x", xp, self.input_size, "input_size")  # x's device was checked above
+            batched = x.ndim == 2
+            v = x if batched else x[:, None]
+            if batched and self.batch_first:
+                v = v.T
+            if self._gathers_indices():  # the engine gathers: int32 (T, N)
+                x = np.ascontiguousarray(v, dtype=np.int32)
+                own = x is not v
+            else:  # other engines get the one-hot matrix itself
+                x, own = xp.ascontiguousarray(one_hot(v, self.input_size, dtype=dt)), True
+        else:
+            if x.ndim not in (2, 3):
+                raise ValueError(f"x must be 3-D ({'N, T' if self.batch_first else 'T, N'}, input_size) or 2-D "
+                                 f"(T, input_size), got shape {x.shape}")
+            batched = x.ndim == 3
+            c = check(x, "x", dt, (None,) * (x.ndim - 1) + (self.input_size,))
+            own = c is not x
+            if not batched:
+                x = c[:, None, :]
+            elif self.batch_first:
+                t = c.transpose(1, 0, 2)
+                x = xp.ascontiguousarray(t)
+                own = own or x is not t
+            else:
+                x = c
+        return x, own, batched, index_input
+
     def _initial_state(self, hx, N, batched):
         """(h0, c0) as (L*D, N, H) arrays (h0: proj_size wide with projections); from hx, the learned
         initial state, or zeros."""
         LD, dt = self.num_layers * self.num_directions, self.dtype
-        xp, check = self._array_api()
+        xp, check = self.array_api()
         names = ("h0", "c0") if self._is_lstm else ("h0",)
         widths = (self._out_size, self.hidden_size)
         if hx is None:
@@ -329,34 +335,9 @@ class _RecurrentLayer(Module):
                                "backpropagated once)")
         L, D, dt = self.num_layers, self.num_directions, self.dtype
         H = self._out_size  # the width of h and y (of each direction)
-        xp, check = self._array_api()
+        xp = self.array_api()[0]
         scratch, key, caches, T, N, batched, index_input, learned_state, order, masks = cache
-        seq_shape = ((N, T) if self.batch_first else (T, N)) if batched else (T,)
-        st_shape = (L * D, N, H) if batched else (L * D, H)
-        if dy is not None:
-            dy = check(dy, "dy", dt, seq_shape + (D * H,))
-            dy = dy[:, None, :] if not batched else (
-                xp.ascontiguousarray(dy.transpose(1, 0, 2)) if self.batch_first else dy)
-            if order is not None:
-                dy = _varlen.take(dy, order, xp)
-        if self._is_lstm:
-            if dhx is None:
-                dhx = (None, None)
-            if not isinstance(dhx, (tuple, list)) or len(dhx) != 2:
-                raise TypeError("dhx for LSTM must be a tuple (dh_n, dc_n) or None")
-            names, given = ("dh_n", "dc_n"), list(dhx)
-        else:
-            names, given = ("dh_n",), [dhx]
-        finals = []
-        for name, g, w in zip(names, given, (H, self.hidden_size)):
-            if g is not None:
-                g = check(g, name, dt, st_shape[:-1] + (w,))
-                g = g if batched else g[:, None, :]
-                if order is not None:
-                    g = _varlen.take(g, order, xp)
-            finals.append(g)
-        dh_n = finals[0]
-        dc_n = finals[1] if self._is_lstm else None
+        dy, dh_n, dc_n = self._output_grads(dy, dhx, T, N, batched, order)
 
         engine = self._engine()
         self._per_thread.saved = None  # each forward is backpropagated once
@@ -420,6 +401,40 @@ class _RecurrentLayer(Module):
             dx = xp.ascontiguousarray(dx.transpose(1, 0, 2))
         return dx, ((dh0, dc0) if self._is_lstm else dh0)
 
+    def _output_grads(self, dy, dhx, T, N, batched, order=None):
+        """dy and dhx checked and made time-major: (dy (T, N, D*H) or None, dh_n, dc_n) (None: zero); rows
+        in the engines' order when `order` (variable lengths) is given."""
+        L, D, dt = self.num_layers, self.num_directions, self.dtype
+        H = self._out_size  # the width of h and y (of each direction)
+        xp, check = self.array_api()
+        seq_shape = ((N, T) if self.batch_first else (T, N)) if batched else (T,)
+        st_shape = (L * D, N, H) if batched else (L * D, H)
+        if dy is not None:
+            dy = check(dy, "dy", dt, seq_shape + (D * H,))
+            dy = dy[:, None, :] if not batched else (
+                xp.ascontiguousarray(dy.transpose(1, 0, 2)) if self.batch_first else dy)
+            if order is not None:
+                dy = _varlen.take(dy, order, xp)
+        if self._is_lstm:
+            if dhx is None:
+                dhx = (None, None)
+            if not isinstance(dhx, (tuple, list)) or len(dhx) != 2:
+                raise TypeError("dhx for LSTM must be a tuple (dh_n, dc_n) or None")
+            names, given = ("dh_n", "dc_n"), list(dhx)
+        else:
+            names, given = ("dh_n",), [dhx]
+        finals = []
+        for name, g, w in zip(names, given, (H, self.hidden_size)):
+            if g is not None:
+                g = check(g, name, dt, st_shape[:-1] + (w,))
+                g = g if batched else g[:, None, :]
+                if order is not None:
+                    g = _varlen.take(g, order, xp)
+            finals.append(g)
+        dh_n = finals[0]
+        dc_n = finals[1] if self._is_lstm else None
+        return dy, dh_n, dc_n
+
     # ---- devices ------------------------------------------------------------------------------
     def to(self, device):
         """Move parameters and gradients to 'cpu' (NumPy) or 'cuda' (CuPy, the current device); returns self.
@@ -456,8 +471,10 @@ class _RecurrentLayer(Module):
         self._init_threads()
         self.__dict__.pop("_cuda_grads_order", None)
 
-    def _array_api(self):
-        """(array module, argument check) of the layer's device."""
+    def array_api(self):
+        """(array module, argument check) of the layer's device: (numpy, rnnfast._util.checks.check_array) on
+        the CPU, (cupy, rnnfast.backends.cuda.check_array) on the GPU; modules that wrap a layer
+        (nn.Conditioned, CharModel) take their arrays through it."""
         if self.device == "cuda":
             return cupy(), cuda.check_array
         return np, _checks.check_array
@@ -468,7 +485,7 @@ class _RecurrentLayer(Module):
     def _engine(self):
         engine = engine_for(self._model, self.device, self.engine)
         if getattr(self, "proj_size", 0) and engine.name != "reference":  # LSTMP around the LSTM (projection.py)
-            engine = ProjectedEngine(engine, self._array_api()[0])
+            engine = ProjectedEngine(engine, self.array_api()[0])
         return engine
 
     def __repr__(self):
@@ -525,9 +542,7 @@ class RNN(_RecurrentLayer):
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
                  batch_first=False, bidirectional=False, dtype="float32", **kwargs):
-        if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-        self.nonlinearity = nonlinearity
+        self.nonlinearity = _checks.one_of(nonlinearity, "nonlinearity", ("tanh", "relu"))
         super().__init__(E.RNN_RELU if nonlinearity == "relu" else E.RNN_TANH, input_size, hidden_size,
                          num_layers, bias, batch_first, bidirectional, dtype, **kwargs)
 

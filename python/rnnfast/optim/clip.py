@@ -5,8 +5,9 @@ import math
 import numpy as np
 
 from .. import _core
+from .._util import checks
 from .._util.arrays import array_module
-from .optimizers import _check_finite, _check_writeable, _flag, _real, _triples
+from .optimizers import _check_finite, _check_writeable, _triples
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_"]
 
@@ -19,11 +20,11 @@ def clip_grad_norm_(params, max_norm, norm_type=2.0, error_if_nonfinite=True):
     it is returned and the gradients are left unchanged (so the caller can skip the step).
     params: a module, a list/tuple or dict of modules, or an Optimizer.
     """
-    max_norm = _real(max_norm, "max_norm", low=0)
+    max_norm = checks.real(max_norm, "max_norm", low=0)
     if isinstance(norm_type, (bool, np.bool_)) or norm_type not in (2, math.inf):
         raise ValueError(f"norm_type must be 2 or inf, got {norm_type!r}")
     norm_type = float(norm_type)
-    error_if_nonfinite = _flag(error_if_nonfinite, "error_if_nonfinite")
+    error_if_nonfinite = checks.boolean(error_if_nonfinite, "error_if_nonfinite")
     triples = _triples(params)
     if not triples:
         return 0.0
@@ -55,7 +56,7 @@ def clip_grad_norm_(params, max_norm, norm_type=2.0, error_if_nonfinite=True):
 
 def clip_grad_value_(params, clip_value):
     """Clip every gradient element to [-clip_value, clip_value] in place (torch.nn.utils.clip_grad_value_)."""
-    clip_value = _real(clip_value, "clip_value", low=0, low_open=True)
+    clip_value = checks.real(clip_value, "clip_value", low=0, low_open=True)
     triples = _triples(params)
     for name, _, g in triples:
         _check_writeable(g, f"grads[{name!r}]")

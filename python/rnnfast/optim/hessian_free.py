@@ -52,12 +52,12 @@ import math
 
 import numpy as np
 
+from .._util import checks
 from .._util.blas import numpy_blas_single_threaded
 from ..nn import losses
 from ..nn.mrnn import MRNN
 from ..reference.mrnn import mrnn_rop
 from ..reference.rop import rnn_rop
-from .optimizers import _flag, _real
 from .rop import mrnn_rop_engine, rnn_rop_engine
 
 __all__ = ["HessianFree", "SequenceModel", "conjugate_gradient"]
@@ -79,9 +79,7 @@ class SequenceModel:
     _ROPS = {"engine": (rnn_rop_engine, mrnn_rop_engine), "reference": (rnn_rop, mrnn_rop)}
 
     def __init__(self, rnn, readout, rop="engine"):
-        if not isinstance(rop, str) or rop not in self._ROPS:
-            raise ValueError(f"rop must be one of {sorted(self._ROPS)}, got {rop!r}")
-        self.rop_impl = rop
+        self.rop_impl = checks.one_of(rop, "rop", sorted(self._ROPS))
 
         self._mrnn = isinstance(rnn, MRNN)
         if not (self._mrnn or (hasattr(rnn, "nonlinearity") and hasattr(rnn, "num_layers")
@@ -336,12 +334,6 @@ class _Flat:
         return np.concatenate([np.asarray(d[name], np.float64).ravel() for name in self.names])
 
 
-def _positive_int(value, name):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
-
-
 class HessianFree:
     """Truncated-Newton (Hessian-free) optimizer with the Gauss-Newton matrix; see the module docstring.
 
@@ -371,32 +363,31 @@ class HessianFree:
                 raise TypeError(f"model must follow the HF model protocol (parameters, forward, backward, rop, "
                                 f"batch_axis), e.g. SequenceModel(rnn, readout); {type(model).__name__} has no "
                                 f"{attr!r}")
-        if not isinstance(loss, str) or loss not in _LOSSES:
-            raise ValueError(f"loss must be one of {sorted(_LOSSES)}, got {loss!r}")
+        checks.one_of(loss, "loss", sorted(_LOSSES))
         self.model = model
         self.loss_name = loss
         self._loss = _LOSSES[loss]()
         self._flat = _Flat(model.parameters())
         if self._flat.size == 0:
             raise ValueError("model has no parameters to optimize")
-        self.damping = _real(damping, "damping", low=0, low_open=True)
-        self.structural_damping = _real(structural_damping, "structural_damping", low=0)
-        self.cg_max_iters = _positive_int(cg_max_iters, "cg_max_iters")
-        self.cg_tol = _real(cg_tol, "cg_tol", low=0)
-        self.cg_decay = _real(cg_decay, "cg_decay", low=0, high=1)
-        self.preconditioner = _flag(preconditioner, "preconditioner")
-        self.precond_power = _real(precond_power, "precond_power", low=0, high=1)
-        self.line_search = _flag(line_search, "line_search")
-        self.damping_boost = _real(damping_boost, "damping_boost", low=1, low_open=True)
-        self.damping_drop = _real(damping_drop, "damping_drop", low=0, low_open=True, high=1, high_open=True)
-        self.min_damping = _real(min_damping, "min_damping", low=0, low_open=True)
-        self.max_damping = _real(max_damping, "max_damping", low=self.min_damping)
+        self.damping = checks.real(damping, "damping", low=0, low_open=True)
+        self.structural_damping = checks.real(structural_damping, "structural_damping", low=0)
+        self.cg_max_iters = checks.positive_int(cg_max_iters, "cg_max_iters")
+        self.cg_tol = checks.real(cg_tol, "cg_tol", low=0)
+        self.cg_decay = checks.real(cg_decay, "cg_decay", low=0, high=1)
+        self.preconditioner = checks.boolean(preconditioner, "preconditioner")
+        self.precond_power = checks.real(precond_power, "precond_power", low=0, high=1)
+        self.line_search = checks.boolean(line_search, "line_search")
+        self.damping_boost = checks.real(damping_boost, "damping_boost", low=1, low_open=True)
+        self.damping_drop = checks.real(damping_drop, "damping_drop", low=0, low_open=True, high=1, high_open=True)
+        self.min_damping = checks.real(min_damping, "min_damping", low=0, low_open=True)
+        self.max_damping = checks.real(max_damping, "max_damping", low=self.min_damping)
         if not self.min_damping <= self.damping <= self.max_damping:
             raise ValueError(f"damping must be in [min_damping, max_damping] = [{self.min_damping}, "
                              f"{self.max_damping}], got {self.damping}")
         self._check_subset(curvature_subset, None)
         self.curvature_subset = curvature_subset
-        self._rng = np.random.default_rng(seed)
+        self._rng = np.random.default_rng(checks.seed(seed))
         self._warm = None                                      # the last CG solution (float64)
         self._counts = {"curvature_products": 0, "loss_evaluations": 0}
         self.steps = 0
@@ -578,18 +569,11 @@ class HessianFree:
         p_last, saved, info = conjugate_gradient(gv, g, x0, precond, self.cg_max_iters, self.cg_tol)
 
         stats = dict(loss_before=f0, loss_after=f0, rho=-math.inf, damping_used=lam,
-                     cg_iterations=info["iterations"], cg_stop=info["stop"], cg_backtrack=0, step_size=0.0, accepted=False,
+                     cg_iterations=info["iterations"], cg_stop=info["stop"], cg_backtrack=0, step_size=0.0,
+                     accepted=False,
                      grad_norm=float(np.linalg.norm(g)), curvature_sequences=n_c)
         try:
-            # CG-backtracking: walk back from the last saved iterate while the loss keeps falling
-            # (past iterates whose loss is not finite: an earlier, shorter one may still be good).
-            best_f, best_p, best_i = math.inf, None, 0
-            for i, p in reversed(saved):
-                f = self._loss_at(theta + p, batch_x, batch_y, mask)
-                if best_p is not None and f >= best_f:
-                    break
-                if f < best_f:
-                    best_f, best_p, best_i = f, p, i
+            best_f, best_p, best_i = self._backtrack(saved, theta, batch_x, batch_y, mask)
             flat.set(theta)
             step_size = 0.0
             if best_p is not None:
@@ -633,6 +617,19 @@ class HessianFree:
         stats.update(self._counts)
         self.steps += 1
         return stats
+
+    def _backtrack(self, saved, theta, x, y, mask):
+        """CG-backtracking: walk back from the last saved iterate while the loss keeps falling (past iterates
+        whose loss is not finite: an earlier, shorter one may still be good). Returns (f, p, iteration) of
+        the best, p None when no iterate has a finite loss."""
+        best_f, best_p, best_i = math.inf, None, 0
+        for i, p in reversed(saved):
+            f = self._loss_at(theta + p, x, y, mask)
+            if best_p is not None and f >= best_f:
+                break
+            if f < best_f:
+                best_f, best_p, best_i = f, p, i
+        return best_f, best_p, best_i
 
     def __repr__(self):
         return (f"HessianFree({self.loss_name}, damping={self.damping:g}, structural_damping="

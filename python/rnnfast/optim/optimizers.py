@@ -5,33 +5,10 @@ import math
 import numpy as np
 
 from .. import _core  # the compiled kernels for NumPy arrays (Adam's update, clipping's sum of squares)
+from .._util import checks
 from .._util.arrays import array_module
 
 __all__ = ["Optimizer", "SGD", "RMSprop", "Adagrad", "Adam"]
-
-
-# ---- arguments ---------------------------------------------------------------------------------
-def _real(value, name, low=None, low_open=False, high=None, high_open=False):
-    if isinstance(value, np.ndarray) and value.ndim == 0:  # from np.load
-        value = value.item()
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    if low is not None and (value < low or (low_open and value == low)):
-        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {value}")
-    if high is not None and (value > high or (high_open and value == high)):
-        raise ValueError(f"{name} must be {'<' if high_open else '<='} {high}, got {value}")
-    return value
-
-
-def _flag(value, name):
-    if isinstance(value, np.ndarray) and value.ndim == 0:
-        value = value.item()
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
-    return bool(value)
 
 
 def _modules(params):
@@ -118,7 +95,7 @@ class Optimizer:
         triples = _named(self._modules)
         # The parameter and gradient arrays are bound here, as torch.optim binds its tensors: modules
         # update both in place (optimizers, load_state_dict, zero_grad), so the list stays valid and a
-        # step does not re-walk and re-check the modules (25 us a step at min-char-rnn's size).
+        # step does not re-walk and re-check the modules (a cost that shows at small models' sizes).
         self._triples = triples
         if not triples:
             raise ValueError("params has no parameters to optimize")
@@ -139,7 +116,7 @@ class Optimizer:
 
     @lr.setter
     def lr(self, value):
-        self.defaults["lr"] = _real(value, "lr", low=0)
+        self.defaults["lr"] = checks.real(value, "lr", low=0)
 
     def named_parameters(self):
         """[(name, param, grad)], the arrays bound at construction."""
@@ -148,6 +125,13 @@ class Optimizer:
     def zero_grad(self):
         for _, _, g in self.named_parameters():
             g.fill(0)
+
+    def add_steps(self, n):
+        """Count n steps taken outside step(), by a loop that applies this optimizer's update itself (the fused
+        min-char-rnn loop, rnnfast.char.model.FusedMinCharRNN), so that the step counts stay right."""
+        n = checks.positive_int(n, "n", minimum=0)
+        for st in self.state.values():
+            st["step"] += n
 
     def step(self):
         triples = self.named_parameters()
@@ -234,10 +218,10 @@ class SGD(Optimizer):
                          weight_decay=weight_decay)
 
     def _validate(self, hp):
-        out = dict(lr=_real(hp["lr"], "lr", low=0), momentum=_real(hp["momentum"], "momentum", low=0),
-                   dampening=_real(hp["dampening"], "dampening", low=0, high=1),
-                   nesterov=_flag(hp["nesterov"], "nesterov"),
-                   weight_decay=_real(hp["weight_decay"], "weight_decay", low=0))
+        out = dict(lr=checks.real(hp["lr"], "lr", low=0), momentum=checks.real(hp["momentum"], "momentum", low=0),
+                   dampening=checks.real(hp["dampening"], "dampening", low=0, high=1),
+                   nesterov=checks.boolean(hp["nesterov"], "nesterov"),
+                   weight_decay=checks.real(hp["weight_decay"], "weight_decay", low=0))
         if out["nesterov"] and (out["momentum"] <= 0 or out["dampening"] != 0):
             raise ValueError("nesterov=True needs momentum > 0 and dampening = 0")
         return out
@@ -274,11 +258,11 @@ class RMSprop(Optimizer):
                          weight_decay=weight_decay)
 
     def _validate(self, hp):
-        return dict(lr=_real(hp["lr"], "lr", low=0), alpha=_real(hp["alpha"], "alpha", low=0, high=1),
-                    eps=_real(hp["eps"], "eps", low=0, low_open=True),
-                    momentum=_real(hp["momentum"], "momentum", low=0),
-                    centered=_flag(hp["centered"], "centered"),
-                    weight_decay=_real(hp["weight_decay"], "weight_decay", low=0))
+        return dict(lr=checks.real(hp["lr"], "lr", low=0), alpha=checks.real(hp["alpha"], "alpha", low=0, high=1),
+                    eps=checks.real(hp["eps"], "eps", low=0, low_open=True),
+                    momentum=checks.real(hp["momentum"], "momentum", low=0),
+                    centered=checks.boolean(hp["centered"], "centered"),
+                    weight_decay=checks.real(hp["weight_decay"], "weight_decay", low=0))
 
     def _update(self, p, g, st, xp):
         hp = self.defaults
@@ -319,19 +303,30 @@ class Adagrad(Optimizer):
                          eps_inside_sqrt=eps_inside_sqrt)
 
     def _validate(self, hp):
-        return dict(lr=_real(hp["lr"], "lr", low=0), lr_decay=_real(hp["lr_decay"], "lr_decay", low=0),
-                    weight_decay=_real(hp["weight_decay"], "weight_decay", low=0),
-                    initial_accumulator_value=_real(hp["initial_accumulator_value"],
+        return dict(lr=checks.real(hp["lr"], "lr", low=0), lr_decay=checks.real(hp["lr_decay"], "lr_decay", low=0),
+                    weight_decay=checks.real(hp["weight_decay"], "weight_decay", low=0),
+                    initial_accumulator_value=checks.real(hp["initial_accumulator_value"],
                                                     "initial_accumulator_value", low=0),
-                    eps=_real(hp["eps"], "eps", low=0, low_open=True),
-                    eps_inside_sqrt=_flag(hp["eps_inside_sqrt"], "eps_inside_sqrt"))
+                    eps=checks.real(hp["eps"], "eps", low=0, low_open=True),
+                    eps_inside_sqrt=checks.boolean(hp["eps_inside_sqrt"], "eps_inside_sqrt"))
+
+    def _sum(self, st, p):
+        """The parameter's accumulator S, created (initial_accumulator_value) on first use."""
+        S = st.get("sum")
+        if S is None:
+            S = st["sum"] = array_module(p).full_like(p, self.defaults["initial_accumulator_value"])
+        return S
+
+    def sums(self):
+        """The accumulators S of every parameter, in named_parameters() order, created as the first step()
+        creates them: the live arrays, for a loop that applies Adagrad's update itself and then reports its
+        steps with add_steps() (rnnfast.char.model.FusedMinCharRNN)."""
+        return [self._sum(self.state[name], p) for name, p, _ in self.named_parameters()]
 
     def _update(self, p, g, st, xp):
         hp = self.defaults
         g = self._decayed(p, g)
-        if "sum" not in st:
-            st["sum"] = xp.full_like(p, hp["initial_accumulator_value"])
-        S = st["sum"]
+        S = self._sum(st, p)
         S += g * g
         clr = hp["lr"] / (1 + (st["step"] - 1) * hp["lr_decay"])
         d = xp.sqrt(S + hp["eps"]) if hp["eps_inside_sqrt"] else xp.sqrt(S) + hp["eps"]
@@ -353,10 +348,10 @@ class Adam(Optimizer):
             betas = betas.tolist()
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-        betas = tuple(_real(b, f"betas[{i}]", low=0, high=1, high_open=True) for i, b in enumerate(betas))
-        return dict(lr=_real(hp["lr"], "lr", low=0), betas=betas,
-                    eps=_real(hp["eps"], "eps", low=0, low_open=True),
-                    weight_decay=_real(hp["weight_decay"], "weight_decay", low=0))
+        betas = tuple(checks.real(b, f"betas[{i}]", low=0, high=1, high_open=True) for i, b in enumerate(betas))
+        return dict(lr=checks.real(hp["lr"], "lr", low=0), betas=betas,
+                    eps=checks.real(hp["eps"], "eps", low=0, low_open=True),
+                    weight_decay=checks.real(hp["weight_decay"], "weight_decay", low=0))
 
     def _update(self, p, g, st, xp):
         hp = self.defaults

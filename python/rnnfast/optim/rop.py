@@ -18,6 +18,7 @@ reverse=True: the forward ran from t = T-1 down to 0 (the backward direction of 
 import numpy as np
 
 from .. import _core
+from .._util import checks
 from ..reference.mrnn import MRNN_KEYS
 from ..reference.rop import RNN_KEYS, _direction
 
@@ -29,14 +30,9 @@ def _get(cache, key, shape, dtype, who):
     if key not in cache:
         raise KeyError(f"{who}: cache has no {key!r}")
     a = cache[key]
-    if not isinstance(a, np.ndarray):
-        raise TypeError(f"{who}: cache[{key!r}] must be a numpy.ndarray, got {type(a).__name__}")
-    if shape is not None and a.shape != shape:
-        raise ValueError(f"{who}: cache[{key!r}] must have shape {shape}, got {a.shape}")
-    if a.dtype != dtype:
-        raise TypeError(f"{who}: cache[{key!r}] has dtype {a.dtype} but cache['x'] has {dtype}; all must share one "
-                        "dtype")
-    return np.ascontiguousarray(a)
+    if shape is None:  # any 2-D or 3-D shape: checked by the caller
+        shape = (None,) * getattr(a, "ndim", 0)
+    return checks.check_array(a, f"{who}: cache[{key!r}]", dtype, shape, finite=False)
 
 
 def _sequence(cache, who):
@@ -78,8 +74,7 @@ def rnn_rop_engine(cache, v, dx=None, dh0=None, reverse=False):
     who = "rnn_rop_engine"
     x, y, dt, T, N, C, H = _sequence(cache, who)
     nonlinearity = cache.get("nonlinearity", "tanh")
-    if nonlinearity not in ("tanh", "relu"):
-        raise ValueError(f"{who}: cache['nonlinearity'] must be 'tanh' or 'relu', got {nonlinearity!r}")
+    checks.one_of(nonlinearity, f"{who}: cache['nonlinearity']", ("tanh", "relu"))
     W_ih = _get(cache, "W_ih", (H, C), dt, who)
     W_hh = _get(cache, "W_hh", (H, H), dt, who)
     h0 = None if cache.get("h0") is None else _get(cache, "h0", (N, H), dt, who)

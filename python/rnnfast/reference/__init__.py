@@ -4,16 +4,16 @@ kernels implement.  Pure NumPy; see :mod:`.cells` and :mod:`.mrnn` for the equat
 :mod:`.rop` and :func:`mrnn_rop` give forward-mode R-ops (Jacobian-vector products); :mod:`.hmm` and
 :mod:`.lgssm` are the recursions of the hidden Markov model and the linear dynamical system."""
 
+from . import hmm, lgssm
 from .cells import (
-    rnn_forward,
-    rnn_backward,
-    lstm_forward,
-    lstm_backward,
-    gru_forward,
     gru_backward,
+    gru_forward,
+    lstm_backward,
+    lstm_forward,
+    rnn_backward,
+    rnn_forward,
     sigmoid,
 )
-from . import hmm, lgssm
 from .esn import reservoir_run, ridge_fit
 from .esn import spectral_radius as reservoir_spectral_radius
 from .min_char_rnn import MinCharRNN

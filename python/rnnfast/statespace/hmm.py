@@ -148,7 +148,8 @@ class HMM:
     means = property(lambda self: self._theta.means, lambda self, v: self._publish("means", v),
                      doc="Gaussian emissions: the state means [K,D].")
     covars = property(lambda self: self._theta.covars, lambda self, v: self._publish("covars", v),
-                      doc='Gaussian emissions: variances [K,D] (covariance_type="diag") or covariances [K,D,D] ("full").')
+                      doc='Gaussian emissions: variances [K,D] (covariance_type="diag") or covariances [K,D,D] '
+                          '("full").')
 
     def _need(self, emission, name):
         if self.emission != emission:

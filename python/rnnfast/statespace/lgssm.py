@@ -271,7 +271,7 @@ class LinearGaussian:
         p = self._p
         r = self._run(p, y, u, smooth=False)
         N = r.y3.shape[1]
-        X, Y, U = self.state_size, self.obs_size, self.input_size
+        _X, Y, U = self.state_size, self.obs_size, self.input_size
         if U:
             if u_future is None:
                 raise ValueError(f"u_future (the inputs of the predicted steps) is required: input_size={U}")
@@ -432,7 +432,7 @@ def _mstep(model, p, r, learn):
     """The M-step (float64) from one smoother pass `r` with the parameters p: name -> new value for the names in
     `learn`."""
     p = {k: v.astype(np.float64) for k, v in p.items()}
-    X, Y, U = model.state_size, model.obs_size, model.input_size
+    X, _Y, U = model.state_size, model.obs_size, model.input_size
     T, N = r.observed.shape
     ms = r.smooth_mean.astype(np.float64)
     counts = r.counts

@@ -6,7 +6,6 @@ else in rnnfast.torch.
 """
 
 from rnnfast import _core
-
 from rnnfast.backends.cells import GATES, GRU, GRU_CHO, LSTM, RNN_RELU, RNN_TANH  # the engines' cell ints
 
 # What the engines can do today. Each option below is accepted by the modules' constructors and forward and

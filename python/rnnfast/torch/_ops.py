@@ -20,7 +20,6 @@ through DLPack (CuPy views) and it runs on torch's current stream.
 """
 
 import threading
-from typing import Optional
 
 import numpy as np
 import torch
@@ -74,7 +73,7 @@ def _forward_shapes(x, weights, cell, bidirectional, training):
 
 
 @torch.library.custom_op("rnnfast::recurrent_layer", mutates_args=())
-def recurrent_layer(x: Tensor, h0: Optional[Tensor], c0: Optional[Tensor], weights: list[Tensor], cell: int,
+def recurrent_layer(x: Tensor, h0: Tensor | None, c0: Tensor | None, weights: list[Tensor], cell: int,
                     bidirectional: bool, training: bool
                     ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
     outs = [torch.empty(s, dtype=x.dtype, device=x.device)
@@ -103,7 +102,7 @@ def _cpu_forward(x, h0, c0, weights, cell, bidirectional, training, outs):
     dt = xa.dtype
     work = _work(E._core.recurrent_workspace_size(cell, T, N, H, False), dt)
     for d, (w_ih, w_hh, b_ih, b_hh) in enumerate(_split(weights, D)):
-        def at(a):
+        def at(a, d=d):
             return None if a is None else a[d]
         E._core.recurrent_forward(cell, xa, at(h0a), at(c0a), _np(w_ih), _np(w_hh), _np(b_ih), _np(b_hh),
                                   y[:, :, d * H:(d + 1) * H], h_n[d], at(c_n), at(h_prev), at(c_prev), at(gates),
@@ -152,7 +151,7 @@ def _cpu_backward(x, weights, h_prev, c_prev, gates, extra, dy, dh_n, dc_n, cell
     work = _work(E._core.recurrent_workspace_size(cell, T, N, H, True), xa.dtype)
     grads = _split(dweights, D)
     for d, (w_ih, w_hh, _, _) in enumerate(_split(weights, D)):
-        def at(a):
+        def at(a, d=d):
             return None if a is None else a[d]
         g_ih, g_hh, g_bi, g_bh = grads[d]
         E._core.recurrent_backward(cell, xa, _np(w_ih), _np(w_hh), h_prev[d], at(c_prev), gates[d], at(extra),
@@ -205,7 +204,7 @@ def _cuda_backward(x, weights, h_prev, c_prev, gates, extra, dy, dh_n, dc_n, cel
             view(t) for t in (h_prev, c_prev, gates, extra, dh_n, dc_n, dh0, dc0))
         grads = _split(dweights, D)
         for d, ws in enumerate(_split(weights, D)):
-            def at(a):
+            def at(a, d=d):
                 return None if a is None else a[d]
             names = ("W_ih", "W_hh", "b_ih", "b_hh")
             w = dict(zip(names, (view(t) for t in ws)))
