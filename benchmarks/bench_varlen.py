@@ -81,6 +81,7 @@ def main():
     import numpy as np
     import torch
     from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
     import rnnfast
 
     if args.threads:

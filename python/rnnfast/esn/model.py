@@ -425,7 +425,7 @@ class ESN:
         if y is not None and not self.feedback:
             raise ValueError("y is only used with feedback=True")
         outs, finals, y_finals = [], [], []
-        for gi, (_idx, u3) in enumerate(groups):
+        for gi, (idx, u3) in enumerate(groups):
             B = u3.shape[1]
             x0 = self._x0(B, kind == "single", c, _rows(kind, idx, lengths))
             if ys is not None:
@@ -519,7 +519,7 @@ class ESN:
     def _predict(self, u, c, readout, lengths_=None):
         kind, groups, lengths = self._inputs(u, "u", self.input_size, lengths=lengths_)
         outs, finals = [], []
-        for _idx, u3 in groups:
+        for idx, u3 in groups:
             T, B, _ = u3.shape
             x0 = self._x0(B, kind == "single", c, _rows(kind, idx, lengths))
             x0 = None if x0 is None else x0[None]
@@ -539,7 +539,7 @@ class ESN:
         kind, groups, lengths = self._inputs(u, "u", self.input_size, lengths=lengths_)
         outs, finals, y_finals = [], [], []
         w_args, w_in = self._w_args(), self._w_in_engine()
-        for _idx, u3 in groups:
+        for idx, u3 in groups:
             T, B, _ = u3.shape
             x = self._x0(B, kind == "single", c, _rows(kind, idx, lengths))
             x = np.zeros((B, self.reservoir_size), self.dtype) if x is None else np.array(x)
@@ -676,7 +676,7 @@ class ESN:
         N, O, dt = self.reservoir_size, self.output_size, self.dtype
         acc = RidgeAccumulator(N, O)
         finals, y_finals = [], []
-        for (_idx, u3), y3 in zip(groups, ys):
+        for (idx, u3), y3 in zip(groups, ys):
             T, B, _ = u3.shape
             x0 = self._x0(B, kind == "single", c, _rows(kind, idx, lengths))
             x0 = None if x0 is None else x0[None]
@@ -711,7 +711,7 @@ class ESN:
         y_all = np.concatenate([y3.reshape(-1, O) for y3 in ys]).astype(np.float64)
         y_std = y_all.std(axis=0)
         n = y_all.shape[0]
-        for (_idx, u3), y3 in zip(groups, ys):
+        for (idx, u3), y3 in zip(groups, ys):
             T, B, _ = u3.shape
             x0 = self._x0(B, kind == "single", c, _rows(kind, idx, lengths))
             x0 = None if x0 is None else x0[None]

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 import rnnfast
-from conftest import rel_err
 from rnnfast.backends import cells, engine_for, varlen
+
+from helpers import rel_err
 
 CELLS = ["rnn_tanh", "rnn_relu", "lstm", "gru", "gru_cho"]
 TORCH_CELLS = ["rnn_tanh", "rnn_relu", "lstm", "gru"]
@@ -451,7 +452,8 @@ def test_zoneout_finite_differences(cell, engine):
     got = run(layer, p)
     assert not np.all(layer.generator.random(1) == 0)  # (the generator was used)
     eps = 1e-6
-    for key, arr in (("dx", p["x"]), ("dh0", p["h0"]), ("grad weight_hh_l0_reverse", layer._params["weight_hh_l0_reverse"])):
+    for key, arr in (("dx", p["x"]), ("dh0", p["h0"]),
+                     ("grad weight_hh_l0_reverse", layer._params["weight_hh_l0_reverse"])):
         flat = arr.reshape(-1)
         num = np.empty_like(flat)
         for i in range(flat.size):
