@@ -102,7 +102,7 @@ def _(x, h0, c0, weights, cell, bidirectional, training, lengths=None, zoneout=N
     return tuple(x.new_empty(s) for s in _forward_shapes(x, weights, cell, bidirectional, training))
 
 
-def _cpu_forward(x, h0, c0, weights, cell, bidirectional, training, outs, lengths, zoneout, zoneout_p):
+def _cpu_forward(x, h0, c0, weights, cell, bidirectional, training, outs, lengths=None, zoneout=None, zoneout_p=0.0):
     D = 2 if bidirectional else 1
     T, N, _ = x.shape
     H = weights[1].shape[1]
@@ -153,7 +153,7 @@ def _(x, weights, h_prev, c_prev, gates, extra, dy, dh_n, dc_n, cell, bidirectio
 
 
 def _cpu_backward(x, weights, h_prev, c_prev, gates, extra, dy, dh_n, dc_n, cell, bidirectional,
-                  dx, dh0, dc0, dweights, lengths, zoneout):
+                  dx, dh0, dc0, dweights, lengths=None, zoneout=None):
     D = 2 if bidirectional else 1
     T, N, _ = x.shape
     H = weights[1].shape[1]
@@ -179,7 +179,7 @@ def _cuda_stream(cp, device):
     return cp.cuda.ExternalStream(torch.cuda.current_stream(device).cuda_stream)
 
 
-def _cuda_forward(x, h0, c0, weights, cell, bidirectional, training, outs, lengths, zoneout, zoneout_p):
+def _cuda_forward(x, h0, c0, weights, cell, bidirectional, training, outs, lengths=None, zoneout=None, zoneout_p=0.0):
     cp, engine = E.cuda_engine()
     D = 2 if bidirectional else 1
     H = weights[1].shape[1]
@@ -207,7 +207,7 @@ def _cuda_forward(x, h0, c0, weights, cell, bidirectional, training, outs, lengt
 
 
 def _cuda_backward(x, weights, h_prev, c_prev, gates, extra, dy, dh_n, dc_n, cell, bidirectional,
-                   dx, dh0, dc0, dweights, lengths, zoneout):
+                   dx, dh0, dc0, dweights, lengths=None, zoneout=None):
     cp, engine = E.cuda_engine()
     D = 2 if bidirectional else 1
     H = weights[1].shape[1]
