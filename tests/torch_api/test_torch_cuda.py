@@ -74,15 +74,24 @@ def _layer_args(cell, bidirectional, T=4, N=3, C=5, H=33, dt=torch.float64):
     return x, h0, c0, weights
 
 
-@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("bidirectional,varlen", [(False, False), (True, False), (True, True)],
+                         ids=["uni", "bi", "bi_lengths_zoneout"])
 @pytest.mark.parametrize("cell", list(CELLS.values()), ids=list(CELLS))
-def test_cuda_glue_on_the_emulation_matches_the_cpu_path(emulated, cell, bidirectional):
+def test_cuda_glue_on_the_emulation_matches_the_cpu_path(emulated, cell, bidirectional, varlen):
+    """varlen: a variable-length batch (PackedSequence's path) and, for LSTM and GRU, a zoneout mask."""
     x, h0, c0, weights = _layer_args(cell, bidirectional)
+    extra = {}
+    if varlen:
+        extra["lengths"] = torch.tensor([4, 2, 1], dtype=torch.int32)
+        if cell != 0:
+            g = torch.Generator().manual_seed(9)
+            extra["zoneout"] = torch.bernoulli(torch.full((2,) + tuple(x.shape[:2]) + (h0.shape[2],), 0.7,
+                                                          dtype=x.dtype), generator=g)
     shapes = _ops._forward_shapes(x, weights, cell, bidirectional, True)
     cpu = [torch.full(s, float("nan"), dtype=x.dtype) for s in shapes]
     emu = [torch.full(s, float("nan"), dtype=x.dtype) for s in shapes]
-    _ops._cpu_forward(x, h0, c0, weights, cell, bidirectional, True, cpu)
-    _ops._cuda_forward(x, h0, c0, weights, cell, bidirectional, True, emu)
+    _ops._cpu_forward(x, h0, c0, weights, cell, bidirectional, True, cpu, **extra)
+    _ops._cuda_forward(x, h0, c0, weights, cell, bidirectional, True, emu, **extra)
     assert emulated, "torch.cuda.current_stream was not asked"
     names = ["y", "h_n", "c_n", "h_prev", "c_prev", "gates", "extra"]
     for name, a, b in zip(names, emu, cpu):
@@ -95,7 +104,7 @@ def test_cuda_glue_on_the_emulation_matches_the_cpu_path(emulated, cell, bidirec
     results = []
     for run, outs in ((_ops._cpu_backward, cpu), (_ops._cuda_backward, emu)):
         grads = _ops._backward_outputs(x, weights, cell, bidirectional, torch.empty, torch.zeros)
-        run(x, weights, *outs[3:], dy, dh_n, dc_n, cell, bidirectional, *grads)
+        run(x, weights, *outs[3:], dy, dh_n, dc_n, cell, bidirectional, *grads, **extra)
         results.append(grads)
     (dx, dh0, dc0, dw), (ex, eh0, ec0, ew) = results
     torch.testing.assert_close(ex, dx, rtol=1e-10, atol=1e-12)

@@ -1,5 +1,5 @@
-"""Bad arguments: the exception torch.nn raises (same type, a message naming the argument); options that need
-rnnfast's engine work of issue #17: NotImplementedError saying so; convert/revert."""
+"""Bad arguments: the exception torch.nn raises (same type, a message naming the argument); the limits of
+issue #17's options (and NotImplementedError for one the flag table turns off); convert/revert."""
 
 import warnings
 
@@ -52,19 +52,28 @@ def test_constructor_errors_of_options():
         rt.LSTM(3, 4, dropout=0.3)
 
 
-def test_options_waiting_for_the_engine_name_issue_17():
+def test_issue_17_options_and_their_limits(monkeypatch):
+    """proj_size, zoneout and PackedSequence run (tests/test_torch_modules.py); zoneout is LSTM's and GRU's and
+    not combined with proj_size (as rnnfast's layers); convert shares weight_hr; an option the flag table
+    SUPPORTS turns off is refused with NotImplementedError naming issue #17."""
+    with pytest.raises(ValueError, match="zoneout is only supported for LSTM and GRU"):
+        rt.RNN(3, 4, zoneout=0.1)
+    with pytest.raises(ValueError, match="zoneout with proj_size"):
+        rt.LSTM(3, 4, proj_size=2, zoneout=0.1)
+    model = nn.Sequential(nn.LSTM(3, 4, proj_size=2))
+    hr = model[0].weight_hr_l0
+    rt.convert(model)
+    assert type(model[0]) is rt.LSTM and model[0].weight_hr_l0 is hr
+    from rnnfast.torch import _engine
+    for flag in ("proj_size", "zoneout", "packed_sequence"):
+        monkeypatch.setitem(_engine.SUPPORTS, flag, False)
     with pytest.raises(NotImplementedError, match=r"proj_size=2.*issue #17"):
         rt.LSTM(3, 4, proj_size=2)
     with pytest.raises(NotImplementedError, match=r"zoneout=0.1.*issue #17"):
         rt.GRU(3, 4, zoneout=0.1)
-    m = rt.LSTM(3, 4)
     packed = pack_padded_sequence(torch.randn(5, 2, 3), torch.tensor([5, 3]))
     with pytest.raises(NotImplementedError, match=r"PackedSequence.*issue #17"):
-        m(packed)
-    model = nn.Sequential(nn.LSTM(3, 4, proj_size=2))
-    with pytest.raises(NotImplementedError, match=r"0 has proj_size=2.*issue #17"):
-        rt.convert(model)
-    assert type(model[0]) is nn.LSTM  # nothing replaced
+        rt.LSTM(3, 4)(packed)
 
 
 def _bad_inputs(batch_first=False):

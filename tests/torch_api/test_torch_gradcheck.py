@@ -72,3 +72,40 @@ def test_gradcheck_unbatched():
         return y, hn, cn
 
     assert torch.autograd.gradcheck(f, (x, h, c), eps=1e-6, atol=1e-7, rtol=1e-5)
+
+
+@pytest.mark.parametrize("case", ["packed_lstm", "packed_gru", "proj", "proj_packed", "zoneout_lstm",
+                                  "zoneout_gru"])
+def test_gradcheck_issue_17_options(case):
+    """PackedSequence input (unsorted lengths), proj_size (two layers) and zoneout (training: the masks drawn
+    again under the same seed at every evaluation); bidirectional, with given initial states."""
+    torch.manual_seed(0)
+    kw = dict(bidirectional=True, dtype=torch.float64)
+    if case.startswith("proj"):  # two layers: the second's input is the projections, 2 * proj_size wide
+        kw.update(proj_size=2, num_layers=2)
+    if case.startswith("zoneout"):
+        kw["zoneout"] = 0.4
+    cls = rt.GRU if case.endswith("gru") else rt.LSTM
+    m = cls(3, 4, **kw)
+    lstm = cls is rt.LSTM
+    T, N = 4, 3
+    x = torch.randn(T, N, 3, dtype=torch.float64, requires_grad=True)
+    lengths = torch.tensor([2, 4, 1])
+    names = [n for n, _ in m.named_parameters()]
+    params = [p.detach().clone().requires_grad_() for p in m.parameters()]
+    P = kw.get("proj_size", 4)
+    LD = 2 * m.num_layers
+    states = [torch.randn(LD, N, P, dtype=torch.float64, requires_grad=True)]
+    if lstm:
+        states.append(torch.randn(LD, N, 4, dtype=torch.float64, requires_grad=True))
+    packed = "packed" in case
+
+    def f(x, *rest):
+        ps, ss = rest[:len(params)], rest[len(params):]
+        hx = tuple(ss) if lstm else ss[0]
+        inp = torch.nn.utils.rnn.pack_padded_sequence(x, lengths, enforce_sorted=False) if packed else x
+        torch.manual_seed(1)  # zoneout: the same masks at every evaluation
+        y, h = torch.func.functional_call(m, dict(zip(names, ps)), (inp, hx))
+        return (y.data if packed else y,) + (h if isinstance(h, tuple) else (h,))
+
+    assert torch.autograd.gradcheck(f, (x, *params, *states), eps=1e-6, atol=1e-7, rtol=1e-5)

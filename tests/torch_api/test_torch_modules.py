@@ -293,7 +293,7 @@ def test_caches_saved_only_when_a_gradient_can_be_asked_for(monkeypatch):
             return getattr(real, name)
 
         def recurrent_forward(self, *args):
-            flags.append(args[-1])
+            flags.append(args[17])  # training (after reverse; lengths and zoneout follow)
             return real.recurrent_forward(*args)
 
     monkeypatch.setattr(_engine, "_core", Spy())
@@ -308,3 +308,93 @@ def test_caches_saved_only_when_a_gradient_can_be_asked_for(monkeypatch):
     assert y_train.requires_grad and not y1.requires_grad
     torch.testing.assert_close(y0, y_train.detach(), rtol=0, atol=0)
     torch.testing.assert_close(y1, y0, rtol=0, atol=0)
+
+
+# ---- issue #17's options: PackedSequence input, proj_size, zoneout ----------------------------------------
+def _packed_case(cell, bidirectional, proj_size=0, layers=2):
+    """(torch's module, rnnfast's, unsorted lengths, hx, the leaves for gradients: x (padded), hx)."""
+    T, N, C, H = 6, 4, 3, 5
+    kw = dict(num_layers=layers, bidirectional=bidirectional, dtype=torch.float64)
+    if proj_size:
+        kw["proj_size"] = proj_size
+    a, b = pair(cell, C, H, **kw)
+    x = torch.randn(T, N, C, dtype=torch.float64, requires_grad=True)
+    lengths = torch.tensor([3, 6, 1, 4])  # unsorted: sorted_indices/unsorted_indices are not the identity
+    D = 2 if bidirectional else 1
+    h = torch.randn(layers * D, N, proj_size or H, dtype=torch.float64, requires_grad=True)
+    hx = (h, torch.randn(layers * D, N, H, dtype=torch.float64, requires_grad=True)) if cell[0] == "lstm" else h
+    return a, b, lengths, hx, [x] + list(hx if isinstance(hx, tuple) else (hx,))
+
+
+def _run_packed(module, lengths, hx, leaves):
+    packed = nn.utils.rnn.pack_padded_sequence(leaves[0], lengths, enforce_sorted=False)  # a graph per run
+    y, h = module(packed, hx)
+    grads = torch.autograd.grad(loss_of(y.data, h), leaves + list(module.parameters()))
+    return y, h, grads
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("cell", CELLS, ids=CELL_IDS)
+def test_packed_sequence_matches_torch(cell, bidirectional):
+    """PackedSequence in, PackedSequence out (the same batch_sizes and indices), final states in the batch's
+    order, and every gradient (input, initial states, parameters), as torch.nn's module."""
+    a, b, packed, hx, leaves = _packed_case(cell, bidirectional)
+    ya, ha, ga = _run_packed(a, packed, hx, leaves)
+    yb, hb, gb = _run_packed(b, packed, hx, leaves)
+    assert isinstance(yb, nn.utils.rnn.PackedSequence)
+    assert torch.equal(yb.batch_sizes, ya.batch_sizes)
+    assert torch.equal(yb.sorted_indices, ya.sorted_indices) and torch.equal(yb.unsorted_indices, ya.unsorted_indices)
+    torch.testing.assert_close(yb.data, ya.data, **F64)
+    for s, t in zip(hb if isinstance(hb, tuple) else (hb,), ha if isinstance(ha, tuple) else (ha,)):
+        torch.testing.assert_close(s, t, **F64)
+    assert len(gb) == len(ga)
+    for g, t in zip(gb, ga):
+        torch.testing.assert_close(g, t, **F64)
+
+
+@pytest.mark.parametrize("packed", [False, True], ids=["padded", "packed"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_proj_size_matches_torch(bidirectional, packed):
+    """LSTM with proj_size: weight_hr_l{k} named and initialised as torch's; outputs, h_n (proj_size wide),
+    c_n and every gradient as torch.nn.LSTM, on a tensor and on a PackedSequence."""
+    lstm = CELLS[2]
+    a, b, pk, hx, leaves = _packed_case(lstm, bidirectional, proj_size=2)
+    assert [n for n, _ in a.named_parameters()] == [n for n, _ in b.named_parameters()]
+    for name, p in a.named_parameters():
+        assert torch.equal(p, b.get_parameter(name)), name
+    if packed:
+        ya, ha, ga = _run_packed(a, pk, hx, leaves)
+        yb, hb, gb = _run_packed(b, pk, hx, leaves)
+        ya, yb = ya.data, yb.data
+    else:
+        ya, ha, ga = run(a, leaves[0], hx)
+        yb, hb, gb = run(b, leaves[0], hx)
+    assert yb.shape == ya.shape and hb[0].shape == ha[0].shape and hb[1].shape == ha[1].shape
+    torch.testing.assert_close(yb, ya, **F64)
+    torch.testing.assert_close(hb[0], ha[0], **F64)
+    torch.testing.assert_close(hb[1], ha[1], **F64)
+    for g, t in zip(gb, ga):
+        torch.testing.assert_close(g, t, **F64)
+
+
+@pytest.mark.parametrize("cls", [rt.LSTM, rt.GRU], ids=["lstm", "gru"])
+def test_zoneout_matches_rnnfast_layers(cls):
+    """zoneout as rnnfast's layers: eval mode (the expectation) against rnnfast.LSTM/GRU's eval with the same
+    weights; training draws masks from torch's generator (seeded: repeatable) and differs from eval."""
+    torch.manual_seed(0)
+    m = cls(3, 5, num_layers=2, bidirectional=True, zoneout=0.3, dtype=torch.float64)
+    ours = (rnnfast.LSTM if cls is rt.LSTM else rnnfast.GRU)(3, 5, num_layers=2, bidirectional=True,
+                                                             zoneout=0.3, dtype="float64")
+    ours.load_state_dict({k: v.detach().numpy() for k, v in m.state_dict().items()})
+    ours.eval()
+    x = torch.randn(6, 4, 3, dtype=torch.float64)
+    m.eval()
+    ye, _ = m(x)
+    np.testing.assert_allclose(ye.detach().numpy(), ours(x.numpy())[0], rtol=1e-12, atol=1e-12)
+    m.train()
+    torch.manual_seed(5)
+    y1, _ = m(x)
+    torch.manual_seed(5)
+    y2, _ = m(x)
+    torch.testing.assert_close(y1, y2, rtol=0, atol=0)
+    assert (y1 - ye).abs().max() > 1e-3

@@ -54,14 +54,9 @@ def _replace(model, table, check):
 def convert(model):
     """Replace every torch.nn.RNN, LSTM and GRU inside `model` (exactly those classes, not subclasses) by
     rnnfast.torch's module with the same configuration and the same Parameter objects; returns the model
-    (a new module when `model` itself is one of them). Options rnnfast cannot run yet (proj_size) raise
-    NotImplementedError naming the submodule, before anything is replaced."""
+    (a new module when `model` itself is one of them), proj_size included (weight_hr_l{k} shared too)."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"convert: model should be a torch.nn.Module, got {type(model).__name__}")
-    for where, m in model.named_modules():
-        if type(m) in _TO_RNNFAST and getattr(m, "proj_size", 0):
-            raise NotImplementedError(f"convert: {where or 'model'} has proj_size={m.proj_size}, which "
-                                      "rnnfast.torch does not support yet (issue #17)")
     return _replace(model, _TO_RNNFAST, lambda m, where: None)
 
 

@@ -8,10 +8,10 @@ else in rnnfast.torch.
 from rnnfast import _core
 from rnnfast.backends.cells import GATES, GRU, GRU_CHO, LSTM, RNN_RELU, RNN_TANH  # the engines' cell ints
 
-# What the engines can do today. Each option below is accepted by the modules' constructors and forward and
-# refused with NotImplementedError until rnnfast's engine supports it (issue #17: variable lengths,
-# proj_size and zoneout inside the time loop); the modules test these flags, nothing else.
-SUPPORTS = {"packed_sequence": False, "proj_size": False, "zoneout": False}
+# What the engines can do. An option set to False here is accepted by the modules' constructors and forward
+# and refused with NotImplementedError; all three came with issue #17 (variable lengths, zoneout in the time
+# loop; proj_size built on the LSTM, rnnfast/torch/_modules.py's _projected_layer).
+SUPPORTS = {"packed_sequence": True, "proj_size": True, "zoneout": True}
 
 
 def cuda_engine():

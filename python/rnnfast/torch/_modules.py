@@ -16,7 +16,7 @@ import warnings
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils.rnn import PackedSequence
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from . import _engine as E
 from . import _ops  # noqa: F401  (registers torch.ops.rnnfast.*)
@@ -73,6 +73,10 @@ class RNNBase(nn.Module):
             raise _not_yet(name, f"proj_size={proj_size}")
         if zoneout > 0 and not E.SUPPORTS["zoneout"]:
             raise _not_yet(name, f"zoneout={zoneout}")
+        if zoneout > 0 and mode not in ("LSTM", "GRU"):
+            raise ValueError(f"{name}: zoneout is only supported for LSTM and GRU, got zoneout={zoneout}")
+        if zoneout > 0 and proj_size > 0:
+            raise ValueError(f"{name}: zoneout with proj_size is not supported")
 
         self.mode = mode
         self.input_size = input_size
@@ -90,23 +94,27 @@ class RNNBase(nn.Module):
         factory = {"device": device, "dtype": dtype}
         D = 2 if bidirectional else 1
         gate_size = E.GATES[_cell] * hidden_size
+        real_hidden = proj_size if proj_size > 0 else hidden_size  # the width of h (torch's real_hidden_size)
         self._flat_weights_names = []
         self._all_weights = []
         for layer in range(num_layers):
             for direction in range(D):
-                layer_input_size = input_size if layer == 0 else hidden_size * D
+                layer_input_size = input_size if layer == 0 else real_hidden * D
                 sfx = "_reverse" if direction == 1 else ""
                 names = [f"weight_ih_l{layer}{sfx}", f"weight_hh_l{layer}{sfx}"]
-                shapes = [(gate_size, layer_input_size), (gate_size, hidden_size)]
+                shapes = [(gate_size, layer_input_size), (gate_size, real_hidden)]
                 if bias:
                     names += [f"bias_ih_l{layer}{sfx}", f"bias_hh_l{layer}{sfx}"]
                     shapes += [(gate_size,), (gate_size,)]
+                if proj_size > 0:  # torch's order: after the biases
+                    names += [f"weight_hr_l{layer}{sfx}"]
+                    shapes += [(proj_size, hidden_size)]
                 for n, s in zip(names, shapes):
                     setattr(self, n, nn.Parameter(torch.empty(s, **factory)))
                 self._flat_weights_names.extend(names)
                 self._all_weights.append(names)
         if learn_initial_state:
-            self.h0 = nn.Parameter(torch.zeros(num_layers * D, hidden_size, **factory))
+            self.h0 = nn.Parameter(torch.zeros(num_layers * D, real_hidden, **factory))
             if mode == "LSTM":
                 self.c0 = nn.Parameter(torch.zeros(num_layers * D, hidden_size, **factory))
         self.reset_parameters()
@@ -161,13 +169,14 @@ class RNNBase(nn.Module):
         """hx checked like torch's, as (h0, c0) of shape (L*D, N, H) (c0 None but for LSTM; both None: zeros)."""
         name = type(self).__name__
         LD = self.num_layers * (2 if self.bidirectional else 1)
-        expected = (LD, N, self.hidden_size)
+        expected = (LD, N, self.proj_size or self.hidden_size)
+        expected_c = (LD, N, self.hidden_size)
         lstm = self.mode == "LSTM"
         if hx is None:
             if not self.learn_initial_state:
                 return None, None
             states = [self.h0] + ([self.c0] if lstm else [])
-            states = [s.unsqueeze(1).expand(expected).contiguous() for s in states]
+            states = [s.unsqueeze(1).expand((LD, N, s.shape[-1])).contiguous() for s in states]
             return states[0], (states[1] if lstm else None)
         if lstm:
             if not isinstance(hx, (tuple, list)) or len(hx) != 2:
@@ -193,8 +202,9 @@ class RNNBase(nn.Module):
         for label, s in given:
             if not batched:
                 s = s.unsqueeze(1)
-            if s.shape != expected:
-                raise RuntimeError(f"Expected {label} size {expected}, got {list(s.shape)}")
+            want = expected_c if label == "hidden[1]" else expected
+            if s.shape != want:
+                raise RuntimeError(f"Expected {label} size {want}, got {list(s.shape)}")
             if s.dtype != x.dtype:
                 raise ValueError(f"{name}: {label} dtype ({s.dtype}) does not match input dtype ({x.dtype})")
             if s.device != x.device:
@@ -207,6 +217,7 @@ class RNNBase(nn.Module):
         if isinstance(input, PackedSequence):
             if not E.SUPPORTS["packed_sequence"]:
                 raise _not_yet(name, "PackedSequence input")
+            return self._forward_packed(input, hx)
         if not isinstance(input, torch.Tensor):
             raise TypeError(f"{name}: input should be a Tensor or PackedSequence, got {type(input).__name__}")
         if input.dim() not in (2, 3):
@@ -237,14 +248,52 @@ class RNNBase(nn.Module):
             y = y.transpose(0, 1)
         return y, ((h_n, c_n) if self.mode == "LSTM" else h_n)
 
-    def _run(self, x, h0, c0):
-        """The stack of layers on x [T,N,C] (contiguous): y [T,N,D*H], h_n and c_n [L*D,N,H] (c_n None but for
-        LSTM). One custom-op call per layer; dropout between layers as torch applies it (after every layer but
-        the last, in training mode, torch's generator)."""
+    def _forward_packed(self, input, hx):
+        """PackedSequence input, as torch: hx and h_n in the batch's given order, the sequences run sorted
+        by length (sorted_indices), the output packed like the input (the same batch_sizes and indices)."""
+        name = type(self).__name__
+        data, batch_sizes, sorted_indices, unsorted_indices = input
+        w0 = self._flat_weights[0]
+        if data.dim() != 2:
+            raise ValueError(f"{name}: a PackedSequence's data should be 2-D, got {data.dim()}-D")
+        if data.dtype != w0.dtype:
+            raise ValueError(f"RNN input dtype ({data.dtype}) does not match weight dtype ({w0.dtype}). "
+                             f"Convert input: input.to({w0.dtype}), or convert model: model.to({data.dtype})")
+        if data.size(-1) != self.input_size:
+            raise RuntimeError(f"input.size(-1) must be equal to input_size. Expected {self.input_size}, "
+                               f"got {data.size(-1)}")
+        if data.device != w0.device:
+            raise RuntimeError(f"{name}: input is on {data.device} but the parameters are on {w0.device}")
+        # the padded batch in the sorted order (longest first), and each sequence's length
+        x, lengths = pad_packed_sequence(PackedSequence(data, batch_sizes), batch_first=False)
+        N = x.shape[1]
+        h0, c0 = self._states(hx, True, N, x)
+        if sorted_indices is not None:  # hx is given in the batch's order: into the sorted order
+            h0 = None if h0 is None else h0.index_select(1, sorted_indices)
+            c0 = None if c0 is None else c0.index_select(1, sorted_indices)
+        y, h_n, c_n = self._run(x.contiguous(), h0, c0, lengths.to(torch.int32))
+        out = pack_padded_sequence(y, lengths, enforce_sorted=True)
+        out = PackedSequence(out.data, batch_sizes, sorted_indices, unsorted_indices)
+        if unsorted_indices is not None:
+            h_n = h_n.index_select(1, unsorted_indices)
+            c_n = None if c_n is None else c_n.index_select(1, unsorted_indices)
+        return out, ((h_n, c_n) if self.mode == "LSTM" else h_n)
+
+    def _run(self, x, h0, c0, lengths=None):
+        """The stack of layers on x [T,N,C] (contiguous): y [T,N,D*P], h_n [L*D,N,P] and c_n [L*D,N,H] (c_n None
+        but for LSTM; P = proj_size or H). One custom-op call per layer; dropout between layers as torch
+        applies it (after every layer but the last, in training mode, torch's generator); zoneout's masks from
+        torch's generator too. lengths: None or int32 (N,) on the CPU (a variable-length batch)."""
         D = 2 if self.bidirectional else 1
         L = self.num_layers
         flat = self._flat_weights
         per = len(flat) // (L * D)
+        H = self.hidden_size
+        T, N = x.shape[0], x.shape[1]
+        if lengths is not None and x.device.type != "cpu":
+            lengths = lengths.cpu()
+        if lengths is not None and bool((lengths == T).all()):
+            lengths = None  # every sequence has all T steps: the plain path
         # save for backward only when a gradient can be asked for
         training = torch.is_grad_enabled() and (
             x.requires_grad or any(w.requires_grad for w in flat)
@@ -253,9 +302,19 @@ class RNNBase(nn.Module):
         inp = x
         for layer in range(L):
             sl = slice(layer * D, (layer + 1) * D)
-            y, h_n, c_n, *_ = torch.ops.rnnfast.recurrent_layer(
-                inp, None if h0 is None else h0[sl], None if c0 is None else c0[sl],
-                flat[layer * D * per:(layer + 1) * D * per], self._cell, self.bidirectional, training)
+            ws = flat[layer * D * per:(layer + 1) * D * per]
+            h0l, c0l = None if h0 is None else h0[sl], None if c0 is None else c0[sl]
+            if self.proj_size:
+                y, h_n, c_n = self._projected_layer(inp, h0l, c0l, ws, per, training, lengths)
+            else:
+                zoneout, zoneout_p = None, 0.0
+                if self.zoneout and self.training:  # 1: the unit takes its new value (probability 1 - p)
+                    keep = torch.full((D, T, N, H), 1 - self.zoneout, dtype=x.dtype, device=x.device)
+                    zoneout = torch.bernoulli(keep)
+                elif self.zoneout:
+                    zoneout_p = self.zoneout
+                y, h_n, c_n, *_ = torch.ops.rnnfast.recurrent_layer(
+                    inp, h0l, c0l, ws, self._cell, self.bidirectional, training, lengths, zoneout, zoneout_p)
             hs.append(h_n)
             cs.append(c_n)
             if self.dropout and self.training and layer < L - 1:
@@ -266,6 +325,42 @@ class RNNBase(nn.Module):
         if self.mode == "LSTM":
             c_n = cs[0] if L == 1 else torch.cat(cs)
         return inp, h_n, c_n
+
+    def _projected_layer(self, x, h0, c0, ws, per, training, lengths):
+        """One LSTM layer with projections (proj_size; rnnfast/backends/projection.py's construction), in torch
+        ops around the plain-LSTM operator, so autograd and torch.compile see through it.
+
+        With m_t = o * tanh(c_t) and h_t = W_hr m_t, W_hh h_{t-1} = (W_hh W_hr) m_{t-1}: a plain LSTM over m with
+        the recurrent weight W_hh W_hr, projected afterwards; its first step's term W_hh h0 enters as extra input
+        columns (h0 of direction d at that direction's first step of each row, zero elsewhere) with W_hh as
+        their input weight, the inner LSTM starting from m = 0."""
+        D = 2 if self.bidirectional else 1
+        T, N, C = x.shape
+        inner, W_hrs, extra = [], [], []
+        t = torch.arange(T, device=x.device).unsqueeze(1)  # (T, 1)
+        for d in range(D):
+            w = ws[d * per:(d + 1) * per]
+            W_ih, W_hh, W_hr = w[0], w[1], w[-1]
+            blocks = [W_ih]
+            if h0 is not None:
+                blocks += [W_hh if k == d else W_hh.new_zeros(W_hh.shape) for k in range(D)]
+            inner += [torch.cat(blocks, 1), W_hh @ W_hr] + list(w[2:per - 1])
+            W_hrs.append(W_hr)
+            if h0 is None:
+                continue
+            if d == 0:
+                first = (t == 0).expand(T, N)
+            else:  # the reverse direction starts at each row's last step
+                last = (T - 1) if lengths is None else (lengths.to(x.device, torch.int64) - 1).unsqueeze(0)
+                first = (t == last).expand(T, N)
+            extra.append(first.unsqueeze(2).to(x.dtype) * h0[d].unsqueeze(0))
+        x_aug = torch.cat([x] + extra, 2) if extra else x
+        m, m_n, c_n, *_ = torch.ops.rnnfast.recurrent_layer(
+            x_aug.contiguous(), None, c0, inner, self._cell, self.bidirectional, training, lengths, None, 0.0)
+        H = self.hidden_size
+        y = torch.cat([m[:, :, d * H:(d + 1) * H] @ W_hrs[d].T for d in range(D)], 2)
+        h_n = torch.stack([m_n[d] @ W_hrs[d].T for d in range(D)])
+        return y, h_n, c_n
 
 
 class RNN(RNNBase):

@@ -2,11 +2,16 @@
 
 One operator call runs one layer (both directions when bidirectional) over a whole sequence:
 
-  rnnfast::recurrent_layer(x [T,N,C], h0 [D,N,H]?, c0 [D,N,H]?, weights, cell, bidirectional, training)
+  rnnfast::recurrent_layer(x [T,N,C], h0 [D,N,H]?, c0 [D,N,H]?, weights, cell, bidirectional, training,
+                           lengths [N]?, zoneout [D,T,N,H]?, zoneout_p)
       -> y [T,N,D*H], h_n [D,N,H], c_n [D,N,H] (LSTM; else empty), and what backward reads (empty when
          not training): h_prev [D,T,N,H], c_prev [D,T,N,H] (LSTM), gates [D,T,N,G*H], extra [D,T,N,H] (GRU)
   rnnfast::recurrent_layer_backward(x, weights, h_prev, c_prev, gates, extra, dy, dh_n, dc_n, cell,
-                                    bidirectional) -> dx, dh0, dc0, dweights
+                                    bidirectional, lengths?, zoneout?) -> dx, dh0, dc0, dweights
+
+lengths: int32 on the CPU, a variable-length batch (row n runs its steps t < lengths[n]; y and dx are zero
+past its end; rnnfast/recurrent.h). zoneout: the training mask (1: the unit takes its new value), per
+direction; zoneout_p: eval's zoneout probability (the expectation), with no mask.
 
 `weights` lists, per direction, W_ih [G*H,C], W_hh [G*H,H] and with bias b_ih [G*H], b_hh [G*H] (torch's
 parameter order). Being operators with fake (meta) implementations, they are opaque nodes to
@@ -74,31 +79,35 @@ def _forward_shapes(x, weights, cell, bidirectional, training):
 
 @torch.library.custom_op("rnnfast::recurrent_layer", mutates_args=())
 def recurrent_layer(x: Tensor, h0: Tensor | None, c0: Tensor | None, weights: list[Tensor], cell: int,
-                    bidirectional: bool, training: bool
+                    bidirectional: bool, training: bool, lengths: Tensor | None = None,
+                    zoneout: Tensor | None = None, zoneout_p: float = 0.0
                     ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
     outs = [torch.empty(s, dtype=x.dtype, device=x.device)
             for s in _forward_shapes(x, weights, cell, bidirectional, training)]
     x = x.contiguous()
     h0 = None if h0 is None else h0.contiguous()
     c0 = None if c0 is None else c0.contiguous()
+    lengths = None if lengths is None else lengths.contiguous()
+    zoneout = None if zoneout is None else zoneout.contiguous()
     if x.device.type == "cuda":
-        _cuda_forward(x, h0, c0, weights, cell, bidirectional, training, outs)
+        _cuda_forward(x, h0, c0, weights, cell, bidirectional, training, outs, lengths, zoneout, zoneout_p)
     else:
-        _cpu_forward(x, h0, c0, weights, cell, bidirectional, training, outs)
+        _cpu_forward(x, h0, c0, weights, cell, bidirectional, training, outs, lengths, zoneout, zoneout_p)
     return tuple(outs)
 
 
 @recurrent_layer.register_fake
-def _(x, h0, c0, weights, cell, bidirectional, training):
+def _(x, h0, c0, weights, cell, bidirectional, training, lengths=None, zoneout=None, zoneout_p=0.0):
     return tuple(x.new_empty(s) for s in _forward_shapes(x, weights, cell, bidirectional, training))
 
 
-def _cpu_forward(x, h0, c0, weights, cell, bidirectional, training, outs):
+def _cpu_forward(x, h0, c0, weights, cell, bidirectional, training, outs, lengths=None, zoneout=None, zoneout_p=0.0):
     D = 2 if bidirectional else 1
     T, N, _ = x.shape
     H = weights[1].shape[1]
     y, h_n, c_n, h_prev, c_prev, gates, extra = (_np(t) for t in outs)
-    xa, h0a, c0a = _np(x), _np(h0), _np(c0)
+    xa, h0a, c0a, za = _np(x), _np(h0), _np(c0), _np(zoneout)
+    la = None if lengths is None else lengths.numpy()
     dt = xa.dtype
     work = _work(E._core.recurrent_workspace_size(cell, T, N, H, False), dt)
     for d, (w_ih, w_hh, b_ih, b_hh) in enumerate(_split(weights, D)):
@@ -106,16 +115,18 @@ def _cpu_forward(x, h0, c0, weights, cell, bidirectional, training, outs):
             return None if a is None else a[d]
         E._core.recurrent_forward(cell, xa, at(h0a), at(c0a), _np(w_ih), _np(w_hh), _np(b_ih), _np(b_hh),
                                   y[:, :, d * H:(d + 1) * H], h_n[d], at(c_n), at(h_prev), at(c_prev), at(gates),
-                                  at(extra), work, bool(d), training)
+                                  at(extra), work, bool(d), training, la, at(za), zoneout_p)
 
 
 @torch.library.custom_op("rnnfast::recurrent_layer_backward", mutates_args=())
 def recurrent_layer_backward(x: Tensor, weights: list[Tensor], h_prev: Tensor, c_prev: Tensor, gates: Tensor,
                              extra: Tensor, dy: Tensor, dh_n: Tensor, dc_n: Tensor, cell: int,
-                             bidirectional: bool) -> tuple[Tensor, Tensor, Tensor, list[Tensor]]:
+                             bidirectional: bool, lengths: Tensor | None = None,
+                             zoneout: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor, list[Tensor]]:
     dx, dh0, dc0, dweights = _backward_outputs(x, weights, cell, bidirectional, torch.empty, torch.zeros)
     args = (x.contiguous(), weights, h_prev, c_prev, gates, extra, dy.contiguous(), dh_n.contiguous(),
-            dc_n.contiguous(), cell, bidirectional, dx, dh0, dc0, dweights)
+            dc_n.contiguous(), cell, bidirectional, dx, dh0, dc0, dweights,
+            None if lengths is None else lengths.contiguous(), None if zoneout is None else zoneout.contiguous())
     if x.device.type == "cuda":
         _cuda_backward(*args)
     else:
@@ -134,14 +145,14 @@ def _backward_outputs(x, weights, cell, bidirectional, empty, zeros):
 
 
 @recurrent_layer_backward.register_fake
-def _(x, weights, h_prev, c_prev, gates, extra, dy, dh_n, dc_n, cell, bidirectional):
+def _(x, weights, h_prev, c_prev, gates, extra, dy, dh_n, dc_n, cell, bidirectional, lengths=None, zoneout=None):
     def new(shape, dtype, device):
         return x.new_empty(shape)
     return _backward_outputs(x, weights, cell, bidirectional, new, new)
 
 
 def _cpu_backward(x, weights, h_prev, c_prev, gates, extra, dy, dh_n, dc_n, cell, bidirectional,
-                  dx, dh0, dc0, dweights):
+                  dx, dh0, dc0, dweights, lengths=None, zoneout=None):
     D = 2 if bidirectional else 1
     T, N, _ = x.shape
     H = weights[1].shape[1]
@@ -149,6 +160,8 @@ def _cpu_backward(x, weights, h_prev, c_prev, gates, extra, dy, dh_n, dc_n, cell
     h_prev, c_prev, gates, extra, dh_n, dc_n, dh0, dc0 = (
         _np(t) for t in (h_prev, c_prev, gates, extra, dh_n, dc_n, dh0, dc0))
     work = _work(E._core.recurrent_workspace_size(cell, T, N, H, True), xa.dtype)
+    la = None if lengths is None else lengths.numpy()
+    za = _np(zoneout)
     grads = _split(dweights, D)
     for d, (w_ih, w_hh, _, _) in enumerate(_split(weights, D)):
         def at(a, d=d):
@@ -157,7 +170,7 @@ def _cpu_backward(x, weights, h_prev, c_prev, gates, extra, dy, dh_n, dc_n, cell
         E._core.recurrent_backward(cell, xa, _np(w_ih), _np(w_hh), h_prev[d], at(c_prev), gates[d], at(extra),
                                    None if dya is None else dya[:, :, d * H:(d + 1) * H], at(dh_n), at(dc_n),
                                    dxa, d > 0, dh0[d], at(dc0), _np(g_ih), _np(g_hh), _np(g_bi), _np(g_bh),
-                                   work, bool(d))
+                                   work, bool(d), la, at(za))
 
 
 # ---- CUDA: DLPack views for rnnfast's CUDA engine, on torch's current stream ---------------------------
@@ -165,7 +178,7 @@ def _cuda_stream(cp, device):
     return cp.cuda.ExternalStream(torch.cuda.current_stream(device).cuda_stream)
 
 
-def _cuda_forward(x, h0, c0, weights, cell, bidirectional, training, outs):
+def _cuda_forward(x, h0, c0, weights, cell, bidirectional, training, outs, lengths=None, zoneout=None, zoneout_p=0.0):
     cp, engine = E.cuda_engine()
     D = 2 if bidirectional else 1
     H = weights[1].shape[1]
@@ -175,6 +188,8 @@ def _cuda_forward(x, h0, c0, weights, cell, bidirectional, training, outs):
         xc = cp.from_dlpack(x.detach())
         h0c = None if h0 is None else cp.from_dlpack(h0.detach())
         c0c = None if c0 is None else cp.from_dlpack(c0.detach())
+        la = None if lengths is None else lengths.numpy()
+        zc = None if zoneout is None else cp.from_dlpack(zoneout.detach())
         for d, ws in enumerate(_split(weights, D)):
             w = dict(zip(("W_ih", "W_hh", "b_ih", "b_hh"),
                          (None if t is None else cp.from_dlpack(t.detach()) for t in ws)))
@@ -185,12 +200,13 @@ def _cuda_forward(x, h0, c0, weights, cell, bidirectional, training, outs):
             # handing it views of torch's outputs makes it write them in place
             scratch = {k: a[d] for k, a in (("h_prev", h_prev), ("c_prev", c_prev), ("gates", gates),
                                             ("extra", extra)) if a is not None}
+            zo = zc[d] if zc is not None else (float(zoneout_p) if zoneout_p else None)
             engine.forward(cell, xc, None if h0c is None else h0c[d], None if c0c is None else c0c[d], w, out,
-                           bool(d), training, scratch)
+                           bool(d), training, scratch, lengths=la, zoneout=zo)
 
 
 def _cuda_backward(x, weights, h_prev, c_prev, gates, extra, dy, dh_n, dc_n, cell, bidirectional,
-                   dx, dh0, dc0, dweights):
+                   dx, dh0, dc0, dweights, lengths=None, zoneout=None):
     cp, engine = E.cuda_engine()
     D = 2 if bidirectional else 1
     H = weights[1].shape[1]
@@ -203,6 +219,8 @@ def _cuda_backward(x, weights, h_prev, c_prev, gates, extra, dy, dh_n, dc_n, cel
         h_prev, c_prev, gates, extra, dh_n, dc_n, dh0, dc0 = (
             view(t) for t in (h_prev, c_prev, gates, extra, dh_n, dc_n, dh0, dc0))
         grads = _split(dweights, D)
+        ld = None if lengths is None else cp.asarray(lengths.numpy())
+        zc = view(zoneout)
         for d, ws in enumerate(_split(weights, D)):
             def at(a, d=d):
                 return None if a is None else a[d]
@@ -210,17 +228,18 @@ def _cuda_backward(x, weights, h_prev, c_prev, gates, extra, dy, dh_n, dc_n, cel
             w = dict(zip(names, (view(t) for t in ws)))
             g = dict(zip(names, (view(t) for t in grads[d])))
             cache = dict(cell=cell, x=xc, w=w, h_prev=h_prev[d], c_prev=at(c_prev), gates=gates[d],
-                         extra=at(extra), reverse=bool(d))
+                         extra=at(extra), reverse=bool(d), lengths=ld, zoneout=at(zc))
             engine.backward(cache, None if dyc is None else dyc[:, :, d * H:(d + 1) * H], at(dh_n), at(dc_n),
                             dxc, d > 0, dh0[d], at(dc0), g, {})
 
 
 # ---- autograd -----------------------------------------------------------------------------------------
 def _setup_context(ctx, inputs, output):
-    x, h0, c0, weights, cell, bidirectional, training = inputs
+    # the inputs as called: trailing arguments left at their defaults may be absent
+    x, h0, c0, weights, cell, bidirectional, training, lengths, zoneout, _ = (tuple(inputs) + (None,) * 3)[:10]
     _, _, _, h_prev, c_prev, gates, extra = output
     ctx.mark_non_differentiable(h_prev, c_prev, gates, extra)
-    ctx.save_for_backward(x, h_prev, c_prev, gates, extra, *weights)
+    ctx.save_for_backward(x, h_prev, c_prev, gates, extra, lengths, zoneout, *weights)
     ctx.cell, ctx.bidirectional, ctx.training = cell, bidirectional, training
     ctx.has_h0, ctx.has_c0 = h0 is not None, c0 is not None
 
@@ -228,10 +247,12 @@ def _setup_context(ctx, inputs, output):
 def _backward(ctx, dy, dh_n, dc_n, *_):
     if not ctx.training:
         raise RuntimeError("rnnfast.torch: this forward ran without saving what backward needs (training=False)")
-    x, h_prev, c_prev, gates, extra, *weights = ctx.saved_tensors
+    x, h_prev, c_prev, gates, extra, lengths, zoneout, *weights = ctx.saved_tensors
     dx, dh0, dc0, dweights = torch.ops.rnnfast.recurrent_layer_backward(
-        x, weights, h_prev, c_prev, gates, extra, dy, dh_n, dc_n, ctx.cell, ctx.bidirectional)
-    return (dx, dh0 if ctx.has_h0 else None, dc0 if ctx.has_c0 else None, list(dweights), None, None, None)
+        x, weights, h_prev, c_prev, gates, extra, dy, dh_n, dc_n, ctx.cell, ctx.bidirectional, lengths, zoneout)
+    grads = (dx, dh0 if ctx.has_h0 else None, dc0 if ctx.has_c0 else None, list(dweights))
+    # one entry per input as the call passed them (the dispatcher leaves out trailing defaults)
+    return grads + (None,) * (len(ctx.needs_input_grad) - len(grads))
 
 
 recurrent_layer.register_autograd(_backward, setup_context=_setup_context)
