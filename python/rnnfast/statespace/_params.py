@@ -4,6 +4,8 @@ Parameters are converted to the model's dtype only from Python numbers, lists an
 floating-point array of the other precision is a TypeError (no silent casts).
 """
 
+import threading
+
 import numpy as np
 
 from .._util import checks as _checks
@@ -97,3 +99,17 @@ def rng_of(seed):
     if isinstance(seed, np.random.Generator):
         return seed
     return np.random.default_rng(_checks.seed(seed))
+
+
+class WriterLock:
+    """The writers' lock of a model (setters, em_step, fit hold `_writing`), made anew by copy.deepcopy and
+    pickle, which cannot copy a lock."""
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_writing", None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.__dict__["_writing"] = threading.RLock()

@@ -53,7 +53,7 @@ per-step code lengths, summing to loglik); filtered [R,K]: p(z_t | x_1..t); post
 xi_sum [K,K]: expected transition counts summed over sequences and steps (None when not asked for)."""
 
 
-class HMM:
+class HMM(_params.WriterLock):
     """A hidden Markov model with K states and categorical or Gaussian emissions (float64 by default)."""
 
     def __init__(self, n_states, emission="categorical", *, n_symbols=None, n_features=None, covariance_type="diag",
@@ -90,15 +90,6 @@ class HMM:
     # once (a snapshot), so calls in other threads see the parameters before or after a setter, em_step or fit,
     # never a mix, and fit publishes only its final parameters. Writers (setters, em_step, fit) hold _writing,
     # so two fits of one model in two threads run one after the other.
-    def __getstate__(self):  # copy.deepcopy / pickle: the lock is made anew
-        state = self.__dict__.copy()
-        state.pop("_writing", None)
-        return state
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        self._writing = threading.RLock()
-
     def _publish(self, name, value):
         with self._writing:
             th = self._theta.copy()

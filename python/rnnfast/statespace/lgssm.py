@@ -70,7 +70,7 @@ class _Run:
         return a[:, 0] if self.single else a[:, self.group]
 
 
-class LinearGaussian:
+class LinearGaussian(_params.WriterLock):
     """A linear-Gaussian state-space model (linear dynamical system) with X states, Y outputs, U inputs."""
 
     def __init__(self, state_size, obs_size, input_size=0, *, dtype="float64", **parameters):
@@ -98,15 +98,6 @@ class LinearGaussian:
             p[name] = self._checked(name, defaults[name].astype(self.dtype) if value is None else value)
         self._p = p
         self.history = []
-
-    def __getstate__(self):  # copy.deepcopy / pickle: the lock is made anew
-        state = self.__dict__.copy()
-        state.pop("_writing", None)
-        return state
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        self.__dict__["_writing"] = threading.RLock()
 
     # ---- parameters -------------------------------------------------------------------------------
     def _checked(self, name, value):
