@@ -43,7 +43,7 @@ from rnnfast import datasets  # noqa: E402
 from rnnfast.esn import OnlineESN  # noqa: E402
 from rnnfast.esn import hypersearch as es  # noqa: E402
 
-from _machine import cpu_snapshot, host_facts, other_load, wait_idle  # noqa: E402
+from _harness import cpu_snapshot, host_facts, other_load, wait_idle  # noqa: E402
 
 GRID = {"spectral_radius": [0.5, 0.8, 1.0, 1.25], "leak_rate": [0.1, 0.3, 0.6, 1.0],
         "input_scaling": [0.1, 0.5, 1.0, 2.0]}

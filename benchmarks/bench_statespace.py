@@ -19,7 +19,7 @@ hmmlearn runs in both of its implementations: "log" (its default: log-space recu
 Method: each case checks the results against the baseline first (1e-8 relative), makes one untimed call
 per implementation, then --reps repetitions with the implementations interleaved (order rotated), and reports
 medians (a baseline call longer than 10 s gets 3 repetitions). The CPU use of other processes is measured
-over each case (benchmarks/_machine.py) and recorded; a case run while they used more than --max-other
+over each case (benchmarks/_harness.py) and recorded; a case run while they used more than --max-other
 cores is rerun once after waiting for a quiet machine.
 
     python benchmarks/bench_statespace.py                      # writes benchmarks/results/bench_statespace.json
@@ -36,7 +36,7 @@ import sys
 import time
 import warnings
 
-from _machine import pin_tier  # noqa: E402  benchmarks/_machine.py (on sys.path as a script)
+from _harness import pin_tier  # noqa: E402  benchmarks/_harness.py (on sys.path as a script)
 
 if __name__ == "__main__":
     pin_tier(sys.argv)  # --isa TIER: restarts with rnnfast, NumPy and OpenBLAS held to the tier
@@ -46,7 +46,7 @@ import numpy as np  # noqa: E402
 import rnnfast  # noqa: E402
 from rnnfast.statespace import HMM, LinearGaussian  # noqa: E402
 
-from _machine import cpu_snapshot, host_facts, json_env, other_load, wait_idle  # noqa: E402
+from _harness import cpu_snapshot, host_facts, json_env, other_load, wait_idle  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGETS = {"hmm_fb_1": ("hmmlearn log", 3.0), "hmm_fb_64": ("hmmlearn log", 10.0),

@@ -25,7 +25,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _machine import cpu_snapshot, host_facts, other_load, pin_tier, wait_idle  # noqa: E402
+from _harness import cpu_snapshot, host_facts, other_load, pin_tier, wait_idle  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CELLS = ("gru", "rnn", "lstm")

@@ -23,7 +23,7 @@ import statistics
 import sys
 import time
 
-from _machine import cpu_snapshot, host_facts, other_load, pin_tier, wait_idle  # benchmarks/_machine.py
+from _harness import cpu_snapshot, host_facts, other_load, pin_tier, wait_idle  # benchmarks/_harness.py
 
 T, N, C, H = 100, 32, 256, 256
 
