@@ -65,6 +65,19 @@ def _data(layer, T, N, rng, dt):
     return x, h0, c0, dy, dh, dc
 
 
+def _assert_like_cpu(got, want_cpu, want_ref, dtype):
+    """Every GPU result in `dtype`, all written, and within 2x the CPU engine's own error against the
+    float64 reference (or a floor for the dtype)."""
+    for k in want_ref:
+        assert got[k].dtype == np.dtype(dtype), k
+        assert np.isfinite(got[k]).all(), f"{k}: NaN left (an element was not written)"
+        scale = max(1.0, float(np.abs(want_ref[k]).max()))
+        err_gpu = float(np.abs(got[k] - want_ref[k]).max()) / scale
+        err_cpu = float(np.abs(want_cpu[k] - want_ref[k]).max()) / scale
+        tol = 1e-12 if dtype == "float64" else 5e-6
+        assert err_gpu <= max(2 * err_cpu, tol), f"{k}: error {err_gpu:.2e} vs the CPU engine's {err_cpu:.2e}"
+
+
 def _run(layer, x, h0, c0, dy, dh, dc, to_dev=lambda a: a, to_host=lambda a: a):
     lstm = isinstance(layer, rnnfast.LSTM)
     layer.zero_grad()
@@ -99,14 +112,7 @@ def test_cuda_matches_cpu_engine_and_float64_reference(cp, cell, dtype, shape):
     want_cpu = _run(cpu, *data)
     want_ref = _run(ref, *[a.astype(np.float64) for a in data])
     assert set(got) == set(want_ref)
-    for k in want_ref:
-        assert got[k].dtype == np.dtype(dtype), k
-        assert np.isfinite(got[k]).all(), f"{k}: NaN left (an element was not written)"
-        scale = max(1.0, float(np.abs(want_ref[k]).max()))
-        err_gpu = float(np.abs(got[k] - want_ref[k]).max()) / scale
-        err_cpu = float(np.abs(want_cpu[k] - want_ref[k]).max()) / scale
-        tol = 1e-12 if dtype == "float64" else 5e-6
-        assert err_gpu <= max(2 * err_cpu, tol), f"{k}: error {err_gpu:.2e} vs the CPU engine's {err_cpu:.2e}"
+    _assert_like_cpu(got, want_cpu, want_ref, dtype)
 
 
 # the tiled step kernel (large batches): rows past a block's 32 or 64, hidden sizes past 32 units, k past
@@ -806,11 +812,4 @@ def test_cuda_options_match_cpu_engine_and_float64_reference(cp, case, dtype):
     got = run(gpu, cp.asarray, cp.asnumpy)
     want_cpu = run(cpu)
     want_ref = run(ref, f64=True)
-    for k in want_ref:
-        assert got[k].dtype == np.dtype(dtype), k
-        assert np.isfinite(got[k]).all(), f"{k}: NaN left (an element was not written)"
-        scale = max(1.0, float(np.abs(want_ref[k]).max()))
-        err_gpu = float(np.abs(got[k] - want_ref[k]).max()) / scale
-        err_cpu = float(np.abs(want_cpu[k] - want_ref[k]).max()) / scale
-        tol = 1e-12 if dtype == "float64" else 5e-6
-        assert err_gpu <= max(2 * err_cpu, tol), f"{k}: error {err_gpu:.2e} vs the CPU engine's {err_cpu:.2e}"
+    _assert_like_cpu(got, want_cpu, want_ref, dtype)

@@ -18,13 +18,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 import rnnfast.torch as rt  # noqa: E402
+from rnnfast.backends import cells  # noqa: E402
 from rnnfast.torch import _ops  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "engines"))  # tests/engines/cuda_emulation
 from cuda_emulation import emulate  # noqa: E402
 
-CELLS = {"rnn_tanh": 0, "lstm": 2, "gru": 3, "gru_cho": 4}
-GATES = {0: 1, 2: 4, 3: 3, 4: 3}
+CELLS = {"rnn_tanh": cells.RNN_TANH, "lstm": cells.LSTM, "gru": cells.GRU, "gru_cho": cells.GRU_CHO}
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +60,7 @@ def emulated(core_emu, monkeypatch):
 
 def _layer_args(cell, bidirectional, T=4, N=3, C=5, H=33, dt=torch.float64):
     D = 2 if bidirectional else 1
-    G = GATES[cell]
+    G = cells.GATES[cell]
     g = torch.Generator().manual_seed(cell * 10 + D)
     weights = []
     for _ in range(D):
