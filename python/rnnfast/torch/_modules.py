@@ -222,15 +222,7 @@ class RNNBase(nn.Module):
             raise TypeError(f"{name}: input should be a Tensor or PackedSequence, got {type(input).__name__}")
         if input.dim() not in (2, 3):
             raise ValueError(f"{name}: Expected input to be 2D or 3D, got {input.dim()}D tensor instead")
-        w0 = self._flat_weights[0]
-        if input.dtype != w0.dtype:
-            raise ValueError(f"RNN input dtype ({input.dtype}) does not match weight dtype ({w0.dtype}). "
-                             f"Convert input: input.to({w0.dtype}), or convert model: model.to({input.dtype})")
-        if input.size(-1) != self.input_size:
-            raise RuntimeError(f"input.size(-1) must be equal to input_size. Expected {self.input_size}, "
-                               f"got {input.size(-1)}")
-        if input.device != w0.device:
-            raise RuntimeError(f"{name}: input is on {input.device} but the parameters are on {w0.device}")
+        self._check_input(input, name)
         batched = input.dim() == 3
         x = input if batched else input.unsqueeze(1)
         if batched and self.batch_first:
@@ -248,22 +240,27 @@ class RNNBase(nn.Module):
             y = y.transpose(0, 1)
         return y, ((h_n, c_n) if self.mode == "LSTM" else h_n)
 
+    def _check_input(self, input, name):
+        """input's (a tensor's or a PackedSequence's data) dtype, feature size and device against the
+        parameters', with torch's messages."""
+        w0 = self._flat_weights[0]
+        if input.dtype != w0.dtype:
+            raise ValueError(f"RNN input dtype ({input.dtype}) does not match weight dtype ({w0.dtype}). "
+                             f"Convert input: input.to({w0.dtype}), or convert model: model.to({input.dtype})")
+        if input.size(-1) != self.input_size:
+            raise RuntimeError(f"input.size(-1) must be equal to input_size. Expected {self.input_size}, "
+                               f"got {input.size(-1)}")
+        if input.device != w0.device:
+            raise RuntimeError(f"{name}: input is on {input.device} but the parameters are on {w0.device}")
+
     def _forward_packed(self, input, hx):
         """PackedSequence input, as torch: hx and h_n in the batch's given order, the sequences run sorted
         by length (sorted_indices), the output packed like the input (the same batch_sizes and indices)."""
         name = type(self).__name__
         data, batch_sizes, sorted_indices, unsorted_indices = input
-        w0 = self._flat_weights[0]
         if data.dim() != 2:
             raise ValueError(f"{name}: a PackedSequence's data should be 2-D, got {data.dim()}-D")
-        if data.dtype != w0.dtype:
-            raise ValueError(f"RNN input dtype ({data.dtype}) does not match weight dtype ({w0.dtype}). "
-                             f"Convert input: input.to({w0.dtype}), or convert model: model.to({data.dtype})")
-        if data.size(-1) != self.input_size:
-            raise RuntimeError(f"input.size(-1) must be equal to input_size. Expected {self.input_size}, "
-                               f"got {data.size(-1)}")
-        if data.device != w0.device:
-            raise RuntimeError(f"{name}: input is on {data.device} but the parameters are on {w0.device}")
+        self._check_input(data, name)
         # the padded batch in the sorted order (longest first), and each sequence's length
         x, lengths = pad_packed_sequence(PackedSequence(data, batch_sizes), batch_first=False)
         N = x.shape[1]
