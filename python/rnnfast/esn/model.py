@@ -254,8 +254,11 @@ class ESN:
             return np.ascontiguousarray(np.concatenate([self.W_in, self.W_fb], axis=1), dtype=self.dtype)
         return np.ascontiguousarray(self.W_in, dtype=self.dtype)
 
-    def _engine(self, u3, x0, sr_scale=None, in_scale=None, leak=None, w_in=None, w_args=None):
-        """One engine call: u3 (T, B, I'), x0 (P, B, N) or None -> states (T, P, B, N), x_last (P, B, N)."""
+    def _engine(self, u3, x0, sr_scale=None, in_scale=None, leak=None, w_in=None, w_args=None, out=None):
+        """One engine call: u3 (T, B, I'), x0 (P, B, N) or None -> states (T, P, B, N), x_last (P, B, N).
+        out: (states, x_last) C-contiguous arrays of this dtype to write into (states may have more steps: its
+        first T are written); x_last must not be x0. Callers that run many chunks reuse them (see
+        hypersearch._population_sse)."""
         dt = self.dtype
         T, B, _ = u3.shape
         N = self.reservoir_size
@@ -264,8 +267,11 @@ class ESN:
             in_scale = np.ones(1, dt)
             leak = self._leak_vector()[None, :].astype(dt)
         P = len(sr_scale)
-        states = np.empty((T, P, B, N), dt)
-        x_last = np.empty((P, B, N), dt)
+        if out is None:
+            states = np.empty((T, P, B, N), dt)
+            x_last = np.empty((P, B, N), dt)
+        else:
+            states, x_last = out[0][:T], out[1]
         w, ip, ix, vals = self._w_args() if w_args is None else w_args
         if self.device == "cuda":  # the reservoir loop on the GPU; states come back for the host readout
             states_d, _ = cuda.reservoir_run(

@@ -1,10 +1,9 @@
 """The ESN's ridge readout: float64 sufficient statistics accumulated chunk by chunk, solved per ridge value."""
 
-import warnings
-
 import numpy as np
-import scipy.linalg
+from scipy.linalg.blas import dsyr as _dsyr
 from scipy.linalg.blas import dsyrk as _dsyrk
+from scipy.linalg.lapack import dposv as _dposv
 
 from .._util import checks as _checks
 
@@ -50,14 +49,19 @@ class RidgeAccumulator:
             raise ValueError(f"X has {X.shape[0]} rows but Y has {Y.shape[0]}")
         self._add(X, Y)
 
-    def _add(self, X, Y):
-        """add() without the checks and copies, for callers whose X (S, N) and Y (S, O) are float64 and
-        finite (the engine's states): the searches accumulate tens of members per step chunk."""
-        if X.shape[0] == 0:
+    def _add(self, X, Y, scratch=None):
+        """add() without the checks and copies, for callers whose X (..., N) (any strides; float32 or
+        float64) and Y (S, O) are finite (the engine's states): the searches accumulate tens of members per
+        step chunk. scratch: a float64 C-contiguous array of at least S*N entries that receives the centred
+        rows (a search reuses one for every chunk and member instead of allocating them each time)."""
+        N = self.n_features
+        S = X.size // N
+        if S == 0:
             return
         if self._cx is None:
-            self._cx, self._cy = X.mean(axis=0), Y.mean(axis=0)
-        Xs = X - self._cx
+            self._cx, self._cy = X.mean(axis=tuple(range(X.ndim - 1))), Y.mean(axis=0)
+        out = None if scratch is None else scratch.reshape(-1)[:S * N].reshape(X.shape)
+        Xs = np.subtract(X, self._cx, out=out, dtype=np.float64).reshape(S, N)
         Ys = Y - self._cy
         # X^T X by a symmetric rank-k update: half the multiply-adds of a GEMM (the upper triangle only);
         # Xs.T is Fortran-ordered (N, S), so BLAS reads it without a copy
@@ -65,25 +69,31 @@ class RidgeAccumulator:
         self.xy += Xs.T @ Ys
         self.xs += Xs.sum(axis=0)
         self.ys += Ys.sum(axis=0)
-        self.n += X.shape[0]
+        self.n += S
 
-    def solve(self, ridge):
+    def solve(self, ridge, work=None):
+        """(W_out, b_out) for one ridge value. work: an (N, N) Fortran-ordered float64 array the solve may
+        overwrite (a search reuses one for every member instead of allocating N x N per solve)."""
         ridge = _checks.real(ridge, "ridge", low=0)
         if self.n == 0:
             raise ValueError("no training samples (is washout longer than the sequences?)")
         n = self.n
         xm, ym = self.xs / n, self.ys / n
-        xx = np.triu(self.xx)
-        xx += np.triu(self.xx, 1).T
-        A = xx - n * np.outer(xm, xm)
         B = self.xy - n * np.outer(xm, ym)
+        # the centred Gram matrix plus the ridge in the upper triangle (all that syrk wrote), then a Cholesky
+        # solve that reads only that triangle: one N x N copy (a search solves tens of these per task)
+        if work is None:
+            work = self.xx.copy(order="F")
+        else:
+            np.copyto(work, self.xx)
+        A = _dsyr(-float(n), xm, a=work, lower=0, overwrite_a=1)
         A[np.diag_indices_from(A)] += ridge
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
-            try:
-                W_out = scipy.linalg.solve(A, B, assume_a="sym")
-            except (np.linalg.LinAlgError, ValueError):
-                W_out = np.linalg.lstsq(A, B, rcond=None)[0]
+        _, W_out, info = _dposv(A, B, lower=0, overwrite_a=1)
+        if info != 0:  # not positive definite (ridge 0 with collinear states): least squares, full matrix
+            A = _dsyr(-float(n), xm, a=self.xx.copy(order="F"), lower=0, overwrite_a=1)
+            A = np.triu(A) + np.triu(A, 1).T
+            A[np.diag_indices_from(A)] += ridge
+            W_out = np.linalg.lstsq(A, B, rcond=None)[0]
         b_out = (ym + self._cy) - (xm + self._cx) @ W_out
         return W_out, b_out
 
