@@ -43,7 +43,7 @@ import numpy as np
 from .. import _core
 from .._util import checks as _checks
 from .model import ESN
-from .readout import RidgeAccumulator
+from .population import _fit_and_score
 
 __all__ = ["search", "SearchResult", "uniform", "loguniform", "randint", "plot_search_report", "PARAMETERS"]
 
@@ -240,57 +240,13 @@ def _base_esn(I, N, O, density, seed, dtype, search_id):
 
 def _population_sse(esn, ut, yt, uv, yv, members, ridges, washout):
     """SSE (members, ridges) on the validation data of each member (sr, leak, input scaling) with each
-    ridge, trained on ut/yt after `washout` steps; the validation run continues from the training state.
-
-    The task's large arrays (a chunk of states, the centred float64 rows of one member) are allocated once
-    and reused for every chunk and member. Allocating them per chunk cost 30% of a task on a 2-worker Dask
-    cluster: Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_ set, which turns off glibc's adaptive
-    mmap threshold, so every large temporary was mapped, page-faulted and unmapped again (RESULTS.md,
-    issue #19 (c))."""
-    N, O, dt = esn.reservoir_size, esn.output_size, esn.dtype
-    P, B = len(members), ut.shape[1]
+    ridge, trained on ut/yt after `washout` steps; the validation run continues from the training state."""
+    N, dt = esn.reservoir_size, esn.dtype
     sr = np.array([m[0] for m in members], dt)
     leak = np.repeat(np.array([m[1] for m in members], dt)[:, None], N, axis=1)
     ins = np.array([m[2] for m in members], dt)
-    w_args, w_in = esn._w_args(), esn._w_in_engine()
-    accs = [RidgeAccumulator(N, O) for _ in range(P)]
-    step = max(1, min(max(ut.shape[0], uv.shape[0]), (32 << 20) // max(1, P * B * N * dt.itemsize)))
-    states = np.empty((step, P, B, N), dt)
-    x_buf = [np.empty((P, B, N), dt), np.empty((P, B, N), dt)]  # x_last alternates: never the call's x0
-    scratch = np.empty((step * B, N))
-    x0 = None
-
-    def run(u):
-        nonlocal x0
-        out = (states, x_buf[0] if x0 is not x_buf[0] else x_buf[1])
-        st, x0 = esn._engine(u.astype(dt, copy=False), x0, sr, ins, leak, w_in=w_in, w_args=w_args, out=out)
-        return st
-
-    for t0 in range(0, ut.shape[0], step):
-        st = run(ut[t0:t0 + step])
-        lo = max(washout - t0, 0)
-        if lo < st.shape[0]:
-            Y = yt[t0 + lo:t0 + step].reshape(-1, O)
-            for p in range(P):  # the engine's states are finite (tanh)
-                accs[p]._add(st[lo:, p], Y, scratch)
-    if accs[0].n == 0:
-        raise ValueError(f"washout={washout} leaves no training steps (u_train has {ut.shape[0]})")
-    work = np.empty((N, N), order="F")
-    sols = [[acc.solve(r, work) for r in ridges] for acc in accs]
-    del accs, work
-    sse = np.zeros((P, len(ridges)))
-    for t0 in range(0, uv.shape[0], step):
-        st = run(uv[t0:t0 + step])
-        S = st.shape[0] * B
-        Y = yv[t0:t0 + step].reshape(-1, O)
-        X = scratch[:S]
-        for p in range(P):
-            np.copyto(X.reshape(st.shape[0], B, N), st[:, p])
-            for k, (W_out, b_out) in enumerate(sols[p]):
-                r = X @ W_out
-                r += b_out - Y
-                sse[p, k] += float(np.dot(r.ravel(), r.ravel()))
-    return sse
+    sse, _, _ = _fit_and_score(esn, ut, yt, uv, yv, sr, ins, leak, ridges, washout)
+    return sse.sum(axis=2)
 
 
 def _limit_threads(threads):

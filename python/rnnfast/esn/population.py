@@ -76,6 +76,60 @@ def run_population(u, esn, spectral_radii=None, input_scalings=None, leak_rates=
     return states[:, :, 0] if a.ndim == 2 else states
 
 
+def _fit_and_score(esn, ut, yt, uv, yv, sr, ins, leak, ridges, washout):
+    """Fit every member's ridge read-out on (ut, yt) after `washout` steps and run on (uv, yv), continuing from
+    the training state (as predict would). ut/yt/uv/yv: (T, B, F); sr, ins (P,), leak (P, N).
+    -> (sse (P, R, O) per member, ridge and output; solutions [P][R] of (W_out, b_out); states at the end
+    (P, B, N)).
+
+    The large arrays (a chunk of states, one member's centred float64 rows, the solve's N x N workspace) are
+    allocated once and reused for every chunk and member. Allocated per chunk they cost 30% of a search
+    task on a 2-worker Dask cluster: Dask's nanny starts its workers with MALLOC_TRIM_THRESHOLD_ set, which
+    turns off glibc's adaptive mmap threshold, so each large temporary was mapped, page-faulted and unmapped
+    again (benchmarks/RESULTS.md, issue #19 (c))."""
+    N, O, dt = esn.reservoir_size, esn.output_size, esn.dtype
+    P, B = len(sr), ut.shape[1]
+    w_args, w_in = esn._w_args(), esn._w_in_engine()
+    accs = [RidgeAccumulator(N, O) for _ in range(P)]
+    step = min(max(ut.shape[0], uv.shape[0]), _chunk_len(P * B, N, dt.itemsize))
+    states = np.empty((step, P, B, N), dt)
+    x_buf = [np.empty((P, B, N), dt), np.empty((P, B, N), dt)]  # x_last alternates: never the call's x0
+    scratch = np.empty((step * B, N))
+    x0 = None
+
+    def run(u):
+        nonlocal x0
+        out = (states, x_buf[0] if x0 is not x_buf[0] else x_buf[1])
+        st, x0 = esn._engine(u.astype(dt, copy=False), x0, sr, ins, leak, w_in=w_in, w_args=w_args, out=out)
+        return st
+
+    for t0 in range(0, ut.shape[0], step):
+        st = run(ut[t0:t0 + step])
+        lo = max(washout - t0, 0)
+        if lo < st.shape[0]:
+            Y = yt[t0 + lo:t0 + step].reshape(-1, O).astype(np.float64, copy=False)
+            for p in range(P):  # the engine's states are finite (tanh)
+                accs[p]._add(st[lo:, p], Y, scratch)
+    if accs[0].n == 0:
+        raise ValueError(f"washout={washout} leaves no training steps (u_train has {ut.shape[0]})")
+    work = np.empty((N, N), order="F")
+    sols = [[acc.solve(r, work) for r in ridges] for acc in accs]
+    del accs, work
+    sse = np.zeros((P, len(ridges), O))
+    for t0 in range(0, uv.shape[0], step):
+        st = run(uv[t0:t0 + step])
+        S = st.shape[0] * B
+        Y = yv[t0:t0 + step].reshape(-1, O).astype(np.float64, copy=False)
+        X = scratch[:S]
+        for p in range(P):
+            np.copyto(X.reshape(st.shape[0], B, N), st[:, p])
+            for k, (W_out, b_out) in enumerate(sols[p]):
+                r = X @ W_out
+                r += b_out - Y
+                sse[p, k] += np.einsum("so,so->o", r, r)
+    return sse, sols, x0
+
+
 def population_sweep(esn, u_train, y_train, u_val, y_val, spectral_radii=None, input_scalings=None,
                      leak_rates=None, ridge=None, washout=0):
     """Fit a readout for every member of a population and score it on validation data.
@@ -109,29 +163,8 @@ def population_sweep(esn, u_train, y_train, u_val, y_val, spectral_radii=None, i
     if ut.shape[:2] != yt.shape[:2] or uv.shape[:2] != yv.shape[:2] or ut.shape[1] != uv.shape[1]:
         raise ValueError("u_train/y_train and u_val/y_val must have matching (T, B), and the same B")
     B = ut.shape[1]
-    accs = [RidgeAccumulator(N, O) for _ in range(P)]
-    w_args, w_in = esn._w_args(), esn._w_in_engine()
-    x0 = None
-    step = _chunk_len(P * B, N, dt.itemsize)
-    for t0 in range(0, ut.shape[0], step):
-        states, x0 = esn._engine(ut[t0:t0 + step], x0, sr, ins, leak, w_in=w_in, w_args=w_args)
-        lo = max(washout - t0, 0)
-        if lo < states.shape[0]:
-            Y = yt[t0 + lo:t0 + step].reshape(-1, O)
-            for p in range(P):
-                accs[p].add(states[lo:, p].reshape(-1, N), Y)
-    if accs[0].n == 0:
-        raise ValueError(f"washout={washout} leaves no training steps")
-    sols = [[acc.solve(r) for r in ridges] for acc in accs]
-    sse = np.zeros((P, len(ridges), O))
+    sse, sols, x0 = _fit_and_score(esn, ut, yt, uv, yv, sr, ins, leak, ridges, washout)
     yv_flat = yv.reshape(-1, O).astype(np.float64)
-    for t0 in range(0, uv.shape[0], step):
-        states, x0 = esn._engine(uv[t0:t0 + step], x0, sr, ins, leak, w_in=w_in, w_args=w_args)
-        Y = yv[t0:t0 + step].reshape(-1, O).astype(np.float64)
-        for p in range(P):
-            X = states[:, p].reshape(-1, N).astype(np.float64)
-            for k, (W_out, b_out) in enumerate(sols[p]):
-                sse[p, k] += ((X @ W_out + b_out - Y) ** 2).sum(axis=0)
     y_std = yv_flat.std(axis=0)
     scores = np.array([[_nrmse_parts(sse[p, k], yv_flat.shape[0], y_std) for k in range(len(ridges))]
                        for p in range(P)])
