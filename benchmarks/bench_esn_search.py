@@ -20,9 +20,15 @@
     1 worker and of 2 workers (1 thread each, loopback), inside ``joblib.parallel_backend("dask")``: the
     2-worker speed-up.
 
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_esn_search.py
+(d) The bound on (b): one configuration's float64 ridge statistics (X^T X of its training states, by the
+    same dsyrk call the search makes) timed alone on one core; 64 of them on the machine's cores is the
+    least time any exact float64 search of the grid can take, and reservoirpy's time over it the largest
+    speed-up such a search can show.
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_esn_search.py --isa avx512
+    python benchmarks/bench_esn_search.py --isa avx2      # rnnfast, NumPy and OpenBLAS (both sides) on AVX2
     python benchmarks/bench_esn_search.py --quick           # smoke run (small sizes, no targets)
-Writes benchmarks/results/bench_esn_search.json.
+Writes benchmarks/results/bench_esn_search.json (bench_esn_search_<tier>.json with --isa).
 """
 
 import argparse
@@ -35,6 +41,11 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from _harness import pin_tier  # noqa: E402
+
+if __name__ == "__main__":
+    pin_tier(sys.argv)  # --isa TIER: restarts with rnnfast, NumPy and OpenBLAS held to the tier (workers inherit it)
+
 import numpy as np  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
 
@@ -43,7 +54,7 @@ from rnnfast import datasets  # noqa: E402
 from rnnfast.esn import OnlineESN  # noqa: E402
 from rnnfast.esn import hypersearch as es  # noqa: E402
 
-from _harness import cpu_snapshot, host_facts, other_load, wait_idle  # noqa: E402
+from _harness import cpu_snapshot, host_facts, json_env, other_load, wait_idle  # noqa: E402
 
 GRID = {"spectral_radius": [0.5, 0.8, 1.0, 1.25], "leak_rate": [0.1, 0.3, 0.6, 1.0],
         "input_scaling": [0.1, 0.5, 1.0, 2.0]}
@@ -164,6 +175,41 @@ def bench_grid(N, n_steps, n_train, washout, reps):
     return res, data
 
 
+# ---- (d) the bound ------------------------------------------------------------------------------------
+def gram_bound(grid, N, n_train, washout, reps):
+    """Seconds of one configuration's ridge statistics on one core (the search's own dsyrk call on
+    float64 states of this size) -> the least time of 64 on all cores, and the speed-up it allows."""
+    from threadpoolctl import threadpool_limits
+
+    from rnnfast.esn.readout import RidgeAccumulator
+    rng = np.random.default_rng(0)
+    X = np.tanh(rng.standard_normal((n_train - washout, N)))
+    Y = rng.standard_normal((n_train - washout, 1))
+    scratch = np.empty_like(X)
+    ts = []
+    with threadpool_limits(1):
+        for _ in range(3 * reps):
+            acc = RidgeAccumulator(N, 1)
+            t0 = time.perf_counter()
+            acc._add(X, Y, scratch)
+            ts.append(time.perf_counter() - t0)
+    t1 = statistics.median(ts)
+    cores = os.cpu_count() or 1
+    n_cfg = 64
+    least = n_cfg * t1 / cores
+    flop = (n_train - washout) * N * (N + 1)  # syrk's multiply-adds x 2
+    out = {"stat_seconds_one_core": t1, "gflops_one_core": flop / t1 / 1e9, "configs": n_cfg, "cores": cores,
+           "least_search_s": least, "rnnfast_2workers_s": grid["rnnfast_2workers_s"],
+           "reservoirpy_2jobs_s": grid["reservoirpy_2jobs_s"],
+           "max_speedup": grid["reservoirpy_2jobs_s"] / least,
+           "stat_share_of_rnnfast": least / grid["rnnfast_2workers_s"]}
+    log(f"bound: one configuration's float64 X^T X ({n_train - washout}x{N}) {t1 * 1e3:.1f} ms on one core "
+        f"({out['gflops_one_core']:.1f} GFLOP/s); 64 on {cores} cores >= {least:.3f} s: an exact float64 search "
+        f"is at most {out['max_speedup']:.1f}x reservoirpy's {grid['reservoirpy_2jobs_s']:.2f} s; they are "
+        f"{100 * out['stat_share_of_rnnfast']:.0f}% of rnnfast's {grid['rnnfast_2workers_s']:.2f} s")
+    return out
+
+
 # ---- (c) Dask ----------------------------------------------------------------------------------------
 def bench_dask(data, N, washout, reps, seeds=(0, 1, 2, 3)):
     import joblib
@@ -199,8 +245,13 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true")
     p.add_argument("--reps", type=int, default=5)
-    p.add_argument("--json", default=os.path.join(REPO, "benchmarks", "results", "bench_esn_search.json"))
+    p.add_argument("--isa", choices=("baseline", "avx2", "avx512"), default=None,
+                   help="hold rnnfast, NumPy and OpenBLAS to this tier (the script restarts itself)")
+    p.add_argument("--json", default=None)
     a = p.parse_args(argv)
+    if a.json is None:
+        a.json = os.path.join(REPO, "benchmarks", "results",
+                              "bench_esn_search.json" if a.isa is None else f"bench_esn_search_{a.isa}.json")
     if a.quick:
         N, steps, train, washout, reps = 100, 800, 600, 50, 1
         rls_args = (100, 500, 100, 1)
@@ -213,7 +264,7 @@ def main(argv=None):
         f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE')}")
     result = {"machine": facts, "rnnfast": {k: str(v) for k, v in rnnfast.build_info().items()},
               "reservoirpy": reservoirpy.__version__, "env_OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
-              "quick": a.quick}
+              "quick": a.quick, "tier_pinned": a.isa, "tier_env": json_env(a.isa) if a.isa else {}}
     def section(fn, *args):
         wait_idle(120, log)                      # start on a quiet machine (others' use < 0.15 cores)
         a = cpu_snapshot()
@@ -226,6 +277,7 @@ def main(argv=None):
 
     result["rls"] = section(bench_rls, *rls_args)
     result["grid"], data = section(bench_grid, N, steps, train, washout, reps)
+    result["bound"] = section(gram_bound, result["grid"], N, train, washout, reps)
     result["dask"] = section(bench_dask, data, N, washout, max(1, reps // 2 + 1))
     if not a.quick:
         with open(a.json, "w") as f:

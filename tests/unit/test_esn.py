@@ -348,6 +348,27 @@ def test_population_equals_members_alone(density):
         run_population(u, base, spectral_radii=[0.5, 1.0], input_scalings=[1.0])
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("P,B,N", [(11, 1, 37), (16, 1, 64), (5, 3, 29), (9, 2, 8)])
+def test_population_blocks_equal_members_alone(dtype, P, B, N):
+    """Populations wider than one SIMD block (the states' transposed copy in whole 8 x 8 / 4 x 4 blocks plus
+    edges) and one sequence per member (the search's input-term path): every member equals its ESN alone."""
+    base = ESN(1, N, 1, density=0.2, spectral_radius=1.0, input_scaling=1.0, bias_scaling=0.1, seed=P + N,
+               dtype=dtype)
+    rng = np.random.default_rng(P * B)
+    u = rng.uniform(-1, 1, size=(23, B, 1))
+    radii = list(np.linspace(0.3, 1.4, P))
+    scalings = list(np.geomspace(0.1, 3.0, P))
+    leaks = list(np.linspace(0.05, 1.0, P))
+    states = run_population(u, base, spectral_radii=radii, input_scalings=scalings, leak_rates=leaks)
+    assert states.shape == (P, 23, B, N)
+    tol = 1e-12 if dtype == "float64" else 2e-5
+    for p in range(P):
+        alone = ESN(1, N, 1, W=base.W * radii[p], W_in=base.W_in * scalings[p], bias=base.bias,
+                    leak_rate=leaks[p], dtype=dtype)
+        assert rel_err(states[p], alone.run_reservoir(u)) <= tol, p
+
+
 # ---------------------------------------------------------------------------------------------
 # readout
 # ---------------------------------------------------------------------------------------------
