@@ -419,7 +419,8 @@ def search(data, space, *, method="grid", n_trials=None, metric="nrmse", norm="m
     metric: 'nrmse' (minimised) or 'r2' (maximised): the trial's loss is nrmse or 1 - r2.
     norm: NRMSE's normalisation, 'minmax' (reservoirpy's default) or 'std'.
     washout: training steps dropped from the ridge statistics.
-    n_jobs: joblib workers (-1: all cores; inside a joblib backend context, that backend's workers).
+    n_jobs: joblib workers (-1: all cores; inside a joblib backend context, that backend's workers). joblib
+      runs one job in this process: so does a Dask cluster with a single worker thread in all.
     threads_per_worker: engine and BLAS threads of each task (default: local worker processes share the
       cores, cores // workers; in this process the engine keeps its threads and BLAS gets one; on a cluster
       backend (Dask, Ray) 1, as each of a worker's threads runs a task).
