@@ -142,6 +142,15 @@ def test_table_and_report_plot(data, tmp_path):
     assert path.stat().st_size > 10_000
     assert sorted(ax.get_xlabel() for ax in fig.axes if ax.get_xlabel() in es.PARAMETERS) == \
         ["input_scaling", "leak_rate", "ridge", "seed", "spectral_radius"]   # one panel per varying one
+    # a failed trial (r2 of -4000, as a diverging reservoir gives) must not set the colour scale: it spans
+    # the middle 90% of the trials' r2, so the others keep distinct colours
+    trials = [dict(t) for t in res.trials]
+    trials[0].update(r2=-4000.0, nrmse=50.0, loss=50.0)
+    bad = es.SearchResult(trials, "nrmse", False, 0.0, res.space)
+    fig = bad.plot()
+    lo, hi = fig.axes[0].collections[0].get_clim()
+    r2 = np.array([t["r2"] for t in res.trials[1:]])
+    assert lo > -4000.0 and lo >= r2.min() - 1e-12 and hi <= r2.max() + 1e-12 and lo < hi
 
 
 def test_progress_bar_counts_trials(data, capsys):

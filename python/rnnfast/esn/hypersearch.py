@@ -593,10 +593,20 @@ def plot_search_report(result, path=None, metric=None, color="r2", log_params=No
     top = order[:max(1, len(trials) // 20)]
     ncol = min(3, len(varying))
     nrow = math.ceil(len(varying) / ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 3.4 * nrow), squeeze=False)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 3.4 * nrow + 0.6), squeeze=False,
+                             layout="constrained")
+    # the colour scale spans the middle 90% of the trials (a few failed ones, r2 of -1e3, would otherwise
+    # paint every other trial one colour); the ends are clipped
+    vmin = vmax = None
+    clabel = color
+    if c is not None:
+        finite = c[np.isfinite(c)]
+        if finite.size >= 20:
+            vmin, vmax = np.percentile(finite, [5, 95])
+            clabel = f"{color} (5-95% of trials)"
     for ax, name in zip(axes.ravel(), varying):
         x = np.array([t[name] for t in trials], float)
-        sc = ax.scatter(x, y, c=c, s=14, cmap="viridis", alpha=0.8)
+        sc = ax.scatter(x, y, c=c, s=14, cmap="viridis", alpha=0.8, vmin=vmin, vmax=vmax)
         ax.scatter(x[top], y[top], s=60, facecolors="none", edgecolors="red", linewidths=1.2,
                    label=f"best {len(top)}")
         positive = (x > 0).all()
@@ -612,10 +622,13 @@ def plot_search_report(result, path=None, metric=None, color="r2", log_params=No
         ax.axis("off")
     axes.ravel()[0].legend(loc="best", fontsize=8)
     if c is not None:
-        fig.colorbar(sc, ax=axes.ravel().tolist(), label=color, shrink=0.8)
+        fig.colorbar(sc, ax=axes.ravel().tolist(), label=clabel, shrink=0.8,
+                     extend="both")
     best = result.best
-    fig.suptitle(title or (f"{len(trials)} trials; best {metric}={best[metric]:.4g} at "
-                           + ", ".join(f"{n}={best[n]:g}" for n in varying)), fontsize=10)
+    where = [f"{n}={best[n]:.3g}" for n in varying]
+    lines = [", ".join(where[i:i + 4]) for i in range(0, len(where), 4)]
+    fig.suptitle(title or (f"{len(trials)} trials; best {metric}={best[metric]:.4g} at " + ",\n".join(lines)),
+                 fontsize=10)
     if path is not None:
         fig.savefig(path, dpi=110)
     return fig
