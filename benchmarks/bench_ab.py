@@ -10,6 +10,7 @@ the ratio's median and quartiles resolve ~0.5%.
     python benchmarks/bench_ab.py --a /path/to/main/python/rnnfast --b python/rnnfast \\
         --core build/.../_core*.so --configs 25x1x65x100,100x8x128x128 --json /tmp/ab.json
     (RNNFAST_NUM_THREADS=1 for the engine on one thread)
+    --core-b B_CORE gives --b its own engine: two builds, each tree with its _core, alternated the same way.
 """
 
 import argparse
@@ -29,6 +30,8 @@ def parse_args(argv=None):
     p.add_argument("--a", required=True, help="the baseline package directory (a python/rnnfast tree)")
     p.add_argument("--b", required=True, help="the package directory to compare")
     p.add_argument("--core", default=None, help="the _core extension both use (default: the one in --a)")
+    p.add_argument("--core-b", default=None,
+                   help="a second _core for --b: two builds A/B (each tree with its own engine)")
     p.add_argument("--cells", default="RNN,LSTM,GRU")
     p.add_argument("--modes", default="fwd,fwdbwd")
     p.add_argument("--configs", default="25x1x65x100,100x8x128x128")
@@ -49,7 +52,7 @@ def main(argv=None):
     core = args.core or next(os.path.join(args.a, f) for f in os.listdir(args.a) if f.startswith("_core"))
     root = tempfile.mkdtemp(prefix="rnnfast-ab-")
     sys.path.insert(0, root)
-    pkgs = {"a": load(args.a, "rnnfast_a", core, root), "b": load(args.b, "rnnfast_b", core, root)}
+    pkgs = {"a": load(args.a, "rnnfast_a", core, root), "b": load(args.b, "rnnfast_b", args.core_b or core, root)}
     rng = np.random.default_rng(0)
     out = {}
     try:
@@ -85,7 +88,7 @@ def main(argv=None):
     finally:
         shutil.rmtree(root, ignore_errors=True)
     if args.json:
-        write_json(args.json, dict(a=args.a, b=args.b, engine_threads=os.environ.get("RNNFAST_NUM_THREADS"),
+        write_json(args.json, dict(a=args.a, b=args.b, core_a=core, core_b=args.core_b or core, engine_threads=os.environ.get("RNNFAST_NUM_THREADS"),
                                    machine=machine_info(np), results=out))
     return 0
 
