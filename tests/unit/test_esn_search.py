@@ -199,3 +199,46 @@ def test_data_errors(data):
         es.loguniform(1.0, 0.5)
     with pytest.raises(TypeError, match="randint"):
         es.randint(0.5, 3)
+
+
+def test_failed_task_keeps_finished_trials(data, monkeypatch):
+    """A task that fails (here: the second W's task raises, as a worker's error or a lost worker would)
+    stops the search with SearchError: the cause is the task's error and .result holds the trials that
+    finished before it, with the scores of the full search."""
+    full = es.search(data, SPACE, n_jobs=1, progress=False)
+    real = es._run_task
+
+    def failing(task, *args, **kwargs):
+        if task[1][2] == 1:  # the task of seed 1
+            raise OSError("injected: worker lost")
+        return real(task, *args, **kwargs)
+
+    monkeypatch.setattr(es, "_run_task", failing)
+    with pytest.raises(es.SearchError, match="a task failed.*injected: worker lost") as err:
+        es.search(data, SPACE, n_jobs=1, progress=False)
+    assert isinstance(err.value.__cause__, OSError)
+    part = err.value.result
+    assert part.interrupted and len(part) == 16 and {t["seed"] for t in part.trials} == {0}
+    by_trial = {t["trial"]: t for t in full.trials}
+    for t in part.trials:
+        assert t["nrmse"] == by_trial[t["trial"]]["nrmse"]
+    assert part.best["trial"] == min((t for t in full.trials if t["seed"] == 0),
+                                     key=lambda t: (t["loss"], t["trial"]))["trial"]
+
+
+def test_configuration_over_memory_fails_with_its_reason_and_keeps_the_rest(data):
+    """A reservoir size this machine cannot hold fails its task with the memory check's message (a clear
+    error, not a crash or a swap storm); the smaller configurations' trials survive in the error."""
+    space = dict(SPACE, reservoir_size=[40, 10**6], seed=0, ridge=1e-6)
+    with pytest.raises(es.SearchError, match="would need") as err:
+        es.search(data, space, n_jobs=1, progress=False)
+    assert isinstance(err.value.__cause__, ValueError)
+    part = err.value.result
+    assert len(part) == 8 and {t["reservoir_size"] for t in part.trials} == {40}
+    assert all(np.isfinite(t["nrmse"]) for t in part.trials)
+
+
+def test_bad_arguments_are_not_wrapped(data):
+    """Errors of the call itself (not of a task) keep their type."""
+    with pytest.raises(ValueError, match="washout"):
+        es.search(data, SPACE, washout=400, n_jobs=1, progress=False)

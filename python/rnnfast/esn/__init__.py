@@ -47,7 +47,7 @@ every training sequence.
 
 from ..nn.init import spectral_radius
 from .deep import DeepESN
-from .hypersearch import SearchResult, loguniform, plot_search_report, randint, search, uniform
+from .hypersearch import SearchError, SearchResult, loguniform, plot_search_report, randint, search, uniform
 from .model import ESN
 from .nvar import NVAR
 from .online import OnlineESN
@@ -56,5 +56,5 @@ from .population import population_sweep, run_population
 from .readout import RidgeAccumulator
 
 __all__ = ["ESN", "run_population", "population_sweep", "RidgeAccumulator", "spectral_radius",
-           "search", "SearchResult", "uniform", "loguniform", "randint", "plot_search_report",
+           "search", "SearchResult", "SearchError", "uniform", "loguniform", "randint", "plot_search_report",
            "OnlineESN", "NVAR", "DeepESN", "IPReservoir"]

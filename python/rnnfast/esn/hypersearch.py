@@ -29,7 +29,9 @@ connected) the same call runs on the Dask cluster, and likewise on any joblib ba
 limits its engine threads (``rnnfast._core.set_num_threads``) and its BLAS (threadpoolctl) to
 ``threads_per_worker`` (see ``search``), so the workers never oversubscribe the cores. Results do not
 depend on where a task ran. A KeyboardInterrupt stops the search and keeps the trials already finished
-(``result.interrupted``).
+(``result.interrupted``). When a task fails (its own error, a worker process killed, a lost cluster) the
+search raises ``SearchError``: the cause is the task's error, and ``error.result`` holds the trials that
+finished before it.
 """
 
 import itertools
@@ -45,7 +47,8 @@ from .._util import checks as _checks
 from .model import ESN
 from .population import _fit_and_score
 
-__all__ = ["search", "SearchResult", "uniform", "loguniform", "randint", "plot_search_report", "PARAMETERS"]
+__all__ = ["search", "SearchResult", "SearchError", "uniform", "loguniform", "randint", "plot_search_report",
+           "PARAMETERS"]
 
 PARAMETERS = ("spectral_radius", "leak_rate", "input_scaling", "density", "ridge", "reservoir_size", "seed")
 _DEFAULTS = {"spectral_radius": 0.9, "leak_rate": 1.0, "input_scaling": 1.0, "density": 0.1, "ridge": 1e-6,
@@ -481,10 +484,25 @@ def search(data, space, *, method="grid", n_trials=None, metric="nrmse", norm="m
             configs = _configs_grid(space) if method == "grid" else _configs_random(space, n_trials, seed)
             interrupted = _evaluate(configs, 0, data_d, dtype, washout, n_jobs, workers, threads_per_worker,
                                     members_per_task, scorer, metric, trials, bar, search_id)
+    except _TaskFailed as failed:  # a task's error, a worker killed, a lost cluster: keep what finished
+        e = failed.__cause__
+        partial = SearchResult(trials, metric, True, time.perf_counter() - t_start, space)
+        raise SearchError(f"esn.search stopped: a task failed ({type(e).__name__}: {e}); the "
+                          f"{len(partial.trials)} trials finished before are in this error's .result",
+                          partial) from e
     finally:
         if bar is not None:
             bar.close()
     return SearchResult(trials, metric, interrupted, time.perf_counter() - t_start, space)
+
+
+class SearchError(RuntimeError):
+    """A search task failed: the original error is the cause (``__cause__``), the trials that finished
+    before it are in ``result`` (a :class:`SearchResult`, marked interrupted)."""
+
+    def __init__(self, message, result):
+        super().__init__(message)
+        self.result = result
 
 
 def _bad(name, value, what):
@@ -520,7 +538,13 @@ def _evaluate(configs, first_trial, data, dtype, washout, n_jobs, workers, threa
                 bar.set_postfix({"best " + metric: f"{best if metric == 'nrmse' else 1 - best:.4g}"})
     except KeyboardInterrupt:
         return True
+    except Exception as e:
+        raise _TaskFailed() from e
     return False
+
+
+class _TaskFailed(Exception):
+    """Raised from a failed task (its cause) to search(), which keeps the finished trials."""
 
 
 def _run_optuna(space, n_trials, seed, metric, data, dtype, washout, n_jobs, workers, threads,
