@@ -22,11 +22,11 @@ def data():
     return u[:400], y[:400], u[400:], y[400:]
 
 
-def _alone(data, cfg, washout, norm="minmax"):
+def _alone(data, cfg, washout, norm="minmax", dtype="float64"):
     ut, yt, uv, yv = data
     esn = rnnfast.ESN(1, cfg["reservoir_size"], 1, spectral_radius=cfg["spectral_radius"],
                       leak_rate=cfg["leak_rate"], input_scaling=cfg["input_scaling"], density=cfg["density"],
-                      ridge=cfg["ridge"], seed=cfg["seed"])
+                      ridge=cfg["ridge"], seed=cfg["seed"], dtype=dtype)
     esn.fit(ut, yt, washout=washout)
     pred = esn.predict(uv)
     sse = float(((pred - yv) ** 2).sum())
@@ -49,6 +49,18 @@ def test_grid_trials_equal_esns_built_alone(data):
         assert t["r2"] == pytest.approx(r2, rel=1e-6, abs=1e-9)
     assert res.best["loss"] == min(t["loss"] for t in res.trials)
     assert res.best["nrmse"] < 0.05                          # Mackey-Glass one step ahead is easy
+
+
+def test_float32_reservoir_trials_equal_float32_esns_alone(data):
+    """dtype='float32': the reservoir runs in float32 (the read-out in float64) and each trial equals a
+    float32 ESN fitted alone; the scores stay near float64's."""
+    space = dict(SPACE, seed=0, ridge=1e-6)
+    res = es.search(data, space, washout=20, n_jobs=1, progress=False, dtype="float32")
+    ref = es.search(data, space, washout=20, n_jobs=1, progress=False)
+    for t in res.trials:
+        nrmse, _ = _alone(data, t, 20, dtype="float32")
+        assert t["nrmse"] == pytest.approx(nrmse, rel=1e-3)
+    np.testing.assert_allclose(_scores(res)[:, 0], _scores(ref)[:, 0], rtol=5e-3)
 
 
 def test_population_grouping_runs_few_tasks():
