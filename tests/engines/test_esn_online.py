@@ -126,6 +126,36 @@ def test_thread_count_does_not_change_results():
     np.testing.assert_array_equal(outs[0][1], outs[1][1])
 
 
+def test_long_run_switching_thread_counts_is_exact():
+    """A run of over 4 segments (128 steps) on 2 engine threads times its segments and may switch to one
+    thread (it always tries one segment on each): the outputs and P equal a one-thread run bit for bit and
+    the NumPy reference to rounding, on a quiet machine and with another process busy on a core."""
+    import subprocess
+    import sys
+    W, W_in, W_fb, bias, u, y = _problem(N=300, T=1100, seed=7)
+    before = _core.build_info()["threads"]
+    runs = {}
+    try:
+        for name, n, busy in (("one", 1, False), ("two", 2, False), ("two, loaded", 2, True)):
+            _core.set_num_threads(n)
+            hog = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
+            try:
+                esn = _esn(W, W_in, W_fb, bias, "rls", alpha=1e-1)
+                runs[name] = (esn.partial_fit(u, y), esn.P.copy(), esn.W_out.copy())
+            finally:
+                if hog is not None:
+                    hog.kill()
+                    hog.wait()
+    finally:
+        _core.set_num_threads(before)
+    for name in ("two", "two, loaded"):
+        for a, b in zip(runs["one"], runs[name]):
+            np.testing.assert_array_equal(a, b, err_msg=name)
+    ref = online_run(u, W, np.concatenate([W_in, W_fb], axis=1), bias, 0.4, y, np.zeros((300, 2)), np.zeros(2),
+                     rule="rls", feedback=True, alpha=1e-1)
+    np.testing.assert_allclose(runs["one"][0], ref["outputs"], rtol=0, atol=1e-8 * np.abs(ref["outputs"]).max())
+
+
 def test_argument_errors():
     W, W_in, W_fb, bias, u, y = _problem()
     with pytest.raises(ValueError, match="rule"):
