@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "rnnfast/reservoir.h"
+#include "rnnfast/ridge_stats.h"
 #include "bindings_util.h"
 
 namespace rnnfast {
@@ -64,6 +65,53 @@ void run(const RunArgs& a) {
   reservoir_run_cpu<T>(p);
 }
 
+// clang-format off
+#define RIDGE_STATS(F) \
+  F(Obj, x) F(Obj, y) F(Obj, cx) F(Obj, cy) F(Obj, xx) F(Obj, xy) F(Obj, xs) F(Obj, ys) F(Obj, scratch)
+// clang-format on
+RNNFAST_ENTRY_ARGS(StatsArgs, RIDGE_STATS);
+
+// x: (steps, batch, N) of float32 or float64 with N contiguous values per row and any positive row strides
+// (a member's slice of the engine's [T, P, B, N] states); the statistics float64 (rnnfast/ridge_stats.h).
+template <typename T>
+void ridge_stats(const StatsArgs& a) {
+  RidgeStatsParams<T> p{};
+  py::array x = typed<T>(a.x, "x");
+  if (x.ndim() != 3 || x.shape(2) < 1) bad("x", "must be 3-D (steps, batch, N) with N >= 1");
+  const index_t S = x.shape(0), B = x.shape(1), N = x.shape(2), es = sizeof(T);
+  const index_t s0 = x.strides(0), s1 = x.strides(1);
+  if ((N > 1 && x.strides(2) != es) || s0 % es || s1 % es || s0 < 0 || s1 < 0)
+    bad("x", "must have contiguous rows of N values and non-negative strides");
+  if (S * B * N >= (index_t(1) << 40) || N >= (index_t(1) << 31)) bad("x", "is too large");
+  const py::array y = typed<double>(a.y, "y");
+  if (y.ndim() != 2 || y.shape(0) != S * B || y.shape(1) < 1)
+    bad("y", "must have shape (steps * batch, O) = (" + std::to_string(S * B) + ", O) with O >= 1");
+  const index_t O = y.shape(1);
+  p.steps = int(S);
+  p.batch = int(B);
+  p.features = int(N);
+  p.outputs = int(O);
+  p.x = data_of<T>(x, "x", false);
+  p.ld_step = s0 / es;
+  p.ld_batch = s1 / es;
+  p.y = dense<double>(a.y, "y", {S * B, O}, false);
+  p.cx = dense<double>(a.cx, "cx", {N}, false);
+  p.cy = dense<double>(a.cy, "cy", {O}, false);
+  py::array xx = typed<double>(a.xx, "xx");
+  if (xx.ndim() != 2 || xx.shape(0) != N || xx.shape(1) != N || !(xx.flags() & py::array::f_style))
+    bad("xx", "must be a Fortran-ordered (" + std::to_string(N) + ", " + std::to_string(N) + ") array");
+  p.xx = data_of<double>(xx, "xx", true);
+  p.xy = dense<double>(a.xy, "xy", {N, O}, true);
+  p.xs = dense<double>(a.xs, "xs", {N}, true);
+  p.ys = dense<double>(a.ys, "ys", {O}, true);
+  py::array sc = typed<double>(a.scratch, "scratch");
+  if (!(sc.flags() & py::array::c_style) || sc.size() < S * B * N)
+    bad("scratch", "must be a C-contiguous float64 array of at least steps * batch * N entries");
+  p.scratch = data_of<double>(sc, "scratch", true);
+  py::gil_scoped_release release;
+  ridge_stats_add_cpu<T>(p);
+}
+
 }  // namespace
 }  // namespace rnnfast
 
@@ -73,4 +121,7 @@ void register_reservoir(pybind11::module_& m) {
   def_entry<RunArgs>(m, "reservoir_run",
                      "Run a population of leaky reservoirs over a batch of sequences on the CPU (rnnfast/reservoir.h).",
                      [](const RunArgs& a) { float32_of(a.u, "u") ? run<float>(a) : run<double>(a); });
+  def_entry<StatsArgs>(
+      m, "ridge_stats_add", "Add rows of states to a ridge read-out's float64 statistics (rnnfast/ridge_stats.h).",
+      [](const StatsArgs& a) { float32_of(a.x, "x") ? ridge_stats<float>(a) : ridge_stats<double>(a); });
 }

@@ -141,6 +141,7 @@ def main(argv=None):
     if rank == 0:
         print(f"held-out bits/char: {before:.3f} before, {after:.3f} after training")
     if distributed:
+        dist.barrier()  # leave together (a rank tearing gloo down first can make its peer's transport abort)
         dist.destroy_process_group()
     return 0 if after < before else 1
 

@@ -305,6 +305,10 @@ template <typename T>
 void online_readout_cpu(const OnlineReadoutParams<T>& p) {
   kernels<T>().online_readout(p);
 }
+template <typename T>
+void ridge_stats_add_cpu(const RidgeStatsParams<T>& p) {
+  kernels<T>().ridge_stats_add(p);
+}
 
 index_t recurrent_workspace_size(Cell cell, int steps, int batch, int hidden, bool backward) {
   return cpu_engine().recurrent_workspace_size(cell, steps, batch, hidden, backward);
@@ -333,7 +337,8 @@ index_t mrnn_rop_workspace_size(int steps, int batch, int factors, bool have_fac
   template void hmm_forward_backward_cpu<T>(const HmmForwardBackwardParams<T>&);   \
   template void hmm_viterbi_cpu<T>(const HmmViterbiParams<T>&);                    \
   template void kalman_cpu<T>(const KalmanParams<T>&);                             \
-  template void online_readout_cpu<T>(const OnlineReadoutParams<T>&);
+  template void online_readout_cpu<T>(const OnlineReadoutParams<T>&);              \
+  template void ridge_stats_add_cpu<T>(const RidgeStatsParams<T>&);
 RNNFAST_INSTANTIATE(float)
 RNNFAST_INSTANTIATE(double)
 

@@ -40,6 +40,8 @@ template <typename T>
 void kalman_cpu(const KalmanParams<T>&);
 template <typename T>
 void online_readout_cpu(const OnlineReadoutParams<T>&);
+template <typename T>
+void ridge_stats_add_cpu(const RidgeStatsParams<T>&);
 index_t recurrent_workspace_size(Cell, int, int, int, bool);
 index_t mrnn_workspace_size(int, int, int, int, bool, bool);
 index_t mrnn_rop_workspace_size(int, int, int, bool);
@@ -65,7 +67,8 @@ constexpr CpuKernels<T> kernels() {
           hmm_forward_backward_cpu<T>,
           hmm_viterbi_cpu<T>,
           kalman_cpu<T>,
-          online_readout_cpu<T>};
+          online_readout_cpu<T>,
+          ridge_stats_add_cpu<T>};
 }
 
 extern const CpuEngine kEngine;

@@ -76,3 +76,41 @@ def test_singular_system_falls_back_to_least_squares():
 def test_solve_before_any_rows_raises():
     with pytest.raises(ValueError, match="no training samples"):
         RidgeAccumulator(3, 1).solve(1e-6)
+
+
+def test_concurrent_accumulators_in_threads_equal_serial():
+    """The engine's update releases the GIL: accumulators filled from several threads at once (as the tasks
+    of a multi-threaded Dask worker do) equal the same ones filled one after another."""
+    from concurrent.futures import ThreadPoolExecutor
+    rng = np.random.default_rng(9)
+    N, O = 160, 2
+    blocks = [(np.tanh(rng.standard_normal((400, N))), rng.standard_normal((400, O))) for _ in range(4)]
+
+    def fill(k):
+        acc = RidgeAccumulator(N, O)
+        for s in range(0, 400, 100):
+            X, Y = blocks[k]
+            acc.add(X[s:s + 100], Y[s:s + 100])
+        return acc.solve(1e-6)
+
+    serial = [fill(k) for k in range(4)]
+    with ThreadPoolExecutor(4) as pool:
+        threaded = list(pool.map(fill, range(4)))
+    for (W1, b1), (W2, b2) in zip(serial, threaded):
+        np.testing.assert_array_equal(W1, W2)
+        np.testing.assert_array_equal(b1, b2)
+
+
+def test_engine_statistics_check_their_arguments():
+    from rnnfast import _core
+    N, O = 5, 1
+    X = np.zeros((3, 1, N))
+    Y = np.zeros((3, O))
+    good = dict(x=X, y=Y, cx=np.zeros(N), cy=np.zeros(O), xx=np.zeros((N, N), order="F"), xy=np.zeros((N, O)),
+                xs=np.zeros(N), ys=np.zeros(O), scratch=np.zeros((3, N)))
+    _core.ridge_stats_add(**good)
+    for name, value, match in (("xx", np.zeros((N, N)), "Fortran"), ("y", np.zeros((4, O)), "steps \\* batch"),
+                               ("x", np.zeros((3, N), np.float32), "3-D"), ("scratch", np.zeros(2), "at least"),
+                               ("cx", np.zeros(N + 1), "shape")):
+        with pytest.raises(ValueError, match=f"ridge_stats_add.*'{name}'.*{match}"):
+            _core.ridge_stats_add(**dict(good, **{name: value}))

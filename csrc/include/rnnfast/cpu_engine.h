@@ -18,6 +18,7 @@
 #include "rnnfast/mrnn.h"
 #include "rnnfast/online_readout.h"
 #include "rnnfast/readout.h"
+#include "rnnfast/ridge_stats.h"
 #include "rnnfast/recurrent.h"
 #include "rnnfast/reservoir.h"
 #include "rnnfast/rop.h"
@@ -45,6 +46,7 @@ struct CpuKernels {
   void (*hmm_viterbi)(const HmmViterbiParams<T>&);
   void (*kalman)(const KalmanParams<T>&);
   void (*online_readout)(const OnlineReadoutParams<T>&);
+  void (*ridge_stats_add)(const RidgeStatsParams<T>&);
 };
 
 struct CpuEngine {

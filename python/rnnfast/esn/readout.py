@@ -2,9 +2,9 @@
 
 import numpy as np
 from scipy.linalg.blas import dsyr as _dsyr
-from scipy.linalg.blas import dsyrk as _dsyrk
 from scipy.linalg.lapack import dposv as _dposv
 
+from .. import _core
 from .._util import checks as _checks
 
 
@@ -50,25 +50,26 @@ class RidgeAccumulator:
         self._add(X, Y)
 
     def _add(self, X, Y, scratch=None):
-        """add() without the checks and copies, for callers whose X (..., N) (any strides; float32 or
-        float64) and Y (S, O) are finite (the engine's states): the searches accumulate tens of members per
-        step chunk. scratch: a float64 C-contiguous array of at least S*N entries that receives the centred
-        rows (a search reuses one for every chunk and member instead of allocating them each time)."""
+        """add() without the checks and copies, for callers whose X (S, N) or (steps, batch, N) (any row
+        strides; float32 or float64) and Y (S, O) are finite (the engine's states): the searches accumulate
+        tens of members per step chunk. The engine centres the rows and updates the statistics with the GIL
+        released (rnnfast/ridge_stats.h). scratch: a float64 C-contiguous array of at least S*N entries for
+        the centred rows (a search reuses one for every chunk and member)."""
         N = self.n_features
         S = X.size // N
         if S == 0:
             return
+        if X.dtype not in (np.float32, np.float64):
+            X = X.astype(np.float64)
+        X3 = X[:, None, :] if X.ndim == 2 else X
+        if min(X3.strides) < 0 or (N > 1 and X3.strides[2] != X3.itemsize):  # rows must be contiguous
+            X3 = np.ascontiguousarray(X3)
+        Y = np.ascontiguousarray(Y, dtype=np.float64).reshape(S, self.n_outputs)
         if self._cx is None:
-            self._cx, self._cy = X.mean(axis=tuple(range(X.ndim - 1))), Y.mean(axis=0)
-        out = None if scratch is None else scratch.reshape(-1)[:S * N].reshape(X.shape)
-        Xs = np.subtract(X, self._cx, out=out, dtype=np.float64).reshape(S, N)
-        Ys = Y - self._cy
-        # X^T X by a symmetric rank-k update: half the multiply-adds of a GEMM (the upper triangle only);
-        # Xs.T is Fortran-ordered (N, S), so BLAS reads it without a copy
-        self.xx = _dsyrk(1.0, Xs.T, beta=1.0, c=self.xx, trans=0, lower=0, overwrite_c=1)
-        self.xy += Xs.T @ Ys
-        self.xs += Xs.sum(axis=0)
-        self.ys += Ys.sum(axis=0)
+            self._cx, self._cy = X3.mean(axis=(0, 1), dtype=np.float64), Y.mean(axis=0)
+        if scratch is None or scratch.size < S * N:
+            scratch = np.empty((S, N))
+        _core.ridge_stats_add(X3, Y, self._cx, self._cy, self.xx, self.xy, self.xs, self.ys, scratch)
         self.n += S
 
     def solve(self, ridge, work=None):
