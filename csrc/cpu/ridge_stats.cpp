@@ -46,18 +46,19 @@ void ridge_stats_add_cpu(const RidgeStatsParams<T>& p) {
   const double* A = p.scratch;  // Xc^T as a column-major N x S matrix (lda N)
   // xy (row-major N x O) += Xc^T Yc
   gemm(true, false, N, O, S, 1.0, A, N, yc.data(), O, 1.0, p.xy, O);
-  // xx (column-major, upper) += A A^T; on two threads: the diagonal blocks' updates | the off-diagonal GEMM
+  // xx (column-major, upper) += A A^T as three BLAS calls: the two diagonal blocks' rank-k updates | the
+  // off-diagonal block's GEMM (equal halves of the work). The same calls on one thread or two, so the sums
+  // (and a search's scores) do not depend on the thread count or on where a task ran.
   const int n1 = N / 2;
-  const bool parallel = double(S) * N * N > 8e6 && n1 >= 16;
   const auto syrk = [&](int i0, int n) {
     scipy_cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, n, S, 1.0, A + i0, N, 1.0, p.xx + i0 + index_t(i0) * N,
                       N);
   };
-  if (!parallel) {
+  if (n1 < 16) {
     syrk(0, N);
     return;
   }
-  parallel_for(2, true, [&](int part) {
+  parallel_for(2, double(S) * N * N > 8e6, [&](int part) {
     if (part == 0) {
       syrk(0, n1);
       syrk(n1, N - n1);

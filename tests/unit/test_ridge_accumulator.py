@@ -114,3 +114,28 @@ def test_engine_statistics_check_their_arguments():
                                ("cx", np.zeros(N + 1), "shape")):
         with pytest.raises(ValueError, match=f"ridge_stats_add.*'{name}'.*{match}"):
             _core.ridge_stats_add(**dict(good, **{name: value}))
+
+
+def test_statistics_do_not_depend_on_the_engine_threads():
+    """Above the size where the engine splits the update over its threads, one and two threads give the
+    same statistics bit for bit (the same BLAS calls either way): a search's scores do not depend on where
+    its tasks ran."""
+    from rnnfast import _core
+    rng = np.random.default_rng(11)
+    N, O = 200, 2
+    X, Y = np.tanh(rng.standard_normal((600, N))), rng.standard_normal((600, O))
+    before = _core.build_info()["threads"]
+    got = []
+    try:
+        for n in (1, 2):
+            _core.set_num_threads(n)
+            acc = RidgeAccumulator(N, O)
+            acc.add(X[:300], Y[:300])
+            acc.add(X[300:], Y[300:])
+            got.append((np.triu(acc.xx), acc.xy.copy(), acc.solve(1e-6)))
+    finally:
+        _core.set_num_threads(before)
+    np.testing.assert_array_equal(got[0][0], got[1][0])
+    np.testing.assert_array_equal(got[0][1], got[1][1])
+    for a, b in zip(got[0][2], got[1][2]):
+        np.testing.assert_array_equal(a, b)
