@@ -35,11 +35,7 @@ ROOT = Path(__file__).resolve().parents[2]  # the repository
 
 @pytest.fixture(scope="session")
 def core_emu():
-    pytest.importorskip("pybind11")
-    try:
-        return emulate.build()
-    except RuntimeError as e:  # no g++
-        pytest.skip(str(e))
+    return emulate.build_or_skip()
 
 
 @pytest.fixture

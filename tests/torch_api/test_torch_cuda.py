@@ -29,11 +29,7 @@ CELLS = {"rnn_tanh": cells.RNN_TANH, "lstm": cells.LSTM, "gru": cells.GRU, "gru_
 
 @pytest.fixture(scope="module")
 def core_emu():
-    pytest.importorskip("pybind11")
-    try:
-        return emulate.build()
-    except RuntimeError as e:  # no g++
-        pytest.skip(str(e))
+    return emulate.build_or_skip()
 
 
 class _Device(contextlib.nullcontext):

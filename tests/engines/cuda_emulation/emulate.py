@@ -35,6 +35,17 @@ SOURCES = [ROOT / "csrc" / "cuda" / f for f in ("recurrent.cu", "mrnn.cu", "rese
 OTHER_SOURCES = [ROOT / "csrc" / "bindings_cuda.cpp", HERE / "module.cpp"]
 
 
+def build_or_skip():
+    """build() for a pytest fixture: the calling test is skipped where the emulation cannot be built (no
+    pybind11, no g++)."""
+    import pytest
+    pytest.importorskip("pybind11")
+    try:
+        return build()
+    except RuntimeError as e:  # no g++
+        pytest.skip(str(e))
+
+
 def build(out_dir=None, cuda_dir=None):
     """Compile _core_emu (about 15-30 s on 2 cores) and import it. Objects and the module are kept under
     build/cuda_emu in the repository (the module under out_dir if given) by a hash of their sources and
