@@ -81,20 +81,22 @@ class RidgeAccumulator:
         n = self.n
         xm, ym = self.xs / n, self.ys / n
         B = self.xy - n * np.outer(xm, ym)
-        # the centred Gram matrix plus the ridge in the upper triangle (all that syrk wrote), then a Cholesky
-        # solve that reads only that triangle: one N x N copy (a search solves tens of these per task)
+        def system(a):
+            """The centred Gram matrix plus the ridge, in the upper triangle (all the update wrote) of a copy
+            of the statistics in `a` (overwritten)."""
+            a = _dsyr(-float(n), xm, a=a, lower=0, overwrite_a=1)
+            a[np.diag_indices_from(a)] += ridge
+            return a
+
+        # a Cholesky solve that reads only the upper triangle: one N x N copy (a search solves tens per task)
         if work is None:
             work = self.xx.copy(order="F")
         else:
             np.copyto(work, self.xx)
-        A = _dsyr(-float(n), xm, a=work, lower=0, overwrite_a=1)
-        A[np.diag_indices_from(A)] += ridge
-        _, W_out, info = _dposv(A, B, lower=0, overwrite_a=1)
+        _, W_out, info = _dposv(system(work), B, lower=0, overwrite_a=1)
         if info != 0:  # not positive definite (ridge 0 with collinear states): least squares, full matrix
-            A = _dsyr(-float(n), xm, a=self.xx.copy(order="F"), lower=0, overwrite_a=1)
-            A = np.triu(A) + np.triu(A, 1).T
-            A[np.diag_indices_from(A)] += ridge
-            W_out = np.linalg.lstsq(A, B, rcond=None)[0]
+            A = system(self.xx.copy(order="F"))
+            W_out = np.linalg.lstsq(np.triu(A) + np.triu(A, 1).T, B, rcond=None)[0]
         b_out = (ym + self._cy) - (xm + self._cx) @ W_out
         return W_out, b_out
 
